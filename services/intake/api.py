@@ -1,0 +1,112 @@
+"""HTTP entry points: translate requests to handler calls and results to status codes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, Response
+from prometheus_client import Counter
+from pydantic import BaseModel
+
+from services.intake.handlers import ItemResult, accept_events
+from shared.units import load_units
+
+router = APIRouter(prefix="/v1", tags=["events"])
+EVENTS = Counter("intake_events_total", "Events posted to intake, by outcome", ["outcome"])
+
+EVENT_EXAMPLE = {
+    "id": "0b6f1f9e-2b7c-4a3e-9a53-1d0c5f6e8a01",
+    "type": "dossier.received",
+    "version": 1,
+    "source": "motcua-h44-100",
+    "subject": "H44.100-260815-0042",
+    "time": "2026-08-15T08:30:00+07:00",
+    "data": {"unit_code": "H44.100", "procedure_code": "1.001193", "channel": 2},
+}
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ItemOut(BaseModel):
+    index: int
+    id: str | None
+    status: str
+    errors: list[FieldError] = []
+
+
+class BatchOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[ItemOut]
+
+
+async def _accept(request: Request, items: list[Any]) -> list[ItemResult]:
+    runtime = request.app.state.runtime
+    settings = request.app.state.settings
+    async with runtime.sessionmaker() as session, session.begin():
+        results = await accept_events(
+            session,
+            items,
+            topic=runtime.topics.dossier_events,
+            units=load_units(),
+            max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        )
+    # Answer only after commit; then let the relay publish without waiting for its poll.
+    runtime.relay.wake()
+    for r in results:
+        EVENTS.labels(r.status).inc()
+    return results
+
+
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=ItemOut,
+    responses={200: {"description": "Already accepted (same id, same content)"},
+               409: {"description": "Same id, different content"},
+               422: {"description": "Invalid event; each failing field is named"}},
+)
+async def post_event(
+    request: Request,
+    response: Response,
+    event: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE])],
+) -> ItemOut:
+    """Accept one dossier lifecycle event (idempotent on its id)."""
+    (result,) = await _accept(request, [event])
+    if result.status == "rejected":
+        raise HTTPException(422, detail=result.errors)
+    if result.status == "conflict":
+        raise HTTPException(409, detail=f"event {result.id} was accepted earlier with other content")
+    response.status_code = 201 if result.status == "accepted" else 200
+    return ItemOut.model_validate(result, from_attributes=True)
+
+
+@router.post(
+    "/events/batch",
+    response_model=BatchOut,
+    responses={207: {"description": "Some items were rejected; the others were accepted"},
+               422: {"description": "Every item was rejected, or the batch is too large"}},
+)
+async def post_batch(
+    request: Request,
+    response: Response,
+    events: Annotated[list[Any], Body(examples=[[EVENT_EXAMPLE]])],
+) -> BatchOut:
+    """Accept a batch of events; each item is judged on its own and reported by index."""
+    limit = request.app.state.settings.max_batch
+    if not events or len(events) > limit:
+        raise HTTPException(422, detail=f"a batch holds 1 to {limit} events, got {len(events)}")
+    results = await _accept(request, events)
+    failed = sum(r.status in ("rejected", "conflict") for r in results)
+    response.status_code = 200 if failed == 0 else 422 if failed == len(results) else 207
+    return BatchOut(
+        accepted=sum(r.status == "accepted" for r in results),
+        duplicates=sum(r.status == "duplicate" for r in results),
+        rejected=failed,
+        results=[ItemOut.model_validate(r, from_attributes=True) for r in results],
+    )

@@ -1,0 +1,32 @@
+"""The intake service: counter systems post dossier events here."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.intake.api import router
+from services.intake.config import IntakeSettings
+from services.intake.models import Base
+from shared.observability import health_router
+from shared.runtime import service_runtime
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with service_runtime(settings, Base.metadata, service="intake", pool_size=10) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="Intake — dossier events",
+        description="Counter systems (Bộ phận Một cửa) post dossier lifecycle events here.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(router)
+    app.include_router(health_router())
+    return app

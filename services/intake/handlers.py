@@ -1,0 +1,121 @@
+"""Accepting counter-system events: validate each on its own, store new ones with outbox rows."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake.models import AcceptedEvent
+from shared.event_types import INTAKE_MODELS
+from shared.events import Envelope, EventError, parse_event, serialize
+from shared.outbox import add_to_outbox
+from shared.units import UnitTree
+
+Outcome = Literal["accepted", "duplicate", "conflict", "rejected"]
+UNIT_FIELDS = ("unit_code", "from_unit", "to_unit")
+
+
+@dataclass
+class ItemResult:
+    index: int
+    id: str | None
+    status: Outcome
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Valid:
+    index: int
+    envelope: Envelope
+    value: bytes
+    digest: str
+
+
+def validate(raw: Any, *, units: UnitTree, now: datetime, max_skew: timedelta) -> Envelope:
+    """Contract checks plus intake's own: a known counter event type, known units, sane time."""
+    envelope = parse_event(raw)
+    if (envelope.type, envelope.version) not in INTAKE_MODELS:
+        raise EventError([{"field": "type", "message": f"{envelope.type!r} is not posted by counters"}])
+    errors = [
+        {"field": f"data.{name}", "message": f"unknown unit code {envelope.data[name]!r}"}
+        for name in UNIT_FIELDS
+        if name in envelope.data and envelope.data[name] not in units
+    ]
+    if envelope.time > now + max_skew:
+        errors.append({"field": "time", "message": "is in the future"})
+    if errors:
+        raise EventError(errors)
+    return envelope
+
+
+async def accept_events(
+    session: AsyncSession,
+    items: list[Any],
+    *,
+    topic: str,
+    units: UnitTree,
+    max_skew: timedelta,
+) -> list[ItemResult]:
+    """Judge every item on its own; store the new valid ones and queue them for Kafka."""
+    now = datetime.now(UTC)
+    results: dict[int, ItemResult] = {}
+    valid: dict[str, _Valid] = {}
+    for index, raw in enumerate(items):
+        try:
+            envelope = validate(raw, units=units, now=now, max_skew=max_skew)
+        except EventError as exc:
+            event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+            results[index] = ItemResult(index, event_id, "rejected", exc.errors)
+            continue
+        value = serialize(envelope)
+        digest = hashlib.sha256(value).hexdigest()
+        if envelope.id in valid:  # the same id twice in one batch
+            same = valid[envelope.id].digest == digest
+            results[index] = ItemResult(index, envelope.id, "duplicate" if same else "conflict")
+            continue
+        valid[envelope.id] = _Valid(index, envelope, value, digest)
+
+    inserted = await _insert_new(session, list(valid.values()))
+    await add_to_outbox(
+        session, [(topic, v.envelope.subject, v.value) for v in valid.values() if v.envelope.id in inserted]
+    )
+    stored = await _stored_digests(session, [i for i in valid if i not in inserted])
+    for event_id, v in valid.items():
+        if event_id in inserted:
+            results[v.index] = ItemResult(v.index, event_id, "accepted")
+        else:
+            same = stored.get(event_id) == v.digest
+            results[v.index] = ItemResult(v.index, event_id, "duplicate" if same else "conflict")
+    return [results[i] for i in range(len(items))]
+
+
+async def _insert_new(session: AsyncSession, valid: list[_Valid]) -> set[str]:
+    if not valid:
+        return set()
+    rows = [
+        {
+            "id": v.envelope.id,
+            "type": v.envelope.type,
+            "subject": v.envelope.subject,
+            "source": v.envelope.source,
+            "time": v.envelope.time,
+            "digest": v.digest,
+            "body": v.envelope.model_dump(mode="json"),
+        }
+        for v in valid
+    ]
+    stmt = insert(AcceptedEvent).values(rows).on_conflict_do_nothing(index_elements=["id"])
+    return set((await session.execute(stmt.returning(AcceptedEvent.id))).scalars())
+
+
+async def _stored_digests(session: AsyncSession, ids: list[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(AcceptedEvent.id, AcceptedEvent.digest).where(AcceptedEvent.id.in_(ids)))
+    return dict(rows.tuples().all())

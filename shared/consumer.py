@@ -1,0 +1,182 @@
+"""Batch consumer with offsets stored in PostgreSQL, committed with the batch's effects.
+
+This is aiokafka's "storing offsets outside Kafka" pattern: a batch's state changes and its
+next offsets commit in one transaction, and on assignment the consumer seeks to the stored
+offsets. A record that fails on its own goes to the dead-letter topic; the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.outbox import add_to_outbox
+from shared.tables import consumer_offsets
+
+log = logging.getLogger(__name__)
+
+# A handler applies a batch in the given session and returns the records it rejected, each
+# with its reason; those go to the dead-letter topic in the same transaction.
+Rejected = list[tuple[ConsumerRecord, str]]
+BatchHandler = Callable[[AsyncSession, Sequence[ConsumerRecord]], Awaitable[Rejected]]
+
+
+class RecordError(Exception):
+    """A record that cannot be applied; its message is the dead-letter reason."""
+
+
+def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> bytes:
+    """The dead-letter record: where the message came from, why it failed, and its raw bytes."""
+    raw = record.value or b""
+    return json.dumps(
+        {
+            "service": service,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": (record.key or b"").decode(errors="replace"),
+            "value": raw.decode(errors="replace"),
+            "reason": reason,
+            "time": datetime.now(UTC).isoformat(),
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):
+    def __init__(self, runner: BatchConsumer):
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._runner.seek_to_stored(assigned)
+
+
+class BatchConsumer:
+    """Poll a batch -> handle -> commit effects and offsets together -> notify."""
+
+    def __init__(
+        self,
+        *,
+        consumer: AIOKafkaConsumer,
+        topics: Sequence[str],
+        group: str,
+        sessionmaker: async_sessionmaker,
+        handle: BatchHandler,
+        dead_letter_topic: str,
+        service: str,
+        after_commit: Callable[[], None] | None = None,
+        max_records: int = 1000,
+    ):
+        self.consumer = consumer
+        self._topics = list(topics)
+        self._group = group
+        self._sessionmaker = sessionmaker
+        self._handle = handle
+        self._dead_letter_topic = dead_letter_topic
+        self._service = service
+        self._after_commit = after_commit or (lambda: None)
+        self._max_records = max_records
+        self.applied = 0
+        self.dead_lettered = 0
+
+    async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(consumer_offsets).where(consumer_offsets.c.consumer_group == self._group)
+            )
+            stored = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
+        for tp in partitions:
+            if tp in stored:
+                self.consumer.seek(tp, stored[tp])
+            else:
+                await self.consumer.seek_to_beginning(tp)
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe(self._topics, listener=_SeekToStoredOffsets(self))
+
+    async def run(self) -> None:
+        """Consume until cancelled. Call subscribe() and consumer.start() first."""
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
+            records = [r for rs in batches.values() for r in rs]
+            if records:
+                await self._apply_with_retry(records)
+
+    async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self._apply(records)
+                return
+            except (OSError, InterfaceError) as exc:  # database away: same batch again, later
+                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    log.warning("database connection lost; retrying in %.1fs", delay)
+                else:
+                    await self._apply_one_by_one(records)
+                    return
+            except RecordError:
+                await self._apply_one_by_one(records)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _apply(self, records: Sequence[ConsumerRecord]) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            rejected = await self._handle(session, records)
+            for record, reason in rejected:
+                await self.dead_letter(session, record, reason)
+            await self._store_offsets(session, records)
+        self.applied += len(records) - len(rejected)
+        self.dead_lettered += len(rejected)
+        self._after_commit()
+
+    async def _apply_one_by_one(self, records: list[ConsumerRecord]) -> None:
+        """Isolate the failing record(s): each good one applies, each bad one is dead-lettered."""
+        for record in records:
+            try:
+                await self._apply([record])
+            except (RecordError, DBAPIError, ValueError) as exc:
+                reason = f"{type(exc).__name__}: {exc}"[:2000]
+                log.error("dead-lettering %s/%s@%s: %s", record.topic, record.partition, record.offset, reason)
+                async with self._sessionmaker() as session, session.begin():
+                    await self.dead_letter(session, record, reason)
+                    await self._store_offsets(session, [record])
+                self.dead_lettered += 1
+                self._after_commit()
+
+    async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, reason: str) -> None:
+        """Queue a dead-letter record in the caller's transaction (used by handlers too)."""
+        value = dead_letter_value(record, reason, self._service)
+        key = (record.key or b"").decode(errors="replace") or "-"
+        await add_to_outbox(session, [(self._dead_letter_topic, key, value)])
+
+    async def _store_offsets(self, session: AsyncSession, records: Sequence[ConsumerRecord]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for r in records:
+            key = (r.topic, r.partition)
+            next_offsets[key] = max(next_offsets.get(key, 0), r.offset + 1)
+        rows = [
+            {"consumer_group": self._group, "topic": t, "partition": p, "next_offset": o}
+            for (t, p), o in next_offsets.items()
+        ]
+        stmt = insert(consumer_offsets).values(rows)
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["consumer_group", "topic", "partition"],
+                set_={"next_offset": stmt.excluded.next_offset},
+            )
+        )

@@ -1,0 +1,178 @@
+"""Data schemas of each event type, version 1. Unknown fields are rejected (extra="forbid").
+
+Statuses follow the national portal's TrangThaiHoSo codes (DOMAIN.md §3).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+UNIT_CODE = r"^H\d{2}(\.\d{1,3})*$"
+PROCEDURE_CODE = r"^\d\.\d{6}$"  # mã TTHC, e.g. 2.000815
+
+
+class Status(IntEnum):
+    """TrangThaiHoSo, the portal's ten dossier statuses."""
+
+    SUBMITTED = 1  # Mới đăng ký
+    ACCEPTED = 2  # Được tiếp nhận
+    REFUSED = 3  # Không được tiếp nhận
+    PROCESSING = 4  # Đang xử lý
+    SUPPLEMENT_REQUESTED = 5  # Yêu cầu bổ sung giấy tờ
+    FEE_REQUESTED = 6  # Yêu cầu thực hiện nghĩa vụ tài chính
+    WITHDRAWAL_REQUESTED = 7  # Công dân yêu cầu rút hồ sơ
+    STOPPED = 8  # Dừng xử lý
+    PROCESSED = 9  # Đã xử lý xong
+    RETURNED = 10  # Đã trả kết quả
+
+
+class Channel(IntEnum):
+    """KenhThucHien."""
+
+    COUNTER = 1  # trực tiếp
+    ONLINE = 2  # trực tuyến
+    POSTAL = 3  # bưu chính công ích
+
+
+class PaymentMethod(IntEnum):
+    OFFLINE = 0
+    NATIONAL_PORTAL = 1  # thanh toán qua Cổng DVC quốc gia
+    PROVINCE_GATEWAY = 2  # qua cổng thanh toán của tỉnh
+
+
+class Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoData(Data):
+    pass
+
+
+class Submitted(Data):
+    """Registered online, not yet accepted (status 1)."""
+
+    unit_code: str = Field(pattern=UNIT_CODE)
+    procedure_code: str = Field(pattern=PROCEDURE_CODE)
+    channel: Channel = Channel.ONLINE
+
+
+class Received(Data):
+    """Accepted at the counter (status 2); the clock starts."""
+
+    unit_code: str = Field(pattern=UNIT_CODE)
+    procedure_code: str = Field(pattern=PROCEDURE_CODE)
+    channel: Channel
+
+
+class WithReason(Data):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Transferred(Data):
+    """A hand-over recorded on the control sheet (phiếu kiểm soát quá trình)."""
+
+    from_unit: str = Field(pattern=UNIT_CODE)
+    to_unit: str = Field(pattern=UNIT_CODE)
+    from_official: str | None = Field(default=None, max_length=200)
+    to_official: str | None = Field(default=None, max_length=200)
+    step_due_at: AwareDatetime | None = None
+
+
+class FeeRequested(Data):
+    amount: int = Field(ge=0, description="VND")
+
+
+class FeePaid(Data):
+    amount: int = Field(ge=0, description="VND")
+    method: PaymentMethod
+
+
+class Extended(Data):
+    """Extension with an apology letter (thư xin lỗi): a new due date."""
+
+    new_due_at: AwareDatetime
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ComponentRecorded(Data):
+    """A dossier component (thành phần hồ sơ) and how it was obtained."""
+
+    component_code: str = Field(min_length=1, max_length=64)
+    digitized: bool = False  # DuocSoHoa
+    reused: bool = False  # DuocTaiSuDung
+    from_population_data: bool = False  # from the national population database
+    from_personal_data_store: bool = False  # kho dữ liệu cá nhân
+
+
+class ResultRecorded(Data):
+    """The result document (giấy tờ kết quả)."""
+
+    result_code: str = Field(min_length=1, max_length=64)
+    electronic: bool = False  # kết quả điện tử (signed file)
+    digitized: bool = False
+
+
+INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
+    ("dossier.submitted", 1): Submitted,
+    ("dossier.received", 1): Received,
+    ("dossier.refused", 1): WithReason,
+    ("dossier.transferred", 1): Transferred,
+    ("dossier.supplement_requested", 1): WithReason,
+    ("dossier.supplement_supplied", 1): NoData,
+    ("dossier.fee_requested", 1): FeeRequested,
+    ("dossier.fee_paid", 1): FeePaid,
+    ("dossier.extended", 1): Extended,
+    ("dossier.withdrawal_requested", 1): WithReason,
+    ("dossier.stopped", 1): WithReason,
+    ("dossier.processed", 1): NoData,
+    ("dossier.result_returned", 1): NoData,
+    ("dossier.component_recorded", 1): ComponentRecorded,
+    ("dossier.result_recorded", 1): ResultRecorded,
+}
+
+
+class DossierState(Data):
+    """The canonical dossier as processing judges it (event type dossier.state)."""
+
+    dossier_code: str
+    unit_code: str
+    procedure_code: str
+    channel: Channel
+    status: Status
+    revision: int = Field(description="Distinct events applied; grows with every new fact.")
+    received_at: AwareDatetime | None = None
+    due_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = Field(default=None, description="End time for the verdict.")
+    returned_at: AwareDatetime | None = None
+    supplement_requests: int = 0
+    paused_seconds: float = 0.0
+    on_time: bool | None = Field(default=None, description="Final verdict once the end is known.")
+    deadline_at: AwareDatetime | None = Field(
+        default=None, description="Open dossiers are on time while the judging time <= this."
+    )
+    has_fee: bool = False
+    paid_online: bool = False
+    components: int = 0
+    components_digitized: int = 0
+    components_reused: int = 0
+    uses_population_data: bool = False
+    uses_personal_data_store: bool = False
+    result_digitized: bool = False
+    electronic_result: bool = False
+
+
+class SyncOutcome(Data):
+    """What the national portal holds for a dossier after a sync attempt."""
+
+    status: Status
+    revision: int
+    ok: bool
+    error: str | None = None
+
+
+CANONICAL_MODELS: dict[tuple[str, int], type[Data]] = {
+    ("dossier.state", 1): DossierState,
+    ("dossier.synced", 1): SyncOutcome,
+}
+DATA_MODELS = {**INTAKE_MODELS, **CANONICAL_MODELS}

@@ -1,0 +1,97 @@
+"""The event contract: one envelope, versioned event types, one parse/serialize path.
+
+Counter systems post *intake events* (what happened at the counter). The processing service
+publishes *canonical* `dossier.state` events (the dossier as processing judges it). The sync
+service publishes `dossier.synced` / `dossier.sync_failed` outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared import event_types as types
+
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
+# Mã hồ sơ: "<unit code>-YYMMDD-NNNN", e.g. H44.100-260815-0042.
+DOSSIER_CODE_PATTERN = r"^H\d{2}(\.\d{1,3})*-\d{6}-\d{4,6}$"
+
+
+class Envelope(BaseModel):
+    """What travels on every topic: who said what about which dossier, when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=EVENT_ID_PATTERN, description="Globally unique event id (a UUID).")
+    type: str = Field(description="Event type, e.g. dossier.received.")
+    version: int = Field(default=1, ge=1, description="Version of the event type's data schema.")
+    source: str = Field(min_length=1, max_length=64, description="The system that emitted it.")
+    subject: str = Field(pattern=DOSSIER_CODE_PATTERN, description="The dossier code (mã hồ sơ).")
+    time: AwareDatetime = Field(description="When it happened (ISO 8601 with offset).")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventError(ValueError):
+    """An event that does not satisfy the contract; `errors` name each failing field."""
+
+    def __init__(self, errors: list[dict[str, str]]):
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.errors = errors
+
+
+def _errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    return [
+        {"field": prefix + ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
+
+
+def parse_event(raw: dict[str, Any] | bytes | str) -> Envelope:
+    """Validate an envelope and its type-specific data; raise EventError naming each bad field."""
+    try:
+        obj = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError([{"field": "(body)", "message": f"not JSON: {exc}"}]) from exc
+    if not isinstance(obj, dict):
+        raise EventError([{"field": "(body)", "message": "an event must be a JSON object"}])
+    try:
+        envelope = Envelope.model_validate(obj)
+    except ValidationError as exc:
+        raise EventError(_errors(exc)) from exc
+    model = types.DATA_MODELS.get((envelope.type, envelope.version))
+    if model is None:
+        known = ", ".join(sorted({t for t, _ in types.DATA_MODELS}))
+        message = f"unknown event type/version {envelope.type!r} v{envelope.version}; known: {known}"
+        raise EventError([{"field": "type", "message": message}])
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise EventError(_errors(exc, "data.")) from exc
+    return envelope.model_copy(update={"data": data.model_dump(mode="json")})
+
+
+def data_of(envelope: Envelope) -> BaseModel:
+    """The typed data model of an already parsed envelope."""
+    return types.DATA_MODELS[(envelope.type, envelope.version)].model_validate(envelope.data)
+
+
+def serialize(envelope: Envelope) -> bytes:
+    """The one wire form: compact UTF-8 JSON (Vietnamese text kept as is)."""
+    return envelope.model_dump_json().encode()
+
+
+def make_event(
+    *, event_id: str, type: str, source: str, subject: str, time: datetime, data: BaseModel
+) -> Envelope:
+    """Build an envelope from a typed data model (used by services that emit events)."""
+    return Envelope(
+        id=event_id,
+        type=type,
+        source=source,
+        subject=subject,
+        time=time,
+        data=data.model_dump(mode="json"),
+    )

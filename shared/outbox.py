@@ -1,0 +1,83 @@
+"""Transactional outbox: rows written with a state change, published to Kafka after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.tables import outbox
+
+log = logging.getLogger(__name__)
+
+
+async def add_to_outbox(session: AsyncSession, messages: Iterable[tuple[str, str, bytes]]) -> None:
+    """Queue (topic, key, value) messages in the caller's transaction."""
+    rows = [{"topic": t, "key": k, "value": v} for t, k, v in messages]
+    if rows:
+        await session.execute(insert(outbox), rows)
+
+
+async def outbox_backlog(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count()).select_from(outbox))).scalar_one()
+
+
+class OutboxRelay:
+    """Publishes the outbox in id order; one active relay per schema keeps per-key order."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 2000,
+        idle_seconds: float = 0.5,
+    ):
+        self._sessionmaker = sessionmaker
+        self._producer = producer
+        self._batch_size = batch_size
+        self._idle_seconds = idle_seconds
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called after a commit that added rows, so they go out without waiting for the poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sent = await self.publish_once()
+            except Exception:  # broker or database away: keep the rows, try again shortly
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent < self._batch_size:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._idle_seconds)
+                except TimeoutError:
+                    pass
+
+    async def publish_once(self) -> int:
+        async with self._sessionmaker() as session, session.begin():
+            locked = await session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('outbox'))"))
+            if not locked.scalar_one():
+                return 0  # another replica is relaying this schema's outbox
+            rows = (
+                await session.execute(select(outbox).order_by(outbox.c.id).limit(self._batch_size))
+            ).all()
+            if not rows:
+                return 0
+            futures = [
+                await self._producer.send(r.topic, r.value, key=r.key.encode()) for r in rows
+            ]
+            await asyncio.gather(*futures)
+            # Delete by id, not by range: a lower id may commit later than a higher one.
+            await session.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+        self.published += len(rows)
+        return len(rows)

@@ -1,0 +1,133 @@
+"""One bootstrap for every service: engine, schema, producer, outbox relay, batch consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from shared.config import ServiceSettings
+from shared.consumer import BatchConsumer, BatchHandler
+from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.kafka import make_producer
+from shared.observability import Check, configure_logging
+from shared.outbox import OutboxRelay
+from shared.tables import PLUMBING
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    topics: Topics
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    consumer: BatchConsumer | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def checks(self) -> dict[str, Check]:
+        """Readiness checks: database, broker, and that no background worker has died."""
+
+        async def database() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        async def broker() -> None:
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 3)
+
+        async def workers() -> None:
+            dead = [t.get_name() for t in self.tasks if t.done()]
+            if dead:
+                raise RuntimeError(f"stopped: {', '.join(dead)}")
+
+        return {"database": database, "broker": broker, "workers": workers}
+
+
+async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Keep a background loop alive: log an unexpected failure and start it again."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting in 1 s", name)
+            await asyncio.sleep(1.0)
+
+
+@asynccontextmanager
+async def service_runtime(
+    settings: ServiceSettings,
+    metadata: MetaData,
+    *,
+    service: str,
+    consume: Callable[[Topics], Sequence[str]] | None = None,
+    handle: Callable[[Runtime], BatchHandler] | None = None,
+    pool_size: int = 5,
+) -> AsyncIterator[Runtime]:
+    """Start everything a service needs; on exit stop consuming, drain the outbox, close."""
+    configure_logging(settings.log_level)
+    topics = Topics(settings.topic_prefix)
+    engine = make_engine(settings.database_url, settings.db_schema, pool_size)
+    await create_schema(engine, settings.db_schema, PLUMBING, metadata)
+    sessionmaker = make_sessionmaker(engine)
+    producer = make_producer(settings.kafka_bootstrap)
+    await producer.start()
+    relay = OutboxRelay(sessionmaker, producer)
+    runtime = Runtime(settings, topics, engine, sessionmaker, producer, relay)
+    runtime.tasks.append(asyncio.create_task(_supervised("outbox relay", relay.run), name="relay"))
+    kafka_consumer = None
+    if consume and handle:
+        kafka_consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=settings.consumer_group or f"{settings.topic_prefix}{service}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        runtime.consumer = BatchConsumer(
+            consumer=kafka_consumer,
+            topics=consume(topics),
+            group=settings.consumer_group or f"{settings.topic_prefix}{service}",
+            sessionmaker=sessionmaker,
+            handle=handle(runtime),
+            dead_letter_topic=topics.dead_letter,
+            service=service,
+            after_commit=relay.wake,
+            max_records=settings.batch_size,
+        )
+        runtime.consumer.subscribe()
+        await kafka_consumer.start()
+        consumer_task = _supervised("consumer", runtime.consumer.run)
+        runtime.tasks.append(asyncio.create_task(consumer_task, name="consumer"))
+    try:
+        yield runtime
+    finally:
+        await _shutdown(runtime, kafka_consumer)
+
+
+async def _shutdown(runtime: Runtime, kafka_consumer: AIOKafkaConsumer | None) -> None:
+    # Stop consuming first (an interrupted batch rolls back and is read again next time),
+    # then publish what the outbox still holds, then close the clients.
+    for task in reversed(runtime.tasks):
+        task.cancel()
+    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    if kafka_consumer is not None:
+        await kafka_consumer.stop()
+    try:
+        while await asyncio.wait_for(runtime.relay.publish_once(), 10):
+            pass
+    except Exception:
+        log.warning("outbox not fully drained at shutdown; it resumes at next start")
+    await runtime.producer.stop()
+    await runtime.engine.dispose()
