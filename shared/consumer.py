@@ -112,7 +112,13 @@ class BatchConsumer:
             batches = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
             records = [r for rs in batches.values() for r in rs]
             if records:
-                await self._apply_with_retry(records)
+                try:
+                    await self._apply_with_retry(records)
+                except Exception:
+                    # Not applied and not committed: read the same records again next time.
+                    for tp, rs in batches.items():
+                        self.consumer.seek(tp, rs[0].offset)
+                    raise
 
     async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
         delay = 0.2

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import ServiceSettings
 from shared.consumer import BatchConsumer, BatchHandler
@@ -73,14 +73,21 @@ async def service_runtime(
     service: str,
     consume: Callable[[Topics], Sequence[str]] | None = None,
     handle: Callable[[Runtime], BatchHandler] | None = None,
+    seed: Callable[[AsyncSession], Awaitable[None]] | None = None,
     pool_size: int = 5,
 ) -> AsyncIterator[Runtime]:
-    """Start everything a service needs; on exit stop consuming, drain the outbox, close."""
+    """Start everything a service needs; on exit stop consuming, drain the outbox, close.
+
+    `seed` runs once in a transaction after the schema exists, before consuming starts.
+    """
     configure_logging(settings.log_level)
     topics = Topics(settings.topic_prefix)
     engine = make_engine(settings.database_url, settings.db_schema, pool_size)
     await create_schema(engine, settings.db_schema, PLUMBING, metadata)
     sessionmaker = make_sessionmaker(engine)
+    if seed:
+        async with sessionmaker() as session, session.begin():
+            await seed(session)
     producer = make_producer(settings.kafka_bootstrap)
     await producer.start()
     relay = OutboxRelay(sessionmaker, producer)

@@ -1,0 +1,75 @@
+"""Folding canonical events into per-dossier facts; an older revision never wins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiokafka import ConsumerRecord
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.metrics.models import DossierFact, PortalSyncFact
+from shared.consumer import Rejected
+from shared.event_types import DossierState, SyncOutcome
+from shared.events import EventError, data_of, parse_event
+
+HANDLED = ("dossier.state", "dossier.synced")
+
+
+async def handle_canonical_batch(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
+    facts: dict[str, dict] = {}
+    synced: dict[str, dict] = {}
+    rejected: Rejected = []
+    for record in records:
+        try:
+            envelope = parse_event(record.value)
+            if envelope.type not in HANDLED:
+                raise EventError([{"field": "type", "message": f"{envelope.type} is not handled by metrics"}])
+        except EventError as exc:
+            rejected.append((record, f"invalid event: {exc}"))
+            continue
+        data = data_of(envelope)
+        if isinstance(data, DossierState):
+            _keep_newest(facts, data.dossier_code, _fact(data))
+        elif isinstance(data, SyncOutcome) and data.ok:
+            row = {"dossier_code": envelope.subject, "revision": data.revision,
+                   "status": int(data.status), "synced_at": envelope.time}
+            _keep_newest(synced, envelope.subject, row)
+    if facts:
+        await session.execute(_upsert_newer(DossierFact, list(facts.values())))
+    if synced:
+        await session.execute(_upsert_newer(PortalSyncFact, list(synced.values())))
+    return rejected
+
+
+def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
+    if code not in rows or row["revision"] > rows[code]["revision"]:
+        rows[code] = row
+
+
+def _fact(s: DossierState) -> dict:
+    return {
+        "dossier_code": s.dossier_code,
+        "revision": s.revision,
+        "unit_code": s.unit_code,
+        "procedure_code": s.procedure_code,
+        "channel": int(s.channel),
+        "status": int(s.status),
+        "received_at": s.received_at,
+        "due_at": s.due_at,
+        "on_time": s.on_time,
+        "deadline_at": s.deadline_at,
+        "digitized": s.components > 0 and s.components_digitized == s.components and s.result_digitized,
+        "electronic_result": s.electronic_result,
+        "has_fee": s.has_fee,
+        "paid_online": s.paid_online,
+    }
+
+
+def _upsert_newer(model, rows: list[dict]):
+    """Insert, or replace only when the incoming revision is newer (duplicates change nothing)."""
+    stmt = insert(model).values(rows)
+    columns = {c: stmt.excluded[c] for c in rows[0] if c != "dossier_code"}
+    return stmt.on_conflict_do_update(
+        index_elements=["dossier_code"], set_=columns, where=model.revision < stmt.excluded.revision
+    )

@@ -1,0 +1,44 @@
+"""Per-dossier facts: the latest canonical state of each dossier and its portal sync.
+
+Indicators are computed from these rows, so a late or repeated event replaces a fact
+instead of adding to a count.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class DossierFact(Base):
+    __tablename__ = "dossier_facts"
+    __table_args__ = (Index("ix_dossier_facts_received_unit", "received_at", "unit_code"),)
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    unit_code: Mapped[str] = mapped_column(String(32))
+    procedure_code: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Số hóa: every component and the result digitized.
+    digitized: Mapped[bool] = mapped_column(Boolean)
+    electronic_result: Mapped[bool] = mapped_column(Boolean)
+    has_fee: Mapped[bool] = mapped_column(Boolean)
+    paid_online: Mapped[bool] = mapped_column(Boolean)
+
+
+class PortalSyncFact(Base):
+    __tablename__ = "portal_sync_facts"
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,53 @@
+"""Processing's HTTP surface: a dossier's state and history, and the procedure catalog."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from services.processing.catalog import Procedure
+from services.processing.lifecycle import StoredEvent, in_order
+from services.processing.models import Dossier, DossierEvent, ProcedureRow
+
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/dossiers/{code}", tags=["dossiers"])
+async def get_dossier(request: Request, code: str) -> dict:
+    """A dossier's canonical state and its events in the order they happened."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        dossier = await session.get(Dossier, code)
+        rows = (await session.execute(select(DossierEvent).where(DossierEvent.dossier_code == code))).scalars()
+        events = in_order(StoredEvent(r.id, r.type, r.time, r.data) for r in rows)
+    if dossier is None and not events:
+        raise HTTPException(404, detail=f"no dossier {code}")
+    return {
+        "state": dossier.state if dossier else None,
+        "events": [{"id": e.id, "type": e.type, "time": e.time, "data": e.data} for e in events],
+    }
+
+
+@router.get("/procedures", tags=["catalog"])
+async def list_procedures(request: Request) -> list[Procedure]:
+    """The procedure catalog."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        rows = await session.execute(select(ProcedureRow.definition).order_by(ProcedureRow.code))
+        return [Procedure.model_validate(d) for d in rows.scalars()]
+
+
+@router.put("/procedures/{code}", tags=["catalog"])
+async def put_procedure(request: Request, code: str, procedure: Procedure) -> Procedure:
+    """Create or replace one procedure; new dossiers use it from the next event on."""
+    if procedure.code != code:
+        raise HTTPException(422, detail=f"body code {procedure.code} differs from path code {code}")
+    async with request.app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(upsert_procedures([procedure], replace=True))
+    return procedure
+
+
+def upsert_procedures(procedures: list[Procedure], *, replace: bool):
+    stmt = insert(ProcedureRow).values([{"code": p.code, "definition": p.model_dump()} for p in procedures])
+    if replace:
+        return stmt.on_conflict_do_update(index_elements=[ProcedureRow.code], set_={"definition": stmt.excluded.definition})
+    return stmt.on_conflict_do_nothing()

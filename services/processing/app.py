@@ -1,0 +1,50 @@
+"""The processing service: the single authority on each dossier's state and verdict."""
+
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from services.processing.api import router, upsert_procedures
+from services.processing.catalog import load_seed
+from services.processing.config import ProcessingSettings
+from services.processing.handlers import handle_intake_batch
+from services.processing.models import Base
+from services.processing.workcalendar import load_calendar
+from shared.observability import health_router
+from shared.runtime import service_runtime
+
+
+def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
+    settings = settings or ProcessingSettings()
+    calendar = load_calendar(settings.holidays_path, cutoff=settings.cutoff)
+
+    def handler(runtime):
+        return partial(handle_intake_batch, calendar=calendar, topics=runtime.topics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async with service_runtime(
+            settings,
+            Base.metadata,
+            service="processing",
+            consume=lambda topics: [topics.dossier_events],
+            handle=handler,
+            seed=seed_catalog,
+        ) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    async def seed_catalog(session) -> None:
+        # Seed entries never overwrite what operators changed through the API.
+        await session.execute(upsert_procedures(list(load_seed(settings.catalog_path).values()), replace=False))
+
+    app = FastAPI(
+        title="Processing — dossier lifecycle",
+        description="Dossier states, due dates and on-time verdicts; the procedure catalog.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.include_router(health_router())
+    return app

@@ -1,0 +1,134 @@
+"""Applying a batch of intake events: store the new ones, re-fold their dossiers, publish."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiokafka import ConsumerRecord
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.processing.catalog import Procedure
+from services.processing.lifecycle import StoredEvent, fold
+from services.processing.models import Dossier, DossierEvent, ProcedureRow
+from services.processing.workcalendar import WorkCalendar
+from shared.consumer import Rejected
+from shared.event_types import INTAKE_MODELS
+from shared.events import Envelope, EventError, make_event, parse_event, serialize
+from shared.outbox import add_to_outbox
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+OPENING = ("dossier.submitted", "dossier.received")
+
+
+async def load_procedures(session: AsyncSession, codes: set[str]) -> dict[str, Procedure]:
+    if not codes:
+        return {}
+    rows = await session.execute(select(ProcedureRow.definition).where(ProcedureRow.code.in_(codes)))
+    return {d["code"]: Procedure.model_validate(d) for d in rows.scalars()}
+
+
+async def handle_intake_batch(
+    session: AsyncSession,
+    records: Sequence[ConsumerRecord],
+    *,
+    calendar: WorkCalendar,
+    topics: Topics,
+) -> Rejected:
+    rejected: Rejected = []
+    parsed: list[tuple[ConsumerRecord, Envelope]] = []
+    for record in records:
+        try:
+            envelope = parse_event(record.value)
+            if (envelope.type, envelope.version) not in INTAKE_MODELS:
+                raise EventError([{"field": "type", "message": f"{envelope.type} is not an intake event"}])
+            parsed.append((record, envelope))
+        except EventError as exc:
+            rejected.append((record, f"invalid event: {exc}"))
+
+    wanted = {e.data["procedure_code"] for _, e in parsed if e.type in OPENING}
+    procedures = await load_procedures(session, wanted)
+    new_rows: dict[str, dict] = {}
+    for record, e in parsed:
+        if e.type in OPENING and e.data["procedure_code"] not in procedures:
+            rejected.append((record, f"unknown procedure code {e.data['procedure_code']}"))
+            continue
+        new_rows[e.id] = {
+            "id": e.id,
+            "dossier_code": e.subject,
+            "type": e.type,
+            "time": e.time,
+            "source": e.source,
+            "data": e.data,
+        }
+    if new_rows:
+        stmt = insert(DossierEvent).values(list(new_rows.values())).on_conflict_do_nothing()
+        changed = set((await session.execute(stmt.returning(DossierEvent.dossier_code))).scalars())
+        if changed:
+            await refold(session, changed, calendar=calendar, topics=topics)
+    return rejected
+
+
+async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalendar, topics: Topics) -> None:
+    """Recompute the given dossiers from all their events; publish those whose state changed."""
+    rows = await session.execute(select(DossierEvent).where(DossierEvent.dossier_code.in_(codes)))
+    events: dict[str, list[StoredEvent]] = defaultdict(list)
+    for r in rows.scalars():
+        events[r.dossier_code].append(StoredEvent(r.id, r.type, r.time, r.data))
+    opening_procs = {e.data["procedure_code"] for evs in events.values() for e in evs if e.type in OPENING}
+    procedures = await load_procedures(session, opening_procs)
+    states = [
+        s
+        for code, evs in events.items()
+        if (s := fold(code, evs, procedure=procedures.get, calendar=calendar)) is not None
+    ]
+    if not states:
+        return
+    await session.execute(_upsert_dossiers(states))
+    now = datetime.now(UTC)
+    await add_to_outbox(
+        session,
+        [
+            (
+                topics.lifecycle,
+                s.dossier_code,
+                serialize(
+                    make_event(
+                        # Deterministic id: re-deriving the same revision yields the same event.
+                        event_id=f"{s.dossier_code}:r{s.revision}",
+                        type="dossier.state",
+                        source="processing",
+                        subject=s.dossier_code,
+                        time=now,
+                        data=s,
+                    )
+                ),
+            )
+            for s in states
+        ],
+    )
+
+
+def _upsert_dossiers(states):
+    rows = [
+        {
+            "code": s.dossier_code,
+            "unit_code": s.unit_code,
+            "status": int(s.status),
+            "revision": s.revision,
+            "due_at": s.due_at,
+            "deadline_at": s.deadline_at,
+            "state": s.model_dump(mode="json"),
+        }
+        for s in states
+    ]
+    stmt = insert(Dossier).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=[Dossier.code],
+        set_={c: stmt.excluded[c] for c in ("unit_code", "status", "revision", "due_at", "deadline_at", "state")},
+    )

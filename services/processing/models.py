@@ -1,0 +1,53 @@
+"""Processing's tables: every distinct event per dossier, the folded dossier, the catalog."""
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, Integer, MetaData, SmallInteger, String, func
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+class DossierEvent(Base):
+    """Each distinct intake event (by id); the dossier is re-folded from these."""
+
+    __tablename__ = "dossier_events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSONB)
+
+
+class Dossier(Base):
+    """The current canonical state (the last published dossier.state)."""
+
+    __tablename__ = "dossiers"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    revision: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[dict] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ProcedureRow(Base):
+    """The procedure catalog; seeded from data/procedures.json, editable through the API."""
+
+    __tablename__ = "procedures"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    definition: Mapped[dict] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
