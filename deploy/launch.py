@@ -1,0 +1,151 @@
+"""Start and stop the services as separate processes (used by the demo and the end-to-end tests).
+
+    python -m deploy.launch start   # every service, detached; pids and logs under var/run
+    python -m deploy.launch stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    app: str  # uvicorn factory
+    env_prefix: str | None  # None: needs no database or broker settings
+    port: int
+
+
+SERVICES = [
+    Service("portal-simulator", "services.portal_simulator.app:create_app", None, 8005),
+    Service("intake", "services.intake.app:create_app", "INTAKE", 8001),
+    Service("processing", "services.processing.app:create_app", "PROCESSING", 8002),
+    Service("sync", "services.sync.app:create_app", "SYNC", 8003),
+    Service("metrics", "services.metrics.app:create_app", "METRICS", 8004),
+]
+PORTAL_USER, PORTAL_PASSWORD = "motcua-h44", "demo-only"  # the simulator's built-in demo account
+
+
+@dataclass
+class Stack:
+    """The five processes, configured for one database, one broker and one topic prefix."""
+
+    run_dir: Path
+    database_url: str = "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    topic_prefix: str = ""
+    schema_prefix: str = ""
+    ports: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def env(self, service: Service) -> dict[str, str]:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+        if service.env_prefix:
+            p = service.env_prefix
+            env |= {
+                f"{p}_DATABASE_URL": self.database_url,
+                f"{p}_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+                f"{p}_TOPIC_PREFIX": self.topic_prefix,
+                f"{p}_DB_SCHEMA": f"{self.schema_prefix}{service.name}",
+            }
+        if service.name == "sync":
+            env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
+                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
+        return env
+
+    def start(self, name: str) -> None:
+        service = next(s for s in SERVICES if s.name == name)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.run_dir / f"{name}.log").open("ab")
+        command = [sys.executable, "-m", "uvicorn", service.app, "--factory", "--host", "127.0.0.1",
+                   "--port", str(self.ports[name]), "--no-access-log", "--timeout-graceful-shutdown", "20"]
+        process = subprocess.Popen(command, env=self.env(service), cwd=ROOT, stdout=log, stderr=log,
+                                   start_new_session=True)
+        self.processes[name] = process
+        (self.run_dir / f"{name}.pid").write_text(str(process.pid))
+
+    def wait_ready(self, name: str, timeout: float = 60) -> None:
+        path = "/health" if name == "portal-simulator" else "/ready"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes.get(name)
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.run_dir}/{name}.log")
+            try:
+                if httpx.get(self.url(name) + path, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)  # polling interval while waiting for readiness, bounded by the deadline
+        raise TimeoutError(f"{name} not ready after {timeout:.0f} s; see {self.run_dir}/{name}.log")
+
+    def start_all(self) -> None:
+        for service in SERVICES:
+            self.start(service.name)
+        for service in SERVICES:
+            self.wait_ready(service.name)
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        pid_file = self.run_dir / f"{name}.pid"
+        if not pid_file.exists():
+            return
+        pid = int(pid_file.read_text())
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pid_file.unlink(missing_ok=True)
+            return
+        deadline = time.monotonic() + timeout
+        while _alive(pid, self.processes.get(name)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid, self.processes.get(name)):
+            os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
+        self.processes.pop(name, None)
+
+    def stop_all(self) -> None:
+        for service in reversed(SERVICES):
+            self.stop(service.name)
+
+
+def _alive(pid: int, process: subprocess.Popen | None) -> bool:
+    if process is not None:
+        return process.poll() is None  # reaps our own child
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "run")
+    args = parser.parse_args()
+    stack = Stack(args.run_dir)
+    if args.action == "start":
+        stack.stop_all()  # idempotent: a second start replaces the running processes
+        stack.start_all()
+        print("services ready:", ", ".join(f"{s.name} {stack.url(s.name)}" for s in SERVICES))
+    else:
+        stack.stop_all()
+
+
+if __name__ == "__main__":
+    main()

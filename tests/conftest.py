@@ -1,0 +1,83 @@
+"""Fixtures for integration tests: the real broker and database, with per-test topics and schemas."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from deploy.launch import SERVICES, Stack
+from shared.topics import Topics, ensure_topics
+
+KAFKA = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"
+)
+
+
+@pytest.fixture
+def run_id() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def topics(run_id):
+    """Fresh topics for this test, deleted afterwards."""
+    created = Topics(f"{run_id}.")
+    await ensure_topics(KAFKA, created, partitions=2)
+    yield created
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        await admin.delete_topics(created.all())
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db():
+    engine = create_async_engine(DATABASE_URL)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def schemas(run_id, db):
+    """The schema prefix for this test; every schema with it is dropped afterwards."""
+    prefix = f"{run_id}_"
+    yield prefix
+    async with db.begin() as conn:
+        names = await conn.execute(
+            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": prefix + "%"}
+        )
+        for (name,) in names.all():
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def stack(tmp_path, topics, schemas):
+    """All five services as separate processes, on free ports, with this test's topics/schemas."""
+    running = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in SERVICES},
+    )
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
