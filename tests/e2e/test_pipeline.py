@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from simulator.events import EventFactory
 from tests.conftest import KAFKA
-from tests.quiescence import wait_until_quiet
+from deploy.quiescence import wait_until_quiet
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,13 +21,22 @@ CONSUMES = {
 PUBLISHERS = ("intake", "processing", "sync", "metrics")
 
 
-async def _end_offsets(consumer: AIOKafkaConsumer, topics: list[str]) -> dict[tuple[str, int], int]:
-    partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-    ends = await consumer.end_offsets(partitions)
-    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    missing = [d["topic"] for d in described if d["error_code"] or not d["partitions"]]
+    if missing:
+        raise LookupError(f"topics not found: {', '.join(missing)}")
+    return [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
 
 
-async def _pending(db: AsyncEngine, consumer: AIOKafkaConsumer, topics: Topics, schemas: str) -> list[str]:
+async def _pending(
+    db: AsyncEngine, consumer: AIOKafkaConsumer, partitions: dict[str, list[TopicPartition]], schemas: str
+) -> list[str]:
     """What is still in flight: outbox rows not yet published, messages not yet consumed."""
     pending = []
     async with db.connect() as conn:
@@ -34,14 +44,13 @@ async def _pending(db: AsyncEngine, consumer: AIOKafkaConsumer, topics: Topics, 
             count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".outbox'))).scalar()
             if count:
                 pending.append(f"{service} outbox {count}")
-        for service, consumed in CONSUMES.items():
-            names = consumed(topics)
-            ends = await _end_offsets(consumer, names)
+        for service in CONSUMES:
+            ends = await consumer.end_offsets(partitions[service])
             rows = await conn.execute(
                 text(f'SELECT topic, partition, next_offset FROM "{schemas}{service}".consumer_offsets')
             )
             stored = {(r.topic, r.partition): r.next_offset for r in rows}
-            lag = sum(end - stored.get(tp, 0) for tp, end in ends.items())
+            lag = sum(end - stored.get((tp.topic, tp.partition), 0) for tp, end in ends.items())
             if lag:
                 pending.append(f"{service} lag {lag}")
     return pending
@@ -54,11 +63,12 @@ async def wait_until_quiet(
     deadline = time.monotonic() + timeout
     quiet_checks, pending = 0, ["not checked yet"]
     # One consumer for the whole wait (only to read end offsets; it joins no group).
+    partitions = {service: await _partitions(bootstrap, consumed(topics)) for service, consumed in CONSUMES.items()}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:
         while time.monotonic() < deadline:
-            pending = await _pending(db, consumer, topics, schemas)
+            pending = await _pending(db, consumer, partitions, schemas)
             quiet_checks = quiet_checks + 1 if not pending else 0
             if quiet_checks == 2:
                 return

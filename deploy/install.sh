@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the project needs to run (and, with --test, to test): a Python virtualenv
+# with the pinned requirements. Idempotent: reinstalls only when the requirement files change.
+# Kafka's jars and PostgreSQL are installed by deploy/infra.sh.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+LOG_TAG=install
+
+requirements="$ROOT/requirements.txt"
+[[ "${1:-}" == "--test" ]] && requirements="$ROOT/requirements-test.txt"
+venv="$ROOT/.venv"
+
+ensure_venv() {
+  [[ -x "$venv/bin/python" ]] && return
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    log "python3 cannot create a virtualenv; installing Debian's python3-venv"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$venv" && python3 -m venv "$venv"
+  fi
+}
+
+ensure_requirements() {
+  local stamp="$venv/.installed-$(basename "$requirements")"
+  local digest
+  digest=$(cat "$ROOT"/requirements*.txt | sha256sum | cut -c1-16)
+  [[ -f "$stamp" && "$(cat "$stamp")" == "$digest" ]] && return
+  log "installing $(basename "$requirements") into .venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  echo "$digest" > "$stamp"
+}
+
+ensure_venv
+ensure_requirements
+log "python environment ready (.venv)"
