@@ -1,21 +1,25 @@
 """A simulator of the National Public Service Portal's dossier-sync interface (in memory).
 
 Session login, then DongBoHoSoMC (sync dossiers) and TraCuuHoSo (look up), as public
-implementations use them. It keeps what it was sent, so tests can read it back.
+implementations use them. It validates every record, refuses impossible status changes
+(rules.py), limits the call rate and can be told to fail (faults.py). It keeps what it
+accepted and each dossier's status history, so tests can read them back under /admin.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, HTTPException
-from pydantic import BaseModel
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
+from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
 from services.portal_simulator.records import PortalDossier, SyncRequest
-
-SESSION_SECONDS = 600
+from services.portal_simulator.rules import impossible_change
 
 
 class Login(BaseModel):
@@ -24,16 +28,39 @@ class Login(BaseModel):
 
 
 class PortalState:
-    def __init__(self, username: str, password: str):
-        self.credentials = (username, password)
+    def __init__(self, settings: SimulatorSettings):
+        self.settings = settings
+        self.faults = Faults(FaultSettings(**settings.model_dump(include=set(FaultSettings.model_fields))))
         self.sessions: dict[str, float] = {}
         self.dossiers: dict[str, PortalDossier] = {}
+        self.history: dict[str, list[int]] = {}  # statuses accepted, in order, per dossier
         self.calls = 0
+        self.rejected = 0
+        self.regressions = 0
+
+    def store(self, raw: dict) -> tuple[int, str]:
+        """Validate and keep one record: (error code, message); 0 is success."""
+        try:
+            record = PortalDossier.model_validate(raw)
+        except ValidationError as exc:
+            self.rejected += 1
+            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}" for e in exc.errors())
+            return 2, fields[:500]
+        held = self.dossiers.get(record.MaHoSo)
+        if held is not None and (why := impossible_change(held.TrangThaiHoSo, record.TrangThaiHoSo)):
+            self.rejected += 1
+            self.regressions += 1
+            return 3, why
+        self.dossiers[record.MaHoSo] = record
+        statuses = self.history.setdefault(record.MaHoSo, [])
+        if not statuses or statuses[-1] != record.TrangThaiHoSo:
+            statuses.append(record.TrangThaiHoSo)
+        return 0, "OK"
 
 
-def create_app(username: str = "motcua-h44", password: str = "demo-only") -> FastAPI:
-    state = PortalState(username, password)
-    app = FastAPI(title="Cổng Dịch vụ công quốc gia — simulator", version="1.0.0")
+def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
+    state = PortalState(settings or SimulatorSettings())
+    app = FastAPI(title="Cổng Dịch vụ công quốc gia — simulator", version="1.1.0")
     app.state.portal = state
 
     def session(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -41,32 +68,59 @@ def create_app(username: str = "motcua-h44", password: str = "demo-only") -> Fas
         if state.sessions.get(token, 0) < time.monotonic():
             raise HTTPException(401, detail="session missing or expired; log in again")
 
-    @app.post("/api/session")
+    async def faults() -> None:
+        verdict = state.faults.judge()
+        retry = {"Retry-After": str(state.faults.retry_after())}
+        if verdict == "down":
+            raise HTTPException(503, detail="portal under maintenance", headers=retry)
+        if verdict == "limited":
+            raise HTTPException(429, detail="too many requests", headers=retry)
+        if verdict == "fail":
+            raise HTTPException(500, detail="internal error (simulated)")
+        if verdict == "hang":
+            await asyncio.sleep(state.faults.settings.hang_seconds)
+            raise HTTPException(504, detail="gateway timeout (simulated)")
+
+    @app.post("/api/session", dependencies=[Depends(faults)])
     async def login(body: Login) -> dict:
-        """Open a session (token valid for SESSION_SECONDS)."""
-        if (body.username, body.password) != state.credentials:
+        """Open a session (token valid for session_seconds)."""
+        if (body.username, body.password) != (state.settings.username, state.settings.password):
             raise HTTPException(401, detail="wrong username or password")
         token = secrets.token_urlsafe(24)
-        state.sessions[token] = time.monotonic() + SESSION_SECONDS
-        return {"token": token, "expires_in": SESSION_SECONDS}
+        state.sessions[token] = time.monotonic() + state.settings.session_seconds
+        return {"token": token, "expires_in": state.settings.session_seconds}
 
-    @app.post("/api/DongBoHoSoMC", dependencies=[Depends(session)])
-    async def sync_dossiers(body: SyncRequest) -> dict:
-        """Store or update dossiers; the latest record per MaHoSo wins."""
+    @app.post("/api/DongBoHoSoMC", dependencies=[Depends(faults), Depends(session)])
+    async def sync_dossiers(body: SyncRequest) -> JSONResponse:
+        """Judge each record on its own; error_code 0 when all were stored."""
         state.calls += 1
-        for record in body.data:
-            state.dossiers[record.MaHoSo] = record
-        return {"error_code": 0, "message": "OK", "count": len(body.data)}
+        results = [{"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
+                   for r in body.data for c, m in [state.store(r)]]
+        failed = sum(1 for r in results if r["error_code"])
+        return JSONResponse({"error_code": 1 if failed else 0, "message": f"{failed} rejected" if failed else "OK",
+                             "count": len(results) - failed, "results": results})
 
-    @app.get("/api/TraCuuHoSo", dependencies=[Depends(session)])
+    @app.get("/api/TraCuuHoSo", dependencies=[Depends(faults), Depends(session)])
     async def look_up(MaHoSo: str) -> PortalDossier:
         """The record the portal holds for a dossier."""
         if MaHoSo not in state.dossiers:
             raise HTTPException(404, detail=f"no dossier {MaHoSo}")
         return state.dossiers[MaHoSo]
 
+    @app.post("/admin/faults", tags=["admin"])
+    async def set_faults(body: FaultSettings) -> dict:
+        """Change the failure ratios, the rate limit, or start an outage of down_for_seconds."""
+        state.faults.configure(body)
+        return body.model_dump()
+
+    @app.get("/admin/dossiers", tags=["admin"])
+    async def statuses() -> dict:
+        """Each dossier's current status and the statuses it went through, in order."""
+        return {code: {"status": d.TrangThaiHoSo, "history": state.history[code]} for code, d in state.dossiers.items()}
+
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls}
+        return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls, "rejected": state.rejected,
+                "regressions": state.regressions, "verdicts": state.faults.counts}
 
     return app

@@ -1,4 +1,4 @@
-"""The national portal adapter: an interface, and its HTTP implementation."""
+"""The national portal adapter: an interface, its HTTP implementation, and the record mapping."""
 
 from __future__ import annotations
 
@@ -7,19 +7,35 @@ from typing import Protocol
 import httpx
 
 from services.portal_simulator.records import PortalDossier, portal_date
-from shared.event_types import DossierState
-
-
-class Portal(Protocol):
-    async def sync(self, records: list[PortalDossier]) -> None:
-        """Send records (DongBoHoSoMC); raise PortalError when the portal refuses or fails."""
+from shared.event_types import DossierState, Status
 
 
 class PortalError(Exception):
-    pass
+    """The portal could not be reached or failed (5xx, 429, timeout): try again later."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PortalRejected(Exception):
+    """The portal refused the whole call (4xx): sending it again as is will not help."""
+
+
+class Portal(Protocol):
+    async def sync(self, records: list[PortalDossier]) -> dict[str, str]:
+        """Send records (DongBoHoSoMC); return the refused ones (MaHoSo -> reason).
+
+        Raise PortalError when the call failed as a whole, PortalRejected when it was refused.
+        """
+
+    async def look_up(self, code: str) -> PortalDossier | None:
+        """The record the portal holds (TraCuuHoSo), None if it holds none."""
 
 
 def to_portal_record(s: DossierState) -> PortalDossier:
+    """What DossierState carries, in the portal's words. The lists (documents, fees, results,
+    steps) stay empty: the canonical state holds counts and flags, not the items themselves."""
     digitized = s.components > 0 and s.components_digitized == s.components
     return PortalDossier(
         MaHoSo=s.dossier_code,
@@ -29,11 +45,19 @@ def to_portal_record(s: DossierState) -> PortalDossier:
         TrangThaiHoSo=int(s.status),
         NgayTiepNhan=portal_date(s.received_at),
         NgayHenTra=portal_date(s.due_at),
-        NgayKetThucXuLy=portal_date(s.end_at),
+        NgayKetThucXuLy=portal_date(s.end_at) if s.status in (Status.PROCESSED, Status.RETURNED) else None,
         NgayTra=portal_date(s.returned_at),
+        NgayTuChoi=portal_date(s.end_at) if s.status == Status.REFUSED else None,
         HoSoCoThanhPhanSoHoa=int(digitized),
         DuocThanhToanTrucTuyen=1 if s.paid_online else 0,
     )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
 
 
 class HttpPortal:
@@ -44,26 +68,46 @@ class HttpPortal:
         self._credentials = {"username": username, "password": password}
         self._token: str | None = None
 
-    async def _login(self) -> None:
-        response = await self._client.post("/api/session", json=self._credentials)
-        if response.status_code != 200:
-            raise PortalError(f"login refused: {response.status_code} {response.text[:200]}")
-        self._token = response.json()["token"]
-
-    async def sync(self, records: list[PortalDossier]) -> None:
-        body = {"data": [r.model_dump() for r in records]}
+    async def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
         for attempt in range(2):
             if self._token is None:
                 await self._login()
             try:
-                response = await self._client.post(
-                    "/api/DongBoHoSoMC", json=body, headers={"Authorization": f"Bearer {self._token}"}
+                response = await self._client.request(
+                    method, url, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
                 )
             except httpx.HTTPError as exc:
                 raise PortalError(f"portal unreachable: {type(exc).__name__}: {exc}") from exc
             if response.status_code == 401 and attempt == 0:
                 self._token = None  # session expired: log in again once
                 continue
-            if response.status_code != 200:
-                raise PortalError(f"portal answered {response.status_code}: {response.text[:300]}")
-            return
+            if response.status_code == 429 or response.status_code >= 500:
+                raise PortalError(f"portal answered {response.status_code}: {response.text[:300]}",
+                                  _retry_after(response))
+            return response
+        raise PortalError("portal refused a fresh session")
+
+    async def _login(self) -> None:
+        try:
+            response = await self._client.post("/api/session", json=self._credentials)
+        except httpx.HTTPError as exc:
+            raise PortalError(f"portal unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise PortalError(f"login refused: {response.status_code} {response.text[:200]}", _retry_after(response))
+        self._token = response.json()["token"]
+
+    async def sync(self, records: list[PortalDossier]) -> dict[str, str]:
+        body = {"data": [r.model_dump(mode="json") for r in records]}
+        response = await self._call("POST", "/api/DongBoHoSoMC", json=body)
+        if response.status_code != 200:
+            raise PortalRejected(f"portal refused the call: {response.status_code} {response.text[:300]}")
+        return {r["MaHoSo"]: f"{r['error_code']}: {r['message']}"
+                for r in response.json().get("results", []) if r["error_code"]}
+
+    async def look_up(self, code: str) -> PortalDossier | None:
+        response = await self._call("GET", "/api/TraCuuHoSo", params={"MaHoSo": code})
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise PortalRejected(f"look-up refused: {response.status_code} {response.text[:300]}")
+        return PortalDossier.model_validate(response.json())

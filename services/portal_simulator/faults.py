@@ -1,0 +1,79 @@
+"""The simulator's bad days: a share of calls failing (5xx) or hanging, outages, a rate limit.
+
+Set at start-up from the environment (PORTAL_SIM_FAIL_RATIO=0.3, …) or at run time through
+POST /admin/faults, so tests can break the portal while a pipeline is running.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FaultSettings(BaseModel):
+    fail_ratio: float = Field(default=0.0, ge=0, le=1, description="share of calls answered 5xx")
+    timeout_ratio: float = Field(default=0.0, ge=0, le=1, description="share of calls that hang")
+    down_for_seconds: float = Field(default=0.0, ge=0, description="answer 503 to everything for this long")
+    hang_seconds: float = Field(default=30.0, ge=0, description="how long a hanging call hangs")
+    rate_per_second: float = Field(default=50.0, gt=0, description="calls allowed per second (429 beyond)")
+    burst: int = Field(default=100, ge=1, description="calls allowed at once before the rate applies")
+
+
+class SimulatorSettings(BaseSettings, FaultSettings):
+    model_config = SettingsConfigDict(env_prefix="PORTAL_SIM_", extra="ignore")
+
+    username: str = "motcua-h44"
+    password: str = "demo-only"
+    session_seconds: float = 600.0
+
+
+Verdict = Literal["ok", "fail", "hang", "down", "limited"]
+
+
+class Faults:
+    """Decides the fate of each call; the clock and the dice are injectable for tests."""
+
+    def __init__(self, settings: FaultSettings, *, clock: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None):
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.counts: dict[str, int] = {}
+        self.configure(settings)
+
+    def configure(self, settings: FaultSettings) -> None:
+        self.settings = settings
+        self.down_until = self._clock() + settings.down_for_seconds
+        self._tokens = float(settings.burst)
+        self._refilled = self._clock()
+
+    def retry_after(self) -> int:
+        """Whole seconds until a call may succeed again (the Retry-After header)."""
+        if self._clock() < self.down_until:
+            return max(1, round(self.down_until - self._clock()))
+        return 1
+
+    def judge(self) -> Verdict:
+        verdict = self._judge()
+        self.counts[verdict] = self.counts.get(verdict, 0) + 1
+        return verdict
+
+    def _judge(self) -> Verdict:
+        s, now = self.settings, self._clock()
+        if now < self.down_until:
+            return "down"
+        self._tokens = min(s.burst, self._tokens + (now - self._refilled) * s.rate_per_second)
+        self._refilled = now
+        if self._tokens < 1:
+            return "limited"
+        self._tokens -= 1
+        dice = self._rng.random()
+        if dice < s.fail_ratio:
+            return "fail"
+        if dice < s.fail_ratio + s.timeout_ratio:
+            return "hang"
+        return "ok"
