@@ -40,11 +40,13 @@ async def _pending(
     """What is still in flight: outbox rows not yet published, messages not yet consumed."""
     pending = []
     async with db.connect() as conn:
-        for service in PUBLISHERS:
+        for service in partitions:
             count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".outbox'))).scalar()
             if count:
                 pending.append(f"{service} outbox {count}")
-        for service in CONSUMES:
+        for service in partitions:
+            if service not in CONSUMES:
+                continue
             ends = await consumer.end_offsets(partitions[service])
             rows = await conn.execute(
                 text(f'SELECT topic, partition, next_offset FROM "{schemas}{service}".consumer_offsets')
@@ -57,13 +59,20 @@ async def _pending(
 
 
 async def wait_until_quiet(
-    db: AsyncEngine, bootstrap: str, topics: Topics, schemas: str, timeout: float = 90
+    db: AsyncEngine,
+    bootstrap: str,
+    topics: Topics,
+    schemas: str,
+    timeout: float = 90,
+    services: tuple[str, ...] = PUBLISHERS,
 ) -> None:
     """Poll until nothing is in flight twice in a row (a relay may publish between checks)."""
     deadline = time.monotonic() + timeout
     quiet_checks, pending = 0, ["not checked yet"]
     # One consumer for the whole wait (only to read end offsets; it joins no group).
-    partitions = {service: await _partitions(bootstrap, consumed(topics)) for service, consumed in CONSUMES.items()}
+    partitions = {
+        s: await _partitions(bootstrap, CONSUMES[s](topics)) if s in CONSUMES else [] for s in services
+    }
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
     await consumer.start()
     try:

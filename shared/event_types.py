@@ -132,6 +132,15 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
 }
 
 
+class Anomaly(Data):
+    """An event that was not applied because the dossier's status did not allow it."""
+
+    event_id: str
+    type: str
+    time: AwareDatetime
+    reason: str
+
+
 class DossierState(Data):
     """The canonical dossier as processing judges it (event type dossier.state)."""
 
@@ -151,6 +160,7 @@ class DossierState(Data):
     deadline_at: AwareDatetime | None = Field(
         default=None, description="Open dossiers are on time while the judging time <= this."
     )
+    overdue: bool = Field(default=False, description="Open and past its deadline (quá hạn).")
     has_fee: bool = False
     paid_online: bool = False
     components: int = 0
@@ -160,6 +170,7 @@ class DossierState(Data):
     uses_personal_data_store: bool = False
     result_digitized: bool = False
     electronic_result: bool = False
+    anomalies: list[Anomaly] = Field(default_factory=list)
 
 
 class SyncOutcome(Data):

@@ -35,6 +35,10 @@ class Runtime:
     consumer: BatchConsumer | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
 
+    def spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """Run a background loop for the service's lifetime, restarted if it fails."""
+        self.tasks.append(asyncio.create_task(_supervised(name, run), name=name))
+
     def checks(self) -> dict[str, Check]:
         """Readiness checks: database, broker, and that no background worker has died."""
 
@@ -92,7 +96,7 @@ async def service_runtime(
     await producer.start()
     relay = OutboxRelay(sessionmaker, producer)
     runtime = Runtime(settings, topics, engine, sessionmaker, producer, relay)
-    runtime.tasks.append(asyncio.create_task(_supervised("outbox relay", relay.run), name="relay"))
+    runtime.spawn("outbox relay", relay.run)
     kafka_consumer = None
     if consume and handle:
         kafka_consumer = AIOKafkaConsumer(
@@ -115,8 +119,7 @@ async def service_runtime(
         )
         runtime.consumer.subscribe()
         await kafka_consumer.start()
-        consumer_task = _supervised("consumer", runtime.consumer.run)
-        runtime.tasks.append(asyncio.create_task(consumer_task, name="consumer"))
+        runtime.spawn("consumer", runtime.consumer.run)
     try:
         yield runtime
     finally:

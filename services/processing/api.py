@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.processing.catalog import Procedure
+from services.processing.controlsheet import control_sheet
 from services.processing.lifecycle import StoredEvent, in_order
-from services.processing.models import Dossier, DossierEvent, ProcedureRow
+from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
 
 router = APIRouter(prefix="/v1")
 
@@ -24,8 +27,25 @@ async def get_dossier(request: Request, code: str) -> dict:
         raise HTTPException(404, detail=f"no dossier {code}")
     return {
         "state": dossier.state if dossier else None,
+        "control_sheet": control_sheet(events),
         "events": [{"id": e.id, "type": e.type, "time": e.time, "data": e.data} for e in events],
     }
+
+
+@router.get("/anomalies", tags=["dossiers"])
+async def list_anomalies(
+    request: Request,
+    dossier: Annotated[str | None, Query(description="Only this dossier code")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict]:
+    """Events that were not applied because the dossier's status did not allow them, newest first."""
+    query = select(AnomalyRow).order_by(AnomalyRow.detected_at.desc(), AnomalyRow.event_id).limit(limit)
+    if dossier:
+        query = query.where(AnomalyRow.dossier_code == dossier)
+    async with request.app.state.runtime.sessionmaker() as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [{"event_id": r.event_id, "dossier_code": r.dossier_code, "type": r.type, "time": r.time,
+             "reason": r.reason, "detected_at": r.detected_at} for r in rows]
 
 
 @router.get("/procedures", tags=["catalog"])

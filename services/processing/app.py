@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from services.processing.api import router, upsert_procedures
 from services.processing.catalog import load_seed
 from services.processing.config import ProcessingSettings
+from services.processing.deadlines import run_overdue_timer
 from services.processing.handlers import handle_intake_batch
 from services.processing.models import Base
 from services.processing.workcalendar import load_calendar
@@ -33,6 +34,10 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
             seed=seed_catalog,
         ) as runtime:
             app.state.runtime = runtime
+            runtime.spawn("overdue timer", partial(
+                run_overdue_timer, runtime.sessionmaker, calendar=calendar, topics=runtime.topics,
+                wake=runtime.relay.wake,
+            ))
             yield
 
     async def seed_catalog(session) -> None:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.processing.catalog import Procedure
 from services.processing.lifecycle import StoredEvent, fold
-from services.processing.models import Dossier, DossierEvent, ProcedureRow
+from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
 from services.processing.workcalendar import WorkCalendar
 from shared.consumer import Rejected
-from shared.event_types import INTAKE_MODELS
+from shared.event_types import INTAKE_MODELS, Anomaly, DossierState
 from shared.events import Envelope, EventError, make_event, parse_event, serialize
 from shared.outbox import add_to_outbox
 from shared.topics import Topics
@@ -75,8 +76,17 @@ async def handle_intake_batch(
 
 
 async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalendar, topics: Topics) -> None:
-    """Recompute the given dossiers from all their events; publish those whose state changed."""
-    rows = await session.execute(select(DossierEvent).where(DossierEvent.dossier_code.in_(codes)))
+    """Recompute the given dossiers from all their events and publish their new states.
+
+    Per-dossier advisory locks serialize this with the overdue timer and with another replica
+    during a rebalance, so each fold sees every event committed before it.
+    """
+    ordered = sorted(codes)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(c)) FROM unnest(CAST(:codes AS text[])) AS c"),
+        {"codes": ordered},
+    )
+    rows = await session.execute(select(DossierEvent).where(DossierEvent.dossier_code.in_(ordered)))
     events: dict[str, list[StoredEvent]] = defaultdict(list)
     for r in rows.scalars():
         events[r.dossier_code].append(StoredEvent(r.id, r.type, r.time, r.data))
@@ -90,31 +100,49 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     if not states:
         return
     await session.execute(_upsert_dossiers(states))
+    new_anomalies = await _record_anomalies(session, states)
     now = datetime.now(UTC)
-    await add_to_outbox(
-        session,
-        [
-            (
-                topics.lifecycle,
-                s.dossier_code,
-                serialize(
-                    make_event(
-                        # Deterministic id: re-deriving the same revision yields the same event.
-                        event_id=f"{s.dossier_code}:r{s.revision}",
-                        type="dossier.state",
-                        source="processing",
-                        subject=s.dossier_code,
-                        time=now,
-                        data=s,
-                    )
-                ),
-            )
-            for s in states
-        ],
+    messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now))) for s in states]
+    messages += [(topics.dead_letter, code, _anomaly_record(code, a)) for code, a in new_anomalies]
+    await add_to_outbox(session, messages)
+
+
+def _state_event(s: DossierState, now: datetime):
+    return make_event(
+        # Deterministic id: re-deriving the same revision yields the same event.
+        event_id=f"{s.dossier_code}:r{s.revision}",
+        type="dossier.state",
+        source="processing",
+        subject=s.dossier_code,
+        time=now,
+        data=s,
     )
 
 
-def _upsert_dossiers(states):
+async def _record_anomalies(session: AsyncSession, states: list[DossierState]) -> list[tuple[str, Anomaly]]:
+    """Make the anomalies table match the folds; return the anomalies seen for the first time."""
+    codes = [s.dossier_code for s in states]
+    await session.execute(delete(AnomalyRow).where(AnomalyRow.dossier_code.in_(codes)).where(
+        AnomalyRow.event_id.not_in([a.event_id for s in states for a in s.anomalies] or [""])))
+    found = [(s.dossier_code, a) for s in states for a in s.anomalies]
+    if not found:
+        return []
+    stmt = insert(AnomalyRow).values([
+        {"event_id": a.event_id, "dossier_code": code, "type": a.type, "time": a.time, "reason": a.reason}
+        for code, a in found
+    ]).on_conflict_do_nothing()
+    inserted = set((await session.execute(stmt.returning(AnomalyRow.event_id))).scalars())
+    return [(code, a) for code, a in found if a.event_id in inserted]
+
+
+def _anomaly_record(code: str, anomaly: Anomaly) -> bytes:
+    """The dead-letter record of an illegal transition (same shape as other dead letters)."""
+    return json.dumps({"service": "processing", "kind": "illegal_transition", "dossier_code": code,
+                       **anomaly.model_dump(mode="json"), "detected_at": datetime.now(UTC).isoformat()},
+                      ensure_ascii=False).encode()
+
+
+def _upsert_dossiers(states: list[DossierState]):
     rows = [
         {
             "code": s.dossier_code,
@@ -123,12 +151,11 @@ def _upsert_dossiers(states):
             "revision": s.revision,
             "due_at": s.due_at,
             "deadline_at": s.deadline_at,
+            "overdue_pending": s.deadline_at is not None and not s.overdue,
             "state": s.model_dump(mode="json"),
         }
         for s in states
     ]
     stmt = insert(Dossier).values(rows)
-    return stmt.on_conflict_do_update(
-        index_elements=[Dossier.code],
-        set_={c: stmt.excluded[c] for c in ("unit_code", "status", "revision", "due_at", "deadline_at", "state")},
-    )
+    columns = ("unit_code", "status", "revision", "due_at", "deadline_at", "overdue_pending", "state")
+    return stmt.on_conflict_do_update(index_elements=[Dossier.code], set_={c: stmt.excluded[c] for c in columns})

@@ -7,13 +7,14 @@ out-of-order arrival harmless: the same set of events always gives the same stat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from services.processing.catalog import Procedure
 from services.processing.workcalendar import WorkCalendar
-from shared.event_types import Channel, DossierState, PaymentMethod, Status
+from services.processing.transitions import illegal_reason
+from shared.event_types import Anomaly, Channel, DossierState, PaymentMethod, Status
 
 # Events stamped with the same time are applied in lifecycle order.
 ORDER = {
@@ -35,6 +36,7 @@ ORDER = {
             "dossier.stopped",
             "dossier.refused",
             "dossier.result_returned",
+            "dossier.deadline_passed",
         ]
     )
 }
@@ -81,6 +83,8 @@ class _Fold:
     personal_store: bool = False
     result_digitized: bool = False
     electronic_result: bool = False
+    deadline_passed_at: datetime | None = None  # the overdue timer fired at this moment
+    anomalies: list[Anomaly] = field(default_factory=list)
 
 
 def fold(
@@ -97,7 +101,12 @@ def fold(
     f = _Fold(code)
     components: dict[str, dict[str, Any]] = {}
     for e in ordered:
-        _apply(f, e, components, procedure, calendar)
+        reason = illegal_reason(e.type, f.status, opened=bool(f.unit_code),
+                                received=f.received_at is not None, waiting=f.waiting_since is not None)
+        if reason:
+            f.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
+        else:
+            _apply(f, e, components, procedure, calendar)
     return _state(f, len(ordered), components)
 
 
@@ -145,6 +154,8 @@ def _apply(f: _Fold, e: StoredEvent, components: dict, procedure, calendar: Work
     elif t == "dossier.result_recorded":
         f.result_digitized = f.result_digitized or d["digitized"]
         f.electronic_result = f.electronic_result or d["electronic"]
+    elif t == "dossier.deadline_passed":
+        f.deadline_passed_at = e.time
 
 
 def _verdict(f: _Fold) -> tuple[bool | None, datetime | None]:
@@ -162,6 +173,7 @@ def _verdict(f: _Fold) -> tuple[bool | None, datetime | None]:
 
 def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> DossierState:
     on_time, deadline = _verdict(f)
+    overdue = deadline is not None and f.deadline_passed_at is not None and f.deadline_passed_at >= deadline
     return DossierState(
         dossier_code=f.code,
         unit_code=f.unit_code,
@@ -177,6 +189,7 @@ def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> Do
         paused_seconds=f.paused.total_seconds(),
         on_time=on_time,
         deadline_at=deadline,
+        overdue=overdue,
         has_fee=f.has_fee,
         paid_online=f.paid_online,
         components=len(components),
@@ -186,4 +199,5 @@ def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> Do
         uses_personal_data_store=f.personal_store,
         result_digitized=f.result_digitized,
         electronic_result=f.electronic_result,
+        anomalies=f.anomalies,
     )

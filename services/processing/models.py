@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Integer, MetaData, SmallInteger, String, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -28,13 +28,18 @@ class Dossier(Base):
     """The current canonical state (the last published dossier.state)."""
 
     __tablename__ = "dossiers"
+    __table_args__ = (
+        Index("ix_dossiers_overdue_timer", "deadline_at", postgresql_where=text("overdue_pending")),
+    )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     unit_code: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[int] = mapped_column(SmallInteger)
     revision: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Open dossiers whose overdue timer has not fired yet; the timer polls this partial index.
+    overdue_pending: Mapped[bool] = mapped_column(Boolean)
     state: Mapped[dict] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
@@ -51,3 +56,16 @@ class ProcedureRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class AnomalyRow(Base):
+    """Events not applied because the dossier's status did not allow them (current fold)."""
+
+    __tablename__ = "anomalies"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(500))
+    detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

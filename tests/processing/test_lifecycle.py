@@ -163,3 +163,69 @@ def test_unknown_procedure_gives_no_due_date():
     s = fold(CODE, [received(at("2026-08-10"), procedure="9.999999")], procedure=lambda c: None, calendar=CALENDAR)
     assert s.due_at is None and s.deadline_at is None and s.on_time is None
 
+
+
+def test_illegal_transitions_are_recorded_not_applied():
+    late_supply = ev("dossier.supplement_supplied", at("2026-08-11"))  # nothing was requested
+    after_return = ev("dossier.transferred", at("2026-08-14"), from_unit="H44.100", to_unit="H44.07")
+    s = state(
+        received(at("2026-08-10")),
+        late_supply,
+        ev("dossier.processed", at("2026-08-12")),
+        ev("dossier.result_returned", at("2026-08-13")),
+        after_return,
+    )
+    assert s.status == Status.RETURNED and s.on_time is True and s.paused_seconds == 0
+    assert [(a.event_id, a.reason) for a in s.anomalies] == [
+        (late_supply.id, "no supplementation request is pending"),
+        (after_return.id, "the dossier has already ended (status 10 RETURNED)"),
+    ]
+
+
+def test_refusal_after_processing_started_is_an_anomaly():
+    refusal = ev("dossier.refused", at("2026-08-11"), reason="x")
+    s = state(received(at("2026-08-10")),
+              ev("dossier.transferred", at("2026-08-10", "10:00"), from_unit="H44.100", to_unit="H44.100"),
+              refusal)
+    assert s.status == Status.PROCESSING
+    assert [a.event_id for a in s.anomalies] == [refusal.id]
+
+
+def test_online_registration_then_acceptance():
+    s = state(
+        ev("dossier.submitted", at("2026-08-09", "20:00"), unit_code="H44.100", procedure_code="1.000894", channel=2),
+        received(at("2026-08-10"), channel=2),
+    )
+    assert s.status == Status.ACCEPTED and s.anomalies == [] and s.received_at == at("2026-08-10")
+
+
+def test_deadline_timer_marks_open_dossiers_overdue_until_they_end():
+    opened = received(at("2026-08-10"))  # due 17/8 17:00
+    timer = ev("dossier.deadline_passed", at("2026-08-17", "17:00"))
+    assert state(opened, timer).overdue is True
+    assert state(opened).overdue is False
+    # An extension after the timer fired: the new deadline has not passed.
+    extended = ev("dossier.extended", at("2026-08-17", "16:00"), new_due_at=at("2026-08-20", "17:00").isoformat(),
+                  reason="Thư xin lỗi")
+    assert state(opened, extended, timer).overdue is False
+    assert state(opened, timer, ev("dossier.processed", at("2026-08-18"))).overdue is False
+
+
+def test_property_any_order_with_duplicates_gives_the_in_order_state():
+    import random
+
+    from shared.events import parse_event
+    from shared.units import load_units
+    from simulator.generator import DossierGenerator
+
+    rng = random.Random(5)
+    generated = DossierGenerator(load_units(), seed=5).dossiers(200, at("2026-03-01"), at("2026-06-01"))
+    for events in generated:
+        stored = [StoredEvent(p.id, p.type, p.time, p.data) for p in map(parse_event, events)]
+        code = events[0]["subject"]
+        clean = fold(code, stored, procedure=CATALOG.get, calendar=CALENDAR)
+        for _ in range(5):
+            replay = rng.sample(stored, len(stored))
+            # The store keeps one row per event id, so a duplicate reaches the fold once.
+            deduplicated = list({e.id: e for e in replay + rng.sample(stored, 2)}.values())
+            assert fold(code, deduplicated, procedure=CATALOG.get, calendar=CALENDAR) == clean

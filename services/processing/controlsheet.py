@@ -1,0 +1,45 @@
+"""The control sheet (phiếu kiểm soát quá trình): each hand-over and whether that step was
+early (sớm hạn), on time (đúng hạn) or late (quá hạn)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from services.processing.lifecycle import ENDING, StoredEvent, in_order
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+STEP_ENDS = {"dossier.transferred", *ENDING}
+
+
+def step_verdict(ended_at: datetime | None, due_at: datetime | None) -> str | None:
+    """early: finished on an earlier day than due; on_time: by the due moment; late: after it."""
+    if ended_at is None or due_at is None:
+        return None
+    if ended_at.astimezone(TZ).date() < due_at.astimezone(TZ).date():
+        return "early"
+    return "on_time" if ended_at <= due_at else "late"
+
+
+def control_sheet(events: list[StoredEvent]) -> list[dict]:
+    """One row per hand-over; a step ends at the next hand-over or when processing ends."""
+    steps: list[dict] = []
+    for e in in_order(events):
+        if e.type not in STEP_ENDS:
+            continue
+        if steps and steps[-1]["ended_at"] is None:
+            steps[-1]["ended_at"] = e.time
+            steps[-1]["verdict"] = step_verdict(e.time, steps[-1]["due_at"])
+        if e.type == "dossier.transferred":
+            due = e.data.get("step_due_at")
+            steps.append({
+                "from_unit": e.data["from_unit"],
+                "to_unit": e.data["to_unit"],
+                "from_official": e.data.get("from_official"),
+                "to_official": e.data.get("to_official"),
+                "handed_at": e.time,
+                "due_at": datetime.fromisoformat(due) if due else None,
+                "ended_at": None,
+                "verdict": None,
+            })
+    return steps

@@ -1,0 +1,55 @@
+"""The overdue timer: when an open dossier's deadline passes, it becomes overdue at that moment.
+
+The timer records a synthetic `dossier.deadline_passed` event (deterministic id, so replicas
+firing together add it once) and re-folds the dossier, which publishes its new state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.processing.handlers import refold
+from services.processing.models import Dossier, DossierEvent
+from services.processing.workcalendar import WorkCalendar
+from shared.topics import Topics
+
+
+async def fire_due_deadlines(
+    session: AsyncSession, now: datetime, *, calendar: WorkCalendar, topics: Topics, limit: int = 500
+) -> int:
+    """Mark the open dossiers whose deadline has passed by `now`; returns how many."""
+    rows = await session.execute(
+        select(Dossier.code, Dossier.deadline_at)
+        .where(Dossier.overdue_pending, Dossier.deadline_at <= now)
+        .order_by(Dossier.deadline_at)
+        .limit(limit)
+    )
+    due = rows.tuples().all()
+    if not due:
+        return 0
+    events = [
+        {"id": f"{code}:d{int(deadline.timestamp())}", "dossier_code": code, "type": "dossier.deadline_passed",
+         "time": deadline, "source": "processing-timer", "data": {}}
+        for code, deadline in due
+    ]
+    await session.execute(insert(DossierEvent).values(events).on_conflict_do_nothing())
+    await refold(session, {code for code, _ in due}, calendar=calendar, topics=topics)
+    return len(due)
+
+
+async def run_overdue_timer(
+    sessionmaker: async_sessionmaker, *, calendar: WorkCalendar, topics: Topics, wake, interval: float = 0.5
+) -> None:
+    """Check twice a second (a timer with sub-second lateness, not a nightly batch)."""
+    while True:
+        async with sessionmaker() as session, session.begin():
+            fired = await fire_due_deadlines(session, datetime.now(UTC), calendar=calendar, topics=topics)
+        if fired:
+            wake()
+        else:
+            await asyncio.sleep(interval)
