@@ -1,0 +1,84 @@
+"""Processing on the real broker: the overdue timer fires live; illegal transitions are reported."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import text
+
+from services.processing.app import create_app
+from services.processing.config import ProcessingSettings
+from simulator.events import EventFactory
+from tests.conftest import DATABASE_URL, KAFKA
+from tests.processing.test_replay_integration import publish
+
+pytestmark = pytest.mark.integration
+CODE = "H44.100-261125-0001"
+
+
+async def poll(check, timeout: float = 20):
+    """Await check() until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := await check():
+            return result
+        await asyncio.sleep(0.1)  # poll interval, bounded by the deadline
+    pytest.fail(f"condition not met within {timeout} s")
+
+
+async def dead_letters(topic: str, timeout: float = 20) -> list[dict]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=100)
+        return [json.loads(r.value) for rs in batch.values() for r in rs]
+    finally:
+        await consumer.stop()
+
+
+async def test_overdue_timer_fires_live_and_illegal_events_are_reported(topics, schemas, db):
+    now = datetime.now(UTC)
+    f = EventFactory("motcua-test")
+    stray = f.supplement_supplied(CODE, now - timedelta(minutes=20))  # nothing was requested
+    events = [
+        f.received(CODE, now - timedelta(hours=1), unit="H44.100", procedure="1.000894", channel=1),
+        f.event("dossier.extended", CODE, now - timedelta(minutes=30),
+                new_due_at=(now + timedelta(seconds=2)).isoformat(), reason="Thư xin lỗi"),
+        stray,
+    ]
+    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                                  db_schema=f"{schemas}processing")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await publish(topics.dossier_events, events)
+
+        async def state():
+            async with db.connect() as conn:
+                row = await conn.execute(text(f'SELECT state FROM "{schemas}processing".dossiers'))
+                return row.scalar()
+
+        first = await poll(state)
+        assert first["overdue"] is False and first["on_time"] is None  # the deadline is 2 s ahead
+        overdue = await poll(lambda: _overdue(state))
+        assert datetime.fromisoformat(overdue["deadline_at"]) <= datetime.now(UTC)
+
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://processing") as client:
+            anomalies = (await client.get("/v1/anomalies", params={"dossier": CODE})).json()
+            dossier = (await client.get(f"/v1/dossiers/{CODE}")).json()
+    assert [(a["event_id"], a["reason"]) for a in anomalies] == [(stray["id"], "no supplementation request is pending")]
+    assert dossier["state"]["overdue"] is True
+    assert [e["type"] for e in dossier["events"]][-1] == "dossier.deadline_passed"
+    letters = await dead_letters(topics.dead_letter)
+    assert [(d["kind"], d["event_id"]) for d in letters] == [("illegal_transition", stray["id"])]
+
+
+async def _overdue(state):
+    current = await state()
+    return current if current and current["overdue"] else None
