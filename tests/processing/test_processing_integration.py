@@ -82,3 +82,35 @@ async def test_overdue_timer_fires_live_and_illegal_events_are_reported(topics, 
 async def _overdue(state):
     current = await state()
     return current if current and current["overdue"] else None
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_consumer_carries_on(topics, schemas, db):
+    from aiokafka import AIOKafkaProducer
+
+    f = EventFactory("motcua-test")
+    good = f.received(CODE, datetime.now(UTC) - timedelta(hours=1), unit="H44.100", procedure="1.000894", channel=2)
+    unknown_procedure = f.received("H44.100-261125-0002", datetime.now(UTC), unit="H44.100", procedure="9.999999",
+                                   channel=1)
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.dossier_events, b"\xff not json", key=CODE.encode())
+    finally:
+        await producer.stop()
+    await publish(topics.dossier_events, [unknown_procedure, good])
+    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                                  db_schema=f"{schemas}processing")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+
+        async def dossier_codes():
+            async with db.connect() as conn:
+                rows = await conn.execute(text(f'SELECT code FROM "{schemas}processing".dossiers'))
+                return [r.code for r in rows]
+
+        assert await poll(dossier_codes) == [CODE]
+    letters = await dead_letters(topics.dead_letter)
+    reasons = sorted(d["reason"] for d in letters)
+    assert reasons[0].startswith("invalid event: (body): not JSON")
+    assert reasons[1] == "unknown procedure code 9.999999"
+    assert all(d["service"] == "processing" and d["topic"] == topics.dossier_events for d in letters)
