@@ -1,12 +1,18 @@
-"""The sync service: keeps the National Public Service Portal up to date with each dossier."""
+"""The sync service: keeps the National Public Service Portal up to date with each dossier.
 
+The consumer queues the newest revision per dossier (handlers.py); the delivery worker drains
+that backlog to the portal (delivery.py), so the consumer never waits on the portal.
+"""
+
+import asyncio
 from contextlib import asynccontextmanager
-from functools import partial
 
 import httpx
 from fastapi import FastAPI
 
+from services.sync.api import router
 from services.sync.config import SyncSettings
+from services.sync.delivery import DeliveryWorker
 from services.sync.handlers import handle_lifecycle_batch
 from services.sync.models import Base
 from services.sync.portal import HttpPortal
@@ -21,20 +27,22 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         async with httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client:
             portal = HttpPortal(client, settings.portal_username, settings.portal_password.get_secret_value())
-
-            def handler(runtime):
-                return partial(handle_lifecycle_batch, portal=portal, topics=runtime.topics, chunk=settings.portal_chunk)
-
             async with service_runtime(
                 settings,
                 Base.metadata,
                 service="sync",
                 consume=lambda topics: [topics.lifecycle],
-                handle=handler,
+                handle=lambda runtime: handle_lifecycle_batch,
             ) as runtime:
-                app.state.runtime = runtime
+                worker = DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
+                                        wake=runtime.relay.wake)
+                # Listed with the runtime's tasks: readiness reports it, shutdown cancels it first.
+                runtime.tasks.append(asyncio.create_task(worker.run(), name="delivery"))
+                app.state.runtime, app.state.portal, app.state.settings = runtime, portal, settings
+                app.state.delivery = worker
                 yield
 
-    app = FastAPI(title="Sync — national portal", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)
     app.include_router(health_router())
+    app.include_router(router)
     return app

@@ -13,3 +13,12 @@ class SyncSettings(ServiceSettings):
     portal_password: SecretStr  # no default: a secret comes from the environment
     portal_chunk: int = 200  # records per DongBoHoSoMC call
     portal_timeout_seconds: float = 10.0
+    lease_seconds: float = 60.0  # a claimed chunk is another replica's again after this (> 2 timeouts)
+    idle_seconds: float = 0.05  # backlog poll interval when nothing is due (cheap: indexed, SKIP LOCKED)
+    backoff_base_seconds: float = 0.5
+    backoff_cap_seconds: float = 60.0
+    breaker_threshold: int = 5  # failed calls in a row that open the circuit
+    breaker_cool_down_seconds: float = 1.0
+    breaker_max_cool_down_seconds: float = 30.0
+    failure_attempts: int = 8  # from this many failed attempts a dossier is listed as failing
+    reconcile_concurrency: int = 8

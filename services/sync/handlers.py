@@ -1,22 +1,23 @@
-"""Pushing canonical dossier states to the portal, newest revision per dossier only."""
+"""The consumer's side of sync: keep the newest revision per dossier in the durable backlog.
+
+It never calls the portal (delivery.py does), so a slow or absent portal never holds back the
+consumer; the backlog rows commit with the consumed offsets (one commit point per batch).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sync.models import SyncState
-from services.sync.portal import Portal, to_portal_record
+from services.sync.models import SyncBacklog, SyncState
+from services.sync.portal import to_portal_record
 from shared.consumer import Rejected
-from shared.event_types import DossierState, SyncOutcome
-from shared.events import EventError, data_of, make_event, parse_event, serialize
-from shared.outbox import add_to_outbox
-from shared.topics import Topics
+from shared.event_types import DossierState
+from shared.events import EventError, data_of, parse_event
 
 
 def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierState], Rejected]:
@@ -38,9 +39,12 @@ def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierS
     return latest, rejected
 
 
-async def handle_lifecycle_batch(
-    session: AsyncSession, records: Sequence[ConsumerRecord], *, portal: Portal, topics: Topics, chunk: int
-) -> Rejected:
+def _row(s: DossierState) -> dict:
+    return {"dossier_code": s.dossier_code, "revision": s.revision, "status": int(s.status),
+            "received_at": s.received_at, "record": to_portal_record(s).model_dump(mode="json")}
+
+
+async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
     latest, rejected = newest_states(records)
     if not latest:
         return rejected
@@ -48,33 +52,19 @@ async def handle_lifecycle_batch(
         select(SyncState.dossier_code, SyncState.revision).where(SyncState.dossier_code.in_(latest))
     )
     held = dict(rows.tuples().all())
-    # Never overwrite a newer status on the portal with an older one (redeliveries, replays).
-    to_send = [s for code, s in latest.items() if s.revision > held.get(code, 0)]
-    for start in range(0, len(to_send), chunk):
-        await portal.sync([to_portal_record(s) for s in to_send[start : start + chunk]])
-    if to_send:
-        stmt = insert(SyncState).values(
-            [{"dossier_code": s.dossier_code, "revision": s.revision, "status": int(s.status)} for s in to_send]
-        )
+    # Never queue what the portal already holds (redeliveries, replays).
+    wanted = [_row(s) for code, s in latest.items() if s.revision > held.get(code, 0)]
+    if wanted:
+        stmt = insert(SyncBacklog).values(wanted)
+        new = stmt.excluded
         await session.execute(
             stmt.on_conflict_do_update(
-                index_elements=[SyncState.dossier_code],
-                set_={"revision": stmt.excluded.revision, "status": stmt.excluded.status, "synced_at": stmt.excluded.synced_at},
+                index_elements=[SyncBacklog.dossier_code],
+                # A newer revision replaces the queued one and starts afresh; an older one is ignored.
+                set_={"revision": new.revision, "status": new.status, "received_at": new.received_at,
+                      "record": new.record, "attempts": 0, "next_attempt_at": func.now(),
+                      "parked": False, "last_error": None},
+                where=SyncBacklog.revision < new.revision,
             )
         )
-        await add_to_outbox(session, [(topics.portal_sync, s.dossier_code, _outcome(s)) for s in to_send])
     return rejected
-
-
-def _outcome(s: DossierState) -> bytes:
-    outcome = SyncOutcome(status=s.status, revision=s.revision, ok=True)
-    return serialize(
-        make_event(
-            event_id=f"{s.dossier_code}:s{s.revision}",
-            type="dossier.synced",
-            source="sync",
-            subject=s.dossier_code,
-            time=datetime.now(UTC),
-            data=outcome,
-        )
-    )

@@ -1,8 +1,10 @@
-"""What the sync service has delivered to the portal, per dossier."""
+"""What the sync service has delivered to the portal, and what it still has to deliver."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, MetaData, SmallInteger, String, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -11,9 +13,36 @@ class Base(DeclarativeBase):
 
 
 class SyncState(Base):
+    """Per dossier, the revision the portal holds and the record it was sent (for re-sends)."""
+
     __tablename__ = "sync_state"
 
     dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)  # the dossier revision the portal holds
     status: Mapped[int] = mapped_column(SmallInteger)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SyncBacklog(Base):
+    """The newest revision per dossier not yet on the portal (durable; drained by delivery.py).
+
+    A row is claimed by a lease (leased_until) rather than a lock held across the HTTP call, so
+    the consumer's upserts never wait on the portal and only one send per dossier is in flight.
+    """
+
+    __tablename__ = "sync_backlog"
+    __table_args__ = (Index("sync_backlog_due", "next_attempt_at"),)
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    record: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parked: Mapped[bool] = mapped_column(Boolean, default=False)  # refused by the portal: wait for a fix
+    last_error: Mapped[str | None] = mapped_column(Text)
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

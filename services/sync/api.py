@@ -1,0 +1,49 @@
+"""The sync service's operations API: failing dossiers, re-queueing, reconciliation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.sync import backlog
+from services.sync.reconcile import reconcile
+
+router = APIRouter(prefix="/v1/sync", tags=["sync"])
+
+
+class Requeue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dossier_codes: list[str] | None = Field(default=None, description="None: every failing dossier")
+
+
+class Period(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+
+
+@router.get("/failures")
+async def list_failures(request: Request, limit: int = 1000) -> list[dict]:
+    """Dossiers the portal refused, or whose sync failed at least failure_attempts times."""
+    app = request.app.state
+    async with app.runtime.sessionmaker() as session:
+        return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit)
+
+
+@router.post("/requeue")
+async def requeue(request: Request, body: Requeue) -> dict[str, int]:
+    """Try failing dossiers again now, with a fresh attempt count."""
+    app = request.app.state
+    async with app.runtime.sessionmaker() as session, session.begin():
+        count = await backlog.requeue(session, body.dossier_codes, min_attempts=app.settings.failure_attempts)
+    return {"requeued": count}
+
+
+@router.post("/reconcile")
+async def reconcile_period(request: Request, body: Period) -> dict[str, int]:
+    """Compare the period's dossiers with the portal (TraCuuHoSo) and re-queue the differences."""
+    app = request.app.state
+    return await reconcile(app.runtime.sessionmaker, app.portal, start=body.start, end=body.end,
+                           concurrency=app.settings.reconcile_concurrency)

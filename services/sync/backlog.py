@@ -1,0 +1,124 @@
+"""The backlog's transactions: claim a chunk, record its outcome, list and re-queue failures.
+
+Each function runs in the caller's session; the caller commits (one commit point).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Interval, and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.sync.models import SyncBacklog as B
+from services.sync.models import SyncState
+
+
+@dataclass(frozen=True)
+class Claimed:
+    dossier_code: str
+    revision: int
+    status: int
+    received_at: datetime | None
+    record: dict[str, Any]
+    attempts: int
+
+
+async def claim(session: AsyncSession, *, limit: int, lease_seconds: float) -> list[Claimed]:
+    """Lease up to `limit` due rows; rows another replica holds are skipped, not waited for."""
+    now = func.now()
+    rows = await session.execute(
+        select(B.dossier_code, B.revision, B.status, B.received_at, B.record, B.attempts)
+        .where(~B.parked, B.next_attempt_at <= now, or_(B.leased_until.is_(None), B.leased_until < now))
+        .order_by(B.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = [Claimed(*r) for r in rows.tuples()]
+    if claimed:
+        await session.execute(
+            update(B).where(B.dossier_code.in_([c.dossier_code for c in claimed]))
+            .values(leased_until=now + timedelta(seconds=lease_seconds))
+        )
+    return claimed
+
+
+async def delivered(session: AsyncSession, sent: list[Claimed]) -> None:
+    """Record what the portal now holds; drop the rows unless a newer revision came meanwhile."""
+    stmt = insert(SyncState).values([
+        {"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
+         "received_at": c.received_at, "record": c.record} for c in sent
+    ])
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[SyncState.dossier_code],
+        set_={"revision": stmt.excluded.revision, "status": stmt.excluded.status, "record": stmt.excluded.record,
+              "received_at": stmt.excluded.received_at, "synced_at": func.now()},
+        where=SyncState.revision <= stmt.excluded.revision,
+    ))
+    keys = [(c.dossier_code, c.revision) for c in sent]
+    await session.execute(delete(B).where(tuple_(B.dossier_code, B.revision).in_(keys)))
+    await _release(session, sent)
+
+
+async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | None]], *, park: bool) -> None:
+    """Count an attempt; retry after its delay (seconds), or park the row when `park`."""
+    stmt = (
+        update(B)
+        .where(B.dossier_code == bindparam("code"), B.revision == bindparam("rev"))
+        .values(attempts=B.attempts + 1, last_error=bindparam("error"), leased_until=None, parked=park,
+                next_attempt_at=func.now() + bindparam("delay", type_=Interval))
+        .execution_options(synchronize_session=False)
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [{"code": c.dossier_code, "rev": c.revision, "error": error[:2000],
+                               "delay": timedelta(seconds=delay or 0)} for c, error, delay in rows])
+    await _release(session, [c for c, _, _ in rows])
+
+
+async def _release(session: AsyncSession, rows: list[Claimed]) -> None:
+    # A row superseded while leased keeps its (new) schedule; only its lease ends.
+    await session.execute(update(B).where(B.dossier_code.in_([c.dossier_code for c in rows]))
+                          .values(leased_until=None))
+
+
+def _failing(min_attempts: int):
+    return or_(B.parked, B.attempts >= min_attempts)
+
+
+async def failures(session: AsyncSession, *, min_attempts: int, limit: int = 1000) -> list[dict]:
+    rows = await session.execute(
+        select(B.dossier_code, B.revision, B.status, B.attempts, B.parked, B.last_error, B.next_attempt_at)
+        .where(_failing(min_attempts)).order_by(B.dossier_code).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def counts(session: AsyncSession, *, min_attempts: int) -> tuple[int, int]:
+    """(rows in the backlog, rows failing)."""
+    row = await session.execute(select(func.count(), func.count().filter(_failing(min_attempts))).select_from(B))
+    return tuple(row.one())
+
+
+async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempts: int) -> int:
+    """Make failing rows (all, or those named) due now with a fresh attempt count."""
+    where = and_(_failing(min_attempts), B.dossier_code.in_(codes)) if codes else _failing(min_attempts)
+    result = await session.execute(
+        update(B).where(where).values(parked=False, attempts=0, next_attempt_at=func.now(), last_error=None)
+    )
+    return result.rowcount
+
+
+async def requeue_from_state(session: AsyncSession, codes: list[str]) -> int:
+    """Send the held record of these dossiers again (reconciliation found the portal differs)."""
+    if not codes:
+        return 0
+    source = select(SyncState.dossier_code, SyncState.revision, SyncState.status, SyncState.received_at,
+                    SyncState.record).where(SyncState.dossier_code.in_(codes), SyncState.record.is_not(None))
+    stmt = insert(B).from_select(["dossier_code", "revision", "status", "received_at", "record"], source)
+    result = await session.execute(stmt.on_conflict_do_update(
+        index_elements=[B.dossier_code], set_={"next_attempt_at": func.now(), "parked": False, "attempts": 0}
+    ))
+    return result.rowcount

@@ -1,0 +1,133 @@
+"""The delivery worker: drains the backlog to the portal, chunk by chunk, never losing a status.
+
+Claim a chunk (lease, SKIP LOCKED: replicas share the backlog) → send it outside any
+transaction → in one transaction record sync_state, queue the `dossier.synced` outcomes and
+drop the delivered rows, or count the attempt and schedule the next one with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.portal_simulator.records import PortalDossier
+from services.sync import backlog
+from services.sync.backlog import Claimed
+from services.sync.config import SyncSettings
+from services.sync.portal import Portal, PortalError, PortalRejected
+from services.sync.retry import CircuitBreaker, backoff_seconds
+from shared.event_types import Status, SyncOutcome
+from shared.events import make_event, serialize
+from shared.outbox import add_to_outbox
+from shared.topics import Topics
+
+log = logging.getLogger(__name__)
+DELIVERED = Counter("sync_delivered_total", "Dossier revisions the portal accepted")
+ATTEMPTS_FAILED = Counter("sync_failed_attempts_total", "Dossier sends that failed", ["kind"])
+BACKLOG = Gauge("sync_backlog", "Dossiers waiting to be delivered to the portal")
+FAILING = Gauge("sync_failures", "Dossiers whose sync keeps failing (see GET /v1/sync/failures)")
+BREAKER_OPEN = Gauge("sync_circuit_open", "1 while the circuit breaker keeps calls from the portal")
+
+
+def outcome_message(topics: Topics, c: Claimed) -> tuple[str, str, bytes]:
+    """The `dossier.synced` outcome metrics reads; its id makes re-sends idempotent."""
+    event = make_event(event_id=f"{c.dossier_code}:s{c.revision}", type="dossier.synced", source="sync",
+                       subject=c.dossier_code, time=datetime.now(UTC),
+                       data=SyncOutcome(status=Status(c.status), revision=c.revision, ok=True))
+    return topics.portal_sync, c.dossier_code, serialize(event)
+
+
+class DeliveryWorker:
+    def __init__(self, sessionmaker: async_sessionmaker, portal: Portal, topics: Topics, settings: SyncSettings,
+                 *, wake: Callable[[], None] = lambda: None, rng: random.Random | None = None,
+                 breaker: CircuitBreaker | None = None):
+        self._sessionmaker, self._portal, self._topics, self._s = sessionmaker, portal, topics, settings
+        self._wake_relay = wake
+        self._rng = rng or random.Random()
+        self.breaker = breaker or CircuitBreaker(threshold=settings.breaker_threshold,
+                                                 cool_down=settings.breaker_cool_down_seconds,
+                                                 max_cool_down=settings.breaker_max_cool_down_seconds)
+        self._paused_until = 0.0  # the portal's Retry-After
+        self._gauges_at = 0.0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sent = await self.deliver_once()
+            except Exception:  # database away: the rows stay leased, then due again
+                log.exception("delivery failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            await self._refresh_gauges()
+            if sent == 0:
+                wait = max(self.breaker.wait_seconds(), self._paused_until - time.monotonic())
+                await asyncio.sleep(min(max(wait, self._s.idle_seconds), 5.0))
+
+    async def deliver_once(self) -> int:
+        """Send one chunk; the number of rows claimed (0 when nothing was due or may be sent)."""
+        if self.breaker.state == "open" or time.monotonic() < self._paused_until:
+            return 0
+        size = 1 if self.breaker.state == "half-open" else self._s.portal_chunk  # a trial call is small
+        async with self._sessionmaker() as session, session.begin():
+            chunk = await backlog.claim(session, limit=size, lease_seconds=self._s.lease_seconds)
+        if not chunk:
+            return 0
+        try:
+            refused = await self._portal.sync([PortalDossier.model_validate(c.record) for c in chunk])
+        except PortalError as exc:
+            await self._failed(chunk, str(exc), exc.retry_after)
+        except PortalRejected as exc:
+            self.breaker.record_success()  # the portal answers; the records are at fault
+            await self._refused(chunk, {c.dossier_code: str(exc) for c in chunk})
+        else:
+            self.breaker.record_success()
+            await self._refused(chunk, refused)
+        return len(chunk)
+
+    async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None) -> None:
+        self.breaker.record_failure()
+        ATTEMPTS_FAILED.labels("unavailable").inc(len(chunk))
+        if retry_after:
+            self._paused_until = time.monotonic() + retry_after
+        log.warning("portal unavailable for %d dossiers: %s", len(chunk), error[:300])
+        delays = [max(retry_after or 0, backoff_seconds(c.attempts + 1, base=self._s.backoff_base_seconds,
+                                                        cap=self._s.backoff_cap_seconds, rng=self._rng))
+                  for c in chunk]
+        async with self._sessionmaker() as session, session.begin():
+            await backlog.failed(session, [(c, error, d) for c, d in zip(chunk, delays)], park=False)
+
+    async def _refused(self, chunk: list[Claimed], refused: dict[str, str]) -> None:
+        ok = [c for c in chunk if c.dossier_code not in refused]
+        bad = [(c, refused[c.dossier_code], 0.0) for c in chunk if c.dossier_code in refused]
+        async with self._sessionmaker() as session, session.begin():
+            if ok:
+                await backlog.delivered(session, ok)
+                await add_to_outbox(session, [outcome_message(self._topics, c) for c in ok])
+            if bad:
+                await backlog.failed(session, bad, park=True)
+        DELIVERED.inc(len(ok))
+        if bad:
+            ATTEMPTS_FAILED.labels("refused").inc(len(bad))
+            log.error("portal refused %d dossiers, e.g. %s: %s", len(bad), bad[0][0].dossier_code, bad[0][1][:300])
+        if ok:
+            self._wake_relay()
+
+    async def _refresh_gauges(self) -> None:
+        BREAKER_OPEN.set(1 if self.breaker.state == "open" else 0)
+        if time.monotonic() - self._gauges_at < 1.0:
+            return
+        self._gauges_at = time.monotonic()
+        try:
+            async with self._sessionmaker() as session:
+                queued, failing = await backlog.counts(session, min_attempts=self._s.failure_attempts)
+        except Exception:  # a gauge is not worth failing delivery for
+            return
+        BACKLOG.set(queued)
+        FAILING.set(failing)
