@@ -6,6 +6,7 @@ Statuses follow the national portal's TrangThaiHoSo codes (DOMAIN.md §3).
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 UNIT_CODE = r"^H\d{2}(\.\d{1,3})*$"
@@ -113,6 +114,25 @@ class ResultRecorded(Data):
     digitized: bool = False
 
 
+class FeedbackReceived(Data):
+    """A citizen's complaint or petition (PAKN, phản ánh kiến nghị) about the dossier."""
+
+    feedback_id: str = Field(min_length=1, max_length=64)
+    due_at: AwareDatetime = Field(description="The deadline for handling this feedback")
+    content: str | None = Field(default=None, max_length=4000)
+
+
+class FeedbackHandled(Data):
+    feedback_id: str = Field(min_length=1, max_length=64)
+    satisfied: bool | None = Field(default=None, description="The citizen's verdict on the answer")
+
+
+class Rated(Data):
+    """The citizen's satisfaction rating of the reception and handling (đánh giá mức độ hài lòng)."""
+
+    rating: Literal["very_satisfied", "satisfied", "neutral", "dissatisfied"]
+
+
 INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.submitted", 1): Submitted,
     ("dossier.received", 1): Received,
@@ -129,6 +149,9 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.result_returned", 1): NoData,
     ("dossier.component_recorded", 1): ComponentRecorded,
     ("dossier.result_recorded", 1): ResultRecorded,
+    ("dossier.feedback_received", 1): FeedbackReceived,
+    ("dossier.feedback_handled", 1): FeedbackHandled,
+    ("dossier.rated", 1): Rated,
 }
 
 
@@ -139,6 +162,17 @@ class Anomaly(Data):
     type: str
     time: AwareDatetime
     reason: str
+
+
+class ProcedureFacts(Data):
+    """What the 766 index needs of the dossier's procedure, as the catalog says at folding time."""
+
+    field: str
+    online: Literal["full", "partial", "none"]
+    has_fee: bool
+    online_payment: bool  # the procedure can be paid online
+    fee_data_synced: bool  # its fee data is synced to the national portal
+    population_data_connected: bool  # connected to the national population database
 
 
 class DossierState(Data):
@@ -170,6 +204,11 @@ class DossierState(Data):
     uses_personal_data_store: bool = False
     result_digitized: bool = False
     electronic_result: bool = False
+    feedback: int = Field(default=0, description="PAKN received about this dossier")
+    feedback_handled_on_time: int = 0
+    feedback_satisfied: int = 0
+    disliked: bool = Field(default=False, description="Rated dissatisfied")
+    procedure: ProcedureFacts | None = Field(default=None, description="The catalog entry's facts")
     anomalies: list[Anomaly] = Field(default_factory=list)
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.event_types import PROCEDURE_CODE
+from shared.event_types import PROCEDURE_CODE, ProcedureFacts
 from services.processing.workcalendar import TimeLimit
 
 SEED = Path(__file__).parent / "data" / "procedures.json"
@@ -31,6 +31,19 @@ class Procedure(BaseModel):
     online: Literal["full", "partial", "none"]  # DVC trực tuyến toàn trình / một phần
     fee: int = Field(ge=0, description="VND; 0 when the procedure has no fee")
     result_is_document: bool = False
+    online_payment: bool = False  # fees can be paid online (Cổng DVC quốc gia or the province's gateway)
+    fee_data_synced: bool = False  # the fee data is synced to the national portal
+    population_data_connected: bool = False  # connected to the national population database
+
+    def facts(self) -> ProcedureFacts:
+        return ProcedureFacts(
+            field=self.field,
+            online=self.online,
+            has_fee=self.fee > 0,
+            online_payment=self.online_payment,
+            fee_data_synced=self.fee_data_synced,
+            population_data_connected=self.population_data_connected,
+        )
 
     @property
     def time_limit(self) -> TimeLimit:

@@ -14,7 +14,7 @@ from typing import Any
 from services.processing.catalog import Procedure
 from services.processing.workcalendar import WorkCalendar
 from services.processing.transitions import illegal_reason
-from shared.event_types import Anomaly, Channel, DossierState, PaymentMethod, Status
+from shared.event_types import Anomaly, Channel, DossierState, PaymentMethod, ProcedureFacts, Status
 
 # Events stamped with the same time are applied in lifecycle order.
 ORDER = {
@@ -36,6 +36,9 @@ ORDER = {
             "dossier.stopped",
             "dossier.refused",
             "dossier.result_returned",
+            "dossier.feedback_received",
+            "dossier.feedback_handled",
+            "dossier.rated",
             "dossier.deadline_passed",
         ]
     )
@@ -84,6 +87,11 @@ class _Fold:
     result_digitized: bool = False
     electronic_result: bool = False
     deadline_passed_at: datetime | None = None  # the overdue timer fired at this moment
+    procedure: ProcedureFacts | None = None
+    feedback_due: dict[str, datetime] = field(default_factory=dict)  # PAKN id -> its deadline
+    feedback_on_time: set[str] = field(default_factory=set)
+    feedback_satisfied: set[str] = field(default_factory=set)
+    disliked: bool = False
     anomalies: list[Anomaly] = field(default_factory=list)
 
 
@@ -116,6 +124,7 @@ def _apply(f: _Fold, e: StoredEvent, components: dict, procedure, calendar: Work
         f.unit_code, f.procedure_code, f.channel = d["unit_code"], d["procedure_code"], Channel(d["channel"])
         proc = procedure(f.procedure_code)
         f.has_fee = f.has_fee or bool(proc and proc.fee > 0)
+        f.procedure = proc.facts() if proc else None
         if t == "dossier.received":
             f.received_at = e.time
             f.due_at = calendar.due_at(e.time, proc.time_limit) if proc else None
@@ -156,6 +165,21 @@ def _apply(f: _Fold, e: StoredEvent, components: dict, procedure, calendar: Work
         f.electronic_result = f.electronic_result or d["electronic"]
     elif t == "dossier.deadline_passed":
         f.deadline_passed_at = e.time
+    elif t == "dossier.feedback_received":
+        f.feedback_due[d["feedback_id"]] = datetime.fromisoformat(d["due_at"])
+    elif t == "dossier.feedback_handled":
+        _feedback_handled(f, e)
+    elif t == "dossier.rated":
+        f.disliked = d["rating"] == "dissatisfied"  # the latest rating counts
+
+
+def _feedback_handled(f: _Fold, e: StoredEvent) -> None:
+    feedback_id = e.data["feedback_id"]
+    due = f.feedback_due.get(feedback_id)
+    if due is not None and e.time <= due:
+        f.feedback_on_time.add(feedback_id)
+    if e.data.get("satisfied"):
+        f.feedback_satisfied.add(feedback_id)
 
 
 def _verdict(f: _Fold) -> tuple[bool | None, datetime | None]:
@@ -199,5 +223,10 @@ def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> Do
         uses_personal_data_store=f.personal_store,
         result_digitized=f.result_digitized,
         electronic_result=f.electronic_result,
+        feedback=len(f.feedback_due),
+        feedback_handled_on_time=len(f.feedback_on_time),
+        feedback_satisfied=len(f.feedback_satisfied),
+        disliked=f.disliked,
+        procedure=f.procedure,
         anomalies=f.anomalies,
     )

@@ -10,7 +10,15 @@ from shared.event_types import Status
 
 ENDED = {Status.REFUSED, Status.WITHDRAWAL_REQUESTED, Status.STOPPED, Status.RETURNED}
 # Facts about components and results, and the overdue timer, fit any status.
-FACTS = {"dossier.component_recorded", "dossier.result_recorded", "dossier.deadline_passed"}
+# Feedback (PAKN) and ratings may come after the result is returned.
+FACTS = {
+    "dossier.component_recorded",
+    "dossier.result_recorded",
+    "dossier.deadline_passed",
+    "dossier.feedback_received",
+    "dossier.feedback_handled",
+    "dossier.rated",
+}
 AFTER_PROCESSED = {"dossier.result_returned", "dossier.fee_requested", "dossier.fee_paid"}
 
 

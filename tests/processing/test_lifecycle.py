@@ -229,3 +229,20 @@ def test_property_any_order_with_duplicates_gives_the_in_order_state():
             # The store keeps one row per event id, so a duplicate reaches the fold once.
             deduplicated = list({e.id: e for e in replay + rng.sample(stored, 2)}.values())
             assert fold(code, deduplicated, procedure=CATALOG.get, calendar=CALENDAR) == clean
+
+
+def test_feedback_and_ratings_after_the_result_is_returned():
+    s = state(
+        received(at("2026-08-10")),
+        ev("dossier.processed", at("2026-08-12")),
+        ev("dossier.result_returned", at("2026-08-13")),
+        ev("dossier.feedback_received", at("2026-08-14"), feedback_id="PA1", due_at=at("2026-08-24").isoformat()),
+        ev("dossier.feedback_received", at("2026-08-14"), feedback_id="PA2", due_at=at("2026-08-20").isoformat()),
+        ev("dossier.feedback_handled", at("2026-08-20"), feedback_id="PA1", satisfied=True),  # on time
+        ev("dossier.feedback_handled", at("2026-08-21"), feedback_id="PA2", satisfied=False),  # late
+        ev("dossier.rated", at("2026-08-15"), rating="satisfied"),
+        ev("dossier.rated", at("2026-08-22"), rating="dissatisfied"),  # the latest rating counts
+    )
+    assert s.anomalies == []
+    assert (s.feedback, s.feedback_handled_on_time, s.feedback_satisfied, s.disliked) == (2, 1, 1, True)
+    assert s.procedure.field == "Hộ tịch" and s.procedure.population_data_connected
