@@ -1,0 +1,115 @@
+"""The benchmark suite (issue 6): figures and ratios against baselines measured in the same run.
+
+    .venv/bin/python -m bench            # ~5 minutes on the 2-core machine
+    .venv/bin/python -m bench --quick    # ~1 minute, smaller counts
+Needs the broker and database running (./bench.sh starts them). Results: var/bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench import baselines, report
+from bench.freshness import freshness
+from bench.pipeline import intake_and_end_to_end, make_stack
+from bench.rebuild import rebuild_metrics
+from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, Run, Workload, batch_bodies, wire_form
+from deploy.quiescence import wait_until_quiet
+from shared.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = {
+    # dossiers (≈6.5 events each), freshness seconds at the rate, raw-latency seconds
+    "full": {"dossiers": 6000, "fresh_seconds": 20, "latency_seconds": 5},
+    "quick": {"dossiers": 1500, "fresh_seconds": 6, "latency_seconds": 2},
+}
+FRESH_RATE, FRESH_BATCH = 1000, 100  # events/s, events per POST (a POST every 0.1 s)
+INTAKE_BATCH, INTAKE_CLIENTS = 500, 4
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def measure(run: Run, size: dict, run_dir: Path) -> dict:
+    workload = Workload()
+    events = workload.history(size["dossiers"])
+    results: dict = {"run": run.id, "events": len(events), "dossiers": size["dossiers"], "partitions": PARTITIONS,
+                     "started_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
+    await ensure_topics(KAFKA, run.topics, PARTITIONS)
+    await baselines.create_topic(run.raw_topic)
+
+    say(f"baselines on {len(events)} events: raw produce, consume, latency, SQL insert")
+    wire = wire_form(events)
+    b = {"produce": await baselines.raw_produce(run.raw_topic, wire)}
+    b["consume"] = await baselines.raw_consume(run.raw_topic, len(wire))
+    latency_count = FRESH_RATE * size["latency_seconds"]
+    b["latency"] = await baselines.raw_latency(run.raw_topic, wire[:latency_count], FRESH_RATE)
+    b["sql"] = await baselines.sql_insert(run.scratch_schema, events)
+    results["baselines"] = b
+
+    say("starting the five services")
+    stack = make_stack(run, run_dir)
+    db = create_async_engine(DATABASE_URL)
+    try:
+        await asyncio.to_thread(stack.start_all)
+        results["idle_memory_kib"] = stack.memory()
+        say(f"intake + end to end: {len(events)} events, {INTAKE_BATCH} per POST, {INTAKE_CLIENTS} clients")
+        bodies = batch_bodies(events, INTAKE_BATCH)
+        results |= await intake_and_end_to_end(stack, run, db, bodies, len(events), concurrency=INTAKE_CLIENTS,
+                                               quiet_timeout=180)
+        count = FRESH_RATE * size["fresh_seconds"]
+        say(f"freshness: {count} new dossiers at {FRESH_RATE} ev/s")
+        results["freshness"] = await freshness(stack.url("intake"), f"{run.schemas}metrics",
+                                               workload.received_now(count), rate=FRESH_RATE, batch=FRESH_BATCH)
+        await wait_until_quiet(db, KAFKA, run.topics, run.schemas, timeout=120)
+        say("rebuilding metrics from the topics (new process, schema and consumer group)")
+        results["rebuild"] = await rebuild_metrics(run, run_dir / "rebuild", timeout=120)
+        results["memory_kib"] = stack.memory() | {"metrics (rebuild)": results["rebuild"]["memory_kib"]}
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+        await db.dispose()
+    return results
+
+
+async def main_async(quick: bool) -> dict:
+    run = Run()
+    run_dir = ROOT / "var" / "bench" / run.id
+    say(f"run {run.id} ({'quick' if quick else 'full'}); logs under {run_dir}")
+    started = time.perf_counter()
+    db = create_async_engine(DATABASE_URL)
+    try:
+        results = await measure(run, SIZES["quick" if quick else "full"], run_dir)
+    finally:
+        say("cleaning up: deleting the run's topics and schemas")
+        await run.cleanup(db)
+        await db.dispose()
+    results["mode"] = "quick" if quick else "full"
+    results["bench_seconds"] = round(time.perf_counter() - started, 1)
+    results["table"] = report.rows(results)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args.quick))
+    report.write_json(results, args.out)
+    print(report.table(results))
+    print()
+    print(report.details(results))
+    print(f"\nresults: {args.out}   ({results['bench_seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

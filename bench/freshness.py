@@ -1,0 +1,85 @@
+"""Freshness: event accepted by intake → its dossier visible in metrics, at a steady rate.
+
+Method. New dossiers' `dossier.received` events are posted open-loop on a fixed schedule
+(`batch` events every batch/rate seconds, each POST its own task, so a slow answer never delays
+the next one). An event's acceptance time is when intake's answer arrived. A poller reads
+metrics' own table (`<schema>metrics.dossier_facts`, which GET /v1/indicators aggregates on
+every request, so a row there is exactly what the API shows) for the dossier codes still
+waiting, every `poll` seconds; a code's visibility time is the start of the first query that
+returned it (the query's snapshot is taken then), so the figure is an upper bound that is at most
+one poll interval plus one query late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import httpx
+
+from bench.baselines import summarize
+from bench.pipeline import JSON
+from bench.workload import DATABASE_URL, batch_bodies
+
+
+async def freshness(
+    intake_url: str, metrics_schema: str, events: list[dict], *, rate: float, batch: int,
+    poll: float = 0.02, settle: float = 30,
+) -> dict:
+    bodies = batch_bodies(events, batch)
+    codes = [[e["subject"] for e in events[i : i + batch]] for i in range(0, len(events), batch)]
+    accepted_at: dict[str, float] = {}
+    seen_at: dict[str, float] = {}
+    waiting: set[str] = set()
+    sending_done = asyncio.Event()
+    conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"))
+    query = f'SELECT dossier_code FROM "{metrics_schema}".dossier_facts WHERE dossier_code = ANY($1::text[])'
+
+    async def watch() -> None:
+        deadline = None
+        while not sending_done.is_set() or waiting:
+            if sending_done.is_set():
+                deadline = deadline or time.perf_counter() + settle
+                if time.perf_counter() > deadline:
+                    return
+            if waiting:
+                asked = time.perf_counter()
+                for row in await conn.fetch(query, list(waiting)):
+                    seen_at[row[0]] = asked
+                    waiting.discard(row[0])
+            await asyncio.sleep(poll)
+
+    async with httpx.AsyncClient(base_url=intake_url, timeout=60) as client:
+
+        async def send(index: int, started: float) -> None:
+            delay = started + index * batch / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            waiting.update(codes[index])
+            response = await client.post("/v1/events/batch", content=bodies[index], headers=JSON)
+            answered = time.perf_counter()
+            if response.status_code != 200 or response.json()["accepted"] != len(codes[index]):
+                raise RuntimeError(f"intake answered {response.status_code}: {response.text[:300]}")
+            accepted_at.update(dict.fromkeys(codes[index], answered))
+
+        watcher = asyncio.create_task(watch())
+        try:
+            started = time.perf_counter()
+            await asyncio.gather(*(send(i, started) for i in range(len(bodies))))
+            sent_for = time.perf_counter() - started
+            sending_done.set()
+            await watcher
+        finally:
+            watcher.cancel()
+            await conn.close()
+    latencies = [max(0.0, seen_at[c] - accepted_at[c]) for c in accepted_at if c in seen_at]
+    return {
+        "events": len(events),
+        "target_rate": rate,
+        "achieved_rate": len(accepted_at) / sent_for,
+        "batch": batch,
+        "poll_seconds": poll,
+        "never_visible": len(accepted_at) - len(latencies),
+        "latency": summarize(latencies),
+    }

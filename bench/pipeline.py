@@ -1,0 +1,95 @@
+"""The services as processes: intake throughput over HTTP and end-to-end throughput until quiet."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.baselines import summarize
+from bench.procstats import CpuMeter, memory_kib
+from bench.workload import DATABASE_URL, KAFKA, Run, free_port
+from deploy.launch import SERVICES, Service, Stack
+from deploy.quiescence import wait_until_quiet
+
+JSON = {"content-type": "application/json"}
+
+
+@dataclass
+class BenchStack(Stack):
+    """deploy.launch's Stack plus per-service extra environment (e.g. a consumer group)."""
+
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def env(self, service: Service) -> dict[str, str]:
+        return super().env(service) | self.extra_env.get(service.name, {})
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        return {name: memory_kib(pid) for name, pid in self.pids().items()}
+
+
+def make_stack(run: Run, run_dir: Path) -> BenchStack:
+    return BenchStack(
+        run_dir=run_dir,
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=run.topics.prefix,
+        schema_prefix=run.schemas,
+        ports={s.name: free_port() for s in SERVICES},
+    )
+
+
+async def post_all(intake_url: str, bodies: list[bytes], concurrency: int) -> dict:
+    """Post every body as fast as `concurrency` clients can; latency of each request."""
+    latencies: list[float] = []
+    accepted = 0
+    queue = iter(bodies)
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=intake_url, timeout=120, limits=limits) as client:
+
+        async def client_loop() -> None:
+            nonlocal accepted
+            for body in queue:  # shared by the clients: each takes the next batch
+                sent = time.perf_counter()
+                response = await client.post("/v1/events/batch", content=body, headers=JSON)
+                latencies.append(time.perf_counter() - sent)
+                if response.status_code != 200:
+                    raise RuntimeError(f"intake answered {response.status_code}: {response.text[:300]}")
+                accepted += response.json()["accepted"]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+        finished = time.perf_counter()
+    return {"started": started, "finished": finished, "accepted": accepted, "latency": summarize(latencies)}
+
+
+async def intake_and_end_to_end(
+    stack: BenchStack, run: Run, db: AsyncEngine, bodies: list[bytes], events: int, *, concurrency: int,
+    quiet_timeout: float,
+) -> dict:
+    """Post the whole workload (figure 2), then wait until the pipeline is quiet (figure 3)."""
+    meter = CpuMeter(stack.pids() | {"bench": os.getpid()})
+    meter.start()
+    posted = await post_all(stack.url("intake"), bodies, concurrency)
+    intake_cpu = meter.stop(posted["finished"] - posted["started"])
+    await wait_until_quiet(db, KAFKA, run.topics, run.schemas, timeout=quiet_timeout)
+    quiet = time.perf_counter()
+    if posted["accepted"] != events:
+        raise RuntimeError(f"intake accepted {posted['accepted']} of {events} events")
+    intake_s = posted["finished"] - posted["started"]
+    e2e_s = quiet - posted["started"]
+    return {
+        "intake": {"events": events, "seconds": round(intake_s, 3), "per_second": events / intake_s,
+                   "batch_latency": posted["latency"], "concurrency": concurrency, "cpu": intake_cpu},
+        "end_to_end": {"events": events, "seconds": round(e2e_s, 3), "per_second": events / e2e_s,
+                       "drain_after_intake_seconds": round(quiet - posted["finished"], 3),
+                       "cpu": meter.stop(e2e_s)},
+    }

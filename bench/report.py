@@ -1,0 +1,95 @@
+"""One table: each figure, its baseline from the same run, the ratio, and the issue's target."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+MIB = 1024  # KiB per MiB
+TARGETS = {"end_to_end": 5000.0, "freshness_p99": 1.0, "rebuild_ratio": 0.5, "memory_mib": 300.0}
+
+
+def _row(figure, value, unit, baseline_name="", baseline=None, target="", met=None) -> dict:
+    ratio = value / baseline if value is not None and baseline else None
+    return {"figure": figure, "value": value, "unit": unit, "baseline_name": baseline_name, "baseline": baseline,
+            "ratio": ratio, "target": target, "met": met}
+
+
+def rows(r: dict) -> list[dict]:
+    b, intake, e2e = r["baselines"], r["intake"], r["end_to_end"]
+    slowest_name, slowest = min(
+        [("raw produce", b["produce"]["per_second"]), ("raw consume", b["consume"]["per_second"]),
+         ("SQL executemany", b["sql"]["executemany"]["per_second"])], key=lambda x: x[1])
+    fresh, raw_lat = r["freshness"]["latency"], b["latency"]
+    out = [
+        _row("baseline: raw produce (acks=all, idempotent)", b["produce"]["per_second"], "msg/s"),
+        _row("baseline: raw consume", b["consume"]["per_second"], "msg/s"),
+        _row("baseline: SQL COPY, 1,000-row tx", b["sql"]["copy"]["per_second"], "rows/s"),
+        _row("baseline: SQL executemany, 1,000-row tx", b["sql"]["executemany"]["per_second"], "rows/s"),
+        _row("intake accepted over HTTP", intake["per_second"], "ev/s", "SQL executemany",
+             b["sql"]["executemany"]["per_second"]),
+        _row("intake request latency p50 (500/POST)", intake["batch_latency"]["p50"], "s"),
+        _row("intake request latency p99 (500/POST)", intake["batch_latency"]["p99"], "s"),
+        _row("end to end (first POST → quiet)", e2e["per_second"], "ev/s", slowest_name, slowest,
+             "≥ 5,000 ev/s", e2e["per_second"] >= TARGETS["end_to_end"]),
+        _row(f"freshness p50 @ {r['freshness']['target_rate']:.0f} ev/s", fresh["p50"], "s",
+             "raw produce→consume p50", raw_lat["p50"]),
+        _row(f"freshness p99 @ {r['freshness']['target_rate']:.0f} ev/s", fresh["p99"], "s",
+             "raw produce→consume p99", raw_lat["p99"], "≤ 1 s",
+             fresh["p99"] is not None and fresh["p99"] <= TARGETS["freshness_p99"]
+             and r["freshness"]["never_visible"] == 0),
+        _row("metrics rebuild from topics", r["rebuild"]["per_second"], "ev/s", "raw consume",
+             b["consume"]["per_second"], "≥ 50% of raw consume",
+             r["rebuild"]["per_second"] >= TARGETS["rebuild_ratio"] * b["consume"]["per_second"]),
+    ]
+    for name, mem in r["memory_kib"].items():
+        peak = mem["VmHWM"] / MIB
+        idle = r["idle_memory_kib"].get(name, {}).get("VmRSS")
+        out.append(_row(f"peak RSS {name}", peak, "MiB", "RSS when ready" if idle else "",
+                        idle / MIB if idle else None, "< 300 MiB", peak < TARGETS["memory_mib"]))
+    return out
+
+
+def _fmt(value, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "s":
+        return f"{value * 1000:,.0f} ms"
+    return f"{value:,.0f} {unit}" if value >= 100 else f"{value:,.1f} {unit}"
+
+
+def table(results: dict) -> str:
+    head = f"{'figure':<44} {'value':>14}  {'baseline':<25} {'baseline value':>14} {'ratio':>7}  {'target':<21} met"
+    lines = [head, "-" * len(head)]
+    for row in results["table"]:
+        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
+        lines.append(f"{row['figure']:<44} {_fmt(row['value'], row['unit']):>14}  {row['baseline_name']:<25} "
+                     f"{_fmt(row['baseline'], row['unit']):>14} {ratio:>7}  {row['target']:<21} {met}")
+    return "\n".join(lines)
+
+
+def write_json(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def details(r: dict) -> str:
+    """What the table does not show: where the CPU went, how the runs went."""
+    i, e, f, rb = r["intake"], r["end_to_end"], r["freshness"], r["rebuild"]
+    cpu = lambda c: ", ".join(f"{n} {v:.2f}" for n, v in c["cores_used"].items())  # noqa: E731
+    lines = [
+        f"events: {r['events']} for {r['dossiers']} dossiers, {r['partitions']} partitions per topic",
+        f"intake: {i['events']} events in {i['seconds']} s, {i['concurrency']} clients; cores used: {cpu(i['cpu'])}; "
+        f"broker+db+others {i['cpu']['others_cores']:.2f}; machine {i['cpu']['machine_cores_busy']:.2f} of "
+        f"{i['cpu']['machine_cores']}",
+        f"end to end: {e['seconds']} s ({e['drain_after_intake_seconds']} s after intake's last answer); "
+        f"cores used: {cpu(e['cpu'])}; broker+db+others {e['cpu']['others_cores']:.2f}; "
+        f"machine {e['cpu']['machine_cores_busy']:.2f} of {e['cpu']['machine_cores']}",
+        f"freshness: {f['events']} events at {f['achieved_rate']:.0f} ev/s achieved ({f['batch']} per POST), "
+        f"max {_fmt(f['latency']['max'], 's')}, never visible {f['never_visible']}, poll {f['poll_seconds'] * 1000:.0f} ms",
+        f"rebuild: {rb['messages']} messages in {rb['seconds']} s (start-up to first commit {rb['start_up_seconds']} s; "
+        f"{_fmt(rb['per_second_after_first_commit'], 'ev/s')} after it); facts {rb['facts_rebuilt']} rebuilt vs "
+        f"{rb['facts_original']} live",
+    ]
+    return "\n".join(lines)
