@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench            # ~5 minutes on the 2-core machine
     .venv/bin/python -m bench --quick    # ~1 minute, smaller counts
+    .venv/bin/python -m bench --ref HEAD # a commit's snapshot, not the working tree being edited
 Needs the broker and database running (./bench.sh starts them). Results: var/bench/results.json.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,16 +21,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import baselines, report
 from bench.freshness import freshness
-from bench.pipeline import intake_and_end_to_end, make_stack
+from bench.pipeline import intake_and_end_to_end, make_stack, wait_until_complete
+from bench.procstats import machine_busy
 from bench.rebuild import rebuild_metrics
 from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, Run, Workload, batch_bodies, wire_form
-from deploy.quiescence import wait_until_quiet
 from shared.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {
     # dossiers (≈6.5 events each), freshness seconds at the rate, raw-latency seconds
-    "full": {"dossiers": 6000, "fresh_seconds": 20, "latency_seconds": 5},
+    "full": {"dossiers": 8000, "fresh_seconds": 30, "latency_seconds": 5},
     "quick": {"dossiers": 1500, "fresh_seconds": 6, "latency_seconds": 2},
 }
 FRESH_RATE, FRESH_BATCH = 1000, 100  # events/s, events per POST (a POST every 0.1 s)
@@ -44,6 +46,11 @@ async def measure(run: Run, size: dict, run_dir: Path) -> dict:
     events = workload.history(size["dossiers"])
     results: dict = {"run": run.id, "events": len(events), "dossiers": size["dossiers"], "partitions": PARTITIONS,
                      "started_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
+    busy, total = machine_busy()
+    await asyncio.sleep(1.0)
+    busy2, total2 = machine_busy()
+    # Cores already busy before the bench starts anything (other test runs share the machine).
+    results["background_cores_busy"] = round((busy2 - busy) / (total2 - total) * (os.cpu_count() or 1), 2)
     await ensure_topics(KAFKA, run.topics, PARTITIONS)
     await baselines.create_topic(run.raw_topic)
 
@@ -64,13 +71,14 @@ async def measure(run: Run, size: dict, run_dir: Path) -> dict:
         results["idle_memory_kib"] = stack.memory()
         say(f"intake + end to end: {len(events)} events, {INTAKE_BATCH} per POST, {INTAKE_CLIENTS} clients")
         bodies = batch_bodies(events, INTAKE_BATCH)
-        results |= await intake_and_end_to_end(stack, run, db, bodies, len(events), concurrency=INTAKE_CLIENTS,
+        results |= await intake_and_end_to_end(stack, run, db, bodies, len(events), dossiers=size["dossiers"],
+                                               concurrency=INTAKE_CLIENTS,
                                                quiet_timeout=180)
         count = FRESH_RATE * size["fresh_seconds"]
         say(f"freshness: {count} new dossiers at {FRESH_RATE} ev/s")
         results["freshness"] = await freshness(stack.url("intake"), f"{run.schemas}metrics",
                                                workload.received_now(count), rate=FRESH_RATE, batch=FRESH_BATCH)
-        await wait_until_quiet(db, KAFKA, run.topics, run.schemas, timeout=120)
+        await wait_until_complete(db, run, size["dossiers"] + count, timeout=120)
         say("rebuilding metrics from the topics (new process, schema and consumer group)")
         results["rebuild"] = await rebuild_metrics(run, run_dir / "rebuild", timeout=120)
         results["memory_kib"] = stack.memory() | {"metrics (rebuild)": results["rebuild"]["memory_kib"]}
@@ -98,11 +106,30 @@ async def main_async(quick: bool) -> dict:
     return results
 
 
+def run_at(ref: str, quick: bool, out: Path) -> int:
+    """Run the bench on a snapshot of a commit (git archive; the repository is only read), so that
+    edits in progress in the working tree do not change what is measured."""
+    sha = subprocess.check_output(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, text=True).strip()
+    src = ROOT / "var" / "bench" / "src" / sha[:12]
+    if not (src / "bench" / "__main__.py").exists():
+        src.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    if not (src / "bench" / "__main__.py").exists():
+        raise SystemExit(f"{ref} ({sha[:12]}) has no bench/")
+    say(f"measuring {ref} = {sha[:12]} from the snapshot in {src}")
+    command = [sys.executable, "-m", "bench", "--out", str(out.resolve())] + (["--quick"] if quick else [])
+    return subprocess.run(command, cwd=src, env=dict(os.environ, PYTHONPATH=str(src))).returncode
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
+    parser.add_argument("--ref", help="measure this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
     args = parser.parse_args()
+    if args.ref:
+        raise SystemExit(run_at(args.ref, args.quick, args.out))
     results = asyncio.run(main_async(args.quick))
     report.write_json(results, args.out)
     print(report.table(results))

@@ -73,7 +73,9 @@ async def freshness(
         finally:
             watcher.cancel()
             await conn.close()
-    latencies = [max(0.0, seen_at[c] - accepted_at[c]) for c in accepted_at if c in seen_at]
+    in_order = [c for cs in codes for c in cs]
+    latencies = [max(0.0, seen_at[c] - accepted_at[c]) for c in in_order if c in seen_at and c in accepted_at]
+    fifth = max(1, len(latencies) // 5)
     return {
         "events": len(events),
         "target_rate": rate,
@@ -82,4 +84,7 @@ async def freshness(
         "poll_seconds": poll,
         "never_visible": len(accepted_at) - len(latencies),
         "latency": summarize(latencies),
+        # A p50 that grows from the first to the last fifth means a queue builds: the rate is above capacity.
+        "p50_first_fifth": summarize(latencies[:fifth])["p50"],
+        "p50_last_fifth": summarize(latencies[-fifth:])["p50"],
     }
