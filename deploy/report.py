@@ -21,19 +21,19 @@ COLUMNS = [("online_rate", "Trực tuyến"), ("digitization_rate", "Số hóa")
            ("on_time_rate", "Đúng hạn"), ("sync_rate", "Đồng bộ")]
 
 
-def _cell(indicator: dict) -> str:
+def _cell(indicator: dict) -> str:  # "n/d  ratio%"
     ratio = indicator["ratio"]
     return f"{indicator['numerator']:>5}/{indicator['denominator']:<5} {ratio * 100:6.2f}%" if ratio is not None else "—"
 
 
 def render(report: dict, top: int) -> str:
-    header = f"{'Đơn vị':<44}{'Tiếp nhận':>10}  " + "  ".join(f"{name:^20}" for _, name in COLUMNS)
-    rows = [report["unit"]] + sorted(report["children"], key=lambda u: -u["received"])[:top]
+    header = f"{'Đơn vị':<44}{'Tiếp nhận':>10}{'Điểm 766':>10}  " + "  ".join(f"{name:^20}" for _, name in COLUMNS)
+    rows = [report["unit"]] + report["children"][:top]  # children come ranked by 766 score
     lines = [f"Kỳ báo cáo {report['period']['label']}", header, "-" * len(header)]
     for u in rows:
-        name = f"{u['unit_code']} {u['unit_name'] or ''}"[:43]
-        cells = "  ".join(f"{_cell(u['indicators'][key]):^20}" for key, _ in COLUMNS)
-        lines.append(f"{name:<44}{u['received']:>10}  {cells}")
+        name = f"{u['key']} {u['name'] or ''}"[:43]
+        cells = "  ".join(f"{_cell(u['rates'][key]):^20}" for key, _ in COLUMNS)
+        lines.append(f"{name:<44}{u['received']:>10}{u['index']['score']:>10.2f}  {cells}")
     return "\n".join(lines)
 
 

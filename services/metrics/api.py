@@ -1,42 +1,139 @@
-"""Metrics' HTTP surface: indicators per unit and period."""
+"""Metrics' HTTP surface: indicators, the 766 index, targets, trends, exports, overdue dossiers."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy import select
 
-from services.metrics.indicators import indicators_report
-from services.metrics.periods import Period, date_range, parse_period
+from services.metrics.export import to_csv, to_xlsx
+from services.metrics.models import DossierFact
+from services.metrics.periods import TZ, Period, date_range, months_until, parse_period
+from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
+from services.metrics.targets import targets_report
 from shared.units import load_units
 
 router = APIRouter(prefix="/v1", tags=["indicators"])
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _period(period: str | None, start: date | None, end: date | None) -> Period:
-    try:
-        if start and end:
-            return date_range(start, end)
-        if period:
-            return parse_period(period)
-    except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from exc
-    raise HTTPException(422, detail="give a period (2026-08, 2026-Q3, 2026) or both from and to dates")
-
-
-@router.get("/indicators")
-async def get_indicators(
-    request: Request,
-    unit: Annotated[str, Query(description="Unit code; H44 is the whole province")] = "H44",
+def chosen_period(
     period: Annotated[str | None, Query(description="2026-08, 2026-Q3 or 2026")] = None,
     from_: Annotated[date | None, Query(alias="from", description="First day of a date range")] = None,
     to: Annotated[date | None, Query(description="Last day of a date range")] = None,
-) -> dict:
-    """Online, digitization, on-time and sync rates with numerators and denominators."""
-    units = load_units()
-    if unit not in units:
+) -> Period:
+    try:
+        if from_ and to:
+            return date_range(from_, to)
+        if period:
+            return parse_period(period)
+        if from_ or to:
+            raise ValueError("a date range needs both from and to")
+    except ValueError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    return parse_period(datetime.now(TZ).strftime("%Y-%m"))  # default: the current month
+
+
+def chosen_unit(unit: Annotated[str, Query(description="Unit code; H44 is the whole province")] = "H44") -> str:
+    if unit not in load_units():
         raise HTTPException(404, detail=f"unknown unit code {unit!r}")
-    chosen = _period(period, from_, to)
+    return unit
+
+
+PeriodDep = Annotated[Period, Depends(chosen_period)]
+UnitDep = Annotated[str, Depends(chosen_unit)]
+
+
+async def _report(request: Request, period: Period, unit: str) -> dict:
+    options = Options(request.app.state.settings.online_service_formula)
     async with request.app.state.runtime.sessionmaker() as session:
-        return await indicators_report(session, period=chosen, unit=unit, units=units, now=datetime.now(UTC))
+        return await unit_report(session, period=period, unit=unit, units=load_units(), now=datetime.now(UTC),
+                                 options=options)
+
+
+@router.get("/indicators")
+async def get_indicators(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
+    """Rates and the 766 index of a unit and of each unit below it, ranked, with the change."""
+    return await _report(request, period, unit)
+
+
+@router.get("/indicators/breakdown")
+async def get_breakdown(
+    request: Request, period: PeriodDep, unit: UnitDep, by: Literal["procedure", "channel"] = "procedure"
+) -> dict:
+    """A unit's figures per procedure or per channel (1 counter, 2 online, 3 postal)."""
+    options = Options(request.app.state.settings.online_service_formula)
+    async with request.app.state.runtime.sessionmaker() as session:
+        return await breakdown(session, period=period, unit=unit, by=by, now=datetime.now(UTC), options=options)
+
+
+@router.get("/trend")
+async def get_trend(
+    request: Request, unit: UnitDep, period: PeriodDep, months: Annotated[int, Query(ge=1, le=36)] = 12
+) -> list[dict]:
+    """Month by month up to the period's last month: received, 766 score and rates."""
+    options = Options(request.app.state.settings.online_service_formula)
+    async with request.app.state.runtime.sessionmaker() as session:
+        return await monthly_trend(session, months=months_until(period, months), unit=unit, units=load_units(),
+                                   now=datetime.now(UTC), options=options)
+
+
+@router.get("/targets")
+async def get_targets(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
+    """Plan 617 targets beside the actual values, with the units that fall short."""
+    report = await _report(request, period, unit)
+    return {"period": report["period"], "unit": unit, "targets": targets_report(report)}
+
+
+@router.get("/report.csv", response_class=Response)
+async def report_csv(request: Request, period: PeriodDep, unit: UnitDep) -> Response:
+    """The monthly report as CSV (UTF-8 with BOM)."""
+    report = await _report(request, period, unit)
+    name = f"bao-cao-766-{unit}-{period.label}.csv"
+    return Response(to_csv(report), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/report.xlsx", response_class=Response)
+async def report_xlsx(request: Request, period: PeriodDep, unit: UnitDep) -> Response:
+    """The monthly report as an Excel workbook (index sheet and Plan 617 targets sheet)."""
+    report = await _report(request, period, unit)
+    name = f"bao-cao-766-{unit}-{period.label}.xlsx"
+    return Response(to_xlsx(report, targets_report(report)), media_type=XLSX,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/overdue", tags=["dossiers"])
+async def get_overdue(
+    request: Request, unit: UnitDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[dict]:
+    """Open dossiers past their deadline now (live), most overdue first."""
+    now = datetime.now(UTC)
+    query = (
+        select(DossierFact.dossier_code, DossierFact.unit_code, DossierFact.procedure_code, DossierFact.status,
+               DossierFact.received_at, DossierFact.deadline_at)
+        .where(DossierFact.on_time.is_(None), DossierFact.deadline_at < now)
+        .where((DossierFact.unit_code == unit) | DossierFact.unit_code.like(f"{unit}.%"))
+        .order_by(DossierFact.deadline_at)
+        .limit(limit)
+    )
+    async with request.app.state.runtime.sessionmaker() as session:
+        rows = (await session.execute(query)).all()
+    return [dict(r._mapping) | {"overdue_hours": round((now - r.deadline_at).total_seconds() / 3600, 1)}
+            for r in rows]
+
+
+@router.get("/dossiers/{code}", tags=["dossiers"])
+async def get_dossier(request: Request, code: str) -> dict:
+    """Drill-down: the dossier's state and control sheet, as processing holds them."""
+    response = await request.app.state.http.get(f"/v1/dossiers/{code}", headers=_forwarded(request))
+    if response.status_code != 200:
+        raise HTTPException(response.status_code, detail=response.json().get("detail", "not available"))
+    return response.json()
+
+
+def _forwarded(request: Request) -> dict[str, str]:
+    auth = request.headers.get("authorization")
+    return {"authorization": auth} if auth else {}

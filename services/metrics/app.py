@@ -1,8 +1,12 @@
 """The metrics service: official indicators derived from the canonical event streams."""
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from services.metrics.api import router
 from services.metrics.config import MetricsSettings
@@ -11,28 +15,41 @@ from services.metrics.models import Base
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
+DASHBOARD = Path(__file__).parent / "dashboard"
+
 
 def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     settings = settings or MetricsSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with service_runtime(
-            settings,
-            Base.metadata,
-            service="metrics",
-            consume=lambda topics: [topics.lifecycle, topics.portal_sync],
-            handle=lambda runtime: handle_canonical_batch,
-        ) as runtime:
+        async with (
+            httpx.AsyncClient(base_url=settings.processing_url, timeout=10) as http,
+            service_runtime(
+                settings,
+                Base.metadata,
+                service="metrics",
+                consume=lambda topics: [topics.lifecycle, topics.portal_sync],
+                handle=lambda runtime: handle_canonical_batch,
+            ) as runtime,
+        ):
             app.state.runtime = runtime
+            app.state.http = http
             yield
 
     app = FastAPI(
         title="Metrics — dossier indicators",
-        description="Chỉ số chất lượng phục vụ (Quyết định 766) per unit and period.",
+        description="Chỉ số chất lượng phục vụ (Quyết định 766), chỉ tiêu Kế hoạch 617, báo cáo tháng.",
         version="1.0.0",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     app.include_router(router)
     app.include_router(health_router())
+    app.mount("/static", StaticFiles(directory=DASHBOARD), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(DASHBOARD / "index.html")
+
     return app

@@ -1,3 +1,5 @@
+from typing import Literal
+
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -7,3 +9,7 @@ class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
 
     db_schema: str = "metrics"
+    # The online-service group (CLGQ) of the 766 index has no public formula: pick a candidate.
+    online_service_formula: Literal["procedures_online", "online_dossiers_synced"] = "procedures_online"
+    # Where the dossier drill-down (state and control sheet) is read from.
+    processing_url: str = "http://127.0.0.1:8002"

@@ -48,6 +48,7 @@ def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
 
 
 def _fact(s: DossierState) -> dict:
+    proc = s.procedure
     return {
         "dossier_code": s.dossier_code,
         "revision": s.revision,
@@ -61,8 +62,21 @@ def _fact(s: DossierState) -> dict:
         "deadline_at": s.deadline_at,
         "digitized": s.components > 0 and s.components_digitized == s.components and s.result_digitized,
         "electronic_result": s.electronic_result,
+        "reused": s.components_reused > 0,
+        "personal_store": s.uses_personal_data_store,
+        "population_data": s.uses_population_data,
         "has_fee": s.has_fee,
         "paid_online": s.paid_online,
+        "feedback": s.feedback,
+        "feedback_on_time": s.feedback_handled_on_time,
+        "feedback_satisfied": s.feedback_satisfied,
+        "disliked": s.disliked,
+        "proc_field": proc.field if proc else None,
+        "proc_online": proc.online if proc else None,
+        "proc_has_fee": bool(proc and proc.has_fee),
+        "proc_online_payment": bool(proc and proc.online_payment),
+        "proc_fee_synced": bool(proc and proc.fee_data_synced),
+        "proc_population": bool(proc and proc.population_data_connected),
     }
 
 

@@ -16,7 +16,10 @@ class Base(DeclarativeBase):
 
 class DossierFact(Base):
     __tablename__ = "dossier_facts"
-    __table_args__ = (Index("ix_dossier_facts_received_unit", "received_at", "unit_code"),)
+    __table_args__ = (
+        Index("ix_dossier_facts_received_unit", "received_at", "unit_code"),
+        Index("ix_dossier_facts_open_deadline", "deadline_at"),
+    )
 
     dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
@@ -28,11 +31,24 @@ class DossierFact(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     on_time: Mapped[bool | None] = mapped_column(Boolean)
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Số hóa: every component and the result digitized.
-    digitized: Mapped[bool] = mapped_column(Boolean)
+    digitized: Mapped[bool] = mapped_column(Boolean)  # every component and the result digitized
     electronic_result: Mapped[bool] = mapped_column(Boolean)
-    has_fee: Mapped[bool] = mapped_column(Boolean)
+    reused: Mapped[bool] = mapped_column(Boolean)  # at least one component reused
+    personal_store: Mapped[bool] = mapped_column(Boolean)
+    population_data: Mapped[bool] = mapped_column(Boolean)
+    has_fee: Mapped[bool] = mapped_column(Boolean)  # a financial obligation
     paid_online: Mapped[bool] = mapped_column(Boolean)
+    feedback: Mapped[int] = mapped_column(SmallInteger)  # PAKN received
+    feedback_on_time: Mapped[int] = mapped_column(SmallInteger)
+    feedback_satisfied: Mapped[int] = mapped_column(SmallInteger)
+    disliked: Mapped[bool] = mapped_column(Boolean)
+    # The procedure's catalog facts at folding time (for the 766 components B, C and MDSH).
+    proc_field: Mapped[str | None] = mapped_column(String(200))
+    proc_online: Mapped[str | None] = mapped_column(String(8))
+    proc_has_fee: Mapped[bool] = mapped_column(Boolean)
+    proc_online_payment: Mapped[bool] = mapped_column(Boolean)
+    proc_fee_synced: Mapped[bool] = mapped_column(Boolean)
+    proc_population: Mapped[bool] = mapped_column(Boolean)
 
 
 class PortalSyncFact(Base):

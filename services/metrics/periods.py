@@ -60,3 +60,13 @@ def parse_period(text: str) -> Period:
         year = int(m[1])
         return Period(text, _at(date(year, 1, 1)), _at(date(year + 1, 1, 1)))
     raise ValueError(f"period {text!r} is not a month (2026-08), a quarter (2026-Q3) or a year (2026)")
+
+
+def months_until(period: Period, count: int) -> list[Period]:
+    """The `count` months ending with the period's last month, oldest first."""
+    last = (period.end - timedelta(days=1)).date()
+    months, year, month = [], last.year, last.month
+    for _ in range(count):
+        months.append(parse_period(f"{year:04d}-{month:02d}"))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months[::-1]

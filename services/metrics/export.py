@@ -1,0 +1,61 @@
+"""The monthly report the provincial office files: the same figures as the API, as CSV and Excel."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from services.metrics.reports import RATES
+
+GROUPS = ("CKMB", "TDGQ", "CLGQ", "TTTT", "MDSH", "MDHL")
+
+
+def header() -> list[str]:
+    rates = [f"{label} (%)" for _, _, label in RATES.values()]
+    return ["Mã đơn vị", "Tên đơn vị", "Xếp hạng", "Hồ sơ tiếp nhận", "Điểm 766", *GROUPS, *rates]
+
+
+def rows(report: dict) -> list[list]:
+    out = []
+    for r in [report["unit"], *report["children"]]:
+        groups = {g["code"]: g["score"] for g in r["index"]["groups"]}
+        rates = [
+            round(v["ratio"] * 100, 2) if v["ratio"] is not None else None for v in r["rates"].values()
+        ]
+        out.append([r["key"], r["name"], r.get("rank"), r["received"], r["index"]["score"],
+                    *(groups[g] for g in GROUPS), *rates])
+    return out
+
+
+def to_csv(report: dict) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header())
+    writer.writerows(rows(report))
+    return ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel opens UTF-8 Vietnamese correctly
+
+
+def to_xlsx(report: dict, targets: list[dict]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Chỉ số 766"
+    sheet.append([f"Báo cáo chỉ số phục vụ người dân, doanh nghiệp — kỳ {report['period']['label']}"])
+    sheet["A1"].font = Font(bold=True, size=13)
+    sheet.append(header())
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for line in rows(report):
+        sheet.append(line)
+    plan = book.create_sheet("Chỉ tiêu KH 617")
+    plan.append(["Chỉ tiêu", "Mục tiêu (%)", "Thực hiện (%)", "Tử số", "Mẫu số", "Đạt", "Đơn vị chưa đạt"])
+    for t in targets:
+        actual = round(t["actual"] * 100, 2) if t["actual"] is not None else None
+        short = ", ".join(u["unit_code"] for u in t["units_short"])
+        verdict = {True: "Đạt", False: "Chưa đạt", None: "—"}[t["met"]]
+        plan.append([t["label"], t["target"] * 100, actual, t["numerator"], t["denominator"], verdict, short])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
