@@ -85,7 +85,8 @@ def details(r: dict) -> str:
         f"intake: {i['events']} events in {i['seconds']} s, {i['concurrency']} clients; cores used: {cpu(i['cpu'])}; "
         f"broker+db+others {i['cpu']['others_cores']:.2f}; machine {i['cpu']['machine_cores_busy']:.2f} of "
         f"{i['cpu']['machine_cores']}",
-        f"end to end: {e['seconds']} s ({e['drain_after_intake_seconds']} s after intake's last answer); "
+        f"end to end: {e['seconds']} s to complete ({e['drain_after_intake_seconds']} s after intake's last answer; "
+        f"deploy.quiescence first saw it quiet at {e['quiescence_only_seconds']} s); "
         f"cores used: {cpu(e['cpu'])}; broker+db+others {e['cpu']['others_cores']:.2f}; "
         f"machine {e['cpu']['machine_cores_busy']:.2f} of {e['cpu']['machine_cores']}",
         f"freshness: {f['events']} events at {f['achieved_rate']:.0f} ev/s achieved ({f['batch']} per POST), "
