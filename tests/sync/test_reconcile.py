@@ -1,0 +1,53 @@
+"""Reconciliation against a fake portal: missing or different records are queued and re-sent."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from services.portal_simulator.records import PortalDossier
+from services.sync import backlog
+from services.sync.portal import PortalError
+from services.sync.reconcile import reconcile
+from tests.sync.test_delivery import CODE, FakePortal, drain, queue, sessionmaker, state_record, worker  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+
+class LookingUpPortal(FakePortal):
+    """Holds whole records, loses some, and fails the first look-up of every dossier."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: dict[str, PortalDossier] = {}
+        self.looked_up: set[str] = set()
+
+    async def sync(self, records):
+        self.records |= {r.MaHoSo: r for r in records}
+        return await super().sync(records)
+
+    async def look_up(self, code):
+        if code not in self.looked_up:
+            self.looked_up.add(code)
+            raise PortalError("503 (fake)", retry_after=0.01)
+        return self.records.get(code)
+
+
+async def test_reconcile_requeues_what_the_portal_lost_or_changed(sessionmaker):
+    portal = LookingUpPortal()
+    await queue(sessionmaker, [state_record(n, 1, 10) for n in range(1, 6)])
+    w = worker(sessionmaker, portal)
+    await drain(w)
+    del portal.records[CODE.format(2)]  # the portal lost one
+    portal.records[CODE.format(4)] = portal.records[CODE.format(4)].model_copy(update={"TrangThaiHoSo": 4})
+    result = await reconcile(sessionmaker, portal, start=date(2026, 8, 1), end=date(2026, 8, 31))
+    assert result == {"checked": 5, "differences": 2, "requeued": 2, "unchecked": 0}
+    async with sessionmaker() as session:
+        assert (await backlog.counts(session, min_attempts=8)) == (2, 0)
+    portal.sent.clear()
+    await drain(w)
+    assert sorted(portal.sent) == [CODE.format(2), CODE.format(4)]
+    assert portal.records[CODE.format(4)].TrangThaiHoSo == 10
+    outside = await reconcile(sessionmaker, portal, start=date(2026, 9, 1), end=date(2026, 9, 30))
+    assert outside == {"checked": 0, "differences": 0, "requeued": 0, "unchecked": 0}
