@@ -7,7 +7,9 @@ metrics' own table (`<schema>metrics.dossier_facts`, which GET /v1/indicators ag
 every request, so a row there is exactly what the API shows) for the dossier codes still
 waiting, every `poll` seconds; a code's visibility time is the start of the first query that
 returned it (the query's snapshot is taken then), so the figure is an upper bound that is at most
-one poll interval plus one query late.
+one poll interval plus one query late. The interval stretches to twice the last query's duration
+when many codes are waiting, so the watcher never loads the database it is measuring much; the
+median interval is reported.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ async def freshness(
     accepted_at: dict[str, float] = {}
     seen_at: dict[str, float] = {}
     waiting: set[str] = set()
+    polls: list[float] = []
     sending_done = asyncio.Event()
     conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"))
     query = f'SELECT dossier_code FROM "{metrics_schema}".dossier_facts WHERE dossier_code = ANY($1::text[])'
@@ -43,12 +46,16 @@ async def freshness(
                 deadline = deadline or time.perf_counter() + settle
                 if time.perf_counter() > deadline:
                     return
+            took = 0.0
             if waiting:
                 asked = time.perf_counter()
                 for row in await conn.fetch(query, list(waiting)):
                     seen_at[row[0]] = asked
                     waiting.discard(row[0])
-            await asyncio.sleep(poll)
+                took = time.perf_counter() - asked
+                polls.append(asked)
+            # At most a third of one database connection's time goes to watching, even with a long queue.
+            await asyncio.sleep(max(poll, 2 * took))
 
     async with httpx.AsyncClient(base_url=intake_url, timeout=60) as client:
 
@@ -82,6 +89,7 @@ async def freshness(
         "achieved_rate": len(accepted_at) / sent_for,
         "batch": batch,
         "poll_seconds": poll,
+        "poll_interval_p50": summarize([b - a for a, b in zip(polls, polls[1:])])["p50"],
         "never_visible": len(accepted_at) - len(latencies),
         "latency": summarize(latencies),
         # A p50 that grows from the first to the last fifth means a queue builds: the rate is above capacity.

@@ -91,7 +91,8 @@ def details(r: dict) -> str:
         f"machine {e['cpu']['machine_cores_busy']:.2f} of {e['cpu']['machine_cores']}",
         f"freshness: {f['events']} events at {f['achieved_rate']:.0f} ev/s achieved ({f['batch']} per POST), "
         f"p50 first fifth {_fmt(f['p50_first_fifth'], 's')}, last fifth {_fmt(f['p50_last_fifth'], 's')}, "
-        f"max {_fmt(f['latency']['max'], 's')}, never visible {f['never_visible']}, poll {f['poll_seconds'] * 1000:.0f} ms",
+        f"max {_fmt(f['latency']['max'], 's')}, never visible {f['never_visible']}, "
+        f"poll interval p50 {_fmt(f['poll_interval_p50'], 's')}",
         f"rebuild: {rb['messages']} messages in {rb['seconds']} s (start-up to first commit {rb['start_up_seconds']} s; "
         f"{_fmt(rb['per_second_after_first_commit'], 'ev/s')} after it); facts {rb['facts_rebuilt']} rebuilt vs "
         f"{rb['facts_original']} live",
