@@ -19,6 +19,8 @@ CONSUMES = {
     "metrics": lambda t: [t.lifecycle, t.portal_sync],
 }
 PUBLISHERS = ("intake", "processing", "sync", "metrics")
+# Work a service has accepted but not finished, besides its outbox.
+QUEUES = {"sync": "sync_backlog"}
 
 
 async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
@@ -41,9 +43,11 @@ async def _pending(
     pending = []
     async with db.connect() as conn:
         for service in partitions:
-            count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".outbox'))).scalar()
-            if count:
-                pending.append(f"{service} outbox {count}")
+            for table in ("outbox", QUEUES.get(service)):
+                if table:
+                    count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".{table}'))).scalar()
+                    if count:
+                        pending.append(f"{service} {table} {count}")
         for service in partitions:
             if service not in CONSUMES:
                 continue

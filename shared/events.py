@@ -49,8 +49,11 @@ def _errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     ]
 
 
-def parse_event(raw: dict[str, Any] | bytes | str) -> Envelope:
-    """Validate an envelope and its type-specific data; raise EventError naming each bad field."""
+def parse_typed(raw: dict[str, Any] | bytes | str) -> tuple[Envelope, BaseModel]:
+    """Validate an envelope and its type-specific data once; raise EventError naming each bad field.
+
+    The envelope's `data` stays as received; the typed model is returned beside it.
+    """
     try:
         obj = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
     except (ValueError, UnicodeDecodeError) as exc:
@@ -67,9 +70,14 @@ def parse_event(raw: dict[str, Any] | bytes | str) -> Envelope:
         message = f"unknown event type/version {envelope.type!r} v{envelope.version}; known: {known}"
         raise EventError([{"field": "type", "message": message}])
     try:
-        data = model.model_validate(envelope.data)
+        return envelope, model.model_validate(envelope.data)
     except ValidationError as exc:
         raise EventError(_errors(exc, "data.")) from exc
+
+
+def parse_event(raw: dict[str, Any] | bytes | str) -> Envelope:
+    """Validate an event; its data comes back normalized (the form intake stores and publishes)."""
+    envelope, data = parse_typed(raw)
     return envelope.model_copy(update={"data": data.model_dump(mode="json")})
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.metrics.models import DossierFact, PortalSyncFact
 from shared.consumer import Rejected
 from shared.event_types import DossierState, SyncOutcome
-from shared.events import EventError, data_of, parse_event
+from shared.events import EventError, parse_typed
 
 HANDLED = ("dossier.state", "dossier.synced")
 
@@ -22,13 +22,12 @@ async def handle_canonical_batch(session: AsyncSession, records: Sequence[Consum
     rejected: Rejected = []
     for record in records:
         try:
-            envelope = parse_event(record.value)
+            envelope, data = parse_typed(record.value)
             if envelope.type not in HANDLED:
                 raise EventError([{"field": "type", "message": f"{envelope.type} is not handled by metrics"}])
         except EventError as exc:
             rejected.append((record, f"invalid event: {exc}"))
             continue
-        data = data_of(envelope)
         if isinstance(data, DossierState):
             _keep_newest(facts, data.dossier_code, _fact(data))
         elif isinstance(data, SyncOutcome) and data.ok:
@@ -36,9 +35,9 @@ async def handle_canonical_batch(session: AsyncSession, records: Sequence[Consum
                    "status": int(data.status), "synced_at": envelope.time}
             _keep_newest(synced, envelope.subject, row)
     if facts:
-        await session.execute(_upsert_newer(DossierFact, list(facts.values())))
+        await session.execute(_upsert_newer(DossierFact, FACT_COLUMNS), list(facts.values()))
     if synced:
-        await session.execute(_upsert_newer(PortalSyncFact, list(synced.values())))
+        await session.execute(_upsert_newer(PortalSyncFact, SYNC_COLUMNS), list(synced.values()))
     return rejected
 
 
@@ -80,10 +79,18 @@ def _fact(s: DossierState) -> dict:
     }
 
 
-def _upsert_newer(model, rows: list[dict]):
-    """Insert, or replace only when the incoming revision is newer (duplicates change nothing)."""
-    stmt = insert(model).values(rows)
-    columns = {c: stmt.excluded[c] for c in rows[0] if c != "dossier_code"}
+def _upsert_newer(model, columns: list[str]):
+    """Insert, or replace only when the incoming revision is newer (duplicates change nothing).
+
+    Executed with a list of rows: SQLAlchemy batches it into multi-row statements itself.
+    """
+    stmt = insert(model)
     return stmt.on_conflict_do_update(
-        index_elements=["dossier_code"], set_=columns, where=model.revision < stmt.excluded.revision
+        index_elements=["dossier_code"],
+        set_={c: stmt.excluded[c] for c in columns if c != "dossier_code"},
+        where=model.revision < stmt.excluded.revision,
     )
+
+
+FACT_COLUMNS = [c.name for c in DossierFact.__table__.columns]
+SYNC_COLUMNS = [c.name for c in PortalSyncFact.__table__.columns]

@@ -12,11 +12,16 @@ from services.processing.catalog import Procedure
 from services.processing.controlsheet import control_sheet
 from services.processing.lifecycle import StoredEvent, in_order
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
+from shared.auth import READER
 
 router = APIRouter(prefix="/v1")
 
 
-@router.get("/dossiers/{code}", tags=["dossiers"])
+# Per-dossier data needs a reader token (shared/auth.py).
+READER_ONLY = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"}}}
+
+
+@router.get("/dossiers/{code}", tags=["dossiers"], **READER_ONLY)
 async def get_dossier(request: Request, code: str) -> dict:
     """A dossier's canonical state and its events in the order they happened."""
     async with request.app.state.runtime.sessionmaker() as session:
@@ -32,7 +37,7 @@ async def get_dossier(request: Request, code: str) -> dict:
     }
 
 
-@router.get("/anomalies", tags=["dossiers"])
+@router.get("/anomalies", tags=["dossiers"], **READER_ONLY)
 async def list_anomalies(
     request: Request,
     dossier: Annotated[str | None, Query(description="Only this dossier code")] = None,

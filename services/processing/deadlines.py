@@ -37,7 +37,7 @@ async def fire_due_deadlines(
          "time": deadline, "source": "processing-timer", "data": {}}
         for code, deadline in due
     ]
-    await session.execute(insert(DossierEvent).values(events).on_conflict_do_nothing())
+    await session.execute(insert(DossierEvent).on_conflict_do_nothing(), events)
     await refold(session, {code for code, _ in due}, calendar=calendar, topics=topics)
     return len(due)
 

@@ -68,8 +68,9 @@ async def handle_intake_batch(
             "data": e.data,
         }
     if new_rows:
-        stmt = insert(DossierEvent).values(list(new_rows.values())).on_conflict_do_nothing()
-        changed = set((await session.execute(stmt.returning(DossierEvent.dossier_code))).scalars())
+        # A list of parameters: SQLAlchemy batches it into multi-row INSERTs (insertmanyvalues).
+        stmt = insert(DossierEvent).on_conflict_do_nothing().returning(DossierEvent.dossier_code)
+        changed = set((await session.execute(stmt, list(new_rows.values()))).scalars())
         if changed:
             await refold(session, changed, calendar=calendar, topics=topics)
     return rejected
@@ -99,7 +100,7 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     ]
     if not states:
         return
-    await session.execute(_upsert_dossiers(states))
+    await session.execute(UPSERT_DOSSIER, [_dossier_row(s) for s in states])
     new_anomalies = await _record_anomalies(session, states)
     now = datetime.now(UTC)
     messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now))) for s in states]
@@ -127,11 +128,10 @@ async def _record_anomalies(session: AsyncSession, states: list[DossierState]) -
     found = [(s.dossier_code, a) for s in states for a in s.anomalies]
     if not found:
         return []
-    stmt = insert(AnomalyRow).values([
-        {"event_id": a.event_id, "dossier_code": code, "type": a.type, "time": a.time, "reason": a.reason}
-        for code, a in found
-    ]).on_conflict_do_nothing()
-    inserted = set((await session.execute(stmt.returning(AnomalyRow.event_id))).scalars())
+    stmt = insert(AnomalyRow).on_conflict_do_nothing().returning(AnomalyRow.event_id)
+    rows = [{"event_id": a.event_id, "dossier_code": code, "type": a.type, "time": a.time, "reason": a.reason}
+            for code, a in found]
+    inserted = set((await session.execute(stmt, rows)).scalars())
     return [(code, a) for code, a in found if a.event_id in inserted]
 
 
@@ -142,20 +142,23 @@ def _anomaly_record(code: str, anomaly: Anomaly) -> bytes:
                       ensure_ascii=False).encode()
 
 
-def _upsert_dossiers(states: list[DossierState]):
-    rows = [
-        {
-            "code": s.dossier_code,
-            "unit_code": s.unit_code,
-            "status": int(s.status),
-            "revision": s.revision,
-            "due_at": s.due_at,
-            "deadline_at": s.deadline_at,
-            "overdue_pending": s.deadline_at is not None and not s.overdue,
-            "state": s.model_dump(mode="json"),
-        }
-        for s in states
-    ]
-    stmt = insert(Dossier).values(rows)
+def _dossier_row(s: DossierState) -> dict:
+    return {
+        "code": s.dossier_code,
+        "unit_code": s.unit_code,
+        "status": int(s.status),
+        "revision": s.revision,
+        "due_at": s.due_at,
+        "deadline_at": s.deadline_at,
+        "overdue_pending": s.deadline_at is not None and not s.overdue,
+        "state": s.model_dump(mode="json"),
+    }
+
+
+def _upsert_dossier():
+    stmt = insert(Dossier)
     columns = ("unit_code", "status", "revision", "due_at", "deadline_at", "overdue_pending", "state")
     return stmt.on_conflict_do_update(index_elements=[Dossier.code], set_={c: stmt.excluded[c] for c in columns})
+
+
+UPSERT_DOSSIER = _upsert_dossier()
