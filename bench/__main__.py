@@ -76,7 +76,7 @@ async def measure(run: Run, size: dict, run_dir: Path) -> dict:
                                                quiet_timeout=180)
         count = FRESH_RATE * size["fresh_seconds"]
         say(f"freshness: {count} new dossiers at {FRESH_RATE} ev/s")
-        results["freshness"] = await freshness(stack.url("intake"), f"{run.schemas}metrics",
+        results["freshness"] = await freshness(stack.url("intake"), f"{run.schemas}metrics", run.topics,
                                                workload.received_now(count), rate=FRESH_RATE, batch=FRESH_BATCH)
         await wait_until_complete(db, run, size["dossiers"] + count, timeout=120)
         say("rebuilding metrics from the topics (new process, schema and consumer group)")

@@ -10,6 +10,10 @@ returned it (the query's snapshot is taken then), so the figure is an upper boun
 one poll interval plus one query late. The interval stretches to twice the last query's duration
 when many codes are waiting, so the watcher never loads the database it is measuring much; the
 median interval is reported.
+
+Where the time goes: each hop's share comes from the Kafka timestamps (the producer's send time)
+of the dossier's first message on dossier-events (intake's relay) and on dossier-lifecycle
+(processing's relay): accepted → intake relay sent → processing relay sent → visible in metrics.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ import time
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.baselines import summarize
 from bench.pipeline import JSON
-from bench.workload import DATABASE_URL, batch_bodies
+from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, batch_bodies
+from shared.topics import Topics
 
 
 async def freshness(
-    intake_url: str, metrics_schema: str, events: list[dict], *, rate: float, batch: int,
+    intake_url: str, metrics_schema: str, topics: Topics, events: list[dict], *, rate: float, batch: int,
     poll: float = 0.02, settle: float = 30,
 ) -> dict:
     bodies = batch_bodies(events, batch)
@@ -80,6 +86,7 @@ async def freshness(
         finally:
             watcher.cancel()
             await conn.close()
+    hops = await _hops(topics, accepted_at, seen_at, wall_offset=time.time() - time.perf_counter())
     in_order = [c for cs in codes for c in cs]
     latencies = [max(0.0, seen_at[c] - accepted_at[c]) for c in in_order if c in seen_at and c in accepted_at]
     fifth = max(1, len(latencies) // 5)
@@ -95,4 +102,40 @@ async def freshness(
         # A p50 that grows from the first to the last fifth means a queue builds: the rate is above capacity.
         "p50_first_fifth": summarize(latencies[:fifth])["p50"],
         "p50_last_fifth": summarize(latencies[-fifth:])["p50"],
+        "hops": hops,
+    }
+
+
+async def _first_sent(topic: str, wanted: set[str]) -> dict[str, float]:
+    """Each wanted dossier's first message time on the topic (epoch seconds), read from the start."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    await consumer.start()
+    first: dict[str, float] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for rs in batches.values():
+                for r in rs:
+                    code = (r.key or b"").decode()
+                    if code in wanted and code not in first:
+                        first[code] = r.timestamp / 1000
+            if all(await consumer.position(tp) >= end for tp, end in ends.items()):
+                return first
+    finally:
+        await consumer.stop()
+
+
+async def _hops(topics: Topics, accepted_at: dict, seen_at: dict, wall_offset: float) -> dict:
+    codes = {c for c in accepted_at if c in seen_at}
+    intake_sent = await _first_sent(topics.dossier_events, codes)
+    state_sent = await _first_sent(topics.lifecycle, codes)
+    done = [c for c in codes if c in intake_sent and c in state_sent]
+    return {
+        "accepted → intake relay sent": summarize([intake_sent[c] - accepted_at[c] - wall_offset for c in done]),
+        "→ processing relay sent state": summarize([state_sent[c] - intake_sent[c] for c in done]),
+        "→ visible in metrics": summarize([seen_at[c] + wall_offset - state_sent[c] for c in done]),
     }

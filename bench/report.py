@@ -93,6 +93,8 @@ def details(r: dict) -> str:
         f"p50 first fifth {_fmt(f['p50_first_fifth'], 's')}, last fifth {_fmt(f['p50_last_fifth'], 's')}, "
         f"max {_fmt(f['latency']['max'], 's')}, never visible {f['never_visible']}, "
         f"poll interval p50 {_fmt(f['poll_interval_p50'], 's')}",
+        "freshness hops (p50 / p99): " + "; ".join(
+            f"{name} {_fmt(h['p50'], 's')} / {_fmt(h['p99'], 's')}" for name, h in f["hops"].items()),
         f"rebuild: {rb['messages']} messages in {rb['seconds']} s (start-up to first commit {rb['start_up_seconds']} s; "
         f"{_fmt(rb['per_second_after_first_commit'], 'ev/s')} after it); facts {rb['facts_rebuilt']} rebuilt vs "
         f"{rb['facts_original']} live",
