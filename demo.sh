@@ -20,9 +20,9 @@ RATE="${DEMO_RATE:-3000}"           # events per second posted to intake
 bash deploy/install.sh
 bash deploy/infra.sh up
 $PY -m shared.topics --bootstrap "127.0.0.1:$KAFKA_PORT" --partitions 4
-$PY -m deploy.launch start
+$PY -m deploy.launch start   # also provisions var/run/simulator.key and var/run/reader.token
 log "posting $DOSSIERS dossiers from the counter-system simulator"
-$PY -m simulator --intake http://127.0.0.1:8001 --dossiers "$DOSSIERS" --days 60 --rate "$RATE"
+SIMULATOR_API_KEY="$(cat var/run/simulator.key)" $PY -m simulator --intake http://127.0.0.1:8001 --dossiers "$DOSSIERS" --days 60 --rate "$RATE"
 this_month=$(TZ=Asia/Ho_Chi_Minh date +%Y-%m)
 last_month=$(TZ=Asia/Ho_Chi_Minh date -d "$(date +%Y-%m-15) -1 month" +%Y-%m)
 $PY -m deploy.report --period "$last_month" --period "$this_month"
@@ -32,9 +32,13 @@ Where to look (everything keeps running; './demo.sh stop' stops it):
   Indicators API   http://127.0.0.1:8004/v1/indicators?period=$this_month&unit=H44
   API docs         intake http://127.0.0.1:8001/docs · processing http://127.0.0.1:8002/docs
                    sync http://127.0.0.1:8003/docs · metrics http://127.0.0.1:8004/docs
-  A dossier        http://127.0.0.1:8002/v1/dossiers/<mã hồ sơ>
+  A dossier        curl -H "Authorization: Bearer \$(cat var/run/reader.token)" \\
+                     http://127.0.0.1:8002/v1/dossiers/<mã hồ sơ>
+  Credentials      var/run/simulator.key (intake X-API-Key for every unit; more with
+                   .venv/bin/python -m services.intake.keys create --name ... --units ...),
+                   var/run/reader.token (reader token for per-dossier routes)
   Portal simulator http://127.0.0.1:8005/health
   Prometheus       http://127.0.0.1:800{1,2,3,4}/metrics
   Logs             var/run/*.log, var/kafka/kafka.log, var/pg/postgres.log
-  More load        .venv/bin/python -m simulator --dossiers 10000 --rate 3000
+  More load        SIMULATOR_API_KEY=\$(cat var/run/simulator.key) .venv/bin/python -m simulator --dossiers 10000 --rate 3000
 MSG

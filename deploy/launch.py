@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +38,9 @@ SERVICES = [
     Service("metrics", "services.metrics.app:create_app", "METRICS", 8004),
 ]
 PORTAL_USER, PORTAL_PASSWORD = "motcua-h44", "demo-only"  # the simulator's built-in demo account
+# The counter-system simulator's API key: bound to the province root, it posts for every unit.
+SIMULATOR_KEY_NAME, SIMULATOR_KEY_UNITS = "simulator", "H44"
+READER_SERVICES = ("processing", "sync", "metrics")  # serve per-dossier data to readers
 
 
 @dataclass
@@ -49,6 +54,10 @@ class Stack:
     schema_prefix: str = ""
     ports: dict[str, int] = field(default_factory=lambda: {s.name: s.port for s in SERVICES})
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Credentials this stack provisions: a reader token (its digest goes to the services) and,
+    # once intake is up, the simulator's API key. Both are also written to run_dir (mode 0600).
+    reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    api_key: str | None = None
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -63,10 +72,38 @@ class Stack:
                 f"{p}_TOPIC_PREFIX": self.topic_prefix,
                 f"{p}_DB_SCHEMA": f"{self.schema_prefix}{service.name}",
             }
+        if service.name == "intake" and "INTAKE_APPLICANT_ID_KEY" not in env:
+            env["INTAKE_APPLICANT_ID_KEY"] = self._secret_file("applicant-id.key")
+        if service.name in READER_SERVICES:
+            digest = hashlib.sha256(self.reader_token.encode()).hexdigest()
+            env["READER_TOKEN_SHA256"] = ",".join(filter(None, [env.get("READER_TOKEN_SHA256"), digest]))
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
                     "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
         return env
+
+    def _secret_file(self, name: str, value: str | None = None) -> str:
+        """A secret kept in run_dir, readable by its owner only; created once unless given."""
+        path = self.run_dir / name
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if value is not None or not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(value if value is not None else secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def provision_keys(self) -> None:
+        """The simulator's API key (created, or rotated if it exists) and the reader token, in
+        run_dir; the key is also exported as SIMULATOR_API_KEY so that simulator.post, called in
+        this process (tests, bench), posts with it."""
+        intake = next(s for s in SERVICES if s.name == "intake")
+        command = [sys.executable, "-m", "services.intake.keys", "create", "--or-rotate",
+                   "--name", SIMULATOR_KEY_NAME, "--units", SIMULATOR_KEY_UNITS]
+        done = subprocess.run(command, env=self.env(intake), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"could not create the simulator's API key: {done.stderr.strip()}")
+        self.api_key = self._secret_file("simulator.key", done.stdout.strip())
+        self._secret_file("reader.token", self.reader_token)
+        os.environ["SIMULATOR_API_KEY"] = self.api_key
 
     def start(self, name: str) -> None:
         service = next(s for s in SERVICES if s.name == name)
@@ -99,6 +136,7 @@ class Stack:
             self.start(service.name)
         for service in SERVICES:
             self.wait_ready(service.name)
+        self.provision_keys()
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         pid_file = self.run_dir / f"{name}.pid"
@@ -143,6 +181,8 @@ def main() -> None:
         stack.stop_all()  # idempotent: a second start replaces the running processes
         stack.start_all()
         print("services ready:", ", ".join(f"{s.name} {stack.url(s.name)}" for s in SERVICES))
+        print(f"credentials in {args.run_dir}: simulator.key (X-API-Key, all units), "
+              "reader.token (Authorization: Bearer, per-dossier routes)")
     else:
         stack.stop_all()
 

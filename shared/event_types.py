@@ -50,12 +50,27 @@ class NoData(Data):
     pass
 
 
+class Applicant(Data):
+    """The applicant (chủ hồ sơ) as it travels: never the identity number in clear, never the name.
+
+    Counters post the CCCD number to intake, which replaces it with these two (services/intake/pii.py).
+    """
+
+    id_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the CCCD number (intake's key)")
+    id_masked: str = Field(pattern=r"^\d{4}\*{6}\d{2}$", description="For display, e.g. 0010******45")
+
+
+# Left out of the wire form when absent, so events without an applicant serialize as before.
+_APPLICANT = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class Submitted(Data):
     """Registered online, not yet accepted (status 1)."""
 
     unit_code: str = Field(pattern=UNIT_CODE)
     procedure_code: str = Field(pattern=PROCEDURE_CODE)
     channel: Channel = Channel.ONLINE
+    applicant: Applicant | None = _APPLICANT
 
 
 class Received(Data):
@@ -64,6 +79,7 @@ class Received(Data):
     unit_code: str = Field(pattern=UNIT_CODE)
     procedure_code: str = Field(pattern=PROCEDURE_CODE)
     channel: Channel
+    applicant: Applicant | None = _APPLICANT
 
 
 class WithReason(Data):

@@ -1,12 +1,16 @@
 """Counter-system simulator: realistic dossiers for the province's units, posted to intake.
 
-    python -m simulator --intake http://127.0.0.1:8001 --dossiers 3000 --days 60 --rate 2000
+    SIMULATOR_API_KEY=... python -m simulator --intake http://127.0.0.1:8001 --dossiers 3000 --rate 2000
+
+The API key (--api-key, or SIMULATOR_API_KEY) must be bound to the province root (H44): the
+simulator posts for every unit. `python -m deploy.launch start` provisions one in var/run/simulator.key.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +26,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60, help="dossiers received over the last N days")
     parser.add_argument("--rate", type=float, default=2000, help="events per second")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--api-key", default=os.environ.get("SIMULATOR_API_KEY"),
+                        help="intake API key (default: $SIMULATOR_API_KEY; prefer the variable: "
+                             "arguments show in the process list)")
     args = parser.parse_args()
 
     now = datetime.now(UTC)
@@ -31,7 +38,9 @@ def main() -> None:
     events = sorted((e for d in dossiers for e in d if datetime.fromisoformat(e["time"]) <= now),
                     key=lambda e: e["time"])
     started = time.monotonic()
-    totals = asyncio.run(post_events(args.intake, events, rate=args.rate))
+    if not args.api_key:
+        parser.error("intake needs an API key: set SIMULATOR_API_KEY or pass --api-key")
+    totals = asyncio.run(post_events(args.intake, events, rate=args.rate, api_key=args.api_key))
     elapsed = time.monotonic() - started
     print(f"posted {len(events)} events for {len(dossiers)} dossiers in {elapsed:.1f} s: "
           f"{totals['accepted']} accepted, {totals['duplicates']} duplicates, {totals['rejected']} rejected")

@@ -6,7 +6,9 @@ from fastapi import FastAPI
 
 from services.intake.api import router
 from services.intake.config import IntakeSettings
+from services.intake.guards import install_guards
 from services.intake.models import Base
+from services.intake.ratelimit import RateLimiter
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -27,6 +29,8 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(health_router())
     return app

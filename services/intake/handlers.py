@@ -11,13 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.intake.apikeys import Caller
 from services.intake.models import AcceptedEvent
+from services.intake.pii import pseudonymize
+from services.intake.scope import out_of_scope
 from shared.event_types import INTAKE_MODELS
 from shared.events import Envelope, EventError, parse_event, serialize
 from shared.outbox import add_to_outbox
 from shared.units import UnitTree
 
-Outcome = Literal["accepted", "duplicate", "conflict", "rejected"]
+Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "forbidden"]
 UNIT_FIELDS = ("unit_code", "from_unit", "to_unit")
 
 
@@ -37,9 +40,16 @@ class _Valid:
     digest: str
 
 
-def validate(raw: Any, *, units: UnitTree, now: datetime, max_skew: timedelta) -> Envelope:
-    """Contract checks plus intake's own: a known counter event type, known units, sane time."""
-    envelope = parse_event(raw)
+class Forbidden(EventError):
+    """A valid event for a unit the posting key is not bound to."""
+
+
+def validate(
+    raw: Any, *, caller: Caller, units: UnitTree, now: datetime, max_skew: timedelta, applicant_key: bytes
+) -> Envelope:
+    """Contract checks plus intake's own: a known counter event type, known units, sane time,
+    a unit the caller may post for; the applicant's identity number replaced by its pseudonym."""
+    envelope = parse_event(pseudonymize(raw, applicant_key))
     if (envelope.type, envelope.version) not in INTAKE_MODELS:
         raise EventError([{"field": "type", "message": f"{envelope.type!r} is not posted by counters"}])
     errors = [
@@ -51,6 +61,8 @@ def validate(raw: Any, *, units: UnitTree, now: datetime, max_skew: timedelta) -
         errors.append({"field": "time", "message": "is in the future"})
     if errors:
         raise EventError(errors)
+    if forbidden := out_of_scope(envelope, caller, units):
+        raise Forbidden(forbidden)
     return envelope
 
 
@@ -58,9 +70,11 @@ async def accept_events(
     session: AsyncSession,
     items: list[Any],
     *,
+    caller: Caller,
     topic: str,
     units: UnitTree,
     max_skew: timedelta,
+    applicant_key: bytes,
 ) -> list[ItemResult]:
     """Judge every item on its own; store the new valid ones and queue them for Kafka."""
     now = datetime.now(UTC)
@@ -68,10 +82,12 @@ async def accept_events(
     valid: dict[str, _Valid] = {}
     for index, raw in enumerate(items):
         try:
-            envelope = validate(raw, units=units, now=now, max_skew=max_skew)
+            envelope = validate(raw, caller=caller, units=units, now=now, max_skew=max_skew,
+                                applicant_key=applicant_key)
         except EventError as exc:
             event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
-            results[index] = ItemResult(index, event_id, "rejected", exc.errors)
+            status: Outcome = "forbidden" if isinstance(exc, Forbidden) else "rejected"
+            results[index] = ItemResult(index, event_id, status, exc.errors)
             continue
         value = serialize(envelope)
         digest = hashlib.sha256(value).hexdigest()

@@ -87,7 +87,7 @@ async def read_august(client: httpx.AsyncClient, stack) -> dict:
 
 async def test_known_dossiers_give_exact_rates_and_reposts_change_nothing(stack, db, topics, schemas):
     events = august_dossiers()
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": stack.api_key}) as client:
         posted = await client.post(stack.url("intake") + "/v1/events/batch", json=events)
         assert posted.status_code == 200, posted.text
         assert posted.json()["accepted"] == len(events)
@@ -130,7 +130,7 @@ async def test_a_malformed_event_is_named_and_the_rest_of_its_batch_accepted(sta
     bad = f.received("H44.100-260901-0002", at("2026-09-01"), unit="H44.100", procedure="1.000894", channel=7)
     unknown_unit = f.received("H44.999-260901-0001", at("2026-09-01"), unit="H44.999", procedure="1.000894",
                               channel=1)
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": stack.api_key}) as client:
         response = await client.post(stack.url("intake") + "/v1/events/batch", json=[good, bad, unknown_unit])
         assert response.status_code == 207
         results = response.json()["results"]

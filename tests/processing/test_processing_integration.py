@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -42,7 +43,8 @@ async def dead_letters(topic: str, timeout: float = 20) -> list[dict]:
         await consumer.stop()
 
 
-async def test_overdue_timer_fires_live_and_illegal_events_are_reported(topics, schemas, db):
+async def test_overdue_timer_fires_live_and_illegal_events_are_reported(topics, schemas, db, monkeypatch):
+    monkeypatch.setenv("READER_TOKEN_SHA256", hashlib.sha256(b"reader-test-token").hexdigest())
     now = datetime.now(UTC)
     f = EventFactory("motcua-test")
     stray = f.supplement_supplied(CODE, now - timedelta(minutes=20))  # nothing was requested
@@ -69,7 +71,8 @@ async def test_overdue_timer_fires_live_and_illegal_events_are_reported(topics, 
         assert datetime.fromisoformat(overdue["deadline_at"]) <= datetime.now(UTC)
 
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://processing") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://processing",
+                                     headers={"Authorization": "Bearer reader-test-token"}) as client:
             anomalies = (await client.get("/v1/anomalies", params={"dossier": CODE})).json()
             dossier = (await client.get(f"/v1/dossiers/{CODE}")).json()
     assert [(a["event_id"], a["reason"]) for a in anomalies] == [(stray["id"], "no supplementation request is pending")]

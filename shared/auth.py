@@ -1,0 +1,97 @@
+"""Reader credentials for per-dossier data (processing's dossiers and anomalies, metrics' drill-down).
+
+A reader presents `Authorization: Bearer <token>`. Services keep only the tokens' sha256 digests,
+in the setting READER_TOKEN_SHA256 (comma-separated; the same for every service that serves
+per-dossier data, hence one prefix rather than the service's own). Unset, a service answers
+503 on reader routes rather than serving them open. Published aggregates
+stay public while READER_PUBLIC_AGGREGATES is true (the default); use AggregateReaderDep there.
+
+    python -m shared.auth   # a new reader token, and the digest to put in READER_TOKEN_SHA256
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+bearer = HTTPBearer(auto_error=False, description="A reader token (python -m shared.auth)")
+
+
+class ReaderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="READER_", extra="ignore")
+
+    # Comma-separated hex digests. Unset means no reader is configured: reader routes fail
+    # closed (503), never open.
+    token_sha256: str | None = None
+    public_aggregates: bool = True
+
+    def digests(self) -> list[str]:
+        return [d.strip().lower() for d in (self.token_sha256 or "").split(",") if d.strip()]
+
+
+def _settings(request: Request) -> ReaderSettings:
+    # Read once per application, at its first reader request; kept on app.state.
+    state = request.app.state
+    if not hasattr(state, "reader_settings"):
+        state.reader_settings = ReaderSettings()
+        if not state.reader_settings.digests():
+            log.error("READER_TOKEN_SHA256 is not set: reader routes answer 503")
+    return state.reader_settings
+
+
+def token_matches(token: str, digests: list[str]) -> bool:
+    """Whether sha256(token) is one of the digests, compared in constant time against all."""
+    presented = hashlib.sha256(token.encode()).hexdigest()
+    matches = [hmac.compare_digest(presented, d) for d in digests]
+    return any(matches)
+
+
+def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    digests = _settings(request).digests()
+    if not digests:
+        raise HTTPException(503, detail="reader credentials are not configured")
+    if credentials is None or not token_matches(credentials.credentials, digests):
+        raise HTTPException(401, detail="a valid reader token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return "reader"
+
+
+async def require_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> str:
+    """A valid reader token (401 otherwise)."""
+    return _check(request, credentials)
+
+
+async def aggregate_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> str:
+    """Nothing while aggregates are public (READER_PUBLIC_AGGREGATES, default true); else a reader."""
+    if _settings(request).public_aggregates:
+        return "public"
+    return _check(request, credentials)
+
+
+ReaderDep = Annotated[str, Depends(require_reader)]
+AggregateReaderDep = Annotated[str, Depends(aggregate_reader)]
+READER = Depends(require_reader)  # for a route's dependencies=[...]
+
+
+def new_token() -> tuple[str, str]:
+    """A reader token and its sha256 digest."""
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).hexdigest()
+
+
+if __name__ == "__main__":
+    token, digest = new_token()
+    print(f"reader token (give it to the reader; shown once): {token}")
+    print(f"add to READER_TOKEN_SHA256: {digest}")
