@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -107,16 +108,16 @@ async def main_async(quick: bool) -> dict:
 
 
 def run_at(ref: str, quick: bool, out: Path) -> int:
-    """Run the bench on a snapshot of a commit (git archive; the repository is only read), so that
-    edits in progress in the working tree do not change what is measured."""
+    """Run this bench on a snapshot of a commit's services (git archive; the repository is only
+    read), so that edits in progress in the working tree do not change what is measured."""
     sha = subprocess.check_output(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, text=True).strip()
     src = ROOT / "var" / "bench" / "src" / sha[:12]
-    if not (src / "bench" / "__main__.py").exists():
+    if not (src / "services").exists():
         src.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    if not (src / "bench" / "__main__.py").exists():
-        raise SystemExit(f"{ref} ({sha[:12]}) has no bench/")
+    # The bench itself is this one (so a commit from before a bench change can be measured with it).
+    shutil.copytree(ROOT / "bench", src / "bench", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     say(f"measuring {ref} = {sha[:12]} from the snapshot in {src}")
     command = [sys.executable, "-m", "bench", "--out", str(out.resolve())] + (["--quick"] if quick else [])
     return subprocess.run(command, cwd=src, env=dict(os.environ, PYTHONPATH=str(src))).returncode

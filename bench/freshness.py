@@ -123,7 +123,7 @@ async def _first_sent(topic: str, wanted: set[str]) -> dict[str, float]:
                     code = (r.key or b"").decode()
                     if code in wanted and code not in first:
                         first[code] = r.timestamp / 1000
-            if all(await consumer.position(tp) >= end for tp, end in ends.items()):
+            if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
                 return first
     finally:
         await consumer.stop()
