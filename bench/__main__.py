@@ -73,12 +73,12 @@ async def measure(run: Run, size: dict, run_dir: Path) -> dict:
         say(f"intake + end to end: {len(events)} events, {INTAKE_BATCH} per POST, {INTAKE_CLIENTS} clients")
         bodies = batch_bodies(events, INTAKE_BATCH)
         results |= await intake_and_end_to_end(stack, run, db, bodies, len(events), dossiers=size["dossiers"],
-                                               concurrency=INTAKE_CLIENTS,
-                                               quiet_timeout=180)
+                                               concurrency=INTAKE_CLIENTS, quiet_timeout=180)
         count = FRESH_RATE * size["fresh_seconds"]
         say(f"freshness: {count} new dossiers at {FRESH_RATE} ev/s")
-        results["freshness"] = await freshness(stack.url("intake"), f"{run.schemas}metrics", run.topics,
-                                               workload.received_now(count), rate=FRESH_RATE, batch=FRESH_BATCH)
+        results["freshness"] = await freshness(
+            stack.url("intake"), stack.headers(), f"{run.schemas}metrics", run.topics,
+            workload.received_now(count), rate=FRESH_RATE, batch=FRESH_BATCH)
         await wait_until_complete(db, run, size["dossiers"] + count, timeout=120)
         say("rebuilding metrics from the topics (new process, schema and consumer group)")
         results["rebuild"] = await rebuild_metrics(run, run_dir / "rebuild", timeout=120)

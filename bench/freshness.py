@@ -26,13 +26,14 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.baselines import summarize
-from bench.pipeline import JSON
+from bench.pipeline import post
 from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, batch_bodies
 from shared.topics import Topics
 
 
 async def freshness(
-    intake_url: str, metrics_schema: str, topics: Topics, events: list[dict], *, rate: float, batch: int,
+    intake_url: str, headers: dict[str, str], metrics_schema: str, topics: Topics, events: list[dict], *,
+    rate: float, batch: int,
     poll: float = 0.02, settle: float = 30,
 ) -> dict:
     bodies = batch_bodies(events, batch)
@@ -63,14 +64,14 @@ async def freshness(
             # At most a third of one database connection's time goes to watching, even with a long queue.
             await asyncio.sleep(max(poll, 2 * took))
 
-    async with httpx.AsyncClient(base_url=intake_url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=intake_url, timeout=60, headers=headers) as client:
 
         async def send(index: int, started: float) -> None:
             delay = started + index * batch / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             waiting.update(codes[index])
-            response = await client.post("/v1/events/batch", content=bodies[index], headers=JSON)
+            response = await post(client, bodies[index])
             answered = time.perf_counter()
             if response.status_code != 200 or response.json()["accepted"] != len(codes[index]):
                 raise RuntimeError(f"intake answered {response.status_code}: {response.text[:300]}")

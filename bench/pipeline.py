@@ -33,6 +33,11 @@ class BenchStack(Stack):
     def pids(self) -> dict[str, int]:
         return {name: p.pid for name, p in self.processes.items() if p.poll() is None}
 
+    def headers(self) -> dict[str, str]:
+        """intake's auth header, when this commit's launcher provisions an API key."""
+        key = getattr(self, "api_key", None)
+        return {"X-API-Key": key} if key else {}
+
     def memory(self) -> dict[str, dict[str, int]]:
         return {name: memory_kib(pid) for name, pid in self.pids().items()}
 
@@ -48,19 +53,29 @@ def make_stack(run: Run, run_dir: Path) -> BenchStack:
     )
 
 
-async def post_all(intake_url: str, bodies: list[bytes], concurrency: int) -> dict:
+async def post(client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+    """POST a batch; a 429 (intake's per-key rate limit) waits its Retry-After and tries again."""
+    for _ in range(20):
+        response = await client.post("/v1/events/batch", content=body, headers=JSON)
+        if response.status_code != 429:
+            return response
+        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+    return response
+
+
+async def post_all(intake_url: str, bodies: list[bytes], concurrency: int, headers: dict[str, str]) -> dict:
     """Post every body as fast as `concurrency` clients can; latency of each request."""
     latencies: list[float] = []
     accepted = 0
     queue = iter(bodies)
     limits = httpx.Limits(max_connections=concurrency)
-    async with httpx.AsyncClient(base_url=intake_url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=intake_url, timeout=120, limits=limits, headers=headers) as client:
 
         async def client_loop() -> None:
             nonlocal accepted
             for body in queue:  # shared by the clients: each takes the next batch
                 sent = time.perf_counter()
-                response = await client.post("/v1/events/batch", content=body, headers=JSON)
+                response = await post(client, body)
                 latencies.append(time.perf_counter() - sent)
                 if response.status_code != 200:
                     raise RuntimeError(f"intake answered {response.status_code}: {response.text[:300]}")
@@ -104,7 +119,7 @@ async def intake_and_end_to_end(
     """Post the whole workload (figure 2), then wait until the pipeline is quiet (figure 3)."""
     meter = CpuMeter(stack.pids() | {"bench": os.getpid()})
     meter.start()
-    posted = await post_all(stack.url("intake"), bodies, concurrency)
+    posted = await post_all(stack.url("intake"), bodies, concurrency, stack.headers())
     intake_cpu = meter.stop(posted["finished"] - posted["started"])
     first_quiet, quiet = await wait_until_complete(db, run, dossiers, timeout=quiet_timeout)
     if posted["accepted"] != events:
