@@ -29,6 +29,15 @@ ensure_requirements() {
   echo "$digest" > "$stamp"
 }
 
+# Browser tests use Debian's Chromium (playwright's own browser download cannot work here).
+ensure_chromium() {
+  [[ "$requirements" == *requirements-test.txt ]] || return 0
+  [[ -x /usr/bin/chromium ]] && return
+  log "installing Debian's chromium for the browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null
+}
+
 ensure_venv
 ensure_requirements
+ensure_chromium
 log "python environment ready (.venv)"

@@ -58,6 +58,7 @@ class Stack:
     # once intake is up, the simulator's API key. Both are also written to run_dir (mode 0600).
     reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api_key: str | None = None
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. for tests
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -77,6 +78,9 @@ class Stack:
         if service.name in READER_SERVICES:
             digest = hashlib.sha256(self.reader_token.encode()).hexdigest()
             env["READER_TOKEN_SHA256"] = ",".join(filter(None, [env.get("READER_TOKEN_SHA256"), digest]))
+        if service.name == "metrics":  # the dossier drill-down reads processing
+            env["METRICS_PROCESSING_URL"] = self.url("processing")
+        env |= self.extra_env.get(service.name, {})
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
                     "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}

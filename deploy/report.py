@@ -33,7 +33,8 @@ def render(report: dict, top: int) -> str:
     for u in rows:
         name = f"{u['key']} {u['name'] or ''}"[:43]
         cells = "  ".join(f"{_cell(u['rates'][key]):^20}" for key, _ in COLUMNS)
-        lines.append(f"{name:<44}{u['received']:>10}{u['index']['score']:>10.2f}  {cells}")
+        score = f"{u['index']['score']:.2f}" if u["index"] else "—"
+        lines.append(f"{name:<44}{u['received']:>10}{score:>10}  {cells}")
     return "\n".join(lines)
 
 

@@ -13,9 +13,13 @@ from services.metrics.models import DossierFact
 from services.metrics.periods import TZ, Period, date_range, months_until, parse_period
 from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
 from services.metrics.targets import targets_report
+from shared.auth import READER, aggregate_reader
 from shared.units import load_units
 
-router = APIRouter(prefix="/v1", tags=["indicators"])
+# Published aggregates are public unless READER_PUBLIC_AGGREGATES=false; per-dossier data
+# (the overdue list and the drill-down) always needs a reader token.
+router = APIRouter(prefix="/v1", tags=["indicators"], dependencies=[Depends(aggregate_reader)])
+dossier_router = APIRouter(prefix="/v1", tags=["dossiers"], dependencies=[READER])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -51,6 +55,14 @@ async def _report(request: Request, period: Period, unit: str) -> dict:
     async with request.app.state.runtime.sessionmaker() as session:
         return await unit_report(session, period=period, unit=unit, units=load_units(), now=datetime.now(UTC),
                                  options=options)
+
+
+@router.get("/units")
+async def get_units() -> list[dict]:
+    """The province's units (the reference list), province first."""
+    units = load_units().units.values()
+    return [{"code": u.code, "name": u.name, "level": u.level, "parent": u.parent}
+            for u in sorted(units, key=lambda u: (u.parent is not None, u.level, u.code))]
 
 
 @router.get("/indicators")
@@ -105,7 +117,7 @@ async def report_xlsx(request: Request, period: PeriodDep, unit: UnitDep) -> Res
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/overdue", tags=["dossiers"])
+@dossier_router.get("/overdue")
 async def get_overdue(
     request: Request, unit: UnitDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[dict]:
@@ -125,7 +137,7 @@ async def get_overdue(
             for r in rows]
 
 
-@router.get("/dossiers/{code}", tags=["dossiers"])
+@dossier_router.get("/dossiers/{code}")
 async def get_dossier(request: Request, code: str) -> dict:
     """Drill-down: the dossier's state and control sheet, as processing holds them."""
     response = await request.app.state.http.get(f"/v1/dossiers/{code}", headers=_forwarded(request))

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.metrics.api import router
+from services.metrics.api import dossier_router, router
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
@@ -45,6 +45,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(router)
+    app.include_router(dossier_router)
     app.include_router(health_router())
     app.mount("/static", StaticFiles(directory=DASHBOARD), name="static")
 

@@ -21,12 +21,13 @@ def header() -> list[str]:
 def rows(report: dict) -> list[list]:
     out = []
     for r in [report["unit"], *report["children"]]:
-        groups = {g["code"]: g["score"] for g in r["index"]["groups"]}
+        index = r["index"] or {"score": None, "groups": []}
+        groups = {g["code"]: g["score"] for g in index["groups"]}
         rates = [
             round(v["ratio"] * 100, 2) if v["ratio"] is not None else None for v in r["rates"].values()
         ]
-        out.append([r["key"], r["name"], r.get("rank"), r["received"], r["index"]["score"],
-                    *(groups[g] for g in GROUPS), *rates])
+        out.append([r["key"], r["name"], r.get("rank"), r["received"], index["score"],
+                    *(groups.get(g) for g in GROUPS), *rates])
     return out
 
 

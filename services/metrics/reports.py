@@ -48,12 +48,13 @@ def row(key: str, counts: Counts, options: Options, units: UnitTree | None = Non
         "level": unit.level if unit else None,
         "received": counts["received"],
         "rates": rates(counts),
-        "index": index766(counts, online_formula=options.online_formula),
+        # No dossier received: no index (its PAKN components would otherwise score in full).
+        "index": index766(counts, online_formula=options.online_formula) if counts["received"] else None,
     }
 
 
-def _change(now: dict, before: dict | None) -> dict:
-    if before is None or before["received"] == 0:
+def _change(now: dict, before: dict) -> dict:
+    if not now["received"] or not before["received"]:
         return {"score": None, "on_time_rate": None}
     on_time = now["rates"]["on_time_rate"]["ratio"], before["rates"]["on_time_rate"]["ratio"]
     return {
@@ -109,7 +110,8 @@ async def monthly_trend(
     for month in months:
         counts = roll_up(await count(session, month, min(now, month.end)), units).get(unit, Counts())
         r = row(unit, counts, options, units)
-        trend.append({"period": month.label, "received": r["received"], "score": r["index"]["score"],
+        score = r["index"]["score"] if r["index"] else None
+        trend.append({"period": month.label, "received": r["received"], "score": score,
                       "rates": {k: v["ratio"] for k, v in r["rates"].items()}})
     return trend
 

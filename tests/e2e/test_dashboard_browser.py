@@ -1,0 +1,67 @@
+"""The Vietnamese dashboard in a real headless Chromium, against the services as processes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.async_api import async_playwright
+
+from deploy.quiescence import wait_until_quiet
+from tests.conftest import KAFKA
+from tests.e2e.test_pipeline import august_dossiers
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+
+
+async def test_dashboard_shows_the_figures_in_vietnamese(stack, db, topics, schemas):
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": stack.api_key}) as client:
+        posted = await client.post(stack.url("intake") + "/v1/events/batch", json=august_dossiers())
+        assert posted.status_code == 200, posted.text
+    await wait_until_quiet(db, KAFKA, topics, schemas)
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = await browser.new_page(viewport={"width": 1280, "height": 1800}, locale="vi-VN")
+        await page.goto(stack.url("metrics") + "/?period=2026-08")
+        await page.wait_for_selector("body[data-loaded='2026-08']", timeout=15000)
+
+        assert await page.title() == "Chỉ số phục vụ người dân, doanh nghiệp — tỉnh Phú Thọ"
+        # 4 of 7 dossiers on time: 57,14 % in Vietnamese number format, and 20 × 4/7 = 11,43 points.
+        rates = await page.inner_text("#rates")
+        assert "57,14" in rates and "Hồ sơ đúng hạn" in rates
+        assert "11,43 / 20" in await page.inner_text("#groups")
+        units = page.locator("#units tbody tr")
+        assert await units.count() == 75
+        first = await units.first.inner_text()
+        assert "UBND Phường Việt Trì" in first or "Sở Công Thương" in first  # the two units with dossiers rank first
+
+        await page.fill("#filter", "Việt Trì")
+        assert await units.count() == 1
+        await page.fill("#filter", "")
+        await page.click("#units th[data-key='received']")
+        await page.click("#units th[data-key='received']")  # descending
+        assert (await units.first.inner_text()).startswith("1\tH44.100") or "H44.100" in await units.first.inner_text()
+
+        await page.click("#units tbody tr[data-unit='H44.07']")
+        await page.wait_for_function("document.querySelector('#drill-unit').textContent === 'H44.07'")
+        assert "2.001035" in await page.inner_text("#by-procedure")
+        assert "Bưu chính công ích" in await page.inner_text("#by-channel")
+
+        image = await page.screenshot(full_page=False)
+        await browser.close()
+
+    picture = Image.open(io.BytesIO(image)).convert("RGB")
+    colours = picture.getcolors(maxcolors=1 << 20)
+    assert picture.size == (1280, 1800) and len(colours) > 50  # real content, not a blank page
+    # The header's brand red is drawn (the page is styled, not raw HTML).
+    assert any(abs(r - 0xB3) < 8 and abs(g - 0x26) < 8 and abs(b - 0x1E) < 8 for _, (r, g, b) in colours)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    SCREENSHOT.write_bytes(image)
