@@ -31,7 +31,7 @@ from shared.topics import ensure_topics
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {
     # dossiers (≈6.5 events each), freshness seconds at the rate, raw-latency seconds
-    "full": {"dossiers": 8000, "fresh_seconds": 20, "latency_seconds": 5},
+    "full": {"dossiers": 15000, "fresh_seconds": 30, "latency_seconds": 5},
     "quick": {"dossiers": 1500, "fresh_seconds": 6, "latency_seconds": 2},
 }
 FRESH_RATE, FRESH_BATCH = 1000, 100  # events/s, events per POST (a POST every 0.1 s)
