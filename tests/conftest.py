@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -57,6 +59,18 @@ async def schemas(run_id, db):
         )
         for (name,) in names.all():
             await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+
+
+async def publish(topic: str, events: list[dict]) -> None:
+    """Put events straight on a topic, keyed by dossier, as a relay (or a redelivery) would."""
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True)
+    await producer.start()
+    try:
+        for e in events:
+            await producer.send(topic, json.dumps(e).encode(), key=e["subject"].encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
 
 
 def free_port() -> int:

@@ -8,10 +8,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from simulator.events import EventFactory
-from tests.conftest import KAFKA
+from tests.conftest import KAFKA, publish
 from deploy.quiescence import wait_until_quiet
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -114,7 +113,7 @@ async def test_known_dossiers_give_exact_rates_and_reposts_change_nothing(stack,
         again = await client.post(stack.url("intake") + "/v1/events/batch", json=events)
         assert again.status_code == 200 and again.json()["duplicates"] == len(events)
         # Redeliveries straight onto the topic (as after a relay crash) are absorbed as well.
-        await _publish_raw(topics.dossier_events, events)
+        await publish(topics.dossier_events, events)
         await wait_until_quiet(db, KAFKA, topics, schemas)
         again_report = await read_august(client, stack)
         assert again_report["unit"] == report["unit"] and again_report["children"] == report["children"]
@@ -146,15 +145,3 @@ async def test_a_malformed_event_is_named_and_the_rest_of_its_batch_accepted(sta
         conflict = await client.post(stack.url("intake") + "/v1/events", json=changed)
         assert conflict.status_code == 409
 
-
-async def _publish_raw(topic: str, events: list[dict]) -> None:
-    import json
-
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA)
-    await producer.start()
-    try:
-        for e in events:
-            await producer.send(topic, json.dumps(e).encode(), key=e["subject"].encode())
-        await producer.flush()
-    finally:
-        await producer.stop()

@@ -16,8 +16,7 @@ from sqlalchemy import text
 from services.processing.app import create_app
 from services.processing.config import ProcessingSettings
 from simulator.events import EventFactory
-from tests.conftest import DATABASE_URL, KAFKA
-from tests.processing.test_replay_integration import publish
+from tests.conftest import DATABASE_URL, KAFKA, publish
 
 pytestmark = pytest.mark.integration
 CODE = "H44.100-261125-0001"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from deploy.quiescence import wait_until_quiet
@@ -20,7 +18,7 @@ from shared.event_types import DossierState
 from shared.events import parse_event
 from shared.units import load_units
 from simulator.generator import DossierGenerator
-from tests.conftest import DATABASE_URL, KAFKA
+from tests.conftest import DATABASE_URL, KAFKA, publish
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +41,6 @@ def replay_order(dossiers: list[list[dict]], rng: random.Random) -> list[dict]:
     events += rng.sample(events, len(events) // 3)
     rng.shuffle(events)
     return events
-
-
-async def publish(topic: str, events: list[dict]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True)
-    await producer.start()
-    try:
-        for e in events:
-            await producer.send(topic, json.dumps(e).encode(), key=e["subject"].encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 @pytest.mark.parametrize("seed", [11, 12])
