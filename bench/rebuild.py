@@ -25,13 +25,13 @@ async def _end_offsets(run: Run) -> dict[tuple[str, int], int]:
         await consumer.stop()
 
 
-async def rebuild_metrics(run: Run, run_dir: Path, timeout: float) -> dict:
+async def rebuild_metrics(run: Run, run_dir: Path, ports: dict[str, int], timeout: float) -> dict:
     """Start metrics on new schemas and a new consumer group; time until its lag is 0."""
     ends = await _end_offsets(run)
     messages = sum(ends.values())
     stack = BenchStack(
         run_dir=run_dir, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=run.topics.prefix,
-        schema_prefix=run.rebuild_schemas, ports={"metrics": free_port()},
+        schema_prefix=run.rebuild_schemas, ports=ports | {"metrics": free_port()},  # the others' URLs stay
         extra_env={"metrics": {"METRICS_CONSUMER_GROUP": f"{run.id}.metrics-rebuild"}},
     )
     conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"))

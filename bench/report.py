@@ -41,7 +41,8 @@ def rows(r: dict) -> list[dict]:
              and r["freshness"]["never_visible"] == 0),
         _row("metrics rebuild from topics", r["rebuild"]["per_second"], "ev/s", "raw consume",
              b["consume"]["per_second"], "≥ 50% of raw consume",
-             r["rebuild"]["per_second"] >= TARGETS["rebuild_ratio"] * b["consume"]["per_second"]),
+             r["rebuild"]["per_second"] is not None
+             and r["rebuild"]["per_second"] >= TARGETS["rebuild_ratio"] * b["consume"]["per_second"]),
     ]
     for name, mem in r["memory_kib"].items():
         peak = mem["VmHWM"] / MIB
@@ -95,6 +96,7 @@ def details(r: dict) -> str:
         f"poll interval p50 {_fmt(f['poll_interval_p50'], 's')}",
         "freshness hops (p50 / p99): " + "; ".join(
             f"{name} {_fmt(h['p50'], 's')} / {_fmt(h['p99'], 's')}" for name, h in f["hops"].items()),
+        f"rebuild failed: {rb['error']}" if "error" in rb else
         f"rebuild: {rb['messages']} messages in {rb['seconds']} s (start-up to first commit {rb['start_up_seconds']} s; "
         f"{_fmt(rb['per_second_after_first_commit'], 'ev/s')} after it); facts {rb['facts_rebuilt']} rebuilt vs "
         f"{rb['facts_original']} live",
