@@ -107,6 +107,7 @@ async def main_async(quick: bool) -> dict:
         await run.cleanup(db)
         await db.dispose()
     results["mode"] = "quick" if quick else "full"
+    results["measured"] = os.environ.get("BENCH_MEASURED", "working tree")
     results["bench_seconds"] = round(time.perf_counter() - started, 1)
     results["table"] = report.rows(results)
     return results
@@ -125,7 +126,8 @@ def run_at(ref: str, quick: bool, out: Path) -> int:
     shutil.copytree(ROOT / "bench", src / "bench", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     say(f"measuring {ref} = {sha[:12]} from the snapshot in {src}")
     command = [sys.executable, "-m", "bench", "--out", str(out.resolve())] + (["--quick"] if quick else [])
-    return subprocess.run(command, cwd=src, env=dict(os.environ, PYTHONPATH=str(src))).returncode
+    env = dict(os.environ, PYTHONPATH=str(src), BENCH_MEASURED=f"{ref} = {sha}")
+    return subprocess.run(command, cwd=src, env=env).returncode
 
 
 def main() -> None:
@@ -144,7 +146,7 @@ def main() -> None:
     if results["background_cores_busy"] > 0.5:
         print(f"\nWARNING: {results['background_cores_busy']} of {results['cpus']} cores were busy before the bench "
               "started (other runs on this machine); every figure above is depressed by that load.")
-    print(f"\nresults: {args.out}   ({results['bench_seconds']} s)")
+    print(f"\nmeasured: {results['measured']}; results: {args.out}   ({results['bench_seconds']} s)")
 
 
 if __name__ == "__main__":
