@@ -123,11 +123,29 @@ class ComponentRecorded(Data):
 
 
 class ResultRecorded(Data):
-    """The result document (giấy tờ kết quả)."""
+    """The result document (giấy tờ kết quả).
+
+    A result signed and numbered in the document-management system (DOMAIN.md §10) also carries
+    the number, symbol, promulgation date and signer issued there (source "document-system").
+    """
 
     result_code: str = Field(min_length=1, max_length=64)
     electronic: bool = False  # kết quả điện tử (signed file)
     digitized: bool = False
+    # Each left out of the wire form when absent, so counter-recorded results serialize as before.
+    document_number: str | None = Field(default=None, max_length=16, exclude_if=lambda v: v is None)  # số
+    document_symbol: str | None = Field(default=None, max_length=64, exclude_if=lambda v: v is None)  # ký hiệu
+    promulgated_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)  # ngày ban hành
+    signer: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)  # người ký
+
+
+class DocumentStatus(Data):
+    """What the document-management system did with the dossier's signing request (edXML status)."""
+
+    document_id: str = Field(min_length=1, max_length=128, description="The edXML DocumentId it is about")
+    status: Literal["received", "assigned", "processing", "done", "returned", "refused"]
+    organ_id: str = Field(pattern=UNIT_CODE, description="The unit whose document system reports it")
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class FeedbackReceived(Data):
@@ -168,6 +186,7 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.feedback_received", 1): FeedbackReceived,
     ("dossier.feedback_handled", 1): FeedbackHandled,
     ("dossier.rated", 1): Rated,
+    ("dossier.document_status", 1): DocumentStatus,
 }
 
 
@@ -220,6 +239,8 @@ class DossierState(Data):
     uses_personal_data_store: bool = False
     result_digitized: bool = False
     electronic_result: bool = False
+    result_is_document: bool = Field(default=False, description="The catalog says its result is an official document")
+    document_number: str | None = Field(default=None, description="Number/symbol issued by the document system")
     feedback: int = Field(default=0, description="PAKN received about this dossier")
     feedback_handled_on_time: int = 0
     feedback_satisfied: int = 0

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import DossierFact, PortalSyncFact
 from shared.consumer import Rejected
-from shared.event_types import DossierState, SyncOutcome
+from shared.event_types import DossierState, Status, SyncOutcome
 from shared.events import EventError, parse_typed
 
 HANDLED = ("dossier.state", "dossier.synced")
@@ -61,6 +61,8 @@ def _fact(s: DossierState) -> dict:
         "deadline_at": s.deadline_at,
         "digitized": s.components > 0 and s.components_digitized == s.components and s.result_digitized,
         "electronic_result": s.electronic_result,
+        "document_expected": s.result_is_document and s.status in (Status.PROCESSED, Status.RETURNED),
+        "document_result": s.result_is_document and s.document_number is not None,
         "reused": s.components_reused > 0,
         "personal_store": s.uses_personal_data_store,
         "population_data": s.uses_population_data,

@@ -6,7 +6,7 @@ instead of adding to a count.
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String
+from sqlalchemy import DDL, Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -33,6 +33,10 @@ class DossierFact(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     digitized: Mapped[bool] = mapped_column(Boolean)  # every component and the result digitized
     electronic_result: Mapped[bool] = mapped_column(Boolean)
+    # A processed result that is an official document (catalog), and whether the document system
+    # issued it and it came back (DOMAIN.md §10, Plan 617: the connection target of 100%).
+    document_expected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    document_result: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     reused: Mapped[bool] = mapped_column(Boolean)  # at least one component reused
     personal_store: Mapped[bool] = mapped_column(Boolean)
     population_data: Mapped[bool] = mapped_column(Boolean)
@@ -49,6 +53,13 @@ class DossierFact(Base):
     proc_online_payment: Mapped[bool] = mapped_column(Boolean)
     proc_fee_synced: Mapped[bool] = mapped_column(Boolean)
     proc_population: Mapped[bool] = mapped_column(Boolean)
+
+
+# create_all does not add columns to a table that exists (a deployed schema from before the
+# document connector): add them here, idempotently, until migrations come with Alembic.
+event.listen(Base.metadata, "after_create", DDL(
+    "ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS document_expected boolean NOT NULL DEFAULT false, "
+    "ADD COLUMN IF NOT EXISTS document_result boolean NOT NULL DEFAULT false"))
 
 
 class PortalSyncFact(Base):

@@ -20,6 +20,7 @@ RATES = {
     "sync_rate": ("synced", "received", "Hồ sơ đồng bộ Cổng DVCQG"),
     "electronic_result_rate": ("electronic_result", "received", "Kết quả điện tử"),
     "reuse_rate": ("reused", "received", "Tái sử dụng dữ liệu số"),
+    "document_result_rate": ("document_result", "document_expected", "Kết quả ban hành qua hệ thống QLVB"),
     "online_payment_rate": ("paid_online", "has_fee", "Thanh toán trực tuyến"),
     "satisfaction_rate": ("satisfied", "received", "Mức độ hài lòng"),
     "pakn_on_time_rate": ("feedback_on_time", "feedback", "PAKN xử lý đúng hạn"),

@@ -10,6 +10,7 @@ TARGETS = {
     "digitization_rate": (0.80, "Số hóa hồ sơ, kết quả ≥ 80%"),
     "sync_rate": (1.00, "Đồng bộ kết quả lên Cổng DVC quốc gia 100%"),
     "electronic_result_rate": (1.00, "Cấp kết quả điện tử 100%"),
+    "document_result_rate": (1.00, "Kết nối hệ thống QLVB: kết quả đồng bộ 100%"),
     "reuse_rate": (0.50, "Tái sử dụng dữ liệu số hóa ≥ 50%"),
     "pakn_on_time_rate": (1.00, "Xử lý PAKN đúng hạn 100%"),
     "satisfaction_rate": (0.90, "Mức độ hài lòng ≥ 90%"),

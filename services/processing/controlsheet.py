@@ -24,7 +24,11 @@ def step_verdict(ended_at: datetime | None, due_at: datetime | None) -> str | No
 def control_sheet(events: list[StoredEvent]) -> list[dict]:
     """One row per hand-over; a step ends at the next hand-over or when processing ends."""
     steps: list[dict] = []
+    documents: list[dict] = []
     for e in in_order(events):
+        if e.type == "dossier.document_status":
+            documents.append(document_row(e))
+            continue
         if e.type not in STEP_ENDS:
             continue
         if steps and steps[-1]["ended_at"] is None:
@@ -42,4 +46,12 @@ def control_sheet(events: list[StoredEvent]) -> list[dict]:
                 "ended_at": None,
                 "verdict": None,
             })
-    return steps
+    return sorted(steps + documents, key=lambda row: row["handed_at"]) if documents else steps
+
+
+def document_row(e: StoredEvent) -> dict:
+    """A status message of the document system about the result document (received, assigned,
+    returned for changes…), as a line of the sheet."""
+    return {"kind": "document_status", "status": e.data["status"], "document_id": e.data["document_id"],
+            "note": e.data.get("note"), "from_unit": e.data["organ_id"], "to_unit": None, "from_official": None,
+            "to_official": None, "handed_at": e.time, "due_at": None, "ended_at": e.time, "verdict": None}

@@ -103,7 +103,8 @@ def fold(
     calendar: WorkCalendar,
 ) -> DossierState | None:
     """The dossier's state, or None while its opening event has not arrived yet."""
-    ordered = in_order(events)
+    # The document system's status messages show on the control sheet only; they change no state.
+    ordered = in_order(e for e in events if e.type != "dossier.document_status")
     if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
         return None
     f = _Fold(code)
@@ -115,7 +116,7 @@ def fold(
             f.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
             _apply(f, e, components, procedure, calendar)
-    return _state(f, len(ordered), components)
+    return _with_document(_state(f, len(ordered), components), ordered, procedure)
 
 
 def _apply(f: _Fold, e: StoredEvent, components: dict, procedure, calendar: WorkCalendar) -> None:
@@ -230,3 +231,13 @@ def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> Do
         procedure=f.procedure,
         anomalies=f.anomalies,
     )
+
+
+def _with_document(s: DossierState, ordered: list[StoredEvent], procedure) -> DossierState:
+    """Whether the catalog says the result is an official document, and the number and symbol the
+    document system issued for it (DOMAIN.md §10), e.g. 123/QĐ-UBND."""
+    proc = procedure(s.procedure_code)
+    issued = [e.data for e in ordered if e.type == "dossier.result_recorded" and e.data.get("document_number")]
+    number = f"{issued[-1]['document_number']}/{issued[-1]['document_symbol']}" if issued else None
+    return s.model_copy(update={"result_is_document": bool(proc and proc.result_is_document),
+                                "document_number": number})

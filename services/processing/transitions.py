@@ -10,8 +10,10 @@ from shared.event_types import Status
 
 ENDED = {Status.REFUSED, Status.WITHDRAWAL_REQUESTED, Status.STOPPED, Status.RETURNED}
 # Facts about components and results, and the overdue timer, fit any status.
-# Feedback (PAKN) and ratings may come after the result is returned.
+# Feedback (PAKN) and ratings may come after the result is returned, and so may the
+# document system's status messages about the result document.
 FACTS = {
+    "dossier.document_status",
     "dossier.component_recorded",
     "dossier.result_recorded",
     "dossier.deadline_passed",
