@@ -32,6 +32,7 @@ class Service:
 
 SERVICES = [
     Service("portal-simulator", "services.portal_simulator.app:create_app", None, 8005),
+    Service("docsys-simulator", "services.docsys_simulator.app:create_app", None, 8006),
     Service("intake", "services.intake.app:create_app", "INTAKE", 8001),
     Service("processing", "services.processing.app:create_app", "PROCESSING", 8002),
     Service("sync", "services.sync.app:create_app", "SYNC", 8003),
@@ -59,6 +60,7 @@ class Stack:
     reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api_key: str | None = None
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. for tests
+    docsys: bool = False  # connect sync to the document-management simulator (the demo does)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -84,6 +86,8 @@ class Stack:
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
                     "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
+            if self.docsys:
+                env["SYNC_DOCSYS_URL"] = self.url("docsys-simulator")
         return env
 
     def _secret_file(self, name: str, value: str | None = None) -> str:
@@ -121,7 +125,7 @@ class Stack:
         (self.run_dir / f"{name}.pid").write_text(str(process.pid))
 
     def wait_ready(self, name: str, timeout: float = 60) -> None:
-        path = "/health" if name == "portal-simulator" else "/ready"
+        path = "/health" if name.endswith("-simulator") else "/ready"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.processes.get(name)
@@ -180,7 +184,7 @@ def main() -> None:
     parser.add_argument("action", choices=["start", "stop"])
     parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "run")
     args = parser.parse_args()
-    stack = Stack(args.run_dir)
+    stack = Stack(args.run_dir, docsys=True)
     if args.action == "start":
         stack.stop_all()  # idempotent: a second start replaces the running processes
         stack.start_all()

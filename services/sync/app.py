@@ -13,8 +13,11 @@ from fastapi import FastAPI
 from services.sync.api import router
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
+from services.sync.documents.api import router as documents_router
+from services.sync.documents.models import Base  # the connector's tables join sync's metadata
+from services.sync.documents.queue import with_signing_requests
+from services.sync.documents.wiring import connector
 from services.sync.handlers import handle_lifecycle_batch
-from services.sync.models import Base
 from services.sync.portal import HttpPortal
 from shared.observability import health_router
 from shared.runtime import service_runtime
@@ -32,8 +35,10 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 Base.metadata,
                 service="sync",
                 consume=lambda topics: [topics.lifecycle],
-                handle=lambda runtime: handle_lifecycle_batch,
-            ) as runtime:
+                # Signing requests are queued only when the document connector is on.
+                handle=lambda runtime: (with_signing_requests(handle_lifecycle_batch) if settings.docsys_url
+                                        else handle_lifecycle_batch),
+            ) as runtime, connector(runtime, settings):
                 worker = DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
                                         wake=runtime.relay.wake)
                 # Listed with the runtime's tasks: readiness reports it, shutdown cancels it first.
@@ -45,4 +50,5 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)
     app.include_router(health_router())
     app.include_router(router)
+    app.include_router(documents_router)
     return app

@@ -13,8 +13,18 @@ from sqlalchemy import Interval, and_, bindparam, delete, func, or_, select, tup
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.sync.models import SyncBacklog as B
-from services.sync.models import SyncState
+from services.sync.models import SyncBacklog, SyncState
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A delivery target's backlog and state tables (the portal's, or the document system's)."""
+
+    backlog: Any
+    state: Any
+
+
+PORTAL = Tables(backlog=SyncBacklog, state=SyncState)
 
 
 @dataclass(frozen=True)
@@ -27,8 +37,9 @@ class Claimed:
     attempts: int
 
 
-async def claim(session: AsyncSession, *, limit: int, lease_seconds: float) -> list[Claimed]:
+async def claim(session: AsyncSession, *, limit: int, lease_seconds: float, tables: Tables = PORTAL) -> list[Claimed]:
     """Lease up to `limit` due rows; rows another replica holds are skipped, not waited for."""
+    B = tables.backlog
     now = func.now()
     rows = await session.execute(
         select(B.dossier_code, B.revision, B.status, B.received_at, B.record, B.attempts)
@@ -46,8 +57,9 @@ async def claim(session: AsyncSession, *, limit: int, lease_seconds: float) -> l
     return claimed
 
 
-async def delivered(session: AsyncSession, sent: list[Claimed]) -> None:
-    """Record what the portal now holds; drop the rows unless a newer revision came meanwhile."""
+async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Tables = PORTAL) -> None:
+    """Record what the target now holds; drop the rows unless a newer revision came meanwhile."""
+    B, SyncState = tables.backlog, tables.state
     stmt = insert(SyncState).values([
         {"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
          "received_at": c.received_at, "record": c.record} for c in sent
@@ -60,11 +72,13 @@ async def delivered(session: AsyncSession, sent: list[Claimed]) -> None:
     ))
     keys = [(c.dossier_code, c.revision) for c in sent]
     await session.execute(delete(B).where(tuple_(B.dossier_code, B.revision).in_(keys)))
-    await _release(session, sent)
+    await _release(session, sent, B)
 
 
-async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | None]], *, park: bool) -> None:
+async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | None]], *, park: bool,
+                 tables: Tables = PORTAL) -> None:
     """Count an attempt; retry after its delay (seconds), or park the row when `park`."""
+    B = tables.backlog
     stmt = (
         update(B)
         .where(B.dossier_code == bindparam("code"), B.revision == bindparam("rev"))
@@ -75,44 +89,50 @@ async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | N
     conn = await session.connection()
     await conn.execute(stmt, [{"code": c.dossier_code, "rev": c.revision, "error": error[:2000],
                                "delay": timedelta(seconds=delay or 0)} for c, error, delay in rows])
-    await _release(session, [c for c, _, _ in rows])
+    await _release(session, [c for c, _, _ in rows], B)
 
 
-async def _release(session: AsyncSession, rows: list[Claimed]) -> None:
+async def _release(session: AsyncSession, rows: list[Claimed], B) -> None:
     # A row superseded while leased keeps its (new) schedule; only its lease ends.
     await session.execute(update(B).where(B.dossier_code.in_([c.dossier_code for c in rows]))
                           .values(leased_until=None))
 
 
-def _failing(min_attempts: int):
+def _failing(min_attempts: int, B=SyncBacklog):
     return or_(B.parked, B.attempts >= min_attempts)
 
 
-async def failures(session: AsyncSession, *, min_attempts: int, limit: int = 1000) -> list[dict]:
+async def failures(session: AsyncSession, *, min_attempts: int, limit: int = 1000,
+                   tables: Tables = PORTAL) -> list[dict]:
+    B = tables.backlog
     rows = await session.execute(
         select(B.dossier_code, B.revision, B.status, B.attempts, B.parked, B.last_error, B.next_attempt_at)
-        .where(_failing(min_attempts)).order_by(B.dossier_code).limit(limit)
+        .where(_failing(min_attempts, B)).order_by(B.dossier_code).limit(limit)
     )
     return [dict(r._mapping) for r in rows]
 
 
-async def counts(session: AsyncSession, *, min_attempts: int) -> tuple[int, int]:
+async def counts(session: AsyncSession, *, min_attempts: int, tables: Tables = PORTAL) -> tuple[int, int]:
     """(rows in the backlog, rows failing)."""
-    row = await session.execute(select(func.count(), func.count().filter(_failing(min_attempts))).select_from(B))
+    B = tables.backlog
+    row = await session.execute(select(func.count(), func.count().filter(_failing(min_attempts, B))).select_from(B))
     return tuple(row.one())
 
 
-async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempts: int) -> int:
+async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempts: int,
+                  tables: Tables = PORTAL) -> int:
     """Make failing rows (all, or those named) due now with a fresh attempt count."""
-    where = and_(_failing(min_attempts), B.dossier_code.in_(codes)) if codes else _failing(min_attempts)
+    B = tables.backlog
+    where = and_(_failing(min_attempts, B), B.dossier_code.in_(codes)) if codes else _failing(min_attempts, B)
     result = await session.execute(
         update(B).where(where).values(parked=False, attempts=0, next_attempt_at=func.now(), last_error=None)
     )
     return result.rowcount
 
 
-async def requeue_from_state(session: AsyncSession, codes: list[str]) -> int:
-    """Send the held record of these dossiers again (reconciliation found the portal differs)."""
+async def requeue_from_state(session: AsyncSession, codes: list[str], *, tables: Tables = PORTAL) -> int:
+    """Send the held record of these dossiers again (reconciliation found the target differs)."""
+    B, SyncState = tables.backlog, tables.state
     if not codes:
         return 0
     source = select(SyncState.dossier_code, SyncState.revision, SyncState.status, SyncState.received_at,

@@ -22,3 +22,10 @@ class SyncSettings(ServiceSettings):
     breaker_max_cool_down_seconds: float = 30.0
     failure_attempts: int = 8  # from this many failed attempts a dossier is listed as failing
     reconcile_concurrency: int = 8
+    # The document-management connector (services/sync/documents): off while docsys_url is empty.
+    docsys_url: str = ""
+    docsys_organ_id: str = "H44"  # this dossier system's OrganId in edXML
+    docsys_organ_name: str = "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh Phú Thọ"
+    docsys_chunk: int = 20  # signing requests per delivery round (one HTTP call each)
+    docsys_timeout_seconds: float = 10.0
+    docsys_poll_seconds: float = 0.5  # how often the document system is asked for its messages

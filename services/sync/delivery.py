@@ -12,7 +12,9 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -29,11 +31,28 @@ from shared.outbox import add_to_outbox
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
-DELIVERED = Counter("sync_delivered_total", "Dossier revisions the portal accepted")
-ATTEMPTS_FAILED = Counter("sync_failed_attempts_total", "Dossier sends that failed", ["kind"])
-BACKLOG = Gauge("sync_backlog", "Dossiers waiting to be delivered to the portal")
-FAILING = Gauge("sync_failures", "Dossiers whose sync keeps failing (see GET /v1/sync/failures)")
-BREAKER_OPEN = Gauge("sync_circuit_open", "1 while the circuit breaker keeps calls from the portal")
+
+
+@dataclass(frozen=True)
+class Meters:
+    delivered: Counter
+    attempts_failed: Counter
+    backlog: Gauge
+    failing: Gauge
+    breaker_open: Gauge
+
+
+def meters(prefix: str, target: str, failures_path: str) -> Meters:
+    return Meters(
+        Counter(f"{prefix}_delivered_total", f"Dossier revisions the {target} accepted"),
+        Counter(f"{prefix}_failed_attempts_total", "Dossier sends that failed", ["kind"]),
+        Gauge(f"{prefix}_backlog", f"Dossiers waiting to be delivered to the {target}"),
+        Gauge(f"{prefix}_failures", f"Dossiers whose delivery keeps failing (see GET {failures_path})"),
+        Gauge(f"{prefix}_circuit_open", f"1 while the circuit breaker keeps calls from the {target}"),
+    )
+
+
+PORTAL_METERS = meters("sync", "portal", "/v1/sync/failures")
 
 
 def outcome_message(topics: Topics, c: Claimed) -> tuple[str, str, bytes]:
@@ -45,10 +64,18 @@ def outcome_message(topics: Topics, c: Claimed) -> tuple[str, str, bytes]:
 
 
 class DeliveryWorker:
+    """Drains one target's backlog. The portal is the default target; the document connector
+    passes its own tables, record decoding, outcome message, chunk size and meters."""
+
     def __init__(self, sessionmaker: async_sessionmaker, portal: Portal, topics: Topics, settings: SyncSettings,
                  *, wake: Callable[[], None] = lambda: None, rng: random.Random | None = None,
-                 breaker: CircuitBreaker | None = None):
+                 breaker: CircuitBreaker | None = None, tables: backlog.Tables = backlog.PORTAL,
+                 decode: Callable[[dict], Any] = PortalDossier.model_validate,
+                 outcome: Callable[[Topics, Claimed], tuple[str, str, bytes] | None] | None = None,
+                 chunk: int | None = None, meters: Meters = PORTAL_METERS, target: str = "portal"):
         self._sessionmaker, self._portal, self._topics, self._s = sessionmaker, portal, topics, settings
+        self._tables, self._decode, self._outcome = tables, decode, outcome or outcome_message
+        self._chunk, self._m, self._target = chunk or settings.portal_chunk, meters, target
         self._wake_relay = wake
         self._rng = rng or random.Random()
         self.breaker = breaker or CircuitBreaker(threshold=settings.breaker_threshold,
@@ -74,13 +101,14 @@ class DeliveryWorker:
         """Send one chunk; the number of rows claimed (0 when nothing was due or may be sent)."""
         if self.breaker.state == "open" or time.monotonic() < self._paused_until:
             return 0
-        size = 1 if self.breaker.state == "half-open" else self._s.portal_chunk  # a trial call is small
+        size = 1 if self.breaker.state == "half-open" else self._chunk  # a trial call is small
         async with self._sessionmaker() as session, session.begin():
-            chunk = await backlog.claim(session, limit=size, lease_seconds=self._s.lease_seconds)
+            chunk = await backlog.claim(session, limit=size, lease_seconds=self._s.lease_seconds,
+                                        tables=self._tables)
         if not chunk:
             return 0
         try:
-            refused = await self._portal.sync([PortalDossier.model_validate(c.record) for c in chunk])
+            refused = await self._portal.sync([self._decode(c.record) for c in chunk])
         except PortalError as exc:
             await self._failed(chunk, str(exc), exc.retry_after)
         except PortalRejected as exc:
@@ -93,41 +121,45 @@ class DeliveryWorker:
 
     async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None) -> None:
         self.breaker.record_failure()
-        ATTEMPTS_FAILED.labels("unavailable").inc(len(chunk))
+        self._m.attempts_failed.labels("unavailable").inc(len(chunk))
         if retry_after:
             self._paused_until = time.monotonic() + retry_after
-        log.warning("portal unavailable for %d dossiers: %s", len(chunk), error[:300])
+        log.warning("%s unavailable for %d dossiers: %s", self._target, len(chunk), error[:300])
         delays = [max(retry_after or 0, backoff_seconds(c.attempts + 1, base=self._s.backoff_base_seconds,
                                                         cap=self._s.backoff_cap_seconds, rng=self._rng))
                   for c in chunk]
         async with self._sessionmaker() as session, session.begin():
-            await backlog.failed(session, [(c, error, d) for c, d in zip(chunk, delays)], park=False)
+            await backlog.failed(session, [(c, error, d) for c, d in zip(chunk, delays)], park=False,
+                                 tables=self._tables)
 
     async def _refused(self, chunk: list[Claimed], refused: dict[str, str]) -> None:
         ok = [c for c in chunk if c.dossier_code not in refused]
         bad = [(c, refused[c.dossier_code], 0.0) for c in chunk if c.dossier_code in refused]
         async with self._sessionmaker() as session, session.begin():
             if ok:
-                await backlog.delivered(session, ok)
-                await add_to_outbox(session, [outcome_message(self._topics, c) for c in ok])
+                await backlog.delivered(session, ok, tables=self._tables)
+                messages = [self._outcome(self._topics, c) for c in ok]
+                await add_to_outbox(session, [m for m in messages if m is not None])
             if bad:
-                await backlog.failed(session, bad, park=True)
-        DELIVERED.inc(len(ok))
+                await backlog.failed(session, bad, park=True, tables=self._tables)
+        self._m.delivered.inc(len(ok))
         if bad:
-            ATTEMPTS_FAILED.labels("refused").inc(len(bad))
-            log.error("portal refused %d dossiers, e.g. %s: %s", len(bad), bad[0][0].dossier_code, bad[0][1][:300])
+            self._m.attempts_failed.labels("refused").inc(len(bad))
+            log.error("%s refused %d dossiers, e.g. %s: %s", self._target, len(bad), bad[0][0].dossier_code,
+                      bad[0][1][:300])
         if ok:
             self._wake_relay()
 
     async def _refresh_gauges(self) -> None:
-        BREAKER_OPEN.set(1 if self.breaker.state == "open" else 0)
+        self._m.breaker_open.set(1 if self.breaker.state == "open" else 0)
         if time.monotonic() - self._gauges_at < 1.0:
             return
         self._gauges_at = time.monotonic()
         try:
             async with self._sessionmaker() as session:
-                queued, failing = await backlog.counts(session, min_attempts=self._s.failure_attempts)
+                queued, failing = await backlog.counts(session, min_attempts=self._s.failure_attempts,
+                                                       tables=self._tables)
         except Exception:  # a gauge is not worth failing delivery for
             return
-        BACKLOG.set(queued)
-        FAILING.set(failing)
+        self._m.backlog.set(queued)
+        self._m.failing.set(failing)

@@ -1,0 +1,112 @@
+"""The connector's API: each dossier's request and document, rejections, failures, re-sends."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from services.sync import backlog
+from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
+from services.sync.documents.receive import NotYet, receive
+from services.sync.documents.tables import DOCSYS
+from shared.auth import READER
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+
+class Codes(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dossier_codes: list[str] | None = Field(default=None, description="None: every one that qualifies")
+
+
+def _document(d: DocsysDocument | None) -> dict | None:
+    if d is None:
+        return None
+    return {"document_id": d.document_id, "number": d.number, "symbol": d.symbol, "code": f"{d.number}/{d.symbol}",
+            "promulgated_on": d.promulgated_on, "signer": d.signer, "signer_position": d.signer_position,
+            "file_name": d.file_name, "file_bytes": len(d.file or b"")}
+
+
+@router.get("", dependencies=[READER])
+async def list_requests(request: Request, unit: str | None = None, limit: int = 10_000) -> list[dict]:
+    """Every signing request with its state and, once issued, its document number."""
+    query = (select(DocsysRequest, DocsysDocument)
+             .outerjoin(DocsysDocument, DocsysDocument.dossier_code == DocsysRequest.dossier_code)
+             .order_by(DocsysRequest.dossier_code).limit(limit))
+    async with request.app.state.runtime.sessionmaker() as session:
+        rows = (await session.execute(query)).tuples().all()
+    return [{"dossier_code": r.dossier_code, "unit_code": r.record["unit_code"], "state": r.state,
+             "requested_at": r.synced_at, "document": _document(d)}
+            for r, d in rows if unit is None or r.record["unit_code"] == unit]
+
+
+@router.get("/rejections")
+async def rejections(request: Request, limit: int = 1000) -> list[dict]:
+    """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic)."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        rows = (await session.execute(select(DocsysRejection).order_by(DocsysRejection.id).limit(limit))).scalars()
+        return [{"id": r.id, "reason": r.reason, "dossier_code": r.dossier_code, "received_at": r.received_at,
+                 "envelope_bytes": len(r.envelope)} for r in rows]
+
+
+@router.get("/failures")
+async def failures(request: Request, limit: int = 1000) -> list[dict]:
+    """Signing requests the document system refused, or that failed failure_attempts times."""
+    app = request.app.state
+    async with app.runtime.sessionmaker() as session:
+        return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit, tables=DOCSYS)
+
+
+@router.post("/requeue")
+async def requeue(request: Request, body: Codes) -> dict[str, int]:
+    """Try failing signing requests again now."""
+    app = request.app.state
+    async with app.runtime.sessionmaker() as session, session.begin():
+        count = await backlog.requeue(session, body.dossier_codes, min_attempts=app.settings.failure_attempts,
+                                      tables=DOCSYS)
+    return {"requeued": count}
+
+
+@router.post("/resend")
+async def resend(request: Request, body: Codes) -> dict[str, int]:
+    """Send again the requests the document system returned for changes or refused."""
+    async with request.app.state.runtime.sessionmaker() as session, session.begin():
+        query = select(DocsysRequest.dossier_code).where(DocsysRequest.state.in_(["returned", "refused"]))
+        if body.dossier_codes:
+            query = query.where(DocsysRequest.dossier_code.in_(body.dossier_codes))
+        codes = list((await session.execute(query)).scalars())
+        count = await backlog.requeue_from_state(session, codes, tables=DOCSYS)
+    return {"resent": count}
+
+
+@router.post("/inbox", status_code=200)
+async def push(request: Request) -> dict:
+    """An envelope pushed by the document system (the same path as the polled ones); 422 when rejected."""
+    app = request.app.state
+    try:
+        async with app.runtime.sessionmaker() as session, session.begin():
+            outcome = await receive(session, await request.body(), topics=app.runtime.topics,
+                                    organ_id=app.settings.docsys_organ_id)
+    except NotYet as exc:
+        raise HTTPException(409, detail=str(exc), headers={"Retry-After": "1"}) from exc
+    app.runtime.relay.wake()
+    if outcome["outcome"] == "rejected":
+        raise HTTPException(422, detail=outcome)
+    return outcome
+
+
+@router.get("/{dossier_code}", dependencies=[READER])
+async def dossier(request: Request, dossier_code: str) -> dict:
+    """One dossier's signing request, its document and the status messages, in order."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        req = await session.get(DocsysRequest, dossier_code)
+        queued = await session.get(DOCSYS.backlog, dossier_code)
+        if req is None and queued is None:
+            raise HTTPException(404, detail=f"no signing request for {dossier_code}")
+        doc = (await session.execute(select(DocsysDocument).where(DocsysDocument.dossier_code == dossier_code))).scalar()
+        statuses = (await session.execute(select(DocsysStatus).where(DocsysStatus.dossier_code == dossier_code)
+                                          .order_by(DocsysStatus.at))).scalars()
+        return {"dossier_code": dossier_code, "state": req.state if req else "queued",
+                "queued": queued is not None, "document": _document(doc),
+                "statuses": [{"status": s.status, "at": s.at, "description": s.description} for s in statuses]}

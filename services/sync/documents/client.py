@@ -1,0 +1,67 @@
+"""The document system over HTTP: send a signing request, poll and acknowledge its messages.
+
+Errors use the portal adapter's two kinds, so the shared DeliveryWorker treats them alike:
+PortalError (unreachable, 5xx, 429: try again later), and a refusal of one request (422) is
+reported per dossier and parks it.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from services.docsys_simulator.edxml import Organ
+from services.sync.documents.request import envelope
+from services.sync.portal import PortalError, PortalRejected
+
+XML = {"Content-Type": "application/xml"}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+class HttpDocsys:
+    def __init__(self, client: httpx.AsyncClient, system: Organ):
+        self._client, self.system = client, system
+
+    async def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as exc:
+            raise PortalError(f"document system unreachable: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise PortalError(f"document system answered {response.status_code}: {response.text[:300]}",
+                              _retry_after(response))
+        return response
+
+    async def sync(self, records: list[dict]) -> dict[str, str]:
+        """Send each signing request; return the refused ones (dossier code -> reason).
+
+        One failure to reach the system fails the whole chunk: the requests already taken are
+        sent again later and the document system answers 200 for a request it holds."""
+        refused = {}
+        for record in records:
+            response = await self._call("POST", "/edxml/documents", content=envelope(record, self.system),
+                                        headers=XML)
+            if response.status_code == 422:
+                refused[record["dossier_code"]] = f"refused: {response.json().get('detail', response.text)[:1000]}"
+            elif response.status_code >= 400:
+                raise PortalRejected(f"document system refused the call: {response.status_code} {response.text[:300]}")
+        return refused
+
+    async def look_up(self, dossier_code: str) -> dict | None:
+        response = await self._call("GET", f"/edxml/requests/{self.system.id}/{dossier_code}")
+        return None if response.status_code == 404 else response.json()
+
+    async def pending(self, limit: int = 100) -> list[int]:
+        response = await self._call("GET", "/edxml/messages", params={"organ": self.system.id, "limit": limit})
+        return [m["id"] for m in response.json()]
+
+    async def fetch(self, message_id: int) -> bytes:
+        return (await self._call("GET", f"/edxml/messages/{message_id}")).content
+
+    async def ack(self, message_id: int) -> None:
+        await self._call("POST", f"/edxml/messages/{message_id}/ack")

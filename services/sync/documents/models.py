@@ -1,0 +1,69 @@
+"""The connector's tables, in the sync service's schema beside sync_backlog and sync_state."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, DateTime, Index, LargeBinary, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.sync.models import BacklogColumns, Base, StateColumns
+
+
+class DocsysBacklog(BacklogColumns, Base):
+    """Signing requests not yet taken by the document system (drained by a DeliveryWorker)."""
+
+    __tablename__ = "docsys_backlog"
+    __table_args__ = (Index("docsys_backlog_due", "next_attempt_at"),)
+
+
+class DocsysRequest(StateColumns, Base):
+    """Per dossier, the signing request the document system took, and what became of it."""
+
+    __tablename__ = "docsys_requests"
+
+    # requested → received → assigned → issued, or returned / refused (then resent by an operator)
+    state: Mapped[str] = mapped_column(String(16), default="requested", server_default="requested")
+
+
+class DocsysDocument(Base):
+    """The issued document, recorded on the dossier as its electronic result."""
+
+    __tablename__ = "docsys_documents"
+
+    document_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the issuer's edXML DocumentId
+    dossier_code: Mapped[str] = mapped_column(String(64), unique=True)
+    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[str] = mapped_column(String(16))  # số
+    symbol: Mapped[str] = mapped_column(String(64))  # ký hiệu
+    promulgated_on: Mapped[date] = mapped_column(Date)
+    signer: Mapped[str] = mapped_column(String(200))
+    signer_position: Mapped[str] = mapped_column(String(200))
+    file_name: Mapped[str | None] = mapped_column(String(200))
+    file: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DocsysStatus(Base):
+    """Each status message once (the document system may offer one again until acknowledged)."""
+
+    __tablename__ = "docsys_statuses"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the envelope
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DocsysRejection(Base):
+    """An envelope refused on the way in, kept whole with the reason (also on the dead-letter topic)."""
+
+    __tablename__ = "docsys_rejections"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    reason: Mapped[str] = mapped_column(Text)
+    dossier_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    document_id: Mapped[str | None] = mapped_column(String(200))
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,188 @@
+"""Results that are official documents go through the document system and come back numbered.
+
+The services run as processes on the real broker and database, with the document-management
+simulator failing part of its calls and going down for a while; two requests are returned for
+changes and sent again. Every dossier ends with its number on the dossier, on the control sheet
+and in the indicators; malformed and mismatched envelopes are rejected, each with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from deploy.launch import SERVICES, Stack
+from services.docsys_simulator.edxml import Document, Organ, Signer, build_document
+from simulator.events import EventFactory
+from simulator.post import post_events
+from tests.conftest import DATABASE_URL, KAFKA, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+ENV = {"SYNC_DOCSYS_TIMEOUT_SECONDS": "1", "SYNC_DOCSYS_POLL_SECONDS": "0.2", "SYNC_LEASE_SECONDS": "3",
+       "SYNC_BACKOFF_BASE_SECONDS": "0.1", "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+       "DOCSYS_SIM_DELAY_MIN_SECONDS": "0.05", "DOCSYS_SIM_DELAY_MAX_SECONDS": "0.5"}
+FAULTS = {"fail_ratio": 0.3, "timeout_ratio": 0.02, "hang_seconds": 1.5, "rate_per_second": 500, "burst": 500}
+# (unit, procedure whose result is an official document, how many dossiers)
+DOCUMENT_DOSSIERS = [("H44.100", "1.004227", 25), ("H44.07", "1.001000", 15)]
+PLAIN = ("H44.100", "1.001193", 10)  # birth registration: its result is not a document
+SYSTEM = Organ("H44", "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh Phú Thọ")
+
+
+@pytest.fixture
+def stack(tmp_path, topics, schemas, monkeypatch):
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    running = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
+                    topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES},
+                    docsys=True)
+    try:
+        running.start_all()
+        yield running
+    finally:
+        running.stop_all()
+
+
+def dossier_events(received: datetime) -> tuple[list[dict], dict[str, str]]:
+    f, events, units = EventFactory("motcua-test", seed=8), [], {}
+    day = received.strftime("%y%m%d")
+    for unit, procedure, count in [*DOCUMENT_DOSSIERS, PLAIN]:
+        for n in range(count):
+            code = f"{unit}-{day}-{n + 1 + (500 if procedure == PLAIN[1] else 0):04d}"
+            units[code] = unit if procedure != PLAIN[1] else ""
+            events += [f.received(code, received, unit=unit, procedure=procedure, channel=2),
+                       f.event("dossier.processed", code, received + timedelta(hours=20)),
+                       f.event("dossier.result_returned", code, received + timedelta(hours=26))]
+    return events, {c: u for c, u in units.items() if u}
+
+
+async def until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (value := await check()) is not None:
+            return value
+        await asyncio.sleep(0.3)  # poll interval, bounded by the deadline
+    raise TimeoutError(what)
+
+
+async def test_document_results_are_issued_numbered_and_counted_through_faults(stack, topics):
+    received = datetime.now(VN).replace(microsecond=0) - timedelta(days=2)
+    events, units = dossier_events(received)
+    returned = sorted(units)[:2]
+    headers = {"Authorization": f"Bearer {stack.reader_token}"}
+    sim, sync = stack.url("docsys-simulator"), stack.url("sync")
+    started = time.monotonic()
+    async with httpx.AsyncClient(timeout=10, headers=headers) as client:
+        await client.post(sim + "/admin/faults", json=FAULTS)
+        await client.post(sim + "/admin/fates", json={"planned": {c: "returned" for c in returned}})
+        half = len(events) // 2
+        assert (await post_events(stack.url("intake"), events[:half], rate=10_000))["accepted"] == half
+        await client.post(sim + "/admin/faults", json=FAULTS | {"down_for_seconds": 3})
+        assert (await post_events(stack.url("intake"), events[half:], rate=10_000))["accepted"] == len(events) - half
+
+        async def both_returned():
+            rows = {r["dossier_code"]: r for r in (await client.get(sync + "/v1/documents")).json()}
+            return rows if all(rows.get(c, {}).get("state") == "returned" for c in returned) else None
+        await until(both_returned, 90, "the two planned requests were not returned")
+        assert (await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned})).json() == {"resent": 2}
+
+        async def all_issued():
+            rows = (await client.get(sync + "/v1/documents")).json()
+            return rows if len(rows) == len(units) and all(r["document"] for r in rows) else None
+        rows = await until(all_issued, 120, "not every dossier got its document")
+        issued_after = time.monotonic() - started
+        await client.post(sim + "/admin/faults", json={"rate_per_second": 500, "burst": 500})  # faults off
+
+        # Every dossier whose result is a document has one number, numbered 1..n per unit and year.
+        assert {r["dossier_code"] for r in rows} == set(units)
+        per_unit = defaultdict(list)
+        for r in rows:
+            assert r["unit_code"] == units[r["dossier_code"]] and r["state"] == "issued"
+            per_unit[r["unit_code"]].append(int(r["document"]["number"]))
+            assert r["document"]["signer"] and r["document"]["file_bytes"] > 0
+        assert {u: sorted(n) for u, n in per_unit.items()} == {u: list(range(1, c + 1)) for u, _, c in DOCUMENT_DOSSIERS}
+        assert {r["document"]["symbol"] for r in rows} == {"QĐ-UBND", "QĐ-SCT"}
+        numbers = {r["dossier_code"]: r["document"]["code"] for r in rows}
+
+        # The dossier carries the number; its control sheet shows the document system's statuses.
+        async def folded():
+            states = [(await client.get(stack.url("processing") + f"/v1/dossiers/{c}")).json() for c in units]
+            return states if all(s["state"]["document_number"] for s in states) else None
+        states = await until(folded, 60, "processing did not record every document number")
+        assert {s["state"]["dossier_code"]: s["state"]["document_number"] for s in states} == numbers
+        assert all(s["state"]["electronic_result"] for s in states)
+        sheet = next(s for s in states if s["state"]["dossier_code"] == returned[0])["control_sheet"]
+        assert [r["status"] for r in sheet if r.get("kind") == "document_status"].count("returned") == 1
+
+        # The indicators: every result that is a document came back through the document system.
+        period = received.strftime("%Y-%m")
+
+        async def counted():
+            report = (await client.get(stack.url("metrics") + "/v1/indicators",
+                                       params={"period": period, "unit": "H44"})).json()
+            rate = report["unit"]["rates"]["document_result_rate"]
+            return report if rate["denominator"] == len(units) and rate["numerator"] == len(units) else None
+        report = await until(counted, 60, "metrics did not count every document result")
+        targets = (await client.get(stack.url("metrics") + "/v1/targets", params={"period": period})).json()
+        target = next(t for t in targets["targets"] if t["rate"] == "document_result_rate")
+        assert target["target"] == 1.0 and target["met"] is True
+        assert report["unit"]["rates"]["electronic_result_rate"]["numerator"] >= len(units)
+        health = (await client.get(sim + "/health")).json()
+        await check_rejections(client, stack, topics, rows)
+    print(f"{len(units)} document results issued {issued_after:.1f}s after the first post; "
+          f"simulator verdicts {health['verdicts']}, requests {health['requests']}")
+
+
+async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows: list[dict]) -> None:
+    """Malformed and mismatched envelopes: each rejected with its reason, on the API and dead-letter topic."""
+    sim, sync = stack.url("docsys-simulator"), stack.url("sync")
+    first, second = rows[0], rows[1]
+    unit = Organ(first["unit_code"], "Đơn vị")
+
+    def issued(document_id: str, answers: str, sender: Organ = unit) -> bytes:
+        return build_document(Document(
+            sender=sender, receiver=SYSTEM, document_id=document_id, type="QĐ", type_name="Quyết định",
+            subject="Quyết định cấp phép", code_number="999", code_notation="QĐ-UBND", place="Phú Thọ",
+            promulgated_on=date.today(), signer=Signer("Lê Quang Vinh", "Chủ tịch", "TM. Ủy ban nhân dân"),
+            response_for=("H44", answers)))
+
+    other = Organ("H44.101" if first["unit_code"] != "H44.101" else "H44.102", "Đơn vị khác")
+    cases = {
+        b"<edXML:edXMLEnvelope": "not well-formed",
+        b"<?xml version='1.0'?><edXML xmlns='http://www.mic.gov.vn/TBT/QCVN_102_2016'/>": "not valid edXML",
+        issued("H44.100,2026,1/QĐ-X", "H44.100-200101-9999"): "unknown dossier",
+        issued("H44.101,2026,1/QĐ-Y", first["dossier_code"], sender=other): "wrong unit",
+        issued(first["document"]["document_id"], second["dossier_code"], sender=Organ(second["unit_code"], "Đơn vị")):
+            "duplicate document id",
+    }
+    for envelope in cases:
+        await client.post(sim + "/admin/inject", params={"organ": "H44"}, content=envelope)
+
+    async def recorded():
+        found = (await client.get(sync + "/v1/documents/rejections")).json()
+        return found if len(found) >= len(cases) else None
+    found = await until(recorded, 30, "the broken envelopes were not all rejected")
+    assert [any(reason in r["reason"] for r in found) for reason in cases.values()] == [True] * len(cases), found
+    # Nothing else lost: every dossier still has its own document.
+    after = {r["dossier_code"]: r["document"]["code"] for r in (await client.get(sync + "/v1/documents")).json()}
+    assert after == {r["dossier_code"]: r["document"]["code"] for r in rows}
+    consumer = AIOKafkaConsumer(topics.dead_letter, bootstrap_servers=KAFKA, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        letters = []
+        deadline = time.monotonic() + 20
+        while len(letters) < len(cases) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            letters += [json.loads(r.value) for rs in batch.values() for r in rs]
+            letters = [v for v in letters if v.get("source") == "document-system"]
+    finally:
+        await consumer.stop()
+    assert sorted(v["reason"] for v in letters) == sorted(r["reason"] for r in found)
