@@ -42,21 +42,28 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
         self._wake = asyncio.Event()
+        self._stopping = False
         self.published = 0
 
     def wake(self) -> None:
         """Called after a commit that added rows, so they go out without waiting for the poll."""
         self._wake.set()
 
+    def stop(self) -> None:
+        """Finish the publish under way, then return from run() (no cancellation mid-send,
+        which would publish those rows again at the next start)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.publish_once()
             except Exception:  # broker or database away: keep the rows, try again shortly
                 log.exception("outbox relay failed; retrying")
                 sent = 0
                 await asyncio.sleep(1.0)
-            if sent < self._batch_size:
+            if sent < self._batch_size and not self._stopping:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self._idle_seconds)

@@ -62,6 +62,7 @@ async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
     while True:
         try:
             await run()
+            return  # the loop finished on its own (asked to stop)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -128,10 +129,17 @@ async def service_runtime(
 
 async def _shutdown(runtime: Runtime, kafka_consumer: AIOKafkaConsumer | None) -> None:
     # Stop consuming first (an interrupted batch rolls back and is read again next time),
-    # then publish what the outbox still holds, then close the clients.
-    for task in reversed(runtime.tasks):
+    # let the relay finish its publish, publish what the outbox still holds, close the clients.
+    relay_task = next(t for t in runtime.tasks if t.get_name() == "outbox relay")
+    others = [t for t in runtime.tasks if t is not relay_task]
+    for task in reversed(others):
         task.cancel()
-    await asyncio.gather(*runtime.tasks, return_exceptions=True)
+    await asyncio.gather(*others, return_exceptions=True)
+    runtime.relay.stop()
+    try:
+        await asyncio.wait_for(relay_task, 15)
+    except (TimeoutError, Exception):
+        relay_task.cancel()
     if kafka_consumer is not None:
         await kafka_consumer.stop()
     try:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.processing.lifecycle import ENDING, StoredEvent, in_order
+from services.processing.lifecycle import in_order
+from services.processing.working import ENDING, StoredEvent
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 STEP_ENDS = {"dossier.transferred", *ENDING}

@@ -7,14 +7,13 @@ out-of-order arrival harmless: the same set of events always gives the same stat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from services.processing.catalog import Procedure
-from services.processing.workcalendar import WorkCalendar
 from services.processing.transitions import illegal_reason
-from shared.event_types import Anomaly, Channel, DossierState, PaymentMethod, ProcedureFacts, Status
+from services.processing.workcalendar import WorkCalendar
+from services.processing.working import APPLY, StoredEvent, Working
+from shared.event_types import Anomaly, DossierState
 
 # Events stamped with the same time are applied in lifecycle order.
 ORDER = {
@@ -43,56 +42,8 @@ ORDER = {
         ]
     )
 }
-# Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
-ENDING = {
-    "dossier.refused": Status.REFUSED,
-    "dossier.withdrawal_requested": Status.WITHDRAWAL_REQUESTED,
-    "dossier.stopped": Status.STOPPED,
-    "dossier.processed": Status.PROCESSED,
-}
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    id: str
-    type: str
-    time: datetime
-    data: dict[str, Any]
-
-
 def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
     return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
-
-
-@dataclass
-class _Fold:
-    """Mutable working state while applying events; becomes a DossierState at the end."""
-
-    code: str
-    unit_code: str = ""
-    procedure_code: str = ""
-    channel: Channel = Channel.COUNTER
-    status: Status = Status.SUBMITTED
-    received_at: datetime | None = None
-    due_at: datetime | None = None
-    end_at: datetime | None = None
-    returned_at: datetime | None = None
-    supplement_requests: int = 0
-    paused: timedelta = timedelta()
-    waiting_since: datetime | None = None  # supplementation requested, not yet supplied
-    has_fee: bool = False
-    paid_online: bool = False
-    population: bool = False
-    personal_store: bool = False
-    result_digitized: bool = False
-    electronic_result: bool = False
-    deadline_passed_at: datetime | None = None  # the overdue timer fired at this moment
-    procedure: ProcedureFacts | None = None
-    feedback_due: dict[str, datetime] = field(default_factory=dict)  # PAKN id -> its deadline
-    feedback_on_time: set[str] = field(default_factory=set)
-    feedback_satisfied: set[str] = field(default_factory=set)
-    disliked: bool = False
-    anomalies: list[Anomaly] = field(default_factory=list)
 
 
 def fold(
@@ -107,83 +58,18 @@ def fold(
     ordered = in_order(e for e in events if e.type != "dossier.document_status")
     if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
         return None
-    f = _Fold(code)
-    components: dict[str, dict[str, Any]] = {}
+    w = Working(code, procedure, calendar)
     for e in ordered:
-        reason = illegal_reason(e.type, f.status, opened=bool(f.unit_code),
-                                received=f.received_at is not None, waiting=f.waiting_since is not None)
+        reason = illegal_reason(e.type, w.status, opened=bool(w.unit_code),
+                                received=w.received_at is not None, waiting=w.waiting_since is not None)
         if reason:
-            f.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
+            w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
-            _apply(f, e, components, procedure, calendar)
-    return _with_document(_state(f, len(ordered), components), ordered, procedure)
+            APPLY[e.type](w, e)
+    return _with_document(_state(w, len(ordered)), ordered, procedure)
 
 
-def _apply(f: _Fold, e: StoredEvent, components: dict, procedure, calendar: WorkCalendar) -> None:
-    d, t = e.data, e.type
-    if t in ("dossier.submitted", "dossier.received"):
-        f.unit_code, f.procedure_code, f.channel = d["unit_code"], d["procedure_code"], Channel(d["channel"])
-        proc = procedure(f.procedure_code)
-        f.has_fee = f.has_fee or bool(proc and proc.fee > 0)
-        f.procedure = proc.facts() if proc else None
-        if t == "dossier.received":
-            f.received_at = e.time
-            f.due_at = calendar.due_at(e.time, proc.time_limit) if proc else None
-            if f.status == Status.SUBMITTED:
-                f.status = Status.ACCEPTED
-    elif t == "dossier.transferred" or t == "dossier.supplement_supplied":
-        if t == "dossier.supplement_supplied" and f.waiting_since is not None:
-            f.paused += e.time - f.waiting_since
-            f.waiting_since = None
-        f.status = Status.PROCESSING if f.end_at is None else f.status
-    elif t == "dossier.supplement_requested":
-        f.supplement_requests += 1
-        f.waiting_since = e.time
-        f.status = Status.SUPPLEMENT_REQUESTED
-    elif t == "dossier.fee_requested":
-        f.has_fee = True
-        f.status = Status.FEE_REQUESTED
-    elif t == "dossier.fee_paid":
-        f.has_fee = True
-        f.paid_online = f.paid_online or d["method"] != PaymentMethod.OFFLINE
-        f.status = Status.PROCESSING if f.end_at is None else f.status
-    elif t == "dossier.extended":
-        f.due_at = datetime.fromisoformat(d["new_due_at"])
-    elif t in ENDING:
-        f.status = ENDING[t]
-        if f.end_at is None or t == "dossier.processed":
-            f.end_at = e.time
-    elif t == "dossier.result_returned":
-        f.status = Status.RETURNED
-        f.returned_at = e.time
-        f.end_at = f.end_at or e.time  # "processed" is preferred; returned stands in
-    elif t == "dossier.component_recorded":
-        components[d["component_code"]] = d
-        f.population = f.population or d["from_population_data"]
-        f.personal_store = f.personal_store or d["from_personal_data_store"]
-    elif t == "dossier.result_recorded":
-        f.result_digitized = f.result_digitized or d["digitized"]
-        f.electronic_result = f.electronic_result or d["electronic"]
-    elif t == "dossier.deadline_passed":
-        f.deadline_passed_at = e.time
-    elif t == "dossier.feedback_received":
-        f.feedback_due[d["feedback_id"]] = datetime.fromisoformat(d["due_at"])
-    elif t == "dossier.feedback_handled":
-        _feedback_handled(f, e)
-    elif t == "dossier.rated":
-        f.disliked = d["rating"] == "dissatisfied"  # the latest rating counts
-
-
-def _feedback_handled(f: _Fold, e: StoredEvent) -> None:
-    feedback_id = e.data["feedback_id"]
-    due = f.feedback_due.get(feedback_id)
-    if due is not None and e.time <= due:
-        f.feedback_on_time.add(feedback_id)
-    if e.data.get("satisfied"):
-        f.feedback_satisfied.add(feedback_id)
-
-
-def _verdict(f: _Fold) -> tuple[bool | None, datetime | None]:
+def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
     """(final verdict, deadline for open dossiers) by the portal's rule, DOMAIN.md §5."""
     if f.supplement_requests > 1:
         return False, None  # more than one supplementation request: overdue
@@ -196,7 +82,8 @@ def _verdict(f: _Fold) -> tuple[bool | None, datetime | None]:
     return judged_at <= deadline, None
 
 
-def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> DossierState:
+def _state(f: Working, revision: int) -> DossierState:
+    components = f.components
     on_time, deadline = _verdict(f)
     overdue = deadline is not None and f.deadline_passed_at is not None and f.deadline_passed_at >= deadline
     return DossierState(
@@ -220,8 +107,8 @@ def _state(f: _Fold, revision: int, components: dict[str, dict[str, Any]]) -> Do
         components=len(components),
         components_digitized=sum(c["digitized"] for c in components.values()),
         components_reused=sum(c["reused"] for c in components.values()),
-        uses_population_data=f.population,
-        uses_personal_data_store=f.personal_store,
+        uses_population_data=any(c["from_population_data"] for c in components.values()),
+        uses_personal_data_store=any(c["from_personal_data_store"] for c in components.values()),
         result_digitized=f.result_digitized,
         electronic_result=f.electronic_result,
         feedback=len(f.feedback_due),

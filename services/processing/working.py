@@ -1,0 +1,162 @@
+"""The working state of a dossier while its events are applied, and one applier per event type.
+
+Appliers are plain functions routed by a dict (APPLY); each changes only what its event says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.processing.catalog import Procedure
+from services.processing.workcalendar import WorkCalendar
+from shared.event_types import Anomaly, Channel, PaymentMethod, ProcedureFacts, Status
+
+# Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
+ENDING = {
+    "dossier.refused": Status.REFUSED,
+    "dossier.withdrawal_requested": Status.WITHDRAWAL_REQUESTED,
+    "dossier.stopped": Status.STOPPED,
+    "dossier.processed": Status.PROCESSED,
+}
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    type: str
+    time: datetime
+    data: dict[str, Any]
+
+
+@dataclass
+class Working:
+    """Mutable state while applying events in order; becomes a DossierState at the end."""
+
+    code: str
+    procedure_of: Callable[[str], Procedure | None]
+    calendar: WorkCalendar
+    unit_code: str = ""
+    procedure_code: str = ""
+    channel: Channel = Channel.COUNTER
+    status: Status = Status.SUBMITTED
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    end_at: datetime | None = None
+    returned_at: datetime | None = None
+    supplement_requests: int = 0
+    paused: timedelta = timedelta()
+    waiting_since: datetime | None = None  # supplementation requested, not yet supplied
+    has_fee: bool = False
+    paid_online: bool = False
+    components: dict[str, dict[str, Any]] = field(default_factory=dict)  # by component code
+    result_digitized: bool = False
+    electronic_result: bool = False
+    deadline_passed_at: datetime | None = None  # the overdue timer fired at this moment
+    procedure: ProcedureFacts | None = None
+    feedback_due: dict[str, datetime] = field(default_factory=dict)  # PAKN id -> its deadline
+    feedback_on_time: set[str] = field(default_factory=set)
+    feedback_satisfied: set[str] = field(default_factory=set)
+    disliked: bool = False
+    anomalies: list[Anomaly] = field(default_factory=list)
+
+    def resume(self) -> None:
+        """Back to processing (4), unless processing has already ended."""
+        if self.end_at is None:
+            self.status = Status.PROCESSING
+
+
+def opened(w: Working, e: StoredEvent) -> None:
+    d = e.data
+    w.unit_code, w.procedure_code, w.channel = d["unit_code"], d["procedure_code"], Channel(d["channel"])
+    proc = w.procedure_of(w.procedure_code)
+    w.has_fee = w.has_fee or bool(proc and proc.fee > 0)
+    w.procedure = proc.facts() if proc else None
+    if e.type == "dossier.received":  # accepted: the clock starts
+        w.received_at = e.time
+        w.due_at = w.calendar.due_at(e.time, proc.time_limit) if proc else None
+        w.status = Status.ACCEPTED
+
+
+def supplement_requested(w: Working, e: StoredEvent) -> None:
+    w.supplement_requests += 1
+    w.waiting_since = e.time
+    w.status = Status.SUPPLEMENT_REQUESTED
+
+
+def supplement_supplied(w: Working, e: StoredEvent) -> None:
+    w.paused += e.time - w.waiting_since  # supplementation stops the clock
+    w.waiting_since = None
+    w.resume()
+
+
+def fee_requested(w: Working, e: StoredEvent) -> None:
+    w.has_fee = True
+    w.status = Status.FEE_REQUESTED
+
+
+def fee_paid(w: Working, e: StoredEvent) -> None:
+    w.has_fee = True
+    w.paid_online = w.paid_online or e.data["method"] != PaymentMethod.OFFLINE
+    w.resume()
+
+
+def ended(w: Working, e: StoredEvent) -> None:
+    w.status = ENDING[e.type]
+    if w.end_at is None or e.type == "dossier.processed":  # "processed" is the preferred end
+        w.end_at = e.time
+
+
+def returned(w: Working, e: StoredEvent) -> None:
+    w.status = Status.RETURNED
+    w.returned_at = e.time
+    w.end_at = w.end_at or e.time  # returned stands in when "processed" never came
+
+
+def component(w: Working, e: StoredEvent) -> None:
+    w.components[e.data["component_code"]] = e.data
+
+
+def result(w: Working, e: StoredEvent) -> None:
+    w.result_digitized = w.result_digitized or e.data["digitized"]
+    w.electronic_result = w.electronic_result or e.data["electronic"]
+
+
+def feedback_handled(w: Working, e: StoredEvent) -> None:
+    feedback_id = e.data["feedback_id"]
+    due = w.feedback_due.get(feedback_id)
+    if due is not None and e.time <= due:
+        w.feedback_on_time.add(feedback_id)
+    if e.data.get("satisfied"):
+        w.feedback_satisfied.add(feedback_id)
+
+
+def _set(**changes: Callable[[StoredEvent], Any]) -> Callable[[Working, StoredEvent], None]:
+    """An applier that only sets fields from the event."""
+    def apply(w: Working, e: StoredEvent) -> None:
+        for name, value in changes.items():
+            setattr(w, name, value(e))
+    return apply
+
+
+APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
+    "dossier.submitted": opened,
+    "dossier.received": opened,
+    "dossier.transferred": lambda w, e: w.resume(),
+    "dossier.supplement_requested": supplement_requested,
+    "dossier.supplement_supplied": supplement_supplied,
+    "dossier.fee_requested": fee_requested,
+    "dossier.fee_paid": fee_paid,
+    "dossier.extended": _set(due_at=lambda e: datetime.fromisoformat(e.data["new_due_at"])),
+    **{t: ended for t in ENDING},
+    "dossier.result_returned": returned,
+    "dossier.component_recorded": component,
+    "dossier.result_recorded": result,
+    "dossier.deadline_passed": _set(deadline_passed_at=lambda e: e.time),
+    "dossier.feedback_received": lambda w, e: w.feedback_due.__setitem__(
+        e.data["feedback_id"], datetime.fromisoformat(e.data["due_at"])),
+    "dossier.feedback_handled": feedback_handled,
+    "dossier.rated": _set(disliked=lambda e: e.data["rating"] == "dissatisfied"),  # the latest counts
+}
