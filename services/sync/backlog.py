@@ -60,16 +60,16 @@ async def claim(session: AsyncSession, *, limit: int, lease_seconds: float, tabl
 async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Tables = PORTAL) -> None:
     """Record what the target now holds; drop the rows unless a newer revision came meanwhile."""
     B, SyncState = tables.backlog, tables.state
-    stmt = insert(SyncState).values([
-        {"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
-         "received_at": c.received_at, "record": c.record} for c in sent
-    ])
+    sent = sorted(sent, key=lambda c: c.dossier_code)
+    await _lock_in_order(session, sent, B)
+    stmt = insert(SyncState)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=[SyncState.dossier_code],
         set_={"revision": stmt.excluded.revision, "status": stmt.excluded.status, "record": stmt.excluded.record,
               "received_at": stmt.excluded.received_at, "synced_at": func.now()},
         where=SyncState.revision <= stmt.excluded.revision,
-    ))
+    ), [{"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
+         "received_at": c.received_at, "record": c.record} for c in sent])
     keys = [(c.dossier_code, c.revision) for c in sent]
     await session.execute(delete(B).where(tuple_(B.dossier_code, B.revision).in_(keys)))
     await _release(session, sent, B)
@@ -79,6 +79,8 @@ async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | N
                  tables: Tables = PORTAL) -> None:
     """Count an attempt; retry after its delay (seconds), or park the row when `park`."""
     B = tables.backlog
+    rows = sorted(rows, key=lambda r: r[0].dossier_code)
+    await _lock_in_order(session, [c for c, _, _ in rows], B)
     stmt = (
         update(B)
         .where(B.dossier_code == bindparam("code"), B.revision == bindparam("rev"))
@@ -90,6 +92,13 @@ async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | N
     await conn.execute(stmt, [{"code": c.dossier_code, "rev": c.revision, "error": error[:2000],
                                "delay": timedelta(seconds=delay or 0)} for c, error, delay in rows])
     await _release(session, [c for c, _, _ in rows], B)
+
+
+async def _lock_in_order(session: AsyncSession, rows: list[Claimed], B) -> None:
+    """Lock the rows by dossier code first: the consumer's upsert locks in the same order,
+    so the two never deadlock (each waits for the other instead)."""
+    await session.execute(select(B.dossier_code).where(B.dossier_code.in_([c.dossier_code for c in rows]))
+                          .order_by(B.dossier_code).with_for_update())
 
 
 async def _release(session: AsyncSession, rows: list[Claimed], B) -> None:

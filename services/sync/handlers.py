@@ -53,18 +53,25 @@ async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[Consum
     )
     held = dict(rows.tuples().all())
     # Never queue what the portal already holds (redeliveries, replays).
-    wanted = [_row(s) for code, s in latest.items() if s.revision > held.get(code, 0)]
+    # Sorted by dossier code: every statement on the backlog locks rows in this order, so the
+    # consumer and the delivery worker never deadlock.
+    wanted = [_row(s) for code, s in sorted(latest.items()) if s.revision > held.get(code, 0)]
     if wanted:
-        stmt = insert(SyncBacklog).values(wanted)
-        new = stmt.excluded
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[SyncBacklog.dossier_code],
-                # A newer revision replaces the queued one and starts afresh; an older one is ignored.
-                set_={"revision": new.revision, "status": new.status, "received_at": new.received_at,
-                      "record": new.record, "attempts": 0, "next_attempt_at": func.now(),
-                      "parked": False, "last_error": None},
-                where=SyncBacklog.revision < new.revision,
-            )
-        )
+        await session.execute(QUEUE_NEWER, wanted)
     return rejected
+
+
+def _queue_newer():
+    stmt = insert(SyncBacklog)
+    new = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[SyncBacklog.dossier_code],
+        # A newer revision replaces the queued one and starts afresh; an older one is ignored.
+        set_={"revision": new.revision, "status": new.status, "received_at": new.received_at,
+              "record": new.record, "attempts": 0, "next_attempt_at": func.now(),
+              "parked": False, "last_error": None},
+        where=SyncBacklog.revision < new.revision,
+    )
+
+
+QUEUE_NEWER = _queue_newer()
