@@ -98,6 +98,7 @@ class Transferred(Data):
 
 class FeeRequested(Data):
     amount: int = Field(ge=0, description="VND")
+    fee_type: Literal[1, 2] = Field(default=2, description="LoaiPhiLePhi: 1 phí, 2 lệ phí")
 
 
 class FeePaid(Data):
@@ -200,14 +201,49 @@ class Anomaly(Data):
 
 
 class ProcedureFacts(Data):
-    """What the 766 index needs of the dossier's procedure, as the catalog says at folding time."""
+    """What the 766 index and the portal need of the dossier's procedure, as the catalog says."""
 
+    name: str = ""
     field: str
     online: Literal["full", "partial", "none"]
     has_fee: bool
     online_payment: bool  # the procedure can be paid online
     fee_data_synced: bool  # its fee data is synced to the national portal
     population_data_connected: bool  # connected to the national population database
+
+
+class DocumentItem(Data):
+    """A submitted component (TaiLieuNop)."""
+
+    code: str
+    digitized: bool
+    reused: bool
+    from_population_data: bool
+
+
+class FeeItem(Data):
+    amount: int
+    fee_type: int
+
+
+class SupplementItem(Data):
+    """A supplementation request, with the deadline before it and after it (DanhSachHoSoBoSung)."""
+
+    requested_at: AwareDatetime
+    supplied_at: AwareDatetime | None
+    due_before: AwareDatetime | None
+    due_after: AwareDatetime | None
+
+
+class StepItem(Data):
+    """A line of the control sheet (QuaTrinhXuLy)."""
+
+    unit_code: str
+    official: str | None
+    started_at: AwareDatetime
+    due_at: AwareDatetime | None
+    ended_at: AwareDatetime | None
+    verdict: Literal["early", "on_time", "late"] | None
 
 
 class DossierState(Data):
@@ -246,6 +282,12 @@ class DossierState(Data):
     feedback_satisfied: int = 0
     disliked: bool = Field(default=False, description="Rated dissatisfied")
     procedure: ProcedureFacts | None = Field(default=None, description="The catalog entry's facts")
+    submitted_at: AwareDatetime | None = None
+    documents: list[DocumentItem] = Field(default_factory=list)
+    fees: list[FeeItem] = Field(default_factory=list)
+    supplements: list[SupplementItem] = Field(default_factory=list)
+    results: list[str] = Field(default_factory=list, description="Result document codes")
+    steps: list[StepItem] = Field(default_factory=list)
     anomalies: list[Anomaly] = Field(default_factory=list)
 
 

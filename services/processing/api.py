@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from services.processing.catalog import Procedure
 from services.processing.controlsheet import control_sheet
-from services.processing.lifecycle import StoredEvent, in_order
+from services.processing.working import StoredEvent, in_order
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
 from shared.auth import READER
 

@@ -37,6 +37,7 @@ class Procedure(BaseModel):
 
     def facts(self) -> ProcedureFacts:
         return ProcedureFacts(
+            name=self.name,
             field=self.field,
             online=self.online,
             has_fee=self.fee > 0,

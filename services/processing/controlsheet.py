@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.processing.lifecycle import in_order
-from services.processing.working import ENDING, StoredEvent
+from services.processing.working import ENDING, StoredEvent, in_order
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 STEP_ENDS = {"dossier.transferred", *ENDING}

@@ -12,38 +12,9 @@ from datetime import datetime
 from services.processing.catalog import Procedure
 from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
-from services.processing.working import APPLY, StoredEvent, Working
-from shared.event_types import Anomaly, DossierState
-
-# Events stamped with the same time are applied in lifecycle order.
-ORDER = {
-    t: i
-    for i, t in enumerate(
-        [
-            "dossier.submitted",
-            "dossier.received",
-            "dossier.component_recorded",
-            "dossier.transferred",
-            "dossier.fee_requested",
-            "dossier.fee_paid",
-            "dossier.supplement_requested",
-            "dossier.supplement_supplied",
-            "dossier.extended",
-            "dossier.result_recorded",
-            "dossier.processed",
-            "dossier.withdrawal_requested",
-            "dossier.stopped",
-            "dossier.refused",
-            "dossier.result_returned",
-            "dossier.feedback_received",
-            "dossier.feedback_handled",
-            "dossier.rated",
-            "dossier.deadline_passed",
-        ]
-    )
-}
-def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
-    return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
+from services.processing.controlsheet import control_sheet
+from services.processing.working import APPLY, StoredEvent, Working, in_order
+from shared.event_types import Anomaly, DocumentItem, DossierState, StepItem
 
 
 def fold(
@@ -66,7 +37,7 @@ def fold(
             w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
             APPLY[e.type](w, e)
-    return _with_document(_state(w, len(ordered)), ordered, procedure)
+    return _with_document(_state(w, len(ordered), control_sheet(ordered)), ordered, procedure)
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
@@ -82,7 +53,7 @@ def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
     return judged_at <= deadline, None
 
 
-def _state(f: Working, revision: int) -> DossierState:
+def _state(f: Working, revision: int, steps: list[dict]) -> DossierState:
     components = f.components
     on_time, deadline = _verdict(f)
     overdue = deadline is not None and f.deadline_passed_at is not None and f.deadline_passed_at >= deadline
@@ -116,6 +87,14 @@ def _state(f: Working, revision: int) -> DossierState:
         feedback_satisfied=len(f.feedback_satisfied),
         disliked=f.disliked,
         procedure=f.procedure,
+        submitted_at=f.submitted_at,
+        documents=[DocumentItem(code=code, digitized=c["digitized"], reused=c["reused"],
+                                from_population_data=c["from_population_data"]) for code, c in components.items()],
+        fees=f.fees,
+        supplements=f.supplements,
+        results=f.results,
+        steps=[StepItem(unit_code=s["to_unit"], official=s["to_official"], started_at=s["handed_at"],
+                        due_at=s["due_at"], ended_at=s["ended_at"], verdict=s["verdict"]) for s in steps],
         anomalies=f.anomalies,
     )
 

@@ -5,14 +5,22 @@ Appliers are plain functions routed by a dict (APPLY); each changes only what it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from services.processing.catalog import Procedure
 from services.processing.workcalendar import WorkCalendar
-from shared.event_types import Anomaly, Channel, PaymentMethod, ProcedureFacts, Status
+from shared.event_types import (
+    Anomaly,
+    Channel,
+    FeeItem,
+    PaymentMethod,
+    ProcedureFacts,
+    Status,
+    SupplementItem,
+)
 
 # Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
 ENDING = {
@@ -31,6 +39,41 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+# Events stamped with the same time are applied in lifecycle order.
+ORDER = {
+    t: i
+    for i, t in enumerate(
+        [
+            "dossier.submitted",
+            "dossier.received",
+            "dossier.component_recorded",
+            "dossier.transferred",
+            "dossier.fee_requested",
+            "dossier.fee_paid",
+            "dossier.supplement_requested",
+            "dossier.supplement_supplied",
+            "dossier.extended",
+            "dossier.result_recorded",
+            "dossier.processed",
+            "dossier.withdrawal_requested",
+            "dossier.stopped",
+            "dossier.refused",
+            "dossier.result_returned",
+            "dossier.feedback_received",
+            "dossier.feedback_handled",
+            "dossier.rated",
+            "dossier.deadline_passed",
+        ]
+    )
+}
+def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
+
+
+def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
+
+
 @dataclass
 class Working:
     """Mutable state while applying events in order; becomes a DossierState at the end."""
@@ -42,6 +85,7 @@ class Working:
     procedure_code: str = ""
     channel: Channel = Channel.COUNTER
     status: Status = Status.SUBMITTED
+    submitted_at: datetime | None = None  # NgayNopHoSo
     received_at: datetime | None = None
     due_at: datetime | None = None
     end_at: datetime | None = None
@@ -60,7 +104,13 @@ class Working:
     feedback_on_time: set[str] = field(default_factory=set)
     feedback_satisfied: set[str] = field(default_factory=set)
     disliked: bool = False
+    fees: list[FeeItem] = field(default_factory=list)
+    supplements: list[SupplementItem] = field(default_factory=list)
+    results: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+
+    def deadline(self) -> datetime | None:
+        return self.due_at + self.paused if self.due_at else None
 
     def resume(self) -> None:
         """Back to processing (4), unless processing has already ended."""
@@ -74,6 +124,7 @@ def opened(w: Working, e: StoredEvent) -> None:
     proc = w.procedure_of(w.procedure_code)
     w.has_fee = w.has_fee or bool(proc and proc.fee > 0)
     w.procedure = proc.facts() if proc else None
+    w.submitted_at = w.submitted_at or e.time
     if e.type == "dossier.received":  # accepted: the clock starts
         w.received_at = e.time
         w.due_at = w.calendar.due_at(e.time, proc.time_limit) if proc else None
@@ -84,17 +135,21 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
     w.supplement_requests += 1
     w.waiting_since = e.time
     w.status = Status.SUPPLEMENT_REQUESTED
+    w.supplements.append(SupplementItem(requested_at=e.time, supplied_at=None, due_before=w.deadline(),
+                                        due_after=None))
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
     w.paused += e.time - w.waiting_since  # supplementation stops the clock
     w.waiting_since = None
+    w.supplements[-1] = w.supplements[-1].model_copy(update={"supplied_at": e.time, "due_after": w.deadline()})
     w.resume()
 
 
 def fee_requested(w: Working, e: StoredEvent) -> None:
     w.has_fee = True
     w.status = Status.FEE_REQUESTED
+    w.fees.append(FeeItem(amount=e.data["amount"], fee_type=e.data.get("fee_type", 2)))
 
 
 def fee_paid(w: Working, e: StoredEvent) -> None:
@@ -122,6 +177,8 @@ def component(w: Working, e: StoredEvent) -> None:
 def result(w: Working, e: StoredEvent) -> None:
     w.result_digitized = w.result_digitized or e.data["digitized"]
     w.electronic_result = w.electronic_result or e.data["electronic"]
+    if e.data["result_code"] not in w.results:
+        w.results.append(e.data["result_code"])
 
 
 def feedback_handled(w: Working, e: StoredEvent) -> None:

@@ -6,7 +6,15 @@ from typing import Protocol
 
 import httpx
 
-from services.portal_simulator.records import PortalDossier, portal_date
+from services.portal_simulator.records import (
+    BuocXuLy,
+    GiayToKetQua,
+    HoSoBoSung,
+    LePhi,
+    PortalDossier,
+    TaiLieu,
+    portal_date,
+)
 from shared.event_types import DossierState, Status
 
 
@@ -34,15 +42,17 @@ class Portal(Protocol):
 
 
 def to_portal_record(s: DossierState) -> PortalDossier:
-    """What DossierState carries, in the portal's words. The lists (documents, fees, results,
-    steps) stay empty: the canonical state holds counts and flags, not the items themselves."""
+    """The canonical state in the portal's words (DOMAIN.md §8)."""
     digitized = s.components > 0 and s.components_digitized == s.components
     return PortalDossier(
         MaHoSo=s.dossier_code,
         MaTTHC=s.procedure_code,
+        TenTTHC=(s.procedure.name or None) if s.procedure else None,
+        MaLinhVuc=s.procedure.field[:64] if s.procedure else None,
         KenhThucHien=int(s.channel),
         DonViXuLy=s.unit_code,
         TrangThaiHoSo=int(s.status),
+        NgayNopHoSo=portal_date(s.submitted_at),
         NgayTiepNhan=portal_date(s.received_at),
         NgayHenTra=portal_date(s.due_at),
         NgayKetThucXuLy=portal_date(s.end_at) if s.status in (Status.PROCESSED, Status.RETURNED) else None,
@@ -50,6 +60,15 @@ def to_portal_record(s: DossierState) -> PortalDossier:
         NgayTuChoi=portal_date(s.end_at) if s.status == Status.REFUSED else None,
         HoSoCoThanhPhanSoHoa=int(digitized),
         DuocThanhToanTrucTuyen=1 if s.paid_online else 0,
+        TaiLieuNop=[TaiLieu(MaThanhPhanHoSo=d.code, DuocSoHoa=int(d.digitized), DuocTaiSuDung=int(d.reused),
+                            DuocLayTuKhoDMQG=int(d.from_population_data)) for d in s.documents],
+        DanhSachLePhi=[LePhi(Gia=f.amount, LoaiPhiLePhi=f.fee_type) for f in s.fees],
+        DanhSachHoSoBoSung=[HoSoBoSung(NgayHenTraTruoc=portal_date(b.due_before),
+                                       NgayHenTraMoi=portal_date(b.due_after)) for b in s.supplements],
+        DanhSachGiayToKetQua=[GiayToKetQua(MaGiayToKetQua=code) for code in s.results],
+        QuaTrinhXuLy=[BuocXuLy(MaDonVi=step.unit_code, NguoiXuLy=step.official, NgayBatDau=portal_date(step.started_at),
+                               HanXuLy=portal_date(step.due_at), NgayKetThuc=portal_date(step.ended_at))
+                      for step in s.steps],
     )
 
 
