@@ -20,7 +20,7 @@ CONSUMES = {
 }
 PUBLISHERS = ("intake", "processing", "sync", "metrics")
 # Work a service has accepted but not finished, besides its outbox.
-QUEUES = {"sync": "sync_backlog"}
+QUEUES = {"sync": ("sync_backlog", "docsys_backlog")}
 
 
 async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
@@ -43,11 +43,10 @@ async def _pending(
     pending = []
     async with db.connect() as conn:
         for service in partitions:
-            for table in ("outbox", QUEUES.get(service)):
-                if table:
-                    count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".{table}'))).scalar()
-                    if count:
-                        pending.append(f"{service} {table} {count}")
+            for table in ("outbox", *QUEUES.get(service, ())):
+                count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".{table}'))).scalar()
+                if count:
+                    pending.append(f"{service} {table} {count}")
         for service in partitions:
             if service not in CONSUMES:
                 continue
