@@ -34,6 +34,23 @@ class RecordError(Exception):
     """A record that cannot be applied; its message is the dead-letter reason."""
 
 
+# SQLSTATE classes that say "try again later", not "this record is bad": connection exception,
+# insufficient resources, operator intervention (shutdown, starting up), transaction rollback.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if the database (not the record) is at fault, so the same batch should be retried."""
+    if isinstance(exc, (OSError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    return False
+
+
 def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> bytes:
     """The dead-letter record: where the message came from, why it failed, and its raw bytes."""
     raw = record.value or b""
@@ -56,11 +73,17 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):
     def __init__(self, runner: BatchConsumer):
         self._runner = runner
 
+    # Both callbacks run in aiokafka's coordinator task, concurrently with run(), which may
+    # already be fetching from aiokafka's reset position: they take the runner's lock, so a
+    # batch in flight commits before its partitions move, and run() applies only records at or
+    # after the position the stored offsets set (BatchConsumer.expected).
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        pass
+        async with self._runner.lock:
+            self._runner.expected.clear()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._runner.seek_to_stored(assigned)
+        async with self._runner.lock:
+            await self._runner.seek_to_stored(list(assigned))
 
 
 class BatchConsumer:
@@ -90,18 +113,36 @@ class BatchConsumer:
         self._max_records = max_records
         self.applied = 0
         self.dead_lettered = 0
+        # The next offset to apply per assigned partition, from the stored offsets, then advanced
+        # by each committed batch; a partition not in it has not been positioned yet.
+        self.lock = asyncio.Lock()
+        self.expected: dict[TopicPartition, int] = {}
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
-        async with self._sessionmaker() as session:
-            rows = await session.execute(
-                select(consumer_offsets).where(consumer_offsets.c.consumer_group == self._group)
-            )
-            stored = {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
+        delay = 0.2
+        while True:  # without the stored offsets there is nowhere safe to read from: wait for them
+            try:
+                stored = await self._stored_offsets()
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("cannot read stored offsets (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         for tp in partitions:
             if tp in stored:
                 self.consumer.seek(tp, stored[tp])
             else:
                 await self.consumer.seek_to_beginning(tp)
+            self.expected[tp] = stored.get(tp, 0)
+
+    async def _stored_offsets(self) -> dict[TopicPartition, int]:
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(consumer_offsets).where(consumer_offsets.c.consumer_group == self._group)
+            )
+            return {TopicPartition(r.topic, r.partition): r.next_offset for r in rows}
 
     def subscribe(self) -> None:
         self.consumer.subscribe(self._topics, listener=_SeekToStoredOffsets(self))
@@ -109,11 +150,19 @@ class BatchConsumer:
     async def run(self) -> None:
         """Consume until cancelled. Call subscribe() and consumer.start() first."""
         while True:
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
-            records = [r for rs in batches.values() for r in rs]
-            if records:
+            fetched = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
+            async with self.lock:
+                # Records fetched before the seek to the stored offsets (or already applied) are
+                # skipped; the seek makes aiokafka deliver the right ones next.
+                batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected
+                           and (kept := [r for r in rs if r.offset >= self.expected[tp]])}
+                records = [r for rs in batches.values() for r in rs]
+                if not records:
+                    continue
                 try:
                     await self._apply_with_retry(records)
+                    for tp, rs in batches.items():
+                        self.expected[tp] = rs[-1].offset + 1
                 except Exception:
                     # Not applied and not committed: read the same records again next time.
                     for tp, rs in batches.items():
@@ -126,17 +175,11 @@ class BatchConsumer:
             try:
                 await self._apply(records)
                 return
-            except (OSError, InterfaceError) as exc:  # database away: same batch again, later
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-            except DBAPIError as exc:
-                if exc.connection_invalidated:
-                    log.warning("database connection lost; retrying in %.1fs", delay)
-                else:
+            except Exception as exc:
+                if not is_transient(exc):  # a record's fault (or a handler's bug): isolate it
                     await self._apply_one_by_one(records)
                     return
-            except RecordError:
-                await self._apply_one_by_one(records)
-                return
+                log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -155,7 +198,9 @@ class BatchConsumer:
         for record in records:
             try:
                 await self._apply([record])
-            except (RecordError, DBAPIError, ValueError) as exc:
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # not the record's fault: run() reads it again once the database is back
                 reason = f"{type(exc).__name__}: {exc}"[:2000]
                 log.error("dead-lettering %s/%s@%s: %s", record.topic, record.partition, record.offset, reason)
                 async with self._sessionmaker() as session, session.begin():

@@ -58,6 +58,8 @@ def parse_typed(raw: dict[str, Any] | bytes | str) -> tuple[Envelope, BaseModel]
         obj = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
     except (ValueError, UnicodeDecodeError) as exc:
         raise EventError([{"field": "(body)", "message": f"not JSON: {exc}"}]) from exc
+    except RecursionError as exc:  # e.g. 50,000 nested brackets: poison, not a crash
+        raise EventError([{"field": "(body)", "message": "not JSON: nested too deeply"}]) from exc
     if not isinstance(obj, dict):
         raise EventError([{"field": "(body)", "message": "an event must be a JSON object"}])
     try:
