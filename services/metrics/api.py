@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from sqlalchemy import select
 
 from services.metrics.export import to_csv, to_xlsx
@@ -14,6 +14,7 @@ from services.metrics.periods import TZ, Period, date_range, months_until, parse
 from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
 from services.metrics.targets import targets_report
 from shared.auth import READER, aggregate_reader
+from shared.events import DOSSIER_CODE_PATTERN
 from shared.units import load_units
 
 # Published aggregates are public unless READER_PUBLIC_AGGREGATES=false; per-dossier data
@@ -138,7 +139,9 @@ async def get_overdue(
 
 
 @dossier_router.get("/dossiers/{code}")
-async def get_dossier(request: Request, code: str) -> dict:
+async def get_dossier(
+    request: Request, code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, description="Mã hồ sơ")]
+) -> dict:
     """Drill-down: the dossier's state and control sheet, as processing holds them."""
     response = await request.app.state.http.get(f"/v1/dossiers/{code}", headers=_forwarded(request))
     if response.status_code != 200:
