@@ -18,7 +18,11 @@ LOG_TAG=postgres
 # Remembers where the cluster lives ($VAR/pg or the /var/tmp fallback), so
 # stop and status look in the same place start chose.
 LOCATION_FILE="$VAR/pg/location"
-FALLBACK_BASE="/var/tmp/dossier-pg-$(printf '%s' "$ROOT" | sha256sum | cut -c1-10)"
+# Keyed by $VAR when it is not the default, so a second instance (another VAR, e.g. a test's
+# private one) never shares, or removes as an orphan, the first instance's fallback cluster.
+FALLBACK_KEY="$ROOT"
+[[ "$VAR" == "$ROOT/var" ]] || FALLBACK_KEY="$VAR"
+FALLBACK_BASE="/var/tmp/dossier-pg-$(printf '%s' "$FALLBACK_KEY" | sha256sum | cut -c1-10)"
 START_TIMEOUT=60
 
 # Newest installed server, e.g. /usr/lib/postgresql/15/bin.
