@@ -38,13 +38,13 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 # Signing requests are queued only when the document connector is on.
                 handle=lambda runtime: (with_signing_requests(handle_lifecycle_batch) if settings.docsys_url
                                         else handle_lifecycle_batch),
-            ) as runtime, connector(runtime, settings):
+            ) as runtime, connector(runtime, settings) as docsys:
                 worker = DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
                                         wake=runtime.relay.wake)
                 # Listed with the runtime's tasks: readiness reports it, shutdown cancels it first.
                 runtime.tasks.append(asyncio.create_task(worker.run(), name="delivery"))
                 app.state.runtime, app.state.portal, app.state.settings = runtime, portal, settings
-                app.state.delivery = worker
+                app.state.delivery, app.state.docsys = worker, docsys
                 yield
 
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)

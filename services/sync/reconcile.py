@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -20,7 +22,6 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from services.portal_simulator.records import PORTAL_TZ, PortalDossier
 from services.sync import backlog
 from services.sync.config import SyncSettings
-from services.sync.models import SyncState
 from services.sync.portal import HttpPortal, Portal, PortalError
 from shared.db import make_engine, make_sessionmaker
 
@@ -37,9 +38,17 @@ async def _look_up(portal: Portal, code: str, attempts: int = 5) -> PortalDossie
     return error
 
 
+def portal_differs(found: PortalDossier | None, held: dict) -> bool:
+    """The portal lost the record, or holds another one."""
+    return found is None or found.model_dump(mode="json") != held
+
+
 async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: date, end: date,
-                    concurrency: int = 8) -> dict[str, int]:
-    """Check every dossier of [start, end]; return what was checked, differed, re-queued, unchecked."""
+                    concurrency: int = 8, tables: backlog.Tables = backlog.PORTAL,
+                    differs: Callable[[Any, dict], bool] = portal_differs) -> dict[str, int]:
+    """Check every dossier of [start, end] against a delivery target (the portal by default);
+    return what was checked, differed, re-queued, unchecked."""
+    SyncState = tables.state
     low = datetime.combine(start, time(), PORTAL_TZ)
     high = datetime.combine(end + timedelta(days=1), time(), PORTAL_TZ)
     day = func.coalesce(SyncState.received_at, SyncState.synced_at)
@@ -56,10 +65,9 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
 
     found = dict(zip(held, await asyncio.gather(*(check(c) for c in held))))
     unchecked = [c for c, r in found.items() if isinstance(r, Exception)]
-    differing = [c for c, r in found.items()
-                 if not isinstance(r, Exception) and (r is None or r.model_dump(mode="json") != held[c])]
+    differing = [c for c, r in found.items() if not isinstance(r, Exception) and differs(r, held[c])]
     async with sessionmaker() as session, session.begin():
-        requeued = await backlog.requeue_from_state(session, differing)
+        requeued = await backlog.requeue_from_state(session, differing, tables=tables)
     return {"checked": len(held) - len(unchecked), "differences": len(differing), "requeued": requeued,
             "unchecked": len(unchecked)}
 

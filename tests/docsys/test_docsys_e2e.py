@@ -112,6 +112,12 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         assert {r["document"]["symbol"] for r in rows} == {"QĐ-UBND", "QĐ-SCT"}
         numbers = {r["dossier_code"]: r["document"]["code"] for r in rows}
 
+        # Reconciliation: the document system holds every request, so nothing is sent again.
+        period_days = {"from": (received - timedelta(days=1)).date().isoformat(),
+                       "to": (datetime.now(VN) + timedelta(days=1)).date().isoformat()}
+        reconciled = (await client.post(sync + "/v1/documents/reconcile", json=period_days)).json()
+        assert reconciled == {"checked": len(units), "differences": 0, "requeued": 0, "unchecked": 0}
+
         # The dossier carries the number; its control sheet shows the document system's statuses.
         async def folded():
             states = [(await client.get(stack.url("processing") + f"/v1/dossiers/{c}")).json() for c in units]

@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.sync import backlog
+from services.sync.api import Period
+from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
 from services.sync.documents.receive import NotYet, receive
 from services.sync.documents.tables import DOCSYS
@@ -110,3 +112,15 @@ async def dossier(request: Request, dossier_code: str) -> dict:
         return {"dossier_code": dossier_code, "state": req.state if req else "queued",
                 "queued": queued is not None, "document": _document(doc),
                 "statuses": [{"status": s.status, "at": s.at, "description": s.description} for s in statuses]}
+
+
+@router.post("/reconcile")
+async def reconcile_documents(request: Request, body: Period) -> dict[str, int]:
+    """Ask the document system about every signing request of the period; send again those it
+    does not hold (a lost request)."""
+    app = request.app.state
+    if app.docsys is None:
+        raise HTTPException(409, detail="the document-system connector is off (SYNC_DOCSYS_URL unset)")
+    return await reconcile(app.runtime.sessionmaker, app.docsys, start=body.start, end=body.end,
+                           concurrency=app.settings.reconcile_concurrency, tables=DOCSYS,
+                           differs=lambda found, held: found is None)

@@ -20,7 +20,7 @@ METERS = meters("docsys", "document system", "/v1/documents/failures")
 
 @asynccontextmanager
 async def connector(runtime: Runtime, settings: SyncSettings):
-    """Run the connector's two loops for the service's lifetime (nothing when it is off)."""
+    """Run the connector's two loops for the service's lifetime; yields its client (None when off)."""
     if not settings.docsys_url:
         yield None
         return
@@ -34,4 +34,4 @@ async def connector(runtime: Runtime, settings: SyncSettings):
         # Listed with the runtime's tasks: readiness reports them, shutdown cancels them.
         runtime.tasks.append(asyncio.create_task(worker.run(), name="docsys delivery"))
         runtime.spawn("docsys inbox", inbox.run)
-        yield worker
+        yield docsys
