@@ -224,10 +224,16 @@ class BatchConsumer:
             {"consumer_group": self._group, "topic": t, "partition": p, "next_offset": o}
             for (t, p), o in next_offsets.items()
         ]
-        stmt = insert(consumer_offsets).values(rows)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["consumer_group", "topic", "partition"],
-                set_={"next_offset": stmt.excluded.next_offset},
-            )
-        )
+        await session.execute(STORE_OFFSETS, rows)
+
+
+def _store_offsets_statement():
+    stmt = insert(consumer_offsets)
+    return stmt.on_conflict_do_update(
+        index_elements=["consumer_group", "topic", "partition"],
+        set_={"next_offset": stmt.excluded.next_offset},
+    )
+
+
+# Built once; executed with a list of rows (no per-batch statement compilation).
+STORE_OFFSETS = _store_offsets_statement()

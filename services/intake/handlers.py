@@ -126,8 +126,10 @@ async def _insert_new(session: AsyncSession, valid: list[_Valid]) -> set[str]:
         }
         for v in valid
     ]
-    stmt = insert(AcceptedEvent).values(rows).on_conflict_do_nothing(index_elements=["id"])
-    return set((await session.execute(stmt.returning(AcceptedEvent.id))).scalars())
+    # A list of parameters, not .values(rows): SQLAlchemy batches it (insertmanyvalues) without
+    # compiling a new statement for every batch, which cost intake ~40% of its CPU.
+    stmt = insert(AcceptedEvent).on_conflict_do_nothing(index_elements=["id"]).returning(AcceptedEvent.id)
+    return set((await session.execute(stmt, rows)).scalars())
 
 
 async def _stored_digests(session: AsyncSession, ids: list[str]) -> dict[str, str]:
