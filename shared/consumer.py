@@ -35,8 +35,11 @@ class RecordError(Exception):
 
 
 # SQLSTATE classes that say "try again later", not "this record is bad": connection exception,
-# insufficient resources, operator intervention (shutdown, starting up), transaction rollback.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40")
+# insufficient resources, operator intervention (shutdown, starting up), transaction rollback,
+# and 42 (undefined column or table: a schema that does not match the code). Our statements are
+# static, so a 42 is never one record's fault; dead-lettering would empty the stream into the
+# dead-letter topic, while retrying keeps it intact until the deployment is fixed.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "42")
 
 
 def is_transient(exc: BaseException) -> bool:
