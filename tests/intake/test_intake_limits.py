@@ -70,3 +70,12 @@ async def test_an_unexpected_error_answers_a_correlation_id_and_no_trace(topics,
     assert set(body) == {"detail", "correlation_id"}
     assert response.headers["X-Correlation-ID"] == body["correlation_id"]
     assert "hunter2" not in response.text and "Traceback" not in response.text
+
+
+async def test_deeply_nested_json_is_a_client_error_not_a_crash(topics, schemas):
+    async with running_intake(topics, schemas) as app:
+        key = await new_key(app, "simulator", ["H44"])
+        async with client(app, key) as c:
+            deep = "[" * 100_000 + "]" * 100_000  # 200 KB, under the size limit
+            response = await c.post("/v1/events/batch", content=deep, headers={"content-type": "application/json"})
+    assert response.status_code == 400
