@@ -42,7 +42,8 @@ Where to look (everything keeps running; './demo.sh stop' stops it):
                      http://127.0.0.1:8002/v1/dossiers/<mã hồ sơ>
   Credentials      var/run/simulator.key (intake X-API-Key for every unit; more with
                    .venv/bin/python -m services.intake.keys create --name ... --units ...),
-                   var/run/reader.token (reader token for per-dossier routes)
+                   var/run/reader.token (reader token for per-dossier routes),
+                   var/run/operator.token (operator token for catalog changes, re-queues)
   Portal simulator http://127.0.0.1:8005/health
   Prometheus       http://127.0.0.1:800{1,2,3,4}/metrics
   Logs             var/run/*.log, var/kafka/kafka.log, var/pg/postgres.log

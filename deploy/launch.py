@@ -58,6 +58,7 @@ class Stack:
     # Credentials this stack provisions: a reader token (its digest goes to the services) and,
     # once intake is up, the simulator's API key. Both are also written to run_dir (mode 0600).
     reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api_key: str | None = None
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. for tests
     docsys: bool = False  # connect sync to the document-management simulator (the demo does)
@@ -80,6 +81,9 @@ class Stack:
         if service.name in READER_SERVICES:
             digest = hashlib.sha256(self.reader_token.encode()).hexdigest()
             env["READER_TOKEN_SHA256"] = ",".join(filter(None, [env.get("READER_TOKEN_SHA256"), digest]))
+            operator = hashlib.sha256(self.operator_token.encode()).hexdigest()
+            env["READER_OPERATOR_TOKEN_SHA256"] = ",".join(
+                filter(None, [env.get("READER_OPERATOR_TOKEN_SHA256"), operator]))
         if service.name == "metrics":  # the dossier drill-down reads processing
             env["METRICS_PROCESSING_URL"] = self.url("processing")
         env |= self.extra_env.get(service.name, {})
@@ -111,6 +115,7 @@ class Stack:
             raise RuntimeError(f"could not create the simulator's API key: {done.stderr.strip()}")
         self.api_key = self._secret_file("simulator.key", done.stdout.strip())
         self._secret_file("reader.token", self.reader_token)
+        self._secret_file("operator.token", self.operator_token)
         os.environ["SIMULATOR_API_KEY"] = self.api_key
 
     def start(self, name: str) -> None:

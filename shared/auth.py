@@ -32,9 +32,13 @@ class ReaderSettings(BaseSettings):
     # closed (503), never open.
     token_sha256: str | None = None
     public_aggregates: bool = True
+    # Operators change things (the procedure catalog, re-queues, reconciliation): their own
+    # tokens, READER_OPERATOR_TOKEN_SHA256; a reader token does not let anyone write.
+    operator_token_sha256: str | None = None
 
-    def digests(self) -> list[str]:
-        return [d.strip().lower() for d in (self.token_sha256 or "").split(",") if d.strip()]
+    def digests(self, role: str = "reader") -> list[str]:
+        value = self.operator_token_sha256 if role == "operator" else self.token_sha256
+        return [d.strip().lower() for d in (value or "").split(",") if d.strip()]
 
 
 def _settings(request: Request) -> ReaderSettings:
@@ -54,14 +58,14 @@ def token_matches(token: str, digests: list[str]) -> bool:
     return any(matches)
 
 
-def _check(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
-    digests = _settings(request).digests()
+def _check(request: Request, credentials: HTTPAuthorizationCredentials | None, role: str = "reader") -> str:
+    digests = _settings(request).digests(role)
     if not digests:
-        raise HTTPException(503, detail="reader credentials are not configured")
+        raise HTTPException(503, detail=f"{role} credentials are not configured")
     if credentials is None or not token_matches(credentials.credentials, digests):
-        raise HTTPException(401, detail="a valid reader token is required",
+        raise HTTPException(401, detail=f"a valid {role} token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    return "reader"
+    return role
 
 
 async def require_reader(
@@ -80,18 +84,26 @@ async def aggregate_reader(
     return _check(request, credentials)
 
 
+async def require_operator(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+) -> str:
+    """A valid operator token (401 otherwise): for routes that change state."""
+    return _check(request, credentials, "operator")
+
+
 ReaderDep = Annotated[str, Depends(require_reader)]
 AggregateReaderDep = Annotated[str, Depends(aggregate_reader)]
 READER = Depends(require_reader)  # for a route's dependencies=[...]
+OPERATOR = Depends(require_operator)
 
 
 def new_token() -> tuple[str, str]:
-    """A reader token and its sha256 digest."""
+    """A token and its sha256 digest."""
     token = secrets.token_urlsafe(32)
     return token, hashlib.sha256(token.encode()).hexdigest()
 
 
 if __name__ == "__main__":
     token, digest = new_token()
-    print(f"reader token (give it to the reader; shown once): {token}")
-    print(f"add to READER_TOKEN_SHA256: {digest}")
+    print(f"token (give it to the reader or operator; shown once): {token}")
+    print(f"add to READER_TOKEN_SHA256 (readers) or READER_OPERATOR_TOKEN_SHA256 (operators): {digest}")

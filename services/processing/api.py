@@ -12,7 +12,7 @@ from services.processing.catalog import Procedure
 from services.processing.controlsheet import control_sheet
 from services.processing.working import StoredEvent, in_order
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
-from shared.auth import READER
+from shared.auth import OPERATOR, READER
 
 router = APIRouter(prefix="/v1")
 
@@ -61,7 +61,7 @@ async def list_procedures(request: Request) -> list[Procedure]:
         return [Procedure.model_validate(d) for d in rows.scalars()]
 
 
-@router.put("/procedures/{code}", tags=["catalog"])
+@router.put("/procedures/{code}", tags=["catalog"], dependencies=[OPERATOR])
 async def put_procedure(request: Request, code: str, procedure: Procedure) -> Procedure:
     """Create or replace one procedure; new dossiers use it from the next event on."""
     if procedure.code != code:

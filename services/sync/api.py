@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.sync import backlog
 from services.sync.reconcile import reconcile
+from shared.auth import OPERATOR
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -32,7 +33,7 @@ async def list_failures(request: Request, limit: int = 1000) -> list[dict]:
         return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit)
 
 
-@router.post("/requeue")
+@router.post("/requeue", dependencies=[OPERATOR])
 async def requeue(request: Request, body: Requeue) -> dict[str, int]:
     """Try failing dossiers again now, with a fresh attempt count."""
     app = request.app.state
@@ -41,7 +42,7 @@ async def requeue(request: Request, body: Requeue) -> dict[str, int]:
     return {"requeued": count}
 
 
-@router.post("/reconcile")
+@router.post("/reconcile", dependencies=[OPERATOR])
 async def reconcile_period(request: Request, body: Period) -> dict[str, int]:
     """Compare the period's dossiers with the portal (TraCuuHoSo) and re-queue the differences."""
     app = request.app.state

@@ -92,7 +92,9 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
             rows = {r["dossier_code"]: r for r in (await client.get(sync + "/v1/documents")).json()}
             return rows if all(rows.get(c, {}).get("state") == "returned" for c in returned) else None
         await until(both_returned, 90, "the two planned requests were not returned")
-        assert (await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned})).json() == {"resent": 2}
+        operator = {"Authorization": f"Bearer {stack.operator_token}"}
+        resent = await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned}, headers=operator)
+        assert resent.json() == {"resent": 2}
 
         async def all_issued():
             rows = (await client.get(sync + "/v1/documents")).json()
@@ -115,7 +117,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         # Reconciliation: the document system holds every request, so nothing is sent again.
         period_days = {"from": (received - timedelta(days=1)).date().isoformat(),
                        "to": (datetime.now(VN) + timedelta(days=1)).date().isoformat()}
-        reconciled = (await client.post(sync + "/v1/documents/reconcile", json=period_days)).json()
+        reconciled = (await client.post(sync + "/v1/documents/reconcile", json=period_days, headers=operator)).json()
         assert reconciled == {"checked": len(units), "differences": 0, "requeued": 0, "unchecked": 0}
 
         # The dossier carries the number; its control sheet shows the document system's statuses.

@@ -77,3 +77,21 @@ async def test_processing_serves_dossiers_and_anomalies_to_readers_only(reader_e
         assert (await get(app, "/v1/dossiers/H44.100-260801-0001", BEARER)).status_code == 404
         assert (await get(app, "/v1/anomalies", BEARER)).json() == []
         assert (await get(app, "/v1/procedures")).status_code == 200  # the catalog is public
+
+
+@pytest.mark.integration
+async def test_only_operators_change_the_procedure_catalog(reader_env, monkeypatch, topics, schemas):
+    operator = "operator-test-token"
+    monkeypatch.setenv("READER_OPERATOR_TOKEN_SHA256", hashlib.sha256(operator.encode()).hexdigest())
+    app = create_processing(ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
+                                               topic_prefix=topics.prefix, db_schema=f"{schemas}processing"))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            procedure = (await client.get("/v1/procedures")).json()[0] | {"name": "Tên thủ tục đã sửa"}
+            path = f"/v1/procedures/{procedure['code']}"
+            assert (await client.put(path, json=procedure)).status_code == 401
+            assert (await client.put(path, json=procedure, headers=BEARER)).status_code == 401  # a reader
+            changed = await client.put(path, json=procedure, headers={"Authorization": f"Bearer {operator}"})
+            assert changed.status_code == 200
+            catalog = {p["code"]: p for p in (await client.get("/v1/procedures")).json()}
+            assert catalog[procedure["code"]]["name"] == "Tên thủ tục đã sửa"

@@ -12,7 +12,7 @@ from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
 from services.sync.documents.receive import NotYet, receive
 from services.sync.documents.tables import DOCSYS
-from shared.auth import READER
+from shared.auth import OPERATOR, READER
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -60,7 +60,7 @@ async def failures(request: Request, limit: int = 1000) -> list[dict]:
         return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit, tables=DOCSYS)
 
 
-@router.post("/requeue")
+@router.post("/requeue", dependencies=[OPERATOR])
 async def requeue(request: Request, body: Codes) -> dict[str, int]:
     """Try failing signing requests again now."""
     app = request.app.state
@@ -70,7 +70,7 @@ async def requeue(request: Request, body: Codes) -> dict[str, int]:
     return {"requeued": count}
 
 
-@router.post("/resend")
+@router.post("/resend", dependencies=[OPERATOR])
 async def resend(request: Request, body: Codes) -> dict[str, int]:
     """Send again the requests the document system returned for changes or refused."""
     async with request.app.state.runtime.sessionmaker() as session, session.begin():
@@ -114,7 +114,7 @@ async def dossier(request: Request, dossier_code: str) -> dict:
                 "statuses": [{"status": s.status, "at": s.at, "description": s.description} for s in statuses]}
 
 
-@router.post("/reconcile")
+@router.post("/reconcile", dependencies=[OPERATOR])
 async def reconcile_documents(request: Request, body: Period) -> dict[str, int]:
     """Ask the document system about every signing request of the period; send again those it
     does not hold (a lost request)."""
