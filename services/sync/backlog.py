@@ -75,10 +75,17 @@ async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Table
     await _release(session, sent, B)
 
 
+async def release(session: AsyncSession, rows: list[Claimed], *, tables: Tables = PORTAL) -> None:
+    """End the lease of rows that were claimed but not sent (due again at once)."""
+    await _release(session, sorted(rows, key=lambda c: c.dossier_code), tables.backlog)
+
+
 async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | None]], *, park: bool,
                  tables: Tables = PORTAL) -> None:
     """Count an attempt; retry after its delay (seconds), or park the row when `park`."""
     B = tables.backlog
+    if not rows:
+        return
     rows = sorted(rows, key=lambda r: r[0].dossier_code)
     await _lock_in_order(session, [c for c, _, _ in rows], B)
     stmt = (

@@ -110,7 +110,15 @@ class DeliveryWorker:
         try:
             refused = await self._portal.sync([self._decode(c.record) for c in chunk])
         except PortalError as exc:
-            await self._failed(chunk, str(exc), exc.retry_after)
+            taken = [c for c in chunk if c.dossier_code in exc.taken]
+            if taken:  # the target took these before it failed: they are delivered
+                await self._refused(taken, {})
+            untried = [c for c in chunk if c.dossier_code in exc.untried]
+            if untried:  # never sent: due again at once, no attempt counted
+                async with self._sessionmaker() as session, session.begin():
+                    await backlog.release(session, untried, tables=self._tables)
+            failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried]
+            await self._failed(failed, str(exc), exc.retry_after)
         except PortalRejected as exc:
             self.breaker.record_success()  # the portal answers; the records are at fault
             await self._refused(chunk, {c.dossier_code: str(exc) for c in chunk})

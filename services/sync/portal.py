@@ -21,9 +21,13 @@ from shared.event_types import DossierState, Status
 class PortalError(Exception):
     """The portal could not be reached or failed (5xx, 429, timeout): try again later."""
 
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *,
+                 taken: frozenset[str] = frozenset(), untried: frozenset[str] = frozenset()):
         super().__init__(message)
         self.retry_after = retry_after
+        # For targets called once per record: the dossiers taken before the failure (delivered)
+        # and those not tried yet (no attempt to count); the rest failed.
+        self.taken, self.untried = taken, untried
 
 
 class PortalRejected(Exception):

@@ -40,16 +40,24 @@ class HttpDocsys:
     async def sync(self, records: list[dict]) -> dict[str, str]:
         """Send each signing request; return the refused ones (dossier code -> reason).
 
-        One failure to reach the system fails the whole chunk: the requests already taken are
-        sent again later and the document system answers 200 for a request it holds."""
-        refused = {}
-        for record in records:
-            response = await self._call("POST", "/edxml/documents", content=envelope(record, self.system),
-                                        headers=XML)
+        One call per request: when one fails, the PortalError names the requests already taken
+        (they are delivered) and the rest of the chunk is tried again later. Failing the whole
+        chunk instead would, with a share of calls failing, almost never let a chunk through."""
+        refused: dict[str, str] = {}
+        taken: set[str] = set()
+        for i, record in enumerate(records):
+            try:
+                response = await self._call("POST", "/edxml/documents", content=envelope(record, self.system),
+                                            headers=XML)
+            except PortalError as exc:
+                untried = frozenset(r["dossier_code"] for r in records[i + 1:])
+                raise PortalError(str(exc), exc.retry_after, taken=frozenset(taken), untried=untried) from exc
             if response.status_code == 422:
                 refused[record["dossier_code"]] = f"refused: {response.json().get('detail', response.text)[:1000]}"
             elif response.status_code >= 400:
                 raise PortalRejected(f"document system refused the call: {response.status_code} {response.text[:300]}")
+            else:
+                taken.add(record["dossier_code"])
         return refused
 
     async def look_up(self, dossier_code: str) -> dict | None:
