@@ -147,5 +147,7 @@ async def test_two_replicas_share_the_backlog_without_sending_a_dossier_twice(se
     await asyncio.sleep(0)  # let the three claims start before the portal answers
     gate.set()
     claimed = await asyncio.gather(*calls)
-    assert sorted(claimed) == [100, 150, 150]
+    # How the 400 split depends on timing (SKIP LOCKED passes over rows another claim holds);
+    # what may not happen is a dossier claimed, or sent, twice.
+    assert sum(claimed) == 400 and max(claimed) <= 150
     assert len(portal.sent) == len(set(portal.sent)) == 400

@@ -48,14 +48,19 @@ class Inbox:
                 await asyncio.sleep(self._poll)
 
     async def poll_once(self, limit: int = 100) -> int:
-        """Record every waiting message; the number listed. A message whose fetch or acknowledgement
-        fails stays with the document system and comes again at the next poll."""
-        ids = await self._docsys.pending(limit)
+        """Record the waiting messages in the order they were sent; the number listed.
+
+        At the first message that cannot be taken (fetch or acknowledgement failed, or it answers
+        a request still being sent) the round stops: skipping it would apply a later status of the
+        same dossier first (e.g. "returned", then an older "assigned" over it). It comes again,
+        first, at the next poll."""
+        ids = sorted(await self._docsys.pending(limit))
         for message_id in ids:
             try:
                 await self._take(message_id)
             except (PortalError, NotYet) as exc:
                 log.warning("message %s not taken yet: %s", message_id, exc)
+                break
         return len(ids)
 
     async def _take(self, message_id: int) -> None:
