@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
+import time
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -71,6 +73,31 @@ async def publish(topic: str, events: list[dict]) -> None:
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def poll(check, timeout: float = 30, what: str = "condition"):
+    """Await check() until it returns something truthy (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := await check():
+            return result
+        await asyncio.sleep(0.1)  # poll interval, bounded by the deadline
+    pytest.fail(f"{what} not met within {timeout:.0f} s")
+
+
+async def dead_letters(topic: str, expected: int, timeout: float = 30) -> list[dict]:
+    """Read a dead-letter topic until `expected` letters came (from any partition) or the deadline."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, auto_offset_reset="earliest")
+    await consumer.start()
+    letters: list[dict] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(letters) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=100)
+            letters += [json.loads(r.value) for rs in batch.values() for r in rs]
+        return letters
+    finally:
+        await consumer.stop()
 
 
 def free_port() -> int:

@@ -76,7 +76,7 @@ def to_portal_record(s: DossierState) -> PortalDossier:
     )
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
     try:
         return float(response.headers["Retry-After"])
     except (KeyError, ValueError):
@@ -106,7 +106,7 @@ class HttpPortal:
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 raise PortalError(f"portal answered {response.status_code}: {response.text[:300]}",
-                                  _retry_after(response))
+                                  retry_after(response))
             return response
         raise PortalError("portal refused a fresh session")
 
@@ -116,7 +116,7 @@ class HttpPortal:
         except httpx.HTTPError as exc:
             raise PortalError(f"portal unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code != 200:
-            raise PortalError(f"login refused: {response.status_code} {response.text[:200]}", _retry_after(response))
+            raise PortalError(f"login refused: {response.status_code} {response.text[:200]}", retry_after(response))
         self._token = response.json()["token"]
 
     async def sync(self, records: list[PortalDossier]) -> dict[str, str]:

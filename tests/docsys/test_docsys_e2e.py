@@ -8,7 +8,6 @@ and in the indicators; malformed and mismatched envelopes are rejected, each wit
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections import defaultdict
@@ -23,7 +22,7 @@ from deploy.launch import SERVICES, Stack
 from services.docsys_simulator.edxml import Document, Organ, Signer, build_document
 from simulator.events import EventFactory
 from simulator.post import post_events
-from tests.conftest import DATABASE_URL, KAFKA, free_port
+from tests.conftest import DATABASE_URL, KAFKA, free_port, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -64,15 +63,6 @@ def dossier_events(received: datetime) -> tuple[list[dict], dict[str, str]]:
     return events, {c: u for c, u in units.items() if u}
 
 
-async def until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (value := await check()) is not None:
-            return value
-        await asyncio.sleep(0.3)  # poll interval, bounded by the deadline
-    raise TimeoutError(what)
-
-
 async def test_document_results_are_issued_numbered_and_counted_through_faults(stack, topics):
     received = datetime.now(VN).replace(microsecond=0) - timedelta(days=2)
     events, units = dossier_events(received)
@@ -91,7 +81,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def both_returned():
             rows = {r["dossier_code"]: r for r in (await client.get(sync + "/v1/documents")).json()}
             return rows if all(rows.get(c, {}).get("state") == "returned" for c in returned) else None
-        await until(both_returned, 90, "the two planned requests were not returned")
+        await poll(both_returned, 90, "the two planned requests were not returned")
         operator = {"Authorization": f"Bearer {stack.operator_token}"}
         resent = await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned}, headers=operator)
         assert resent.json() == {"resent": 2}
@@ -99,7 +89,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def all_issued():
             rows = (await client.get(sync + "/v1/documents")).json()
             return rows if len(rows) == len(units) and all(r["document"] for r in rows) else None
-        rows = await until(all_issued, 120, "not every dossier got its document")
+        rows = await poll(all_issued, 120, "not every dossier got its document")
         issued_after = time.monotonic() - started
         await client.post(sim + "/admin/faults", json={"rate_per_second": 500, "burst": 500})  # faults off
 
@@ -124,7 +114,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def folded():
             states = [(await client.get(stack.url("processing") + f"/v1/dossiers/{c}")).json() for c in units]
             return states if all(s["state"]["document_number"] for s in states) else None
-        states = await until(folded, 60, "processing did not record every document number")
+        states = await poll(folded, 60, "processing did not record every document number")
         assert {s["state"]["dossier_code"]: s["state"]["document_number"] for s in states} == numbers
         assert all(s["state"]["electronic_result"] for s in states)
         sheet = next(s for s in states if s["state"]["dossier_code"] == returned[0])["control_sheet"]
@@ -138,7 +128,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
                                        params={"period": period, "unit": "H44"})).json()
             rate = report["unit"]["rates"]["document_result_rate"]
             return report if rate["denominator"] == len(units) and rate["numerator"] == len(units) else None
-        report = await until(counted, 60, "metrics did not count every document result")
+        report = await poll(counted, 60, "metrics did not count every document result")
         targets = (await client.get(stack.url("metrics") + "/v1/targets", params={"period": period})).json()
         target = next(t for t in targets["targets"] if t["rate"] == "document_result_rate")
         assert target["target"] == 1.0 and target["met"] is True
@@ -177,7 +167,7 @@ async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows
     async def recorded():
         found = (await client.get(sync + "/v1/documents/rejections")).json()
         return found if len(found) >= len(cases) else None
-    found = await until(recorded, 30, "the broken envelopes were not all rejected")
+    found = await poll(recorded, 30, "the broken envelopes were not all rejected")
     assert [any(reason in r["reason"] for r in found) for reason in cases.values()] == [True] * len(cases), found
     # Nothing else lost: every dossier still has its own document.
     after = {r["dossier_code"]: r["document"]["code"] for r in (await client.get(sync + "/v1/documents")).json()}

@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
 from services.processing.app import create_app
 from services.processing.config import ProcessingSettings
 from simulator.events import EventFactory
-from tests.conftest import DATABASE_URL, KAFKA, publish
+from tests.conftest import DATABASE_URL, KAFKA, dead_letters, poll, publish
 
 pytestmark = pytest.mark.integration
 CODE = "H44.100-261125-0001"
-
-
-async def poll(check, timeout: float = 20):
-    """Await check() until it returns something truthy, or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.1)  # poll interval, bounded by the deadline
-    pytest.fail(f"condition not met within {timeout} s")
-
-
-async def dead_letters(topic: str, expected: int, timeout: float = 20) -> list[dict]:
-    """Read the dead-letter topic until `expected` letters came (from any partition) or the deadline."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, auto_offset_reset="earliest")
-    await consumer.start()
-    letters: list[dict] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(letters) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=100)
-            letters += [json.loads(r.value) for rs in batch.values() for r in rs]
-        return letters
-    finally:
-        await consumer.stop()
 
 
 async def test_overdue_timer_fires_live_and_illegal_events_are_reported(topics, schemas, db, monkeypatch):

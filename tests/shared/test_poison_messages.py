@@ -9,13 +9,11 @@ and every poison one must be dead-lettered, naming its topic, offset and reason.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from services.metrics.app import create_app as metrics_app
@@ -27,7 +25,7 @@ from services.sync.config import SyncSettings
 from shared.event_types import DossierState, SyncOutcome
 from shared.events import make_event, serialize
 from simulator.events import EventFactory
-from tests.conftest import DATABASE_URL, KAFKA
+from tests.conftest import DATABASE_URL, KAFKA, dead_letters, poll
 
 pytestmark = pytest.mark.integration
 CODE = "H44.100-260803-0001"
@@ -72,29 +70,6 @@ async def publish(topic: str, records: list[tuple[bytes | None, bytes | None]]) 
         await producer.flush()
     finally:
         await producer.stop()
-
-
-async def poll(check, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := await check():
-            return result
-        await asyncio.sleep(0.1)  # poll interval, bounded by the deadline
-    return await check()
-
-
-async def dead_letters(topic: str, want: int, timeout: float = 30) -> list[dict]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA, auto_offset_reset="earliest")
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < want and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500, max_records=100)
-            found += [json.loads(r.value) for rs in batch.values() for r in rs]
-        return found
-    finally:
-        await consumer.stop()
 
 
 async def scalar(db, sql: str):

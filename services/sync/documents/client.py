@@ -11,16 +11,9 @@ import httpx
 
 from services.docsys_simulator.edxml import Organ
 from services.sync.documents.request import envelope
-from services.sync.portal import PortalError, PortalRejected
+from services.sync.portal import PortalError, PortalRejected, retry_after
 
 XML = {"Content-Type": "application/xml"}
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
 
 
 class HttpDocsys:
@@ -34,7 +27,7 @@ class HttpDocsys:
             raise PortalError(f"document system unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise PortalError(f"document system answered {response.status_code}: {response.text[:300]}",
-                              _retry_after(response))
+                              retry_after(response))
         return response
 
     async def sync(self, records: list[dict]) -> dict[str, str]:
