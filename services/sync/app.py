@@ -4,7 +4,6 @@ The consumer queues the newest revision per dossier (handlers.py); the delivery 
 that backlog to the portal (delivery.py), so the consumer never waits on the portal.
 """
 
-import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
@@ -41,8 +40,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
             ) as runtime, connector(runtime, settings) as docsys:
                 worker = DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
                                         wake=runtime.relay.wake)
-                # Listed with the runtime's tasks: readiness reports it, shutdown cancels it first.
-                runtime.tasks.append(asyncio.create_task(worker.run(), name="delivery"))
+                # A runtime task: restarted if it fails, cancelled at shutdown before the relay drains.
+                runtime.spawn("delivery", worker.run)
                 app.state.runtime, app.state.portal, app.state.settings = runtime, portal, settings
                 app.state.delivery, app.state.docsys = worker, docsys
                 yield

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
@@ -31,7 +30,7 @@ async def connector(runtime: Runtime, settings: SyncSettings):
                                 chunk=settings.docsys_chunk, meters=METERS, target="document system")
         inbox = Inbox(runtime.sessionmaker, docsys, runtime.topics, poll_seconds=settings.docsys_poll_seconds,
                       wake=runtime.relay.wake)
-        # Listed with the runtime's tasks: readiness reports them, shutdown cancels them.
-        runtime.tasks.append(asyncio.create_task(worker.run(), name="docsys delivery"))
+        # Runtime tasks: restarted if they fail, cancelled at shutdown.
+        runtime.spawn("docsys delivery", worker.run)
         runtime.spawn("docsys inbox", inbox.run)
         yield docsys
