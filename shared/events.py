@@ -7,11 +7,11 @@ service publishes `dossier.synced` / `dossier.sync_failed` outcomes.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+import pydantic_core
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from shared import event_types as types
 
@@ -49,43 +49,55 @@ def _errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     ]
 
 
+def _typed_envelope(model: type[BaseModel]) -> type[Envelope]:
+    """The envelope with `data` typed: one validation pass covers both (half the CPU of two)."""
+    return create_model(f"{model.__name__}Envelope", __base__=Envelope, data=(model, ...))
+
+
+_TYPED = {key: _typed_envelope(model) for key, model in types.DATA_MODELS.items()}
+
+
 def parse_typed(raw: dict[str, Any] | bytes | str) -> tuple[Envelope, BaseModel]:
     """Validate an envelope and its type-specific data once; raise EventError naming each bad field.
 
     The envelope's `data` stays as received; the typed model is returned beside it.
     """
     try:
-        obj = json.loads(raw) if isinstance(raw, (bytes, str)) else raw
-    except (ValueError, UnicodeDecodeError) as exc:
+        # pydantic's Rust JSON parser: same result as json.loads, a third of the time.
+        obj = pydantic_core.from_json(raw) if isinstance(raw, (bytes, str)) else raw
+    except ValueError as exc:  # includes "recursion limit exceeded" (50,000 nested brackets)
         raise EventError([{"field": "(body)", "message": f"not JSON: {exc}"}]) from exc
-    except RecursionError as exc:  # e.g. 50,000 nested brackets: poison, not a crash
-        raise EventError([{"field": "(body)", "message": "not JSON: nested too deeply"}]) from exc
     if not isinstance(obj, dict):
         raise EventError([{"field": "(body)", "message": "an event must be a JSON object"}])
-    try:
-        envelope = Envelope.model_validate(obj)
-    except ValidationError as exc:
-        raise EventError(_errors(exc)) from exc
-    model = types.DATA_MODELS.get((envelope.type, envelope.version))
-    if model is None:
+    kind = (obj.get("type"), obj.get("version", 1))
+    typed = _TYPED.get(kind) if all(isinstance(k, (str, int)) for k in kind) else None
+    if typed is None:  # not a known type as written: the envelope's own errors first, if any
+        envelope = _validate(Envelope, obj)
+        typed = _TYPED.get((envelope.type, envelope.version))  # e.g. "version": "1"
+    if typed is None:
         known = ", ".join(sorted({t for t, _ in types.DATA_MODELS}))
         message = f"unknown event type/version {envelope.type!r} v{envelope.version}; known: {known}"
         raise EventError([{"field": "type", "message": message}])
+    checked = _validate(typed, obj)
+    envelope = Envelope.model_construct(**{name: getattr(checked, name) for name in _ENVELOPE_FIELDS},
+                                        data=obj["data"])
+    return envelope, checked.data
+
+
+_ENVELOPE_FIELDS = [name for name in Envelope.model_fields if name != "data"]
+
+
+def _validate(model: type[BaseModel], obj: dict[str, Any]) -> BaseModel:
     try:
-        return envelope, model.model_validate(envelope.data)
+        return model.model_validate(obj)
     except ValidationError as exc:
-        raise EventError(_errors(exc, "data.")) from exc
+        raise EventError(_errors(exc)) from exc
 
 
 def parse_event(raw: dict[str, Any] | bytes | str) -> Envelope:
     """Validate an event; its data comes back normalized (the form intake stores and publishes)."""
     envelope, data = parse_typed(raw)
     return envelope.model_copy(update={"data": data.model_dump(mode="json")})
-
-
-def data_of(envelope: Envelope) -> BaseModel:
-    """The typed data model of an already parsed envelope."""
-    return types.DATA_MODELS[(envelope.type, envelope.version)].model_validate(envelope.data)
 
 
 def serialize(envelope: Envelope) -> bytes:

@@ -24,7 +24,10 @@ def portal_date(value: datetime | None) -> str | None:
 def parse_portal_date(value: str) -> datetime:
     if len(value) != 14 or not value.isdigit():
         raise ValueError("dates are yyyyMMddHHmmss")
-    return datetime.strptime(value, PORTAL_DATE).replace(tzinfo=PORTAL_TZ)  # raises on 20261332…
+    # Sliced by hand: strptime was a tenth of sync's CPU. datetime() raises on 20261332….
+    v = value
+    return datetime(int(v[:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]), int(v[10:12]), int(v[12:]),
+                    tzinfo=PORTAL_TZ)
 
 
 class _Part(BaseModel):

@@ -17,7 +17,7 @@ from services.sync.models import SyncBacklog, SyncState
 from services.sync.portal import to_portal_record
 from shared.consumer import Rejected
 from shared.event_types import DossierState
-from shared.events import EventError, data_of, parse_event
+from shared.events import EventError, parse_typed
 
 
 def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierState], Rejected]:
@@ -26,13 +26,12 @@ def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierS
     rejected: Rejected = []
     for record in records:
         try:
-            envelope = parse_event(record.value)
+            envelope, state = parse_typed(record.value)
             if envelope.type != "dossier.state":
                 raise EventError([{"field": "type", "message": f"{envelope.type} is not dossier.state"}])
         except EventError as exc:
             rejected.append((record, f"invalid event: {exc}"))
             continue
-        state = data_of(envelope)
         current = latest.get(state.dossier_code)
         if current is None or state.revision > current.revision:
             latest[state.dossier_code] = state
