@@ -106,14 +106,15 @@ def serialize(envelope: Envelope) -> bytes:
 
 
 def make_event(
-    *, event_id: str, type: str, source: str, subject: str, time: datetime, data: BaseModel
+    *, event_id: str, type: str, source: str, subject: str, time: datetime, data: BaseModel | dict[str, Any]
 ) -> Envelope:
-    """Build an envelope from a typed data model (used by services that emit events)."""
+    """Build an envelope from a typed data model, or from its model_dump(mode="json") when the
+    caller has it already (used by services that emit events)."""
     return Envelope(
         id=event_id,
         type=type,
         source=source,
         subject=subject,
         time=time,
-        data=data.model_dump(mode="json"),
+        data=data if isinstance(data, dict) else data.model_dump(mode="json"),
     )

@@ -128,8 +128,7 @@ async def _insert_new(session: AsyncSession, valid: list[_Valid]) -> set[str]:
     ]
     # A list of parameters, not .values(rows): SQLAlchemy batches it (insertmanyvalues) without
     # compiling a new statement for every batch, which cost intake ~40% of its CPU.
-    stmt = insert(AcceptedEvent).on_conflict_do_nothing(index_elements=["id"]).returning(AcceptedEvent.id)
-    return set((await session.execute(stmt, rows)).scalars())
+    return set((await session.execute(INSERT_NEW, rows)).scalars())
 
 
 async def _stored_digests(session: AsyncSession, ids: list[str]) -> dict[str, str]:
@@ -137,3 +136,8 @@ async def _stored_digests(session: AsyncSession, ids: list[str]) -> dict[str, st
         return {}
     rows = await session.execute(select(AcceptedEvent.id, AcceptedEvent.digest).where(AcceptedEvent.id.in_(ids)))
     return dict(rows.tuples().all())
+
+
+# On the Core table, not the ORM class: ORM bulk inserts cost a third more CPU per row.
+_accepted = AcceptedEvent.__table__
+INSERT_NEW = insert(_accepted).on_conflict_do_nothing(index_elements=["id"]).returning(_accepted.c.id)

@@ -69,8 +69,7 @@ async def handle_intake_batch(
         }
     if new_rows:
         # A list of parameters: SQLAlchemy batches it into multi-row INSERTs (insertmanyvalues).
-        stmt = insert(DossierEvent).on_conflict_do_nothing().returning(DossierEvent.dossier_code)
-        changed = set((await session.execute(stmt, list(new_rows.values()))).scalars())
+        changed = set((await session.execute(INSERT_EVENTS, list(new_rows.values()))).scalars())
         if changed:
             await refold(session, changed, calendar=calendar, topics=topics)
     return rejected
@@ -87,10 +86,12 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
         text("SELECT pg_advisory_xact_lock(hashtext(c)) FROM unnest(CAST(:codes AS text[])) AS c"),
         {"codes": ordered},
     )
-    rows = await session.execute(select(DossierEvent).where(DossierEvent.dossier_code.in_(ordered)))
+    ev = DossierEvent.__table__.c  # Core rows, not ORM objects: no identity map to build
+    rows = await session.execute(select(ev.dossier_code, ev.id, ev.type, ev.time, ev.data)
+                                 .where(ev.dossier_code.in_(ordered)))
     events: dict[str, list[StoredEvent]] = defaultdict(list)
-    for r in rows.scalars():
-        events[r.dossier_code].append(StoredEvent(r.id, r.type, r.time, r.data))
+    for code, *event in rows.tuples():
+        events[code].append(StoredEvent(*event))
     opening_procs = {e.data["procedure_code"] for evs in events.values() for e in evs if e.type in OPENING}
     procedures = await load_procedures(session, opening_procs)
     states = [
@@ -100,15 +101,17 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     ]
     if not states:
         return
-    await session.execute(UPSERT_DOSSIER, [_dossier_row(s) for s in states])
+    dumped = [(s, s.model_dump(mode="json")) for s in states]  # once, for the row and the event
+    await session.execute(UPSERT_DOSSIER, [_dossier_row(s, data) for s, data in dumped])
     new_anomalies = await _record_anomalies(session, states)
     now = datetime.now(UTC)
-    messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now))) for s in states]
+    messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, data, now)))
+                for s, data in dumped]
     messages += [(topics.dead_letter, code, _anomaly_record(code, a)) for code, a in new_anomalies]
     await add_to_outbox(session, messages)
 
 
-def _state_event(s: DossierState, now: datetime):
+def _state_event(s: DossierState, data: dict, now: datetime):
     return make_event(
         # Deterministic id: re-deriving the same revision yields the same event.
         event_id=f"{s.dossier_code}:r{s.revision}",
@@ -116,7 +119,7 @@ def _state_event(s: DossierState, now: datetime):
         source="processing",
         subject=s.dossier_code,
         time=now,
-        data=s,
+        data=data,
     )
 
 
@@ -142,7 +145,7 @@ def _anomaly_record(code: str, anomaly: Anomaly) -> bytes:
                       ensure_ascii=False).encode()
 
 
-def _dossier_row(s: DossierState) -> dict:
+def _dossier_row(s: DossierState, state: dict) -> dict:
     return {
         "code": s.dossier_code,
         "unit_code": s.unit_code,
@@ -151,14 +154,17 @@ def _dossier_row(s: DossierState) -> dict:
         "due_at": s.due_at,
         "deadline_at": s.deadline_at,
         "overdue_pending": s.deadline_at is not None and not s.overdue,
-        "state": s.model_dump(mode="json"),
+        "state": state,
     }
 
 
 def _upsert_dossier():
-    stmt = insert(Dossier)
+    stmt = insert(Dossier.__table__)
     columns = ("unit_code", "status", "revision", "due_at", "deadline_at", "overdue_pending", "state")
-    return stmt.on_conflict_do_update(index_elements=[Dossier.code], set_={c: stmt.excluded[c] for c in columns})
+    return stmt.on_conflict_do_update(index_elements=["code"], set_={c: stmt.excluded[c] for c in columns})
 
 
+# On the Core tables, not the ORM classes: ORM bulk statements cost a third more CPU per row.
 UPSERT_DOSSIER = _upsert_dossier()
+_events = DossierEvent.__table__
+INSERT_EVENTS = insert(_events).on_conflict_do_nothing().returning(_events.c.dossier_code)
