@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pydantic_core
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -14,7 +15,15 @@ def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
         max_overflow=5,
         pool_pre_ping=True,
         connect_args={"server_settings": {"search_path": schema}},
+        # JSON(B) columns through pydantic's Rust encoder and parser: a dossier's state is written
+        # and its events read on every fold, where the stdlib json module cost 3-5x the CPU.
+        json_serializer=_to_json,
+        json_deserializer=pydantic_core.from_json,
     )
+
+
+def _to_json(value) -> str:
+    return pydantic_core.to_json(value).decode()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
