@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import commit_without_flush_wait
 from shared.outbox import add_to_outbox
 from shared.tables import consumer_offsets
 
@@ -188,6 +189,7 @@ class BatchConsumer:
 
     async def _apply(self, records: Sequence[ConsumerRecord]) -> None:
         async with self._sessionmaker() as session, session.begin():
+            await commit_without_flush_wait(session)  # offsets commit with the effects: redone if lost
             rejected = await self._handle(session, records)
             for record, reason in rejected:
                 await self.dead_letter(session, record, reason)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pydantic_core
-from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy import ARRAY, ColumnElement, MetaData, all_, any_, literal, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
@@ -24,6 +26,33 @@ def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
 
 def _to_json(value) -> str:
     return pydantic_core.to_json(value).decode()
+
+
+def any_of(column, values: Iterable) -> ColumnElement[bool]:
+    """`column = ANY(:array)`: one bind parameter for the whole list, where `column IN (...)` binds
+    one per value, so each list length is a new statement for SQLAlchemy to compile and for
+    PostgreSQL to prepare and plan (a tenth of the consumers' CPU on 1,000-row batches)."""
+    return column == any_(literal(list(values), ARRAY(column.type)))
+
+
+def none_of(column, values: Iterable) -> ColumnElement[bool]:
+    """`column <> ALL(:array)`, the negation of any_of (true for an empty list)."""
+    return column != all_(literal(list(values), ARRAY(column.type)))
+
+
+ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+
+
+async def commit_without_flush_wait(session: AsyncSession) -> None:
+    """Let this transaction's COMMIT return before its WAL reaches the disk.
+
+    Only for transactions that can be lost and redone without effect: a consumer's batch (its
+    offsets commit with it, so a lost batch is read and applied again) and the outbox relay's
+    delete (a lost delete publishes the rows again; consumers drop the duplicates). Never for
+    intake, which answers the counter after its commit. A server crash loses at most the last
+    ~0.2 s of them (wal_writer_delay); killed backends or clients lose nothing.
+    """
+    await session.execute(ASYNC_COMMIT)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

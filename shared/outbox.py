@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import any_of, commit_without_flush_wait
 from shared.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class OutboxRelay:
             locked = await session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('outbox'))"))
             if not locked.scalar_one():
                 return 0  # another replica is relaying this schema's outbox
+            await commit_without_flush_wait(session)  # a lost delete only publishes duplicates
             rows = (
                 await session.execute(select(outbox).order_by(outbox.c.id).limit(self._batch_size))
             ).all()
@@ -85,6 +87,6 @@ class OutboxRelay:
             ]
             await asyncio.gather(*futures)
             # Delete by id, not by range: a lower id may commit later than a higher one.
-            await session.execute(delete(outbox).where(outbox.c.id.in_([r.id for r in rows])))
+            await session.execute(delete(outbox).where(any_of(outbox.c.id, [r.id for r in rows])))
         self.published += len(rows)
         return len(rows)

@@ -17,6 +17,7 @@ from services.intake.pii import pseudonymize
 from services.intake.scope import out_of_scope
 from shared.event_types import INTAKE_MODELS
 from shared.events import Envelope, EventError, parse_event, serialize
+from shared.db import any_of
 from shared.outbox import add_to_outbox
 from shared.units import UnitTree
 
@@ -134,7 +135,7 @@ async def _insert_new(session: AsyncSession, valid: list[_Valid]) -> set[str]:
 async def _stored_digests(session: AsyncSession, ids: list[str]) -> dict[str, str]:
     if not ids:
         return {}
-    rows = await session.execute(select(AcceptedEvent.id, AcceptedEvent.digest).where(AcceptedEvent.id.in_(ids)))
+    rows = await session.execute(select(AcceptedEvent.id, AcceptedEvent.digest).where(any_of(AcceptedEvent.id, ids)))
     return dict(rows.tuples().all())
 
 

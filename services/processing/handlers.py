@@ -18,6 +18,7 @@ from services.processing.lifecycle import StoredEvent, fold
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
 from services.processing.workcalendar import WorkCalendar
 from shared.consumer import Rejected
+from shared.db import any_of, none_of
 from shared.event_types import INTAKE_MODELS, Anomaly, DossierState
 from shared.events import Envelope, EventError, make_event, parse_event, serialize
 from shared.outbox import add_to_outbox
@@ -88,7 +89,7 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     )
     ev = DossierEvent.__table__.c  # Core rows, not ORM objects: no identity map to build
     rows = await session.execute(select(ev.dossier_code, ev.id, ev.type, ev.time, ev.data)
-                                 .where(ev.dossier_code.in_(ordered)))
+                                 .where(any_of(ev.dossier_code, ordered)))
     events: dict[str, list[StoredEvent]] = defaultdict(list)
     for code, *event in rows.tuples():
         events[code].append(StoredEvent(*event))
@@ -126,8 +127,8 @@ def _state_event(s: DossierState, data: dict, now: datetime):
 async def _record_anomalies(session: AsyncSession, states: list[DossierState]) -> list[tuple[str, Anomaly]]:
     """Make the anomalies table match the folds; return the anomalies seen for the first time."""
     codes = [s.dossier_code for s in states]
-    await session.execute(delete(AnomalyRow).where(AnomalyRow.dossier_code.in_(codes)).where(
-        AnomalyRow.event_id.not_in([a.event_id for s in states for a in s.anomalies] or [""])))
+    await session.execute(delete(AnomalyRow).where(any_of(AnomalyRow.dossier_code, codes)).where(
+        none_of(AnomalyRow.event_id, [a.event_id for s in states for a in s.anomalies])))
     found = [(s.dossier_code, a) for s in states for a in s.anomalies]
     if not found:
         return []

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.models import SyncBacklog, SyncState
+from shared.db import any_of
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ async def claim(session: AsyncSession, *, limit: int, lease_seconds: float, tabl
     claimed = [Claimed(*r) for r in rows.tuples()]
     if claimed:
         await session.execute(
-            update(B).where(B.dossier_code.in_([c.dossier_code for c in claimed]))
+            update(B).where(any_of(B.dossier_code, [c.dossier_code for c in claimed]))
             .values(leased_until=now + timedelta(seconds=lease_seconds))
         )
     return claimed
@@ -62,12 +63,13 @@ async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Table
     B, SyncState = tables.backlog, tables.state
     sent = sorted(sent, key=lambda c: c.dossier_code)
     await _lock_in_order(session, sent, B)
-    stmt = insert(SyncState)
+    state = SyncState.__table__  # Core, not ORM: a third less CPU per row
+    stmt = insert(state)
     await session.execute(stmt.on_conflict_do_update(
-        index_elements=[SyncState.dossier_code],
+        index_elements=["dossier_code"],
         set_={"revision": stmt.excluded.revision, "status": stmt.excluded.status, "record": stmt.excluded.record,
               "received_at": stmt.excluded.received_at, "synced_at": func.now()},
-        where=SyncState.revision <= stmt.excluded.revision,
+        where=state.c.revision <= stmt.excluded.revision,
     ), [{"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
          "received_at": c.received_at, "record": c.record} for c in sent])
     keys = [(c.dossier_code, c.revision) for c in sent]
@@ -104,13 +106,13 @@ async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | N
 async def _lock_in_order(session: AsyncSession, rows: list[Claimed], B) -> None:
     """Lock the rows by dossier code first: the consumer's upsert locks in the same order,
     so the two never deadlock (each waits for the other instead)."""
-    await session.execute(select(B.dossier_code).where(B.dossier_code.in_([c.dossier_code for c in rows]))
+    await session.execute(select(B.dossier_code).where(any_of(B.dossier_code, [c.dossier_code for c in rows]))
                           .order_by(B.dossier_code).with_for_update())
 
 
 async def _release(session: AsyncSession, rows: list[Claimed], B) -> None:
     # A row superseded while leased keeps its (new) schedule; only its lease ends.
-    await session.execute(update(B).where(B.dossier_code.in_([c.dossier_code for c in rows]))
+    await session.execute(update(B).where(any_of(B.dossier_code, [c.dossier_code for c in rows]))
                           .values(leased_until=None))
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.sync.models import SyncBacklog, SyncState
 from services.sync.portal import to_portal_record
 from shared.consumer import Rejected
+from shared.db import any_of
 from shared.event_types import DossierState
 from shared.events import EventError, parse_typed
 
@@ -48,7 +49,7 @@ async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[Consum
     if not latest:
         return rejected
     rows = await session.execute(
-        select(SyncState.dossier_code, SyncState.revision).where(SyncState.dossier_code.in_(latest))
+        select(SyncState.dossier_code, SyncState.revision).where(any_of(SyncState.dossier_code, latest))
     )
     held = dict(rows.tuples().all())
     # Never queue what the portal already holds (redeliveries, replays).
