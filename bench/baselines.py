@@ -40,13 +40,14 @@ async def raw_produce(topic: str, messages: list[tuple[bytes, bytes]]) -> dict:
     return {"messages": len(messages), "seconds": elapsed, "per_second": len(messages) / elapsed}
 
 
-async def raw_consume(topic: str, expected: int, timeout: float = 60) -> dict:
-    """Read the topic from the beginning, as the services' consumers are configured: messages/s."""
+async def raw_consume(topic: str | list[TopicPartition], expected: int, timeout: float = 60) -> dict:
+    """Read a topic (or these partitions) from the beginning, as the services' consumers are
+    configured: messages/s."""
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)] if isinstance(topic, str) else topic
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         seen, started = 0, time.perf_counter()

@@ -7,16 +7,16 @@ import time
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.baselines import raw_consume
 from bench.pipeline import BenchStack
 from bench.procstats import memory_kib
 from bench.workload import DATABASE_URL, KAFKA, Run, free_port
 from deploy.quiescence import CONSUMES, _partitions
 
 
-async def _end_offsets(run: Run) -> dict[tuple[str, int], int]:
-    partitions = await _partitions(KAFKA, CONSUMES["metrics"](run.topics))
+async def _end_offsets(partitions: list[TopicPartition]) -> dict[tuple[str, int], int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA)
     await consumer.start()
     try:
@@ -26,9 +26,12 @@ async def _end_offsets(run: Run) -> dict[tuple[str, int], int]:
 
 
 async def rebuild_metrics(run: Run, run_dir: Path, ports: dict[str, int], timeout: float) -> dict:
-    """Start metrics on new schemas and a new consumer group; time until its lag is 0."""
-    ends = await _end_offsets(run)
+    """Start metrics on new schemas and a new consumer group; time until its lag is 0. The
+    baseline: a raw consumer reading the very same messages, just before."""
+    partitions = await _partitions(KAFKA, CONSUMES["metrics"](run.topics))
+    ends = await _end_offsets(partitions)
     messages = sum(ends.values())
+    raw = await raw_consume(partitions, messages, timeout=timeout)
     stack = BenchStack(
         run_dir=run_dir, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=run.topics.prefix,
         schema_prefix=run.rebuild_schemas, ports=ports | {"metrics": free_port()},  # the others' URLs stay
@@ -66,6 +69,7 @@ async def rebuild_metrics(run: Run, run_dir: Path, ports: dict[str, int], timeou
     consuming = caught_up - (first_commit or started)
     return {
         "messages": messages,
+        "raw_consume": raw,
         "seconds": round(total, 3),
         "per_second": messages / total,
         "start_up_seconds": round((first_commit or caught_up) - started, 3),
