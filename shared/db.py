@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import pydantic_core
-from sqlalchemy import ARRAY, ColumnElement, MetaData, all_, any_, literal, text
+from sqlalchemy import JSON, ARRAY, ColumnElement, CursorResult, MetaData, Table, all_, any_, literal, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -38,6 +40,39 @@ def any_of(column, values: Iterable) -> ColumnElement[bool]:
 def none_of(column, values: Iterable) -> ColumnElement[bool]:
     """`column <> ALL(:array)`, the negation of any_of (true for an empty list)."""
     return column != all_(literal(list(values), ARRAY(column.type)))
+
+
+class BulkInsert:
+    """INSERT … SELECT FROM unnest(one array per column): a whole batch is one statement with one
+    parameter per column, which asyncpg encodes in C. SQLAlchemy's executemany spends ~11 µs of
+    Python per row on parameters (half of a consumer's CPU on some batches); this about 1.
+
+    `tail` is what follows the SELECT: ON CONFLICT … and RETURNING …. JSON columns are encoded
+    here (asyncpg's codec takes text), the rest by asyncpg.
+    """
+
+    def __init__(self, table: Table, columns: Sequence[str], tail: str = ""):
+        self.columns = tuple(columns)
+        types = {c.name: c.type for c in table.columns}
+        self.json = frozenset(c for c in self.columns if isinstance(types[c], JSON))
+        arrays = ", ".join(f"CAST(:{c} AS {types[c].compile(dialect=_PG)}[])" for c in self.columns)
+        names = ", ".join(f'"{c}"' for c in self.columns)
+        self.statement = text(f"INSERT INTO {table.name} ({names}) "
+                              f"SELECT * FROM unnest({arrays}) {tail}")
+
+    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> CursorResult:
+        params = {c: [_to_json(r[c]) if c in self.json and r[c] is not None else r[c] for r in rows]
+                  for c in self.columns}
+        return await session.execute(self.statement, params)
+
+
+def upsert(key: str, columns: Sequence[str], where: str = "") -> str:
+    """The ON CONFLICT clause that replaces every other column (when `where` holds, if given)."""
+    sets = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c != key)
+    return f'ON CONFLICT ("{key}") DO UPDATE SET {sets}' + (f" WHERE {where}" if where else "")
+
+
+_PG = postgresql.dialect()
 
 
 ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")

@@ -7,20 +7,24 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import any_of, commit_without_flush_wait
+from shared.db import BulkInsert, any_of, commit_without_flush_wait
+from shared.kafka import publish_all
 from shared.tables import outbox
 
 log = logging.getLogger(__name__)
+
+
+_INSERT = BulkInsert(outbox, ["topic", "key", "value"])
 
 
 async def add_to_outbox(session: AsyncSession, messages: Iterable[tuple[str, str, bytes]]) -> None:
     """Queue (topic, key, value) messages in the caller's transaction."""
     rows = [{"topic": t, "key": k, "value": v} for t, k, v in messages]
     if rows:
-        await session.execute(insert(outbox), rows)
+        await _INSERT.execute(session, rows)  # ids follow the rows' order: per-key order is kept
 
 
 async def outbox_backlog(session: AsyncSession) -> int:
@@ -82,10 +86,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            futures = [
-                await self._producer.send(r.topic, r.value, key=r.key.encode()) for r in rows
-            ]
-            await asyncio.gather(*futures)
+            await publish_all(self._producer, [(r.topic, r.key.encode(), r.value) for r in rows])
             # Delete by id, not by range: a lower id may commit later than a higher one.
             await session.execute(delete(outbox).where(any_of(outbox.c.id, [r.id for r in rows])))
         self.published += len(rows)

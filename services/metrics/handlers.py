@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import DossierFact, PortalSyncFact
 from shared.consumer import Rejected
+from shared.db import BulkInsert, upsert
 from shared.event_types import DossierState, Status, SyncOutcome
 from shared.events import EventError, parse_typed
 
@@ -35,9 +35,9 @@ async def handle_canonical_batch(session: AsyncSession, records: Sequence[Consum
                    "status": int(data.status), "synced_at": envelope.time}
             _keep_newest(synced, envelope.subject, row)
     if facts:
-        await session.execute(_upsert_newer(DossierFact, FACT_COLUMNS), list(facts.values()))
+        await UPSERT_FACTS.execute(session, list(facts.values()))
     if synced:
-        await session.execute(_upsert_newer(PortalSyncFact, SYNC_COLUMNS), list(synced.values()))
+        await UPSERT_SYNCED.execute(session, list(synced.values()))
     return rejected
 
 
@@ -81,20 +81,13 @@ def _fact(s: DossierState) -> dict:
     }
 
 
-def _upsert_newer(model, columns: list[str]):
-    """Insert, or replace only when the incoming revision is newer (duplicates change nothing).
-
-    Executed with a list of rows: SQLAlchemy batches it into multi-row statements itself. On the
-    Core table, not the ORM class: ORM bulk inserts cost a third more CPU per row.
-    """
+def _upsert_newer(model, columns: list[str]) -> BulkInsert:
+    """Insert, or replace only when the incoming revision is newer (duplicates change nothing)."""
     table = model.__table__
-    stmt = insert(table)
-    return stmt.on_conflict_do_update(
-        index_elements=["dossier_code"],
-        set_={c: stmt.excluded[c] for c in columns if c != "dossier_code"},
-        where=table.c.revision < stmt.excluded.revision,
-    )
+    return BulkInsert(table, columns, upsert("dossier_code", columns, f"{table.name}.revision < EXCLUDED.revision"))
 
 
 FACT_COLUMNS = [c.name for c in DossierFact.__table__.columns]
 SYNC_COLUMNS = [c.name for c in PortalSyncFact.__table__.columns]
+UPSERT_FACTS = _upsert_newer(DossierFact, FACT_COLUMNS)
+UPSERT_SYNCED = _upsert_newer(PortalSyncFact, SYNC_COLUMNS)
