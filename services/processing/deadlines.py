@@ -10,12 +10,12 @@ import asyncio
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.processing.handlers import refold
-from services.processing.models import Dossier, DossierEvent
+from services.processing.handlers import INSERT_EVENTS, refold
+from services.processing.models import Dossier
 from services.processing.workcalendar import WorkCalendar
+from shared.db import commit_without_flush_wait
 from shared.topics import Topics
 
 
@@ -37,7 +37,7 @@ async def fire_due_deadlines(
          "time": deadline, "source": "processing-timer", "data": {}}
         for code, deadline in due
     ]
-    await session.execute(insert(DossierEvent).on_conflict_do_nothing(), events)
+    await INSERT_EVENTS.execute(session, events)
     await refold(session, {code for code, _ in due}, calendar=calendar, topics=topics)
     return len(due)
 
@@ -48,6 +48,7 @@ async def run_overdue_timer(
     """Check twice a second (a timer with sub-second lateness, not a nightly batch)."""
     while True:
         async with sessionmaker() as session, session.begin():
+            await commit_without_flush_wait(session)  # lost, it fires again: the event id is deterministic
             fired = await fire_due_deadlines(session, datetime.now(UTC), calendar=calendar, topics=topics)
         if fired:
             wake()

@@ -37,7 +37,7 @@ def fold(
             w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
             APPLY[e.type](w, e)
-    return _with_document(_state(w, len(ordered), control_sheet(ordered)), ordered, procedure)
+    return _state(w, len(ordered), control_sheet(ordered), **_document(w.procedure_code, ordered, procedure))
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
@@ -53,7 +53,8 @@ def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
     return judged_at <= deadline, None
 
 
-def _state(f: Working, revision: int, steps: list[dict]) -> DossierState:
+def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: bool,
+           document_number: str | None) -> DossierState:
     components = f.components
     on_time, deadline = _verdict(f)
     overdue = deadline is not None and f.deadline_passed_at is not None and f.deadline_passed_at >= deadline
@@ -96,14 +97,15 @@ def _state(f: Working, revision: int, steps: list[dict]) -> DossierState:
         steps=[StepItem(unit_code=s["to_unit"], official=s["to_official"], started_at=s["handed_at"],
                         due_at=s["due_at"], ended_at=s["ended_at"], verdict=s["verdict"]) for s in steps],
         anomalies=f.anomalies,
+        result_is_document=result_is_document,
+        document_number=document_number,
     )
 
 
-def _with_document(s: DossierState, ordered: list[StoredEvent], procedure) -> DossierState:
+def _document(procedure_code: str, ordered: list[StoredEvent], procedure) -> dict:
     """Whether the catalog says the result is an official document, and the number and symbol the
     document system issued for it (DOMAIN.md §10), e.g. 123/QĐ-UBND."""
-    proc = procedure(s.procedure_code)
+    proc = procedure(procedure_code)
     issued = [e.data for e in ordered if e.type == "dossier.result_recorded" and e.data.get("document_number")]
     number = f"{issued[-1]['document_number']}/{issued[-1]['document_symbol']}" if issued else None
-    return s.model_copy(update={"result_is_document": bool(proc and proc.result_is_document),
-                                "document_number": number})
+    return {"result_is_document": bool(proc and proc.result_is_document), "document_number": number}
