@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.processing.catalog import Procedure
@@ -74,5 +74,7 @@ async def put_procedure(request: Request, code: str, procedure: Procedure) -> Pr
 def upsert_procedures(procedures: list[Procedure], *, replace: bool):
     stmt = insert(ProcedureRow).values([{"code": p.code, "definition": p.model_dump()} for p in procedures])
     if replace:
-        return stmt.on_conflict_do_update(index_elements=[ProcedureRow.code], set_={"definition": stmt.excluded.definition})
+        # updated_at moves: processing's CatalogCache reloads on it (onupdate does not apply here).
+        return stmt.on_conflict_do_update(index_elements=[ProcedureRow.code],
+                                          set_={"definition": stmt.excluded.definition, "updated_at": func.now()})
     return stmt.on_conflict_do_nothing()

@@ -6,7 +6,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from services.processing.api import router, upsert_procedures
-from services.processing.catalog import load_seed
+from services.processing.catalog import CatalogCache, load_seed
 from services.processing.config import ProcessingSettings
 from services.processing.deadlines import run_overdue_timer
 from services.processing.handlers import handle_intake_batch
@@ -19,9 +19,10 @@ from shared.runtime import service_runtime
 def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
     settings = settings or ProcessingSettings()
     calendar = load_calendar(settings.holidays_path, cutoff=settings.cutoff)
+    catalog = CatalogCache()
 
     def handler(runtime):
-        return partial(handle_intake_batch, calendar=calendar, topics=runtime.topics)
+        return partial(handle_intake_batch, calendar=calendar, catalog=catalog, topics=runtime.topics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -35,7 +36,7 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
         ) as runtime:
             app.state.runtime = runtime
             runtime.spawn("overdue timer", partial(
-                run_overdue_timer, runtime.sessionmaker, calendar=calendar, topics=runtime.topics,
+                run_overdue_timer, runtime.sessionmaker, calendar=calendar, catalog=catalog, topics=runtime.topics,
                 wake=runtime.relay.wake,
             ))
             yield

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.event_types import PROCEDURE_CODE, ProcedureFacts
+from services.processing.models import ProcedureRow
 from services.processing.workcalendar import TimeLimit
 
 SEED = Path(__file__).parent / "data" / "procedures.json"
@@ -54,3 +57,24 @@ class Procedure(BaseModel):
 def load_seed(path: str | Path | None = None) -> dict[str, Procedure]:
     raw = json.loads(Path(path or SEED).read_text(encoding="utf-8"))
     return {p["code"]: Procedure.model_validate(p) for p in raw["procedures"]}
+
+
+class CatalogCache:
+    """The catalog as validated models, read again only when it has changed.
+
+    Every batch asks PostgreSQL for the catalog's version (row count and newest updated_at, which
+    any replica's PUT moves), a one-row query, instead of fetching and validating the definitions
+    it needs twice per batch (a tenth of processing's time per event in the bench).
+    """
+
+    def __init__(self) -> None:
+        self._version: tuple | None = None
+        self._procedures: dict[str, Procedure] = {}
+
+    async def procedures(self, session: AsyncSession) -> dict[str, Procedure]:
+        version = tuple((await session.execute(select(func.count(), func.max(ProcedureRow.updated_at)))).one())
+        if version != self._version:
+            rows = await session.execute(select(ProcedureRow.definition))
+            self._procedures = {d["code"]: Procedure.model_validate(d) for d in rows.scalars()}
+            self._version = version
+        return self._procedures

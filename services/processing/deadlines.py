@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.processing.catalog import CatalogCache
 from services.processing.handlers import INSERT_EVENTS, refold
 from services.processing.models import Dossier
 from services.processing.workcalendar import WorkCalendar
@@ -20,7 +21,8 @@ from shared.topics import Topics
 
 
 async def fire_due_deadlines(
-    session: AsyncSession, now: datetime, *, calendar: WorkCalendar, topics: Topics, limit: int = 500
+    session: AsyncSession, now: datetime, *, calendar: WorkCalendar, catalog: CatalogCache, topics: Topics,
+    limit: int = 500,
 ) -> int:
     """Mark the open dossiers whose deadline has passed by `now`; returns how many."""
     rows = await session.execute(
@@ -38,18 +40,20 @@ async def fire_due_deadlines(
         for code, deadline in due
     ]
     await INSERT_EVENTS.execute(session, events)
-    await refold(session, {code for code, _ in due}, calendar=calendar, topics=topics)
+    await refold(session, {code for code, _ in due}, calendar=calendar, catalog=catalog, topics=topics)
     return len(due)
 
 
 async def run_overdue_timer(
-    sessionmaker: async_sessionmaker, *, calendar: WorkCalendar, topics: Topics, wake, interval: float = 0.5
+    sessionmaker: async_sessionmaker, *, calendar: WorkCalendar, catalog: CatalogCache, topics: Topics, wake,
+    interval: float = 0.5,
 ) -> None:
     """Check twice a second (a timer with sub-second lateness, not a nightly batch)."""
     while True:
         async with sessionmaker() as session, session.begin():
             await commit_without_flush_wait(session)  # lost, it fires again: the event id is deterministic
-            fired = await fire_due_deadlines(session, datetime.now(UTC), calendar=calendar, topics=topics)
+            fired = await fire_due_deadlines(session, datetime.now(UTC), calendar=calendar, catalog=catalog,
+                                             topics=topics)
         if fired:
             wake()
         else:

@@ -13,9 +13,9 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.processing.catalog import Procedure
+from services.processing.catalog import CatalogCache
 from services.processing.lifecycle import StoredEvent, fold
-from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
+from services.processing.models import AnomalyRow, Dossier, DossierEvent
 from services.processing.workcalendar import WorkCalendar
 from shared.consumer import Rejected
 from shared.db import BulkInsert, any_of, none_of, upsert
@@ -28,18 +28,12 @@ log = logging.getLogger(__name__)
 OPENING = ("dossier.submitted", "dossier.received")
 
 
-async def load_procedures(session: AsyncSession, codes: set[str]) -> dict[str, Procedure]:
-    if not codes:
-        return {}
-    rows = await session.execute(select(ProcedureRow.definition).where(ProcedureRow.code.in_(codes)))
-    return {d["code"]: Procedure.model_validate(d) for d in rows.scalars()}
-
-
 async def handle_intake_batch(
     session: AsyncSession,
     records: Sequence[ConsumerRecord],
     *,
     calendar: WorkCalendar,
+    catalog: CatalogCache,
     topics: Topics,
 ) -> Rejected:
     rejected: Rejected = []
@@ -53,8 +47,7 @@ async def handle_intake_batch(
         except EventError as exc:
             rejected.append((record, f"invalid event: {exc}"))
 
-    wanted = {e.data["procedure_code"] for _, e in parsed if e.type in OPENING}
-    procedures = await load_procedures(session, wanted)
+    procedures = await catalog.procedures(session)
     new_rows: dict[str, dict] = {}
     for record, e in parsed:
         if e.type in OPENING and e.data["procedure_code"] not in procedures:
@@ -72,11 +65,12 @@ async def handle_intake_batch(
         # A list of parameters: SQLAlchemy batches it into multi-row INSERTs (insertmanyvalues).
         changed = set((await INSERT_EVENTS.execute(session, list(new_rows.values()))).scalars())
         if changed:
-            await refold(session, changed, calendar=calendar, topics=topics)
+            await refold(session, changed, calendar=calendar, catalog=catalog, topics=topics)
     return rejected
 
 
-async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalendar, topics: Topics) -> None:
+async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalendar, catalog: CatalogCache,
+                 topics: Topics) -> None:
     """Recompute the given dossiers from all their events and publish their new states.
 
     Per-dossier advisory locks serialize this with the overdue timer and with another replica
@@ -93,8 +87,7 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     events: dict[str, list[StoredEvent]] = defaultdict(list)
     for code, *event in rows.tuples():
         events[code].append(StoredEvent(*event))
-    opening_procs = {e.data["procedure_code"] for evs in events.values() for e in evs if e.type in OPENING}
-    procedures = await load_procedures(session, opening_procs)
+    procedures = await catalog.procedures(session)
     states = [
         s
         for code, evs in events.items()

@@ -70,10 +70,6 @@ def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
     return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
 
 
-def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
-    return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
-
-
 @dataclass
 class Working:
     """Mutable state while applying events in order; becomes a DossierState at the end."""

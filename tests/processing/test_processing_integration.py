@@ -95,3 +95,34 @@ async def test_a_poison_message_is_dead_lettered_and_the_consumer_carries_on(top
         "unknown procedure code 9.999999",
     ]
     assert all(d["service"] == "processing" and d["topic"] == topics.dossier_events for d in letters)
+
+
+async def test_a_catalog_change_applies_to_the_next_events(topics, schemas, db, monkeypatch):
+    """processing caches the validated catalog; a PUT (from any replica) must reach the next fold."""
+    operator = "operator-test-token"
+    monkeypatch.setenv("READER_OPERATOR_TOKEN_SHA256", hashlib.sha256(operator.encode()).hexdigest())
+    f = EventFactory("motcua-test")
+    now = datetime.now(UTC)
+    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                                  db_schema=f"{schemas}processing")
+    app = create_app(settings)
+
+    async def procedure_name(code):
+        async with db.connect() as conn:
+            row = await conn.execute(text(f'SELECT state FROM "{schemas}processing".dossiers WHERE code = :c'),
+                                     {"c": code})
+            state = row.scalar()
+        return state and state["procedure"]["name"]
+
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        first, second = "H44.100-261125-0101", "H44.100-261125-0102"
+        await publish(topics.dossier_events, [f.received(first, now, unit="H44.100", procedure="1.000894", channel=2)])
+        original = await poll(lambda: procedure_name(first), what="the first dossier")
+        procedure = next(p for p in (await client.get("/v1/procedures")).json() if p["code"] == "1.000894")
+        changed = await client.put("/v1/procedures/1.000894", json=procedure | {"name": "Tên đã đổi"},
+                                   headers={"Authorization": f"Bearer {operator}"})
+        assert changed.status_code == 200
+        await publish(topics.dossier_events, [f.received(second, now, unit="H44.100", procedure="1.000894", channel=2)])
+        assert await poll(lambda: procedure_name(second), what="the second dossier") == "Tên đã đổi"
+        assert original != "Tên đã đổi"
