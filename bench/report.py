@@ -56,8 +56,12 @@ def rows(r: dict) -> list[dict]:
     for name, mem in r["memory_kib"].items():
         peak = mem["VmHWM"] / MIB
         idle = r["idle_memory_kib"].get(name, {}).get("VmRSS")
-        out.append(_row(f"peak RSS {name}", peak, "MiB", "RSS when ready" if idle else "",
-                        idle / MIB if idle else None, "< 300 MiB", peak < TARGETS["memory_mib"]))
+        # The simulators stand in for the national portal and the document system (every record
+        # they were sent stays in memory, for the tests to check): not services held to the target.
+        double = name.endswith("-simulator")
+        out.append(_row(f"peak RSS {name}" + (" (test double)" if double else ""), peak, "MiB",
+                        "RSS when ready" if idle else "", idle / MIB if idle else None,
+                        "" if double else "< 300 MiB", None if double else peak < TARGETS["memory_mib"]))
     return out
 
 
