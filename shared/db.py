@@ -47,8 +47,9 @@ class BulkInsert:
     parameter per column, which asyncpg encodes in C. SQLAlchemy's executemany spends ~11 µs of
     Python per row on parameters (half of a consumer's CPU on some batches); this about 1.
 
-    `tail` is what follows the SELECT: ON CONFLICT … and RETURNING …. JSON columns are encoded
-    here (asyncpg's codec takes text), the rest by asyncpg.
+    `tail` is what follows the SELECT: ON CONFLICT … and RETURNING …. JSON columns take Python
+    values, encoded here (asyncpg's codec takes text), or bytes of JSON already encoded; the
+    other columns are encoded by asyncpg.
     """
 
     def __init__(self, table: Table, columns: Sequence[str], tail: str = ""):
@@ -61,9 +62,15 @@ class BulkInsert:
                               f"SELECT * FROM unnest({arrays}) {tail}")
 
     async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> CursorResult:
-        params = {c: [_to_json(r[c]) if c in self.json and r[c] is not None else r[c] for r in rows]
+        params = {c: [_json_text(r[c]) for r in rows] if c in self.json else [r[c] for r in rows]
                   for c in self.columns}
         return await session.execute(self.statement, params)
+
+
+def _json_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else _to_json(value)
 
 
 def upsert(key: str, columns: Sequence[str], where: str = "") -> str:

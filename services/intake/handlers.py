@@ -122,7 +122,7 @@ async def _insert_new(session: AsyncSession, valid: list[_Valid]) -> set[str]:
             "source": v.envelope.source,
             "time": v.envelope.time,
             "digest": v.digest,
-            "body": v.envelope.model_dump(mode="json"),
+            "body": v.value,  # the serialized event: JSON already
         }
         for v in valid
     ]

@@ -77,3 +77,12 @@ async def test_any_of_and_none_of_bind_one_array(session):
     sql = str(select(ROWS.c.code).where(any_of(ROWS.c.code, picked)).compile())
     assert "ANY" in sql and sql.count("param") == 1, sql  # one array, not one parameter per code
     await session.rollback()
+
+
+async def test_json_columns_take_text_already_encoded(session):
+    encoded = '{"tên": "Lê Văn Tám", "n": [1, 2]}'.encode()
+    async with session.begin():
+        await NEWER.execute(session, [row(1, 1) | {"data": encoded}])
+    stored = (await session.execute(select(ROWS.c.data))).scalar_one()
+    assert stored == {"tên": "Lê Văn Tám", "n": [1, 2]}  # an object, not a JSON string holding one
+    await session.rollback()
