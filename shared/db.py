@@ -82,7 +82,7 @@ def upsert(key: str, columns: Sequence[str], where: str = "") -> str:
 _PG = postgresql.dialect()
 
 
-ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
+_ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 
 async def commit_without_flush_wait(session: AsyncSession) -> None:
@@ -94,7 +94,7 @@ async def commit_without_flush_wait(session: AsyncSession) -> None:
     intake, which answers the counter after its commit. A server crash loses at most the last
     ~0.2 s of them (wal_writer_delay); killed backends or clients lose nothing.
     """
-    await session.execute(ASYNC_COMMIT)
+    await session.execute(_ASYNC_COMMIT)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:

@@ -62,7 +62,6 @@ async def handle_intake_batch(
             "data": e.data,
         }
     if new_rows:
-        # A list of parameters: SQLAlchemy batches it into multi-row INSERTs (insertmanyvalues).
         changed = set((await INSERT_EVENTS.execute(session, list(new_rows.values()))).scalars())
         if changed:
             await refold(session, changed, calendar=calendar, catalog=catalog, topics=topics)
