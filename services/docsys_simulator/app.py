@@ -13,7 +13,6 @@ Faults; refusal and return ratios, and the fate of named requests, are set under
 
 from __future__ import annotations
 
-import asyncio
 import random
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
@@ -56,17 +55,7 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
     calls = {"requests": 0, "refused": 0}
 
     async def judged() -> None:
-        verdict = faults.judge()
-        retry = {"Retry-After": str(faults.retry_after())}
-        if verdict == "down":
-            raise HTTPException(503, detail="document system under maintenance", headers=retry)
-        if verdict == "limited":
-            raise HTTPException(429, detail="too many requests", headers=retry)
-        if verdict == "fail":
-            raise HTTPException(500, detail="internal error (simulated)")
-        if verdict == "hang":
-            await asyncio.sleep(faults.settings.hang_seconds)
-            raise HTTPException(504, detail="gateway timeout (simulated)")
+        await faults.answer("document system")
 
     @app.post("/edxml/documents", dependencies=[Depends(judged)])
     async def send(request: Request, response: Response) -> dict:

@@ -8,7 +8,6 @@ accepted and each dossier's status history, so tests can read them back under /a
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from typing import Annotated
@@ -69,17 +68,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
             raise HTTPException(401, detail="session missing or expired; log in again")
 
     async def faults() -> None:
-        verdict = state.faults.judge()
-        retry = {"Retry-After": str(state.faults.retry_after())}
-        if verdict == "down":
-            raise HTTPException(503, detail="portal under maintenance", headers=retry)
-        if verdict == "limited":
-            raise HTTPException(429, detail="too many requests", headers=retry)
-        if verdict == "fail":
-            raise HTTPException(500, detail="internal error (simulated)")
-        if verdict == "hang":
-            await asyncio.sleep(state.faults.settings.hang_seconds)
-            raise HTTPException(504, detail="gateway timeout (simulated)")
+        await state.faults.answer("portal")
 
     @app.post("/api/session", dependencies=[Depends(faults)])
     async def login(body: Login) -> dict:

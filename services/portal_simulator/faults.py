@@ -6,11 +6,13 @@ POST /admin/faults, so tests can break the portal while a pipeline is running.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
 from typing import Literal
 
+from fastapi import HTTPException
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -56,6 +58,21 @@ class Faults:
         if self._clock() < self.down_until:
             return max(1, round(self.down_until - self._clock()))
         return 1
+
+    async def answer(self, system: str) -> None:
+        """Judge a call and act it out as an HTTP answer: return (ok), or raise the error, after
+        hanging first for a timeout. `system` names the simulated system in the 503's detail."""
+        verdict = self.judge()
+        retry = {"Retry-After": str(self.retry_after())}
+        if verdict == "down":
+            raise HTTPException(503, detail=f"{system} under maintenance", headers=retry)
+        if verdict == "limited":
+            raise HTTPException(429, detail="too many requests", headers=retry)
+        if verdict == "fail":
+            raise HTTPException(500, detail="internal error (simulated)")
+        if verdict == "hang":
+            await asyncio.sleep(self.settings.hang_seconds)
+            raise HTTPException(504, detail="gateway timeout (simulated)")
 
     def judge(self) -> Verdict:
         verdict = self._judge()
