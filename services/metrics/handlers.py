@@ -84,7 +84,8 @@ def _fact(s: DossierState) -> dict:
 def _upsert_newer(model, columns: list[str]) -> BulkInsert:
     """Insert, or replace only when the incoming revision is newer (duplicates change nothing)."""
     table = model.__table__
-    return BulkInsert(table, columns, upsert("dossier_code", columns, f"{table.name}.revision < EXCLUDED.revision"))
+    newer = f"{table.name}.revision < EXCLUDED.revision"
+    return BulkInsert(table, columns, upsert("dossier_code", columns, newer))
 
 
 FACT_COLUMNS = [c.name for c in DossierFact.__table__.columns]
