@@ -18,7 +18,7 @@ class Unit:
     parent: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: a loaded tree is never changed
 class UnitTree:
     units: dict[str, Unit]
 

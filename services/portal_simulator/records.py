@@ -12,13 +12,17 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PORTAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-PORTAL_DATE = "%Y%m%d%H%M%S"  # yyyyMMddHHmmss, local time
 UNIT = r"^H\d{2}(\.\d{1,3})*$"
 DateText = str | None
 
 
 def portal_date(value: datetime | None) -> str | None:
-    return value.astimezone(PORTAL_TZ).strftime(PORTAL_DATE) if value else None
+    if not value:
+        return None
+    # yyyyMMddHHmmss in the portal's local time; formatted by hand at half strftime's cost
+    # (a record has about ten dates).
+    d = value.astimezone(PORTAL_TZ)
+    return "%04d%02d%02d%02d%02d%02d" % (d.year, d.month, d.day, d.hour, d.minute, d.second)
 
 
 def parse_portal_date(value: str) -> datetime:

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -21,7 +21,8 @@ class DossierEvent(Base):
     type: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict] = mapped_column(JSONB)
+    # `json`, not `jsonb`: stored and read back whole, never queried inside; cheaper both ways.
+    data: Mapped[dict] = mapped_column(JSON)
 
 
 class Dossier(Base):
@@ -33,14 +34,14 @@ class Dossier(Base):
     )
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
-    unit_code: Mapped[str] = mapped_column(String(32), index=True)
+    unit_code: Mapped[str] = mapped_column(String(32))
     status: Mapped[int] = mapped_column(SmallInteger)
     revision: Mapped[int] = mapped_column(Integer)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Open dossiers whose overdue timer has not fired yet; the timer polls this partial index.
     overdue_pending: Mapped[bool] = mapped_column(Boolean)
-    state: Mapped[dict] = mapped_column(JSONB)
+    state: Mapped[dict] = mapped_column(JSON)  # rewritten on every fold; read whole by the API
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

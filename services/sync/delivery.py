@@ -14,12 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from services.portal_simulator.records import PortalDossier
 from services.sync import backlog
 from services.sync.backlog import Claimed
 from services.sync.config import SyncSettings
@@ -65,16 +63,15 @@ def outcome_message(topics: Topics, c: Claimed) -> tuple[str, str, bytes]:
 
 class DeliveryWorker:
     """Drains one target's backlog. The portal is the default target; the document connector
-    passes its own tables, record decoding, outcome message, chunk size and meters."""
+    passes its own tables, outcome message, chunk size and meters."""
 
     def __init__(self, sessionmaker: async_sessionmaker, portal: Portal, topics: Topics, settings: SyncSettings,
                  *, wake: Callable[[], None] = lambda: None, rng: random.Random | None = None,
                  breaker: CircuitBreaker | None = None, tables: backlog.Tables = backlog.PORTAL,
-                 decode: Callable[[dict], Any] = PortalDossier.model_validate,
                  outcome: Callable[[Topics, Claimed], tuple[str, str, bytes] | None] | None = None,
                  chunk: int | None = None, meters: Meters = PORTAL_METERS, target: str = "portal"):
         self._sessionmaker, self._portal, self._topics, self._s = sessionmaker, portal, topics, settings
-        self._tables, self._decode, self._outcome = tables, decode, outcome or outcome_message
+        self._tables, self._outcome = tables, outcome or outcome_message
         self._chunk, self._m, self._target = chunk or settings.portal_chunk, meters, target
         self._wake_relay = wake
         self._rng = rng or random.Random()
@@ -108,7 +105,8 @@ class DeliveryWorker:
         if not chunk:
             return 0
         try:
-            refused = await self._portal.sync([self._decode(c.record) for c in chunk])
+            # As stored: each record was built and validated when it was queued.
+            refused = await self._portal.sync([c.record for c in chunk])
         except PortalError as exc:
             taken = [c for c in chunk if c.dossier_code in exc.taken]
             if taken:  # the target took these before it failed: they are delivered

@@ -40,7 +40,7 @@ def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierS
 
 def _row(s: DossierState) -> dict:
     return {"dossier_code": s.dossier_code, "revision": s.revision, "status": int(s.status),
-            "received_at": s.received_at, "record": to_portal_record(s).model_dump(mode="json"),
+            "received_at": s.received_at, "record": to_portal_record(s).model_dump_json().encode(),
             "attempts": 0, "parked": False}
 
 

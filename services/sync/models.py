@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String, Text, func
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -19,7 +19,8 @@ class StateColumns:
     revision: Mapped[int] = mapped_column(Integer)  # the dossier revision the target holds
     status: Mapped[int] = mapped_column(SmallInteger)
     received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
-    record: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # `json`, not `jsonb`: records are stored and read back whole, never queried inside.
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     synced_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -34,7 +35,7 @@ class BacklogColumns:
     revision: Mapped[int] = mapped_column(Integer)
     status: Mapped[int] = mapped_column(SmallInteger)
     received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    record: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import httpx
-from pydantic import TypeAdapter
+import pydantic_core
 
 from services.portal_simulator.records import (
     BuocXuLy,
@@ -17,10 +17,6 @@ from services.portal_simulator.records import (
     portal_date,
 )
 from shared.event_types import DossierState, Status
-
-
-# The DongBoHoSoMC body's records, encoded in one call.
-_RECORDS = TypeAdapter(list[PortalDossier])
 
 
 class PortalError(Exception):
@@ -40,8 +36,9 @@ class PortalRejected(Exception):
 
 
 class Portal(Protocol):
-    async def sync(self, records: list[PortalDossier]) -> dict[str, str]:
-        """Send records (DongBoHoSoMC); return the refused ones (MaHoSo -> reason).
+    async def sync(self, records: list[dict]) -> dict[str, str]:
+        """Send records (DongBoHoSoMC: PortalDossier in JSON form, as queued); return the refused
+        ones (MaHoSo -> reason).
 
         Raise PortalError when the call failed as a whole, PortalRejected when it was refused.
         """
@@ -126,9 +123,8 @@ class HttpPortal:
             raise PortalError(f"login refused: {response.status_code} {response.text[:200]}", retry_after(response))
         self._token = response.json()["token"]
 
-    async def sync(self, records: list[PortalDossier]) -> dict[str, str]:
-        # Encoded in one pass by pydantic (Rust), not dumped to dicts and then json.dumps'd.
-        body = b'{"data":' + _RECORDS.dump_json(records) + b"}"
+    async def sync(self, records: list[dict]) -> dict[str, str]:
+        body = pydantic_core.to_json({"data": records})  # Rust encoder: a chunk is ~1 MB of JSON
         response = await self._call("POST", "/api/DongBoHoSoMC", content=body,
                                     headers={"content-type": "application/json"})
         if response.status_code != 200:

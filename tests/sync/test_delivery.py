@@ -50,9 +50,9 @@ class FakePortal:
         if self.fail_calls:
             self.fail_calls -= 1
             raise PortalError("503 (fake)", retry_after=None)
-        self.sent += [r.MaHoSo for r in records]
-        self.held |= {r.MaHoSo: r.TrangThaiHoSo for r in records if r.MaHoSo not in self.refuse}
-        return {c: "2: refused (fake)" for c in self.refuse if c in {r.MaHoSo for r in records}}
+        self.sent += [r["MaHoSo"] for r in records]
+        self.held |= {r["MaHoSo"]: r["TrangThaiHoSo"] for r in records if r["MaHoSo"] not in self.refuse}
+        return {c: "2: refused (fake)" for c in self.refuse if c in {r["MaHoSo"] for r in records}}
 
 
 @pytest.fixture

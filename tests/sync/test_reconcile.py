@@ -24,7 +24,7 @@ class LookingUpPortal(FakePortal):
         self.looked_up: set[str] = set()
 
     async def sync(self, records):
-        self.records |= {r.MaHoSo: r for r in records}
+        self.records |= {r["MaHoSo"]: PortalDossier.model_validate(r) for r in records}
         return await super().sync(records)
 
     async def look_up(self, code):

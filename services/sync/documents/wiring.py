@@ -26,7 +26,7 @@ async def connector(runtime: Runtime, settings: SyncSettings):
     async with httpx.AsyncClient(base_url=settings.docsys_url, timeout=settings.docsys_timeout_seconds) as client:
         docsys = HttpDocsys(client, Organ(settings.docsys_organ_id, settings.docsys_organ_name))
         worker = DeliveryWorker(runtime.sessionmaker, docsys, runtime.topics, settings, wake=runtime.relay.wake,
-                                tables=DOCSYS, decode=lambda record: record, outcome=lambda topics, c: None,
+                                tables=DOCSYS, outcome=lambda topics, c: None,
                                 chunk=settings.docsys_chunk, meters=METERS, target="document system")
         inbox = Inbox(runtime.sessionmaker, docsys, runtime.topics, poll_seconds=settings.docsys_poll_seconds,
                       wake=runtime.relay.wake)
