@@ -154,6 +154,9 @@ shared_buffers = 512MB
 # disk; it keeps checkpoints to their schedule.)
 max_wal_size = 8GB
 checkpoint_timeout = 15min
+# Processing takes one advisory lock per dossier in a batch (up to 5,000) and the overdue timer
+# up to 500 more; the shared lock table holds max_locks_per_transaction x max_connections.
+max_locks_per_transaction = 256
 EOF
   grep -q "^include_if_exists = 'dossier.conf'" "$DATA/postgresql.conf" \
     || echo "include_if_exists = 'dossier.conf'" >>"$DATA/postgresql.conf"

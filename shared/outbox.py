@@ -39,7 +39,9 @@ class OutboxRelay:
         sessionmaker: async_sessionmaker,
         producer: AIOKafkaProducer,
         *,
-        batch_size: int = 2000,
+        # Rows per publish: the relay's cycle costs about the same for 2,000 rows as for 10,000
+        # when its process is busy serving requests, so big cycles keep up with intake's bursts.
+        batch_size: int = 10000,
         idle_seconds: float = 0.5,
     ):
         self._sessionmaker = sessionmaker

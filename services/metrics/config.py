@@ -10,8 +10,6 @@ class MetricsSettings(ServiceSettings):
 
     db_schema: str = "metrics"
     # The online-service group (CLGQ) of the 766 index has no public formula: pick a candidate.
-    # Canonical events are small upserts keyed by dossier: bigger batches make rebuilds faster.
-    batch_size: int = 5000
     online_service_formula: Literal["procedures_online", "online_dossiers_synced"] = "procedures_online"
     # Where the dossier drill-down (state and control sheet) is read from.
     processing_url: str = "http://127.0.0.1:8002"
