@@ -16,7 +16,7 @@ from bench.baselines import summarize
 from bench.procstats import CpuMeter, memory_kib
 from bench.workload import DATABASE_URL, KAFKA, Run, free_port
 from deploy.launch import SERVICES, Service, Stack
-from deploy.quiescence import wait_until_quiet
+from deploy.quiescence import InFlight, wait_until_quiet
 
 JSON = {"content-type": "application/json"}
 
@@ -119,9 +119,14 @@ async def intake_and_end_to_end(
     """Post the whole workload (figure 2), then wait until the pipeline is quiet (figure 3)."""
     meter = CpuMeter(stack.pids() | {"bench": os.getpid()})
     meter.start()
-    posted = await post_all(stack.url("intake"), bodies, concurrency, stack.headers())
-    intake_cpu = meter.stop(posted["finished"] - posted["started"])
-    first_quiet, quiet = await wait_until_complete(db, run, dossiers, timeout=quiet_timeout)
+    samples: list[tuple[float, dict[str, int]]] = []
+    sampler = asyncio.create_task(sample_in_flight(db, run, time.perf_counter(), samples))
+    try:
+        posted = await post_all(stack.url("intake"), bodies, concurrency, stack.headers())
+        intake_cpu = meter.stop(posted["finished"] - posted["started"])
+        first_quiet, quiet = await wait_until_complete(db, run, dossiers, timeout=quiet_timeout)
+    finally:
+        sampler.cancel()
     if posted["accepted"] != events:
         raise RuntimeError(f"intake accepted {posted['accepted']} of {events} events")
     intake_s = posted["finished"] - posted["started"]
@@ -132,5 +137,27 @@ async def intake_and_end_to_end(
         "end_to_end": {"events": events, "seconds": round(e2e_s, 3), "per_second": events / e2e_s,
                        "drain_after_intake_seconds": round(quiet - posted["finished"], 3),
                        "quiescence_only_seconds": round(first_quiet - posted["started"], 3),
-                       "cpu": meter.stop(e2e_s)},
+                       "cpu": meter.stop(e2e_s), "in_flight": in_flight_summary(samples)},
     }
+
+
+async def sample_in_flight(db: AsyncEngine, run: Run, started: float,
+                           samples: list[tuple[float, dict[str, int]]]) -> None:
+    """Until cancelled, twice a second: what each stage has in flight (seconds since `started`).
+    The stage whose queue empties last is the one that sets the end-to-end time."""
+    async with InFlight(db, KAFKA, run.topics, run.schemas) as in_flight:
+        while True:
+            samples.append((time.perf_counter() - started, await in_flight.pending()))
+            await asyncio.sleep(0.5)
+
+
+def in_flight_summary(samples: list[tuple[float, dict[str, int]]]) -> dict[str, dict]:
+    """Per queue: its peak, when it peaked, and when it was last seen non-empty (seconds)."""
+    out: dict[str, dict] = {}
+    for at, pending in samples:
+        for queue, count in pending.items():
+            q = out.setdefault(queue, {"peak": 0, "peak_at": 0.0, "last_seen_at": 0.0})
+            if count > q["peak"]:
+                q["peak"], q["peak_at"] = count, round(at, 1)
+            q["last_seen_at"] = round(at, 1)
+    return dict(sorted(out.items(), key=lambda item: item[1]["last_seen_at"]))

@@ -104,6 +104,9 @@ def details(r: dict) -> str:
         f"cores used: {cpu(e['cpu'])}; broker+db+others {e['cpu']['others_cores']:.2f}; "
         f"machine {e['cpu']['machine_cores_busy']:.2f} of {e['cpu']['machine_cores']}",
     ]
+    if e.get("in_flight"):  # runs measured before this field have none
+        lines.append("in flight during end to end (peak @ s, last seen @ s; the last to empty limits it): " + "; ".join(
+            f"{queue} {q['peak']:,} @ {q['peak_at']}, {q['last_seen_at']}" for queue, q in e["in_flight"].items()))
     if f:
         lines += [
             f"freshness: {f['events']} events at {f['achieved_rate']:.0f} ev/s achieved ({f['batch']} per POST), "

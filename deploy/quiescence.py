@@ -36,29 +36,45 @@ async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]
     return [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
 
 
-async def _pending(
-    db: AsyncEngine, consumer: AIOKafkaConsumer, partitions: dict[str, list[TopicPartition]], schemas: str
-) -> list[str]:
-    """What is still in flight: outbox rows not yet published, messages not yet consumed."""
-    pending = []
-    async with db.connect() as conn:
-        for service in partitions:
-            for table in ("outbox", *QUEUES.get(service, ())):
-                count = (await conn.execute(text(f'SELECT count(*) FROM "{schemas}{service}".{table}'))).scalar()
-                if count:
-                    pending.append(f"{service} {table} {count}")
-        for service in partitions:
-            if service not in CONSUMES:
-                continue
-            ends = await consumer.end_offsets(partitions[service])
-            rows = await conn.execute(
-                text(f'SELECT topic, partition, next_offset FROM "{schemas}{service}".consumer_offsets')
-            )
-            stored = {(r.topic, r.partition): r.next_offset for r in rows}
-            lag = sum(end - stored.get((tp.topic, tp.partition), 0) for tp, end in ends.items())
-            if lag:
-                pending.append(f"{service} lag {lag}")
-    return pending
+class InFlight:
+    """Reads what each stage still has to do: outbox rows not yet published, queued work, and
+    messages not yet consumed. Use as `async with InFlight(...) as f: await f.pending()`."""
+
+    def __init__(self, db: AsyncEngine, bootstrap: str, topics: Topics, schemas: str,
+                 services: tuple[str, ...] = PUBLISHERS):
+        self._db, self._bootstrap, self._topics, self._schemas = db, bootstrap, topics, schemas
+        self._services = services
+        # Only to read end offsets; it joins no group.
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+
+    async def __aenter__(self) -> InFlight:
+        self._partitions = {s: await _partitions(self._bootstrap, CONSUMES[s](self._topics))
+                            for s in self._services if s in CONSUMES}
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._consumer.stop()
+
+    async def pending(self) -> dict[str, int]:
+        """{"intake outbox": 120, "processing lag": 3400, …}; only the non-zero ones."""
+        pending = {}
+        async with self._db.connect() as conn:
+            for service in self._services:
+                for table in ("outbox", *QUEUES.get(service, ())):
+                    count = (await conn.execute(
+                        text(f'SELECT count(*) FROM "{self._schemas}{service}".{table}'))).scalar()
+                    if count:
+                        pending[f"{service} {table}"] = count
+            for service, partitions in self._partitions.items():
+                ends = await self._consumer.end_offsets(partitions)
+                rows = await conn.execute(
+                    text(f'SELECT topic, partition, next_offset FROM "{self._schemas}{service}".consumer_offsets'))
+                stored = {(r.topic, r.partition): r.next_offset for r in rows}
+                lag = sum(end - stored.get((tp.topic, tp.partition), 0) for tp, end in ends.items())
+                if lag:
+                    pending[f"{service} lag"] = lag
+        return pending
 
 
 async def wait_until_quiet(
@@ -71,20 +87,13 @@ async def wait_until_quiet(
 ) -> None:
     """Poll until nothing is in flight twice in a row (a relay may publish between checks)."""
     deadline = time.monotonic() + timeout
-    quiet_checks, pending = 0, ["not checked yet"]
-    # One consumer for the whole wait (only to read end offsets; it joins no group).
-    partitions = {
-        s: await _partitions(bootstrap, CONSUMES[s](topics)) if s in CONSUMES else [] for s in services
-    }
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
+    quiet_checks, pending = 0, {"not checked yet": 1}
+    async with InFlight(db, bootstrap, topics, schemas, services) as in_flight:
         while time.monotonic() < deadline:
-            pending = await _pending(db, consumer, partitions, schemas)
+            pending = await in_flight.pending()
             quiet_checks = quiet_checks + 1 if not pending else 0
             if quiet_checks == 2:
                 return
             await asyncio.sleep(0.2)  # poll interval, bounded by the deadline
-    finally:
-        await consumer.stop()
-    raise TimeoutError(f"pipeline still busy after {timeout:.0f} s: {', '.join(pending)}")
+    raise TimeoutError(f"pipeline still busy after {timeout:.0f} s: "
+                       + ", ".join(f"{what} {n}" for what, n in pending.items()))
