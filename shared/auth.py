@@ -21,6 +21,8 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.ratelimit import RateLimiter, client_ip
+
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="A reader token (python -m shared.auth)")
 
@@ -32,6 +34,11 @@ class ReaderSettings(BaseSettings):
     # closed (503), never open.
     token_sha256: str | None = None
     public_aggregates: bool = True
+    # Anonymous reads of public aggregates, per client address (each one is an aggregation
+    # query): a dashboard opens with about ten and then refreshes; readers with a token are
+    # not limited.
+    public_rate_per_second: float = 10.0
+    public_burst: int = 60
     # Operators change things (the procedure catalog, re-queues, reconciliation): their own
     # tokens, READER_OPERATOR_TOKEN_SHA256; a reader token does not let anyone write.
     operator_token_sha256: str | None = None
@@ -45,8 +52,9 @@ def _settings(request: Request) -> ReaderSettings:
     # Read once per application, at its first reader request; kept on app.state.
     state = request.app.state
     if not hasattr(state, "reader_settings"):
-        state.reader_settings = ReaderSettings()
-        if not state.reader_settings.digests():
+        settings = state.reader_settings = ReaderSettings()
+        state.public_limiter = RateLimiter(settings.public_rate_per_second, settings.public_burst)
+        if not settings.digests():
             log.error("READER_TOKEN_SHA256 is not set: reader routes answer 503")
     return state.reader_settings
 
@@ -78,10 +86,18 @@ async def require_reader(
 async def aggregate_reader(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
 ) -> str:
-    """Nothing while aggregates are public (READER_PUBLIC_AGGREGATES, default true); else a reader."""
-    if _settings(request).public_aggregates:
-        return "public"
-    return _check(request, credentials)
+    """Nothing while aggregates are public (READER_PUBLIC_AGGREGATES, default true), within the
+    per-address limit unless a reader token comes with the request; else a reader."""
+    settings = _settings(request)
+    if not settings.public_aggregates:
+        return _check(request, credentials)
+    if credentials is not None and token_matches(credentials.credentials, settings.digests()):
+        return "reader"
+    limiter: RateLimiter = request.app.state.public_limiter
+    if wait := limiter.take(client_ip(request)):
+        raise limiter.refuse(wait, "too many anonymous requests from this address; retry later "
+                                   "(or read with a reader token)")
+    return "public"
 
 
 async def require_operator(

@@ -17,7 +17,8 @@ from shared.units import load_units
 AUTH_RESPONSES = {
     401: {"description": "No valid X-API-Key (missing, unknown, revoked or expired)"},
     413: {"description": "The body is larger than intake accepts"},
-    429: {"description": "Over the key's rate limit; see Retry-After"},
+    429: {"description": "Over the key's rate limit, or too many failed authentications from the "
+                         "client's address; see Retry-After"},
 }
 router = APIRouter(prefix="/v1", tags=["events"], responses=AUTH_RESPONSES)
 EVENTS = Counter("intake_events_total", "Events posted to intake, by outcome", ["outcome"])

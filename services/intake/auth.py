@@ -8,6 +8,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
 from services.intake.apikeys import Caller, find_caller
+from shared.ratelimit import RateLimiter, client_ip
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -18,19 +19,28 @@ UNAUTHORIZED = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
 
 
 async def authenticate(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
-    """The caller of this request: 401 without a valid key, 429 over its rate limit."""
-    if not key or len(key) > 200:
-        raise HTTPException(401, detail="a valid X-API-Key header is required", headers=UNAUTHORIZED)
-    async with request.app.state.runtime.sessionmaker() as session:
-        caller = await find_caller(session, key)
+    """The caller of this request: 401 without a valid key, 429 over its rate limit.
+
+    Failed attempts are limited per client address: past the limit, that address gets 429 for
+    every request (even with a valid key) until its budget refills, without a database look-up.
+    """
+    failures: RateLimiter = request.app.state.auth_failure_limiter
+    ip = client_ip(request)
+    if wait := failures.wait(ip):
+        raise failures.refuse(wait, "too many failed authentications from this address; retry later")
+    caller = None
+    if key and len(key) <= 200:
+        async with request.app.state.runtime.sessionmaker() as session:
+            caller = await find_caller(session, key)
     if caller is None:
+        failures.take(ip)
+        if not key:
+            raise HTTPException(401, detail="a valid X-API-Key header is required", headers=UNAUTHORIZED)
         # One answer for malformed, unknown, revoked and expired keys: nothing to probe.
         raise HTTPException(401, detail="invalid, revoked or expired API key", headers=UNAUTHORIZED)
-    limiter = request.app.state.rate_limiter
-    wait = limiter.take(caller.name)
-    if wait > 0:
-        raise HTTPException(429, detail="rate limit exceeded; retry later",
-                            headers={"Retry-After": limiter.retry_after(wait)})
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if wait := limiter.take(caller.name):
+        raise limiter.refuse(wait)
     return caller
 
 

@@ -24,3 +24,7 @@ class IntakeSettings(IntakeStoreSettings):
     # Per API key, in this process's memory: N replicas admit up to N times this rate.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    # Failed authentications per client address (a mistyped key, a scan, a brute force): a
+    # counter system that keeps failing is misconfigured, and nobody else needs more.
+    auth_failures_per_second: float = 1.0
+    auth_failures_burst: int = 20

@@ -19,7 +19,9 @@ from shared.units import load_units
 
 # Published aggregates are public unless READER_PUBLIC_AGGREGATES=false; per-dossier data
 # (the overdue list and the drill-down) always needs a reader token.
-router = APIRouter(prefix="/v1", tags=["indicators"], dependencies=[Depends(aggregate_reader)])
+router = APIRouter(prefix="/v1", tags=["indicators"], dependencies=[Depends(aggregate_reader)],
+                   responses={429: {"description": "Too many anonymous requests from this address; "
+                                                   "see Retry-After (a reader token is not limited)"}})
 dossier_router = APIRouter(prefix="/v1", tags=["dossiers"], dependencies=[READER])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -51,6 +51,18 @@ async def test_a_reader_route_needs_a_configured_token(reader_env):
     assert (await get(app, "/aggregate")).json() == {"who": "public"}
 
 
+async def test_anonymous_aggregate_reads_are_limited_per_address_and_readers_are_not(reader_env, monkeypatch):
+    monkeypatch.setenv("READER_PUBLIC_RATE_PER_SECOND", "0.5")
+    monkeypatch.setenv("READER_PUBLIC_BURST", "2")
+    app = tiny_app()
+    answers = [await get(app, "/aggregate") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].headers["Retry-After"] == "2" and "reader token" in answers[2].json()["detail"]
+    assert [(await get(app, "/aggregate", BEARER)).json() for _ in range(3)] == [{"who": "reader"}] * 3
+    # A wrong token is anonymous: limited like no token at all.
+    assert (await get(app, "/aggregate", {"Authorization": "Bearer wrong"})).status_code == 429
+
+
 async def test_aggregates_can_be_made_private_and_unconfigured_readers_fail_closed(reader_env, monkeypatch):
     monkeypatch.setenv("READER_PUBLIC_AGGREGATES", "false")
     app = tiny_app()
