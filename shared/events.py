@@ -120,9 +120,18 @@ def parse_event(raw: dict[str, Any] | bytes | str) -> Envelope:
     return Envelope.model_construct(**fields, data=data.model_dump(mode="json"))
 
 
-def serialize(envelope: Envelope) -> bytes:
-    """The one wire form: compact UTF-8 JSON (Vietnamese text kept as is)."""
-    return envelope.model_dump_json().encode()
+def serialize(envelope: Envelope, data_json: bytes | None = None) -> bytes:
+    """The one wire form: compact UTF-8 JSON (Vietnamese text kept as is).
+
+    `data_json`, when given, is the data already encoded (processing encodes each state once, for
+    its row and its event); it takes the place of the envelope's empty `data`, its last field.
+    """
+    if data_json is None:
+        return envelope.model_dump_json().encode()
+    head = envelope.model_dump_json().encode()
+    if envelope.data or not head.endswith(b'"data":{}}'):
+        raise ValueError("data_json is for an envelope whose data is empty")
+    return head[:-3] + data_json + b"}"
 
 
 def make_event(
