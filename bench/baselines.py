@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 
 import asyncpg
+import pydantic_core
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -40,9 +41,11 @@ async def raw_produce(topic: str, messages: list[tuple[bytes, bytes]]) -> dict:
     return {"messages": len(messages), "seconds": elapsed, "per_second": len(messages) / elapsed}
 
 
-async def raw_consume(topic: str | list[TopicPartition], expected: int, timeout: float = 60) -> dict:
+async def raw_consume(topic: str | list[TopicPartition], expected: int, timeout: float = 60,
+                      parse: bool = False) -> dict:
     """Read a topic (or these partitions) from the beginning, as the services' consumers are
-    configured: messages/s."""
+    configured: messages/s. With `parse`, each value is also parsed as JSON (pydantic's Rust
+    parser, as the services do): the least any consumer that reads the messages must do."""
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False,
                                 max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
@@ -54,6 +57,10 @@ async def raw_consume(topic: str | list[TopicPartition], expected: int, timeout:
         while seen < expected and time.perf_counter() - started < timeout:
             batches = await consumer.getmany(timeout_ms=200, max_records=1000)
             seen += sum(len(rs) for rs in batches.values())
+            if parse:
+                for rs in batches.values():
+                    for r in rs:
+                        pydantic_core.from_json(r.value)
         elapsed = time.perf_counter() - started
     finally:
         await consumer.stop()

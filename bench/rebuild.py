@@ -32,6 +32,9 @@ async def rebuild_metrics(run: Run, run_dir: Path, ports: dict[str, int], timeou
     ends = await _end_offsets(partitions)
     messages = sum(ends.values())
     raw = await raw_consume(partitions, messages, timeout=timeout)
+    # For comparison only (the issue's baseline is the raw consume): reading + parsing, the floor
+    # under any rebuild that looks inside the messages.
+    parsed = await raw_consume(partitions, messages, timeout=timeout, parse=True)
     stack = BenchStack(
         run_dir=run_dir, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=run.topics.prefix,
         schema_prefix=run.rebuild_schemas, ports=ports | {"metrics": free_port()},  # the others' URLs stay
@@ -70,6 +73,7 @@ async def rebuild_metrics(run: Run, run_dir: Path, ports: dict[str, int], timeou
     return {
         "messages": messages,
         "raw_consume": raw,
+        "raw_consume_and_parse": parsed,
         "seconds": round(total, 3),
         "per_second": messages / total,
         "start_up_seconds": round((first_commit or caught_up) - started, 3),
