@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.baselines import summarize
 from bench.procstats import CpuMeter, memory_kib
-from bench.workload import DATABASE_URL, KAFKA, Run, free_port
-from deploy.launch import SERVICES, Service, Stack
+from bench.workload import DATABASE_URL, KAFKA, Run
+from deploy.launch import SERVICES, Service, Stack, free_port
 from deploy.quiescence import InFlight, wait_until_quiet
 
 JSON = {"content-type": "application/json"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,16 +23,6 @@ DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"
 )
 PARTITIONS = 4  # as the demo creates them (python -m shared.topics)
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1 (never the demo's 8001-8005, which are taken or reserved)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if not 8001 <= port <= 8005:
-            return port
 
 
 @dataclass

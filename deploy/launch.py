@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +40,29 @@ SERVICES = [
     Service("sync", "services.sync.app:create_app", "SYNC", 8003),
     Service("metrics", "services.metrics.app:create_app", "METRICS", 8004),
 ]
+# Ports for stacks started on free ports (tests, bench): below the kernel's ephemeral range
+# (Linux: 32768-60999), so that no outgoing connection can take a port between the check and the
+# service's bind, as happened with ports the kernel picked; clear of the infrastructure's 19092-19093.
+FREE_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that is free now and not handed out before by this process."""
+    for _ in range(1000):
+        port = random.choice(FREE_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {FREE_PORTS.start}-{FREE_PORTS.stop - 1}")
+
+
 PORTAL_USER, PORTAL_PASSWORD = "motcua-h44", "demo-only"  # the simulator's built-in demo account
 # The counter-system simulator's API key: bound to the province root, it posts for every unit.
 SIMULATOR_KEY_NAME, SIMULATOR_KEY_UNITS = "simulator", "H44"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 import uuid
 
@@ -15,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from deploy.launch import SERVICES, Stack
+from deploy.launch import SERVICES, Stack, free_port
 from shared.topics import Topics, ensure_topics
 
 KAFKA = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
@@ -98,12 +97,6 @@ async def dead_letters(topic: str, expected: int, timeout: float = 30) -> list[d
         return letters
     finally:
         await consumer.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
