@@ -11,7 +11,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.baselines import raw_consume
 from bench.pipeline import BenchStack
-from bench.procstats import memory_kib
 from bench.workload import DATABASE_URL, KAFKA, Run
 from deploy.launch import free_port
 from deploy.quiescence import CONSUMES, _partitions

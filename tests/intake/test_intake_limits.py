@@ -58,8 +58,8 @@ def test_the_token_bucket_refills_at_its_rate():
 def test_idle_clients_are_forgotten_so_memory_stays_bounded():
     now = [0.0]
     limiter = RateLimiter(per_second=1, burst=2, clock=lambda: now[0], max_clients=3)
-    for client in "abc":
-        limiter.take(client)
+    for name in "abc":
+        limiter.take(name)
     limiter.take("c")  # c is empty now, a and b have one token left
     now[0] = 1.5  # a and b are full again (one token refills in 1 s); c is not
     assert limiter.take("d") == 0.0
