@@ -4,6 +4,11 @@ Every count is over dossiers *received* (accepted at the counter) in the period.
 dossier is on time while its deadline has not passed at the judging time (period end or now).
 Additive counts roll up by summing; the procedure counts of the 766 index are distinct
 procedures, so they roll up as set unions.
+
+The counts are defined here once, as aggregates over the facts (`COUNTS`, `PROCEDURE_SETS`);
+`services.metrics.rollups` keeps them summed per unit, day/month/year, procedure and channel in
+the same transaction as the facts, and reports read those sums (`count`). `count_from_facts`
+computes the same figures straight from the facts: the reference the rollups are tested against.
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.periods import Period
+from services.metrics.periods import Period, buckets
 from shared.units import UnitTree
 
-ON_TIME = "coalesce(f.on_time, f.deadline_at >= :judged_at)"
-# name -> SQL aggregate over the facts of one group.
+# name -> an additive SQL aggregate over the facts f (LEFT JOIN portal_sync_facts s) of one group:
+# count(*) FILTER (...) or sum(...). Each becomes a rollup column; a new fact column's count is one
+# line here (the rollups are rebuilt from the facts when this list changes).
 COUNTS = {
     "received": "count(*)",
     "online": "count(*) FILTER (WHERE f.channel = 2)",
     "digitized": "count(*) FILTER (WHERE f.digitized)",
-    "on_time": f"count(*) FILTER (WHERE {ON_TIME})",
+    # Closed dossiers on time; open ones are judged at query time (JUDGED).
+    "on_time": "count(*) FILTER (WHERE f.on_time)",
     "synced": "count(s.dossier_code)",
     "electronic_result": "count(*) FILTER (WHERE f.electronic_result)",
     "reused": "count(*) FILTER (WHERE f.reused)",
@@ -39,9 +46,16 @@ COUNTS = {
     "feedback_on_time": "coalesce(sum(f.feedback_on_time), 0)",
     "feedback_satisfied": "coalesce(sum(f.feedback_satisfied), 0)",
     # On time, with no PAKN and no dislike: the numerator of reception/handling satisfaction.
-    "satisfied": f"count(*) FILTER (WHERE {ON_TIME} AND f.feedback = 0 AND NOT f.disliked)",
+    "satisfied": "count(*) FILTER (WHERE f.on_time AND f.feedback = 0 AND NOT f.disliked)",
 }
-# name -> condition on a procedure's catalog facts; counted as distinct procedures.
+# Counts whose open dossiers (on_time IS NULL) depend on the judging time: name -> the condition
+# under which an open dossier adds one, evaluated per query over the open dossiers of the period.
+JUDGED = {
+    "on_time": "f.deadline_at >= :judged_at",
+    "satisfied": "f.deadline_at >= :judged_at AND f.feedback = 0 AND NOT f.disliked",
+}
+# name -> condition on a procedure's catalog facts; counted as distinct procedures (a procedure is
+# in the set when at least one of the group's dossiers meets the condition).
 PROCEDURE_SETS = {
     "procedures": "true",
     "procedures_online": "f.proc_online IN ('full', 'partial')",
@@ -51,9 +65,15 @@ PROCEDURE_SETS = {
     "procedures_fee_synced": "f.proc_has_fee AND f.proc_fee_synced",
     "procedures_population": "f.proc_population",
 }
-GROUPINGS = {"unit": "f.unit_code", "procedure": "f.procedure_code", "channel": "f.channel::text"}
+# Every summed column: the counts, and per procedure set the dossiers meeting its condition.
+COUNTERS = COUNTS | {name: f"count(*) FILTER (WHERE {cond})" for name, cond in PROCEDURE_SETS.items()}
+GROUPINGS = {"unit": "unit_code", "procedure": "procedure_code", "channel": "channel::text"}
 FROM = """FROM dossier_facts f LEFT JOIN portal_sync_facts s ON s.dossier_code = f.dossier_code
           WHERE f.received_at >= :start AND f.received_at < :end"""
+
+
+def unit_filter(alias: str) -> str:
+    return f" AND ({alias}.unit_code = :unit OR {alias}.unit_code LIKE :unit || '.%')"
 
 
 @dataclass
@@ -71,27 +91,61 @@ class Counts:
         return self.values[name] if name in self.values else len(self.procedures[name])
 
 
+def from_rows(rows) -> dict[str, Counts]:
+    """Counts per key from rows of (key, code, every counter) summed per key and procedure."""
+    totals: dict[str, Counts] = defaultdict(Counts)
+    for r in rows:
+        counts = totals[r.key]
+        for name in COUNTS:
+            counts.values[name] += int(getattr(r, name))
+        for name in PROCEDURE_SETS:
+            if getattr(r, name):
+                counts.procedures[name].add(r.code)
+    return totals
+
+
 async def count(
     session: AsyncSession, period: Period, judged_at: datetime, *, by: str = "unit", unit: str | None = None
 ) -> dict[str, Counts]:
-    """Counts per group key; with `unit`, only the dossiers of that unit and the units below it."""
-    key = GROUPINGS[by]
-    where = " AND (f.unit_code = :unit OR f.unit_code LIKE :unit || '.%')" if unit else ""
-    params = {"judged_at": judged_at, "start": period.start, "end": period.end, "unit": unit}
-    totals: dict[str, Counts] = defaultdict(Counts)
-    select = ", ".join(f"{sql} AS {name}" for name, sql in COUNTS.items())
-    rows = await session.execute(text(f"SELECT {key} AS key, {select} {FROM}{where} GROUP BY 1"), params)
+    """Counts per group key; with `unit`, only the dossiers of that unit and the units below it.
+
+    Read from the rollups (services.metrics.rollups): the period as whole years, months and days;
+    the open dossiers' time-dependent counts (JUDGED) added from the facts of the open ones."""
+    key = f"r.{GROUPINGS[by]}"
+    where = unit_filter("r") if unit else ""
+    spans = buckets(period)
+    params = {"y": spans["y"], "m": spans["m"], "d": spans["d"], "unit": unit}
+    sums = ", ".join(f"sum(r.{name}) AS {name}" for name in COUNTERS)
+    rows = await session.execute(text(
+        f"SELECT {key} AS key, r.procedure_code AS code, {sums} FROM rollups r "
+        "WHERE ((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
+        f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){where} GROUP BY 1, 2"), params)
+    totals = from_rows(rows)
+    judged = ", ".join(f"count(*) FILTER (WHERE {sql}) AS {name}" for name, sql in JUDGED.items())
+    # Only the open dossiers of the period (a partial index holds them): few, however long the period.
+    rows = await session.execute(text(
+        f"SELECT f.{GROUPINGS[by]} AS key, {judged} FROM dossier_facts f WHERE f.on_time IS NULL "
+        f"AND f.received_at >= :start AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"),
+        {"judged_at": judged_at, "start": period.start, "end": period.end, "unit": unit})
     for r in rows:
-        totals[r.key].values = {name: int(getattr(r, name)) for name in COUNTS}
-    flags = ", ".join(f"bool_or({sql}) AS {name}" for name, sql in PROCEDURE_SETS.items())
-    rows = await session.execute(
-        text(f"SELECT {key} AS key, f.procedure_code AS code, {flags} {FROM}{where} GROUP BY 1, 2"), params
-    )
-    for r in rows:
-        for name in PROCEDURE_SETS:
-            if getattr(r, name):
-                totals[r.key].procedures[name].add(r.code)
+        for name in JUDGED:
+            totals[r.key].values[name] += int(getattr(r, name))
     return dict(totals)
+
+
+async def count_from_facts(
+    session: AsyncSession, period: Period, judged_at: datetime, *, by: str = "unit", unit: str | None = None
+) -> dict[str, Counts]:
+    """The same counts aggregated from every fact of the period (the rollups' reference)."""
+    key = f"f.{GROUPINGS[by]}"
+    where = unit_filter("f") if unit else ""
+    params = {"judged_at": judged_at, "start": period.start, "end": period.end, "unit": unit}
+    sums = ", ".join(
+        f"{sql} + count(*) FILTER (WHERE f.on_time IS NULL AND {JUDGED[name]}) AS {name}" if name in JUDGED
+        else f"{sql} AS {name}" for name, sql in COUNTERS.items())
+    rows = await session.execute(
+        text(f"SELECT {key} AS key, f.procedure_code AS code, {sums} {FROM}{where} GROUP BY 1, 2"), params)
+    return dict(from_rows(rows))
 
 
 def roll_up(own: dict[str, Counts], units: UnitTree) -> dict[str, Counts]:

@@ -12,6 +12,7 @@ from services.metrics.api import dossier_router, router
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
+from services.metrics.rollups import ensure_rollups
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -31,6 +32,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 service="metrics",
                 consume=lambda topics: [topics.lifecycle, topics.portal_sync],
                 handle=lambda runtime: handle_canonical_batch,
+                seed=ensure_rollups,
             ) as runtime,
         ):
             app.state.runtime = runtime

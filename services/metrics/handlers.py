@@ -8,6 +8,7 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import DossierFact, PortalSyncFact
+from services.metrics.rollups import tracking
 from shared.consumer import Rejected
 from shared.db import BulkInsert, upsert
 from shared.event_types import DossierState, Status, SyncOutcome
@@ -34,10 +35,14 @@ async def handle_canonical_batch(session: AsyncSession, records: Sequence[Consum
             row = {"dossier_code": envelope.subject, "revision": data.revision,
                    "status": int(data.status), "synced_at": envelope.time}
             _keep_newest(synced, envelope.subject, row)
-    if facts:
-        await UPSERT_FACTS.execute(session, list(facts.values()))
-    if synced:
-        await UPSERT_SYNCED.execute(session, list(synced.values()))
+
+    async def write() -> None:
+        if facts:
+            await UPSERT_FACTS.execute(session, list(facts.values()))
+        if synced:
+            await UPSERT_SYNCED.execute(session, list(synced.values()))
+
+    await tracking(session, facts.keys() | synced.keys(), write)  # the rollups move with the facts
     return rejected
 
 

@@ -1,0 +1,166 @@
+"""Every figure read from the rollups equals the figure aggregated from the facts table.
+
+Generated dossiers go through the metrics consumer's handler as a topic would deliver them:
+several revisions each (a later one may move the dossier to another unit, procedure, channel or
+day of reception, or reopen nothing but change its verdict), portal sync outcomes before and after
+the states they confirm, duplicates, and out-of-order batches. Then, for periods of every shape
+(month, quarter, year, day ranges across month and year ends, ten years) and judging times before,
+inside and after them, the counts from the rollups (with the open dossiers judged at query time)
+equal those from the facts, per unit, procedure and channel; and the rollups kept batch by batch
+equal the rollups rebuilt from the facts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import text
+
+from services.metrics.aggregates import count, count_from_facts
+from services.metrics.handlers import handle_canonical_batch
+from services.metrics.models import Base
+from services.metrics.periods import TZ, date_range, parse_period
+from services.metrics.rollups import ensure_rollups, rebuild_rollups
+from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.event_types import DossierState
+from shared.tables import PLUMBING
+from tests.conftest import DATABASE_URL
+
+pytestmark = pytest.mark.integration
+
+UNITS = ["H44", "H44.07", "H44.100", "H44.101", "H44.102"]
+PROCEDURES = ["1.000894", "2.001035", "1.001612", "2.000908"]
+START = datetime(2025, 11, 1, tzinfo=TZ)  # reception spans 2025-11 to 2027-01: a year end inside
+TEMPLATE = DossierState(dossier_code="-", unit_code="H44", procedure_code="1.000894", channel=2, status=4,
+                        revision=1).model_dump(mode="json")
+
+
+def state(rng: random.Random, code: str, revision: int, received: datetime | None) -> dict:
+    deadline = received + timedelta(days=rng.randint(-3, 20)) if received else None
+    on_time = rng.choice([True, False, None, None])
+    return dict(
+        TEMPLATE, dossier_code=code, revision=revision,
+        # A later revision may correct the unit, procedure or channel.
+        unit_code=rng.choice(UNITS), procedure_code=rng.choice(PROCEDURES), channel=rng.randint(1, 3),
+        status=9 if on_time is not None else rng.choice([2, 4, 5]),
+        received_at=received.isoformat() if received else None,
+        deadline_at=deadline.isoformat() if deadline else None, on_time=on_time,
+        components=1, components_digitized=rng.randint(0, 1), result_digitized=rng.random() < 0.6,
+        components_reused=rng.randint(0, 1), electronic_result=rng.random() < 0.5,
+        result_is_document=rng.random() < 0.3, document_number=rng.choice([None, "12/QĐ-UBND"]),
+        uses_personal_data_store=rng.random() < 0.3, uses_population_data=rng.random() < 0.3,
+        has_fee=rng.random() < 0.4, paid_online=rng.random() < 0.5,
+        feedback=(fb := rng.choice([0, 0, 0, 1, 2])), feedback_handled_on_time=rng.randint(0, fb),
+        feedback_satisfied=rng.randint(0, fb), disliked=rng.random() < 0.1,
+        procedure=rng.choice([None, {
+            "field": "Hộ tịch", "online": rng.choice(["full", "partial", "none"]), "has_fee": rng.random() < 0.5,
+            "online_payment": rng.random() < 0.5, "fee_data_synced": rng.random() < 0.5,
+            "population_data_connected": rng.random() < 0.5}]),
+    )
+
+
+def event(data: dict, kind: str, subject: str) -> SimpleNamespace:
+    return SimpleNamespace(value=json.dumps({
+        "id": f"{subject}:{kind}:{data['revision']}:{data.get('ok', '')}", "type": kind, "version": 1,
+        "source": "processing", "subject": subject, "time": datetime.now(UTC).isoformat(), "data": data}).encode())
+
+
+def history(rng: random.Random, dossiers: int) -> list[SimpleNamespace]:
+    """Each dossier's revisions and sync outcomes, shuffled, with some delivered twice."""
+    out = []
+    for i in range(dossiers):
+        code = f"H44.100-251101-{i:06d}"
+        received = START + timedelta(minutes=rng.randint(0, 430 * 24 * 60))
+        if rng.random() < 0.1:  # the last minutes of a local month or year: bucket edges
+            received = received.replace(day=1, hour=23, minute=59) - timedelta(days=1)
+        for revision in range(1, rng.randint(2, 5)):
+            # Reception may be corrected by a later revision (another day), or not be known yet.
+            moved = received + timedelta(days=rng.choice([0, 0, 0, 1, 40]))
+            out.append(event(state(rng, code, revision, moved if revision > 1 or rng.random() < 0.8 else None),
+                             "dossier.state", code))
+            if rng.random() < 0.5:
+                out.append(event({"status": 4, "revision": revision, "ok": rng.random() < 0.8}, "dossier.synced", code))
+    out += rng.sample(out, len(out) // 10)  # redeliveries
+    rng.shuffle(out)
+    return out
+
+
+@pytest.fixture
+async def metrics_db(schemas):
+    schema = f"{schemas}metrics"
+    engine = make_engine(DATABASE_URL, schema)
+    await create_schema(engine, schema, PLUMBING, Base.metadata)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+def periods(rng: random.Random) -> list:
+    fixed = [parse_period(p) for p in ("2025-11", "2025-12", "2026-01", "2026-Q1", "2026", "2027-01", "2026-Q4")]
+    ranges = [date_range(date(2016, 1, 1), date(2026, 12, 31)), date_range(date(2025, 12, 31), date(2026, 1, 1))]
+    for _ in range(6):
+        first = date(2025, 11, 1) + timedelta(days=rng.randint(0, 420))
+        ranges.append(date_range(first, first + timedelta(days=rng.randint(0, 200))))
+    return fixed + ranges
+
+
+def same(a: dict, b: dict) -> bool:
+    keys = {k for k in a.keys() | b.keys()}
+    return all((a[k].values, a[k].procedures) == (b[k].values, b[k].procedures)
+               for k in keys if k in a and k in b) and all(
+        (a.get(k) or b.get(k)).values["received"] == 0 for k in keys if (k in a) != (k in b))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_rollups_equal_the_facts(metrics_db, seed):
+    rng = random.Random(seed)
+    records = history(rng, 250)
+    at = 0
+    while at < len(records):
+        size = rng.randint(1, 60)
+        async with metrics_db() as session, session.begin():
+            assert await handle_canonical_batch(session, records[at:at + size]) == []
+        at += size
+
+    async with metrics_db() as session:
+        open_dossiers = (await session.execute(text("SELECT count(*) FROM dossier_facts WHERE on_time IS NULL "
+                                                    "AND received_at IS NOT NULL"))).scalar()
+        assert open_dossiers > 20  # the time-dependent part is exercised
+        compared = 0
+        for period in periods(rng):
+            for judged in (period.start - timedelta(days=3), period.start + (period.end - period.start) / 2,
+                           period.end, period.end + timedelta(days=30)):
+                for by in ("unit", "procedure", "channel"):
+                    for unit in (None, "H44.100"):
+                        live = await count(session, period, judged, by=by, unit=unit)
+                        reference = await count_from_facts(session, period, judged, by=by, unit=unit)
+                        assert same(live, reference), (period.label, judged, by, unit)
+                        compared += sum(c["received"] for c in reference.values())
+        assert compared > 1000  # the periods hold dossiers
+
+        kept = (await session.execute(text("SELECT * FROM rollups ORDER BY grain, bucket, unit_code, "
+                                           "procedure_code, channel"))).all()
+    async with metrics_db() as session, session.begin():
+        await rebuild_rollups(session)
+        rebuilt = (await session.execute(text("SELECT * FROM rollups ORDER BY grain, bucket, unit_code, "
+                                              "procedure_code, channel"))).all()
+    nonzero = [r for r in kept if any(v for v in r[5:])]
+    assert nonzero == rebuilt
+
+
+async def test_rollups_are_rebuilt_when_their_counters_change(metrics_db):
+    rng = random.Random(7)
+    async with metrics_db() as session, session.begin():
+        await handle_canonical_batch(session, history(rng, 40))
+    month = parse_period("2026-03")
+    async with metrics_db() as session, session.begin():
+        await session.execute(text("UPDATE rollups SET received = received + 1000"))  # stale
+        await session.execute(text("INSERT INTO rollup_definition VALUES (1, 'older counters')"))
+        await ensure_rollups(session)
+    async with metrics_db() as session:
+        judged = month.end
+        assert same(await count(session, month, judged), await count_from_facts(session, month, judged))
+        assert (await session.execute(text("SELECT max(received) FROM rollups"))).scalar() < 1000
