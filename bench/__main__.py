@@ -4,6 +4,7 @@
     .venv/bin/python -m bench --quick    # ~1 minute, smaller counts
     .venv/bin/python -m bench --month    # a province-month (185,000 dossiers) through the pipeline, ~15 min
     .venv/bin/python -m bench --ref HEAD # a commit's snapshot, not the working tree being edited
+    .venv/bin/python -m bench --queries [--years N]  # /v1/indicators on N province-years (default 10)
 Needs the broker and database running (./bench.sh starts them). Results: var/bench/results.json.
 """
 
@@ -25,6 +26,8 @@ from bench import baselines, report
 from bench.freshness import freshness
 from bench.pipeline import intake_and_end_to_end, make_stack, wait_until_complete
 from bench.procstats import machine_busy
+from bench.queries import queries_bench
+from bench.queries import table as queries_table
 from bench.rebuild import rebuild_metrics
 from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, Run, Workload, batch_bodies, wire_form
 from shared.topics import ensure_topics
@@ -135,14 +138,42 @@ def run_at(ref: str, mode: str, out: Path) -> int:
     return subprocess.run(command, cwd=src, env=env).returncode
 
 
+def run_queries(years: int, out: Path) -> int:
+    async def run() -> dict:
+        run_, db = Run(), create_async_engine(DATABASE_URL)
+        say(f"run {run_.id} (queries, {years} years); logs under var/bench/{run_.id}")
+        try:
+            return await queries_bench(run_, ROOT / "var" / "bench" / run_.id, years)
+        finally:
+            say("cleaning up: deleting the run's topics and schemas")
+            await run_.cleanup(db)
+            await db.dispose()
+
+    busy, total = machine_busy()
+    time.sleep(1.0)
+    busy2, total2 = machine_busy()
+    results = asyncio.run(run())
+    results["background_cores_busy"] = round((busy2 - busy) / (total2 - total) * (os.cpu_count() or 1), 2)
+    report.write_json(results, out)
+    print(queries_table(results))
+    print(f"\n{results['background_cores_busy']} of {os.cpu_count()} cores were busy before the bench started; "
+          f"results: {out}")
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     sizes.add_argument("--month", action="store_true", help="a province-month through the pipeline (~15 min)")
+    sizes.add_argument("--queries", action="store_true",
+                       help="/v1/indicators and the dashboard on --years province-years generated in PostgreSQL")
+    parser.add_argument("--years", type=int, default=10, help="province-years for --queries (1 while developing)")
     parser.add_argument("--ref", help="measure this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
     args = parser.parse_args()
+    if args.queries:
+        raise SystemExit(run_queries(args.years, args.out.with_name("queries.json")))
     mode = "quick" if args.quick else "month" if args.month else "full"
     if args.ref:
         raise SystemExit(run_at(args.ref, mode, args.out))

@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.periods import Period, buckets
+from services.metrics.periods import TZ, Period, buckets
 from shared.units import UnitTree
 
 # name -> an additive SQL aggregate over the facts f (LEFT JOIN portal_sync_facts s) of one group:
@@ -48,12 +48,13 @@ COUNTS = {
     # On time, with no PAKN and no dislike: the numerator of reception/handling satisfaction.
     "satisfied": "count(*) FILTER (WHERE f.on_time AND f.feedback = 0 AND NOT f.disliked)",
 }
-# Counts whose open dossiers (on_time IS NULL) depend on the judging time: name -> the condition
-# under which an open dossier adds one, evaluated per query over the open dossiers of the period.
+# Counts that depend on the judging time: an open dossier (on_time IS NULL) adds one while its
+# deadline has not passed at the judging time (period end, or now) and this condition holds.
 JUDGED = {
-    "on_time": "f.deadline_at >= :judged_at",
-    "satisfied": "f.deadline_at >= :judged_at AND f.feedback = 0 AND NOT f.disliked",
+    "on_time": "true",
+    "satisfied": "f.feedback = 0 AND NOT f.disliked",
 }
+STILL_OPEN = "f.on_time IS NULL AND f.deadline_at >= :judged_at"
 # name -> condition on a procedure's catalog facts; counted as distinct procedures (a procedure is
 # in the set when at least one of the group's dossiers meets the condition).
 PROCEDURE_SETS = {
@@ -92,16 +93,23 @@ class Counts:
 
 
 def from_rows(rows) -> dict[str, Counts]:
-    """Counts per key from rows of (key, code, every counter) summed per key and procedure."""
+    """Counts per key from rows of (key, every count, then per procedure set the codes in it)."""
     totals: dict[str, Counts] = defaultdict(Counts)
     for r in rows:
-        counts = totals[r.key]
-        for name in COUNTS:
-            counts.values[name] += int(getattr(r, name))
-        for name in PROCEDURE_SETS:
-            if getattr(r, name):
-                counts.procedures[name].add(r.code)
+        counts = totals[r[0]]
+        for i, name in enumerate(COUNTS, start=1):
+            counts.values[name] += int(r[i])
+        for i, name in enumerate(PROCEDURE_SETS, start=1 + len(COUNTS)):
+            counts.procedures[name].update(r[i])
     return totals
+
+
+def per_key(grouped: str) -> str:
+    """Sum per key the counts of `grouped` (rows per key and procedure code), and list per set the
+    procedures with at least one dossier meeting its condition: one row per key to read."""
+    sums = ", ".join(f"sum({name})" for name in COUNTS)
+    sets = ", ".join(f"coalesce(array_agg(code) FILTER (WHERE {name} > 0), '{{}}')" for name in PROCEDURE_SETS)
+    return f"WITH g AS ({grouped}) SELECT key, {sums}, {sets} FROM g GROUP BY key"
 
 
 async def count(
@@ -109,27 +117,32 @@ async def count(
 ) -> dict[str, Counts]:
     """Counts per group key; with `unit`, only the dossiers of that unit and the units below it.
 
-    Read from the rollups (services.metrics.rollups): the period as whole years, months and days;
-    the open dossiers' time-dependent counts (JUDGED) added from the facts of the open ones."""
+    Read from the rollups (services.metrics.rollups): the period as whole years, months and days,
+    and the open dossiers' time-dependent counts (JUDGED) judged at `judged_at`."""
     key = f"r.{GROUPINGS[by]}"
     where = unit_filter("r") if unit else ""
     spans = buckets(period)
     params = {"y": spans["y"], "m": spans["m"], "d": spans["d"], "unit": unit}
     sums = ", ".join(f"sum(r.{name}) AS {name}" for name in COUNTERS)
-    rows = await session.execute(text(
+    rows = await session.execute(text(per_key(
         f"SELECT {key} AS key, r.procedure_code AS code, {sums} FROM rollups r "
         "WHERE ((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
-        f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){where} GROUP BY 1, 2"), params)
+        f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){where} GROUP BY 1, 2")), params)
     totals = from_rows(rows)
-    judged = ", ".join(f"count(*) FILTER (WHERE {sql}) AS {name}" for name, sql in JUDGED.items())
-    # Only the open dossiers of the period (a partial index holds them): few, however long the period.
-    rows = await session.execute(text(
-        f"SELECT f.{GROUPINGS[by]} AS key, {judged} FROM dossier_facts f WHERE f.on_time IS NULL "
-        f"AND f.received_at >= :start AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"),
-        {"judged_at": judged_at, "start": period.start, "end": period.end, "unit": unit})
+    if by == "unit":  # the open dossiers' summary, per unit, day of reception and deadline
+        judged = ", ".join(f"sum(o.{name}) FILTER (WHERE o.deadline_at >= :judged_at) AS {name}" for name in JUDGED)
+        query = (f"SELECT o.unit_code AS key, {judged} FROM open_rollups o WHERE o.day >= :first AND o.day < :after"
+                 f"{unit_filter('o') if unit else ''} GROUP BY 1")
+    else:  # one unit's breakdown: its open dossiers, from the facts (a partial index holds them)
+        judged = ", ".join(f"count(*) FILTER (WHERE {STILL_OPEN} AND {sql}) AS {name}" for name, sql in JUDGED.items())
+        query = (f"SELECT f.{GROUPINGS[by]} AS key, {judged} FROM dossier_facts f WHERE f.on_time IS NULL "
+                 f"AND f.received_at >= :start AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1")
+    first, after = (t.astimezone(TZ).date() for t in (period.start, period.end))
+    rows = await session.execute(text(query), {"judged_at": judged_at, "start": period.start, "end": period.end,
+                                               "first": first, "after": after, "unit": unit})
     for r in rows:
         for name in JUDGED:
-            totals[r.key].values[name] += int(getattr(r, name))
+            totals[r.key].values[name] += int(getattr(r, name) or 0)
     return dict(totals)
 
 
@@ -141,10 +154,10 @@ async def count_from_facts(
     where = unit_filter("f") if unit else ""
     params = {"judged_at": judged_at, "start": period.start, "end": period.end, "unit": unit}
     sums = ", ".join(
-        f"{sql} + count(*) FILTER (WHERE f.on_time IS NULL AND {JUDGED[name]}) AS {name}" if name in JUDGED
+        f"{sql} + count(*) FILTER (WHERE {STILL_OPEN} AND {JUDGED[name]}) AS {name}" if name in JUDGED
         else f"{sql} AS {name}" for name, sql in COUNTERS.items())
     rows = await session.execute(
-        text(f"SELECT {key} AS key, f.procedure_code AS code, {sums} {FROM}{where} GROUP BY 1, 2"), params)
+        text(per_key(f"SELECT {key} AS key, f.procedure_code AS code, {sums} {FROM}{where} GROUP BY 1, 2")), params)
     return dict(from_rows(rows))
 
 

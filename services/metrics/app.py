@@ -10,8 +10,10 @@ from fastapi.staticfiles import StaticFiles
 
 from services.metrics.api import dossier_router, router
 from services.metrics.config import MetricsSettings
+from services.metrics.gauges import refresh_forever
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
+from services.metrics.reports import Options
 from services.metrics.rollups import ensure_rollups
 from shared.observability import health_router
 from shared.runtime import service_runtime
@@ -36,6 +38,9 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             ) as runtime,
         ):
             app.state.runtime = runtime
+            options = Options(settings.online_service_formula)
+            runtime.spawn("indicator gauges", lambda: refresh_forever(runtime.sessionmaker, options,
+                                                                      settings.gauge_interval_seconds))
             app.state.http = http
             yield
 

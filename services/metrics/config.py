@@ -13,3 +13,5 @@ class MetricsSettings(ServiceSettings):
     online_service_formula: Literal["procedures_online", "online_dossiers_synced"] = "procedures_online"
     # Where the dossier drill-down (state and control sheet) is read from.
     processing_url: str = "http://127.0.0.1:8002"
+    # How often the Prometheus gauges of the current month's figures are computed from the rollups.
+    gauge_interval_seconds: float = 60.0

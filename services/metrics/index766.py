@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
@@ -58,6 +59,7 @@ def _online_service(formula: str) -> Component:
                      full_at(12, 0.8), provisional=True)
 
 
+@cache  # the same components for every unit and period of a report
 def groups(online_formula: str) -> list[tuple[str, str, float, list[Component]]]:
     return [
         ("CKMB", "Công khai, minh bạch", 18, [
