@@ -18,6 +18,20 @@ HANDLED = ("dossier.state", "dossier.synced")
 
 
 async def handle_canonical_batch(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
+    facts, synced, rejected = fold_records(records)
+
+    async def write() -> None:
+        if facts:
+            await UPSERT_FACTS.execute(session, list(facts.values()))
+        if synced:
+            await UPSERT_SYNCED.execute(session, list(synced.values()))
+
+    await tracking(session, facts.keys() | synced.keys(), write)  # the rollups move with the facts
+    return rejected
+
+
+def fold_records(records: Sequence[ConsumerRecord]) -> tuple[dict[str, dict], dict[str, dict], Rejected]:
+    """The newest fact and sync fact per dossier among these records, and the records refused."""
     facts: dict[str, dict] = {}
     synced: dict[str, dict] = {}
     rejected: Rejected = []
@@ -35,15 +49,7 @@ async def handle_canonical_batch(session: AsyncSession, records: Sequence[Consum
             row = {"dossier_code": envelope.subject, "revision": data.revision,
                    "status": int(data.status), "synced_at": envelope.time}
             _keep_newest(synced, envelope.subject, row)
-
-    async def write() -> None:
-        if facts:
-            await UPSERT_FACTS.execute(session, list(facts.values()))
-        if synced:
-            await UPSERT_SYNCED.execute(session, list(synced.values()))
-
-    await tracking(session, facts.keys() | synced.keys(), write)  # the rollups move with the facts
-    return rejected
+    return facts, synced, rejected
 
 
 def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
