@@ -5,6 +5,7 @@
     .venv/bin/python -m bench --month    # a province-month (185,000 dossiers) through the pipeline, ~15 min
     .venv/bin/python -m bench --ref HEAD # a commit's snapshot, not the working tree being edited
     .venv/bin/python -m bench --queries [--years N]  # /v1/indicators on N province-years (default 10)
+    .venv/bin/python -m bench --rebuild-year         # rebuild from compacted topics: a month and a year
 Needs the broker and database running (./bench.sh starts them). Results: var/bench/results.json.
 """
 
@@ -27,6 +28,8 @@ from bench.freshness import freshness
 from bench.pipeline import intake_and_end_to_end, make_stack, wait_until_complete
 from bench.procstats import machine_busy
 from bench.queries import queries_bench
+from bench.rebuild_year import rebuild_year
+from bench.rebuild_year import table as rebuild_table
 from bench.queries import table as queries_table
 from bench.rebuild import rebuild_metrics
 from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, Run, Workload, batch_bodies, wire_form
@@ -161,6 +164,24 @@ def run_queries(years: int, out: Path) -> int:
     return 0
 
 
+def run_rebuild_year(out: Path) -> int:
+    async def run() -> dict:
+        run_, db = Run(), create_async_engine(DATABASE_URL)
+        say(f"run {run_.id} (rebuild of a province-month and a province-year)")
+        try:
+            return await rebuild_year(run_)
+        finally:
+            say("cleaning up: deleting the run's topics and schemas")
+            await run_.cleanup(db)
+            await db.dispose()
+
+    results = asyncio.run(run())
+    report.write_json(results, out)
+    print(rebuild_table(results))
+    print(f"\nresults: {out}")
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sizes = parser.add_mutually_exclusive_group()
@@ -168,12 +189,16 @@ def main() -> None:
     sizes.add_argument("--month", action="store_true", help="a province-month through the pipeline (~15 min)")
     sizes.add_argument("--queries", action="store_true",
                        help="/v1/indicators and the dashboard on --years province-years generated in PostgreSQL")
+    sizes.add_argument("--rebuild-year", action="store_true",
+                       help="rebuild metrics from compacted topics holding a province-month and a province-year")
     parser.add_argument("--years", type=int, default=10, help="province-years for --queries (1 while developing)")
     parser.add_argument("--ref", help="measure this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
     args = parser.parse_args()
     if args.queries:
         raise SystemExit(run_queries(args.years, args.out.with_name("queries.json")))
+    if args.rebuild_year:
+        raise SystemExit(run_rebuild_year(args.out.with_name("rebuild-year.json")))
     mode = "quick" if args.quick else "month" if args.month else "full"
     if args.ref:
         raise SystemExit(run_at(args.ref, mode, args.out))

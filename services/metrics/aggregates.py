@@ -119,16 +119,30 @@ async def count(
 
     Read from the rollups (services.metrics.rollups): the period as whole years, months and days,
     and the open dossiers' time-dependent counts (JUDGED) judged at `judged_at`."""
-    key = f"r.{GROUPINGS[by]}"
-    where = unit_filter("r") if unit else ""
     spans = buckets(period)
     params = {"y": spans["y"], "m": spans["m"], "d": spans["d"], "unit": unit}
-    sums = ", ".join(f"sum(r.{name}) AS {name}" for name in COUNTERS)
-    rows = await session.execute(text(per_key(
-        f"SELECT {key} AS key, r.procedure_code AS code, {sums} FROM rollups r "
-        "WHERE ((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
-        f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){where} GROUP BY 1, 2")), params)
-    totals = from_rows(rows)
+    where = ("((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
+             f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){unit_filter('r') if unit else ''}")
+    if by == "unit":  # the per-unit rollups: ~80 rows a bucket for the counts, ~80 × procedures for the sets
+        counts = ", ".join(f"sum(r.{name})" for name in COUNTS)
+        rows = await session.execute(text(f"SELECT r.unit_code, {counts} FROM unit_rollups r WHERE {where} GROUP BY 1"),
+                                     params)
+        totals: dict[str, Counts] = defaultdict(Counts)
+        for r in rows:
+            totals[r[0]].values = {name: int(v) for name, v in zip(COUNTS, r[1:])}
+        sets = ", ".join(f"coalesce(array_agg(code) FILTER (WHERE {name} > 0), '{{}}')" for name in PROCEDURE_SETS)
+        sums = ", ".join(f"sum(r.{name}) AS {name}" for name in PROCEDURE_SETS)
+        rows = await session.execute(text(
+            f"WITH g AS (SELECT r.unit_code AS key, r.procedure_code AS code, {sums} FROM procedure_rollups r "
+            f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"), params)
+        for r in rows:
+            for name, codes in zip(PROCEDURE_SETS, r[1:]):
+                totals[r[0]].procedures[name].update(codes)
+    else:  # one unit's breakdown by procedure or channel: the widest rollups, for that unit
+        sums = ", ".join(f"sum(r.{name}) AS {name}" for name in COUNTERS)
+        totals = from_rows(await session.execute(text(per_key(
+            f"SELECT r.{GROUPINGS[by]} AS key, r.procedure_code AS code, {sums} FROM rollups r "
+            f"WHERE {where} GROUP BY 1, 2")), params))
     if by == "unit":  # the open dossiers' summary, per unit, day of reception and deadline
         judged = ", ".join(f"sum(o.{name}) FILTER (WHERE o.deadline_at >= :judged_at) AS {name}" for name in JUDGED)
         query = (f"SELECT o.unit_code AS key, {judged} FROM open_rollups o WHERE o.day >= :first AND o.day < :after"

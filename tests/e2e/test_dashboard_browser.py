@@ -51,6 +51,35 @@ async def test_dashboard_shows_the_figures_in_vietnamese(stack, db, topics, sche
         await page.click("#units th[data-key='received']")  # descending
         assert (await units.first.inner_text()).startswith("1\tH44.100") or "H44.100" in await units.first.inner_text()
 
+        # The trend chart: labelled axes, the Plan 617 target as a line, values on hover and on focus.
+        chart = await page.text_content("#trend")
+        assert "Điểm 766" in chart and "Tỷ lệ (%)" in chart and "Tháng" in chart
+        assert "Mục tiêu KH 617: 60,00" in chart  # online dossiers' target, the series drawn first
+        assert await page.locator("#trend line.target").count() == 1
+        await page.select_option("#trend-rate", "on_time_rate")
+        await page.hover("#trend g.month[data-period='2026-08']")
+        tip = await page.inner_text("#trend-tip")
+        total = await page.inner_text("#total-score")
+        assert "Tháng 08/2026" in tip and f"Điểm 766: {total}" in tip and "Hồ sơ đúng hạn: 57,14" in tip
+        assert "Tiếp nhận: 7 hồ sơ" in tip
+        await page.focus("#trend g.month[data-period='2026-07']")
+        assert "Tháng 07/2026" in await page.inner_text("#trend-tip")
+
+        # The period picker: the quarter and the year of the chosen month, and a range of months.
+        assert await page.inner_text("#period-label") == "Tháng 08/2026"
+        await page.click("#period-picker [data-preset='quarter']")
+        await page.wait_for_selector("body[data-loaded='2026-Q3']", timeout=15000)
+        assert await page.inner_text("#period-label") == "Quý 3/2026"
+        await page.click("#period-picker [data-preset='year']")
+        await page.wait_for_selector("body[data-loaded='2026']", timeout=15000)
+        await page.click("#period-picker [data-preset='range']")
+        await page.select_option("#to-month", "09")
+        await page.wait_for_selector("body[data-loaded='2026-08-01..2026-09-30']", timeout=15000)
+        assert await page.inner_text("#period-label") == "Từ 01/08/2026 đến 30/09/2026"
+        assert await page.locator("#trend g.month").count() == 2
+        await page.click("#period-picker [data-preset='month']")
+        await page.wait_for_selector("body[data-loaded='2026-08']", timeout=15000)
+
         await page.click("#units tbody tr[data-unit='H44.07']")
         await page.wait_for_function("document.querySelector('#drill-unit').textContent === 'H44.07'")
         assert "2.001035" in await page.inner_text("#by-procedure")
