@@ -1,4 +1,5 @@
-"""Every figure read from the rollups equals the figure aggregated from the facts table.
+"""Every figure read from the rollups equals the figure aggregated from the facts table (and the
+Prometheus gauges computed from the rollups show them).
 
 Generated dossiers go through the metrics consumer's handler as a topic would deliver them:
 several revisions each (a later one may move the dossier to another unit, procedure, channel or
@@ -20,7 +21,13 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
-from services.metrics.aggregates import count, count_from_facts
+from prometheus_client import REGISTRY
+
+from services.metrics.aggregates import count, count_from_facts, roll_up
+from services.metrics.gauges import HEADLINE, refresh
+from services.metrics.index766 import index766
+from services.metrics.reports import Options, rates
+from shared.units import load_units
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import TZ, date_range, parse_period
@@ -172,3 +179,27 @@ async def test_rollups_are_rebuilt_when_their_counters_change(metrics_db):
         judged = month.end
         assert same(await count(session, month, judged), await count_from_facts(session, month, judged))
         assert (await session.execute(text("SELECT max(received) FROM rollups"))).scalar() < 1000
+
+
+async def test_prometheus_gauges_show_the_current_months_figures(metrics_db):
+    async with metrics_db() as session, session.begin():
+        await handle_canonical_batch(session, history(random.Random(5), 200))
+    now = datetime(2026, 3, 20, 10, tzinfo=UTC)
+    await refresh(metrics_db, Options(), now=now)
+    month = parse_period("2026-03")
+    async with metrics_db() as session:
+        totals = roll_up(await count_from_facts(session, month, now), load_units())
+    checked = 0
+    for unit, counts in totals.items():
+        if not counts["received"]:
+            continue
+        expected = rates(counts)
+        for indicator, rate in HEADLINE.items():
+            value = REGISTRY.get_sample_value("dossier_indicator_ratio", {"unit": unit, "indicator": indicator})
+            assert value == expected[rate]["ratio"], (unit, indicator)
+            checked += 1
+        assert REGISTRY.get_sample_value("dossier_index766_score", {"unit": unit}) == index766(counts)["score"]
+    assert checked >= 10 and REGISTRY.get_sample_value("dossier_indicator_month") == 202603
+    # Bounded labels: units × indicators, whatever the number of dossiers or months.
+    samples = [s for m in REGISTRY.collect() if m.name == "dossier_indicator_ratio" for s in m.samples]
+    assert len(samples) <= len(load_units().units) * len(HEADLINE)
