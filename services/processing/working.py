@@ -203,7 +203,7 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.fee_requested": fee_requested,
     "dossier.fee_paid": fee_paid,
     "dossier.extended": _set(due_at=lambda e: datetime.fromisoformat(e.data["new_due_at"])),
-    **{t: ended for t in ENDING},
+    **dict.fromkeys(ENDING, ended),
     "dossier.result_returned": returned,
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,
