@@ -64,8 +64,8 @@ class Counts:
     def add(self, other: Counts) -> None:
         for k, v in other.values.items():
             self.values[k] += v
-        for k, v in other.procedures.items():
-            self.procedures[k] |= v
+        for k, codes in other.procedures.items():
+            self.procedures[k] |= codes
 
     def __getitem__(self, name: str) -> int:
         return self.values[name] if name in self.values else len(self.procedures[name])

@@ -136,6 +136,7 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
+    assert w.waiting_since is not None  # transitions.py lets this event through only while waiting
     w.paused += e.time - w.waiting_since  # supplementation stops the clock
     w.waiting_since = None
     w.supplements[-1] = w.supplements[-1].model_copy(update={"supplied_at": e.time, "due_after": w.deadline()})
