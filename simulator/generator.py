@@ -20,7 +20,7 @@ CALENDAR_DAYS = {"working_days": 1.45, "calendar_days": 1.0, "hours": 1 / 8, "mo
 
 @dataclass(frozen=True)
 class Profile:
-    """Shares observed in the province's published figures (DOMAIN.md §6, §7), rounded."""
+    """Shares observed in the province's published figures (docs/domain.md §6, §7), rounded."""
 
     online: float = 0.55
     postal: float = 0.03

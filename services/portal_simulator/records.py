@@ -1,4 +1,4 @@
-"""The dossier record of the national portal's sync call (DongBoHoSoMC), DOMAIN.md §8.
+"""The dossier record of the national portal's sync call (DongBoHoSoMC), docs/domain.md §8.
 
 Field names are the portal's own. Every code and date is checked here, so the simulator
 refuses what the real portal would refuse; the sync adapter builds the same model.

@@ -22,7 +22,7 @@ from shared.event_types import (
     SupplementItem,
 )
 
-# Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
+# Statuses that end processing, with the time that ends the clock (docs/domain.md §5).
 ENDING = {
     "dossier.refused": Status.REFUSED,
     "dossier.withdrawal_requested": Status.WITHDRAWAL_REQUESTED,
