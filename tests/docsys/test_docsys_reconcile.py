@@ -33,7 +33,7 @@ class FakeDocsys:
         return self.held.get(code)
 
 
-async def test_a_request_the_document_system_lost_is_queued_again(sessionmaker):
+async def test_a_request_the_document_system_lost_is_queued_again(sessionmaker):  # noqa: F811
     sent_at = datetime(2026, 8, 3, 2, tzinfo=UTC)
     async with sessionmaker() as session, session.begin():
         await session.execute(insert(DocsysRequest), [
