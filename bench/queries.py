@@ -1,7 +1,7 @@
 """`--queries`: what a dashboard waits for, on a database holding years of a province's dossiers.
 
 The facts are generated in PostgreSQL (generate_series: ~2.2 million dossiers per province-year,
-DOMAIN.md's 185,000 a month), with portal sync facts, and the rollups are built from them as a
+docs/domain.md's 185,000 a month), with portal sync facts, and the rollups are built from them as a
 rebuild does. A metrics process then answers `/v1/indicators` for H44 (its children, the previous
 period and the 766 index: one request) 200 times per period, a month, a year and a ten-year range.
 The same-run baseline is what the endpoint did before the rollups: the counts aggregated from the
@@ -43,7 +43,7 @@ CHROMIUM = "/usr/bin/chromium"
 def generate_sql() -> str:
     """One statement per half province-year; received_at grows with i, so the primary key is appended
     to. The facts of dossiers $1..$2, received evenly from $4 over $5 seconds, due at 17:00 of the
-    14th day (DOMAIN.md: the due moment is 17:00), open while their deadline is after $6 and, for
+    14th day (docs/domain.md: the due moment is 17:00), open while their deadline is after $6 and, for
     one in two, ten days more."""
     return """
 INSERT INTO dossier_facts (dossier_code, revision, unit_code, procedure_code, channel, status, received_at,
@@ -213,7 +213,8 @@ async def queries_bench(run: Run, run_dir: Path, years: int) -> dict:
             repeat = {"month": 10, "year": 3}.get(name, 1)
             figures["from_facts"] = await from_facts(schema, params, now, repeat)
             results["periods"][name] = figures
-            say(f"  {name}: p50 {figures['endpoint']['p50'] * 1000:.1f} ms, p99 {figures['endpoint']['p99'] * 1000:.1f} "
+            e = figures["endpoint"]
+            say(f"  {name}: p50 {e['p50'] * 1000:.1f} ms, p99 {e['p99'] * 1000:.1f} "
                 f"ms; from the facts {figures['from_facts']['p50'] * 1000:.0f} ms")
         say("dashboard first paint (headless Chromium)")
         results["first_paint"] = {name: await first_paint(url, stack.reader_token, params)

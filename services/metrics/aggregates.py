@@ -129,14 +129,14 @@ async def count(
                                      params)
         totals: dict[str, Counts] = defaultdict(Counts)
         for r in rows:
-            totals[r[0]].values = {name: int(v) for name, v in zip(COUNTS, r[1:])}
+            totals[r[0]].values = {name: int(v) for name, v in zip(COUNTS, r[1:], strict=True)}
         sets = ", ".join(f"coalesce(array_agg(code) FILTER (WHERE {name} > 0), '{{}}')" for name in PROCEDURE_SETS)
         sums = ", ".join(f"sum(r.{name}) AS {name}" for name in PROCEDURE_SETS)
         rows = await session.execute(text(
             f"WITH g AS (SELECT r.unit_code AS key, r.procedure_code AS code, {sums} FROM procedure_rollups r "
             f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"), params)
         for r in rows:
-            for name, codes in zip(PROCEDURE_SETS, r[1:]):
+            for name, codes in zip(PROCEDURE_SETS, r[1:], strict=True):
                 totals[r[0]].procedures[name].update(codes)
     else:  # one unit's breakdown by procedure or channel: the widest rollups, for that unit
         sums = ", ".join(f"sum(r.{name}) AS {name}" for name in COUNTERS)

@@ -76,7 +76,7 @@ def _json(data) -> Response:
 
 
 @router.get("/indicators")
-async def get_indicators(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
+async def get_indicators(request: Request, period: PeriodDep, unit: UnitDep) -> Response:
     """Rates and the 766 index of a unit and of each unit below it, ranked, with the change."""
     return _json(await _report(request, period, unit))
 
@@ -84,7 +84,7 @@ async def get_indicators(request: Request, period: PeriodDep, unit: UnitDep) -> 
 @router.get("/indicators/breakdown")
 async def get_breakdown(
     request: Request, period: PeriodDep, unit: UnitDep, by: Literal["procedure", "channel"] = "procedure"
-) -> dict:
+) -> Response:
     """A unit's figures per procedure or per channel (1 counter, 2 online, 3 postal)."""
     options = Options(request.app.state.settings.online_service_formula)
     async with request.app.state.runtime.sessionmaker() as session:
@@ -104,7 +104,7 @@ async def get_trend(
 
 
 @router.get("/targets")
-async def get_targets(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
+async def get_targets(request: Request, period: PeriodDep, unit: UnitDep) -> Response:
     """Plan 617 targets beside the actual values, with the units that fall short."""
     report = await _report(request, period, unit)
     return _json({"period": report["period"], "unit": unit, "targets": targets_report(report)})

@@ -129,7 +129,8 @@ async def rebuild(settings: MetricsSettings, *, replace: bool = False, workers: 
             await rebuild_rollups(session)
             await session.execute(text(
                 "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) "
-                "SELECT :g, t, p, o FROM unnest(CAST(:t AS text[]), CAST(:p AS int[]), CAST(:o AS bigint[])) AS x(t, p, o) "
+                "SELECT :g, t, p, o FROM unnest(CAST(:t AS text[]), CAST(:p AS int[]), CAST(:o AS bigint[])) "
+                "AS x(t, p, o) "
                 "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"),
                 {"g": group, "t": [tp.topic for tp in ends], "p": [tp.partition for tp in ends],
                  "o": list(ends.values())})

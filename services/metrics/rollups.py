@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import DDL, Column, Date, DateTime, Integer, SmallInteger, String, Table, Text, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,7 @@ KEYS = ("unit_code", "procedure_code", "channel")
 
 
 def _rollup_table(name: str, keys: tuple[str, ...], counters) -> Table:
-    types = {"unit_code": String(32), "procedure_code": String(16), "channel": SmallInteger}
+    types: dict[str, Any] = {"unit_code": String(32), "procedure_code": String(16), "channel": SmallInteger}
     return Table(name, Base.metadata, Column("grain", String(1), primary_key=True),
                  Column("bucket", Date, primary_key=True),
                  *(Column(k, types[k], primary_key=True) for k in keys),
@@ -123,7 +124,8 @@ async def _contributions(session: AsyncSession, codes: list[str]) -> dict[Projec
     out = {}
     for projection, statement in _CONTRIBUTIONS.items():
         width = len(projection.keys)
-        out[projection] = {tuple(r[:width]): list(r[width:]) for r in await session.execute(statement, {"codes": codes})}
+        rows = await session.execute(statement, {"codes": codes})
+        out[projection] = {tuple(r[:width]): list(r[width:]) for r in rows}
     return out
 
 
@@ -166,10 +168,12 @@ async def tracking(session: AsyncSession, codes: Collection[str], change: Callab
                          expand)
         if deltas:
             add = _ADD[rollup]
-            await add.execute(session, [dict(zip(add.columns, (*k, *v))) for k, v in sorted(deltas.items())])
+            rows = [dict(zip(add.columns, (*k, *v), strict=True)) for k, v in sorted(deltas.items())]
+            await add.execute(session, rows)
     opened = _deltas(before[OPEN], after[OPEN], lambda key: [key])
     if opened:
-        await _ADD_OPEN.execute(session, [dict(zip(_ADD_OPEN.columns, (*k, *v))) for k, v in sorted(opened.items())])
+        await _ADD_OPEN.execute(session, [dict(zip(_ADD_OPEN.columns, (*k, *v), strict=True))
+                                          for k, v in sorted(opened.items())])
         # Closed dossiers leave their summary row: the table holds only the open ones.
         await session.execute(text("DELETE FROM open_rollups WHERE n = 0"))
 
@@ -210,5 +214,6 @@ async def ensure_rollups(session: AsyncSession) -> None:
         return
     for table, names in (*((r.table.name, r.counters) for r in ROLLUPS), ("open_rollups", OPEN_COUNTERS)):
         for name in names:
-            await session.execute(text(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} integer NOT NULL DEFAULT 0"))
+            await session.execute(text(
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} integer NOT NULL DEFAULT 0"))
     await rebuild_rollups(session)
