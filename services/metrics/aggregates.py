@@ -160,6 +160,37 @@ async def count(
     return dict(totals)
 
 
+async def count_months(session: AsyncSession, months: list[Period], now: datetime, *, unit: str) -> dict[str, Counts]:
+    """Per month (label): the counts of `unit` with the units below it, each month's open dossiers
+    judged at its end or now. Three statements whatever the number of months (the trend)."""
+    firsts = {m.start.astimezone(TZ).date(): m.label for m in months}
+    params = {"m": list(firsts), "unit": unit, "now": now, "first": min(firsts),
+              "after": max(m.end for m in months).astimezone(TZ).date()}
+    where = f"r.grain = 'm' AND r.bucket = ANY(:m){unit_filter('r')}"
+    totals: dict[str, Counts] = defaultdict(Counts)
+    counts = ", ".join(f"sum(r.{name})" for name in COUNTS)
+    for r in await session.execute(text(f"SELECT r.bucket, {counts} FROM unit_rollups r WHERE {where} GROUP BY 1"),
+                                   params):
+        totals[firsts[r[0]]].values = {name: int(v) for name, v in zip(COUNTS, r[1:], strict=True)}
+    sets = ", ".join(f"coalesce(array_agg(code) FILTER (WHERE {name} > 0), '{{}}')" for name in PROCEDURE_SETS)
+    sums = ", ".join(f"sum(r.{name}) AS {name}" for name in PROCEDURE_SETS)
+    for r in await session.execute(text(
+            f"WITH g AS (SELECT r.bucket AS key, r.procedure_code AS code, {sums} FROM procedure_rollups r "
+            f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"), params):
+        for name, codes in zip(PROCEDURE_SETS, r[1:], strict=True):
+            totals[firsts[r[0]]].procedures[name].update(codes)
+    month = "date_trunc('month', CAST(o.day AS timestamp))"  # a local wall time, placed in Vietnam below
+    judged_at = f"least(CAST(:now AS timestamptz), ({month} + interval '1 month') AT TIME ZONE 'Asia/Ho_Chi_Minh')"
+    judged = ", ".join(f"sum(o.{name}) FILTER (WHERE o.deadline_at >= {judged_at})" for name in JUDGED)
+    for r in await session.execute(text(
+            f"SELECT {month}::date, {judged} FROM open_rollups o WHERE o.day >= :first AND o.day < :after"
+            f"{unit_filter('o')} GROUP BY 1"), params):
+        if r[0] in firsts:
+            for name, value in zip(JUDGED, r[1:], strict=True):
+                totals[firsts[r[0]]].values[name] += int(value or 0)
+    return dict(totals)
+
+
 async def count_from_facts(
     session: AsyncSession, period: Period, judged_at: datetime, *, by: str = "unit", unit: str | None = None
 ) -> dict[str, Counts]:

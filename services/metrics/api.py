@@ -77,8 +77,10 @@ def _json(data) -> Response:
 
 @router.get("/indicators")
 async def get_indicators(request: Request, period: PeriodDep, unit: UnitDep) -> Response:
-    """Rates and the 766 index of a unit and of each unit below it, ranked, with the change."""
-    return _json(await _report(request, period, unit))
+    """Rates and the 766 index of a unit and of each unit below it, ranked, with the change, and the
+    Plan 617 targets beside them (as /v1/targets: the dashboard's first paint needs one report)."""
+    report = await _report(request, period, unit)
+    return _json(report | {"targets": targets_report(report)})
 
 
 @router.get("/indicators/breakdown")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.metrics.aggregates import Counts, count, roll_up
+from services.metrics.aggregates import Counts, count, count_months, roll_up
 from services.metrics.index766 import index766
 from services.metrics.periods import Period
 from shared.units import UnitTree
@@ -108,9 +108,9 @@ async def monthly_trend(
     session: AsyncSession, *, months: list[Period], unit: str, units: UnitTree, now: datetime, options: Options
 ) -> list[dict]:
     trend = []
+    per_month = await count_months(session, months, now, unit=unit)
     for month in months:
-        counts = roll_up(await count(session, month, min(now, month.end)), units).get(unit, Counts())
-        r = row(unit, counts, options, units)
+        r = row(unit, per_month.get(month.label, Counts()), options, units)
         score = r["index"]["score"] if r["index"] else None
         trend.append({"period": month.label, "received": r["received"], "score": score,
                       "rates": {k: v["ratio"] for k, v in r["rates"].items()}})

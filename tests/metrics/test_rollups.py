@@ -23,14 +23,14 @@ from sqlalchemy import text
 
 from prometheus_client import REGISTRY
 
-from services.metrics.aggregates import count, count_from_facts, roll_up
+from services.metrics.aggregates import count, count_from_facts, count_months, roll_up
 from services.metrics.gauges import HEADLINE, refresh
 from services.metrics.index766 import index766
 from services.metrics.reports import Options, rates
 from shared.units import load_units
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
-from services.metrics.periods import TZ, date_range, parse_period
+from services.metrics.periods import TZ, date_range, months_until, parse_period
 from services.metrics.rollups import ensure_rollups, rebuild_rollups
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
@@ -147,6 +147,16 @@ async def test_rollups_equal_the_facts(metrics_db, seed):
                         assert same(live, reference), (period.label, judged, by, unit)
                         compared += sum(c["received"] for c in reference.values())
         assert compared > 1000  # the periods hold dossiers
+
+        # The trend: every month's figures of a unit and the units below it, in one go.
+        months = months_until(parse_period("2027-01"), 16)
+        for now in (datetime(2026, 3, 10, tzinfo=TZ), datetime(2027, 6, 1, tzinfo=TZ)):
+            for unit in ("H44", "H44.100"):
+                trend = await count_months(session, months, now, unit=unit)
+                for month in months:
+                    expected = roll_up(await count_from_facts(session, month, min(now, month.end)), load_units())
+                    assert same({unit: trend[month.label]} if month.label in trend else {},
+                                {unit: expected[unit]} if unit in expected else {}), (month.label, now, unit)
 
         kept = await tables(session)
     async with metrics_db() as session, session.begin():

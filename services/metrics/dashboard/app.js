@@ -274,14 +274,22 @@ function hideTip() {
   document.querySelectorAll("#trend g.month.active").forEach((g) => g.classList.remove("active"));
 }
 
-async function loadDrillDown(unit) {
+async function fetchDrillDown(unit) {
   const params = query();
   params.set("unit", unit);
-  $("#drill-unit").textContent = unit;
   const [procedures, channels] = await Promise.all([
     getJSON(`/v1/indicators/breakdown?${params}&by=procedure`),
     getJSON(`/v1/indicators/breakdown?${params}&by=channel`),
   ]);
+  return { unit, procedures, channels };
+}
+
+async function loadDrillDown(unit) {
+  renderDrillDown(await fetchDrillDown(unit));
+}
+
+function renderDrillDown({ unit, procedures, channels }) {
+  $("#drill-unit").textContent = unit;
   fillRows($("#by-procedure tbody"), procedures.rows.map((r) => [
     cell(r.key), cell(num.format(r.received), "num"), cell(ratio(r.rates.on_time_rate.ratio), "num"),
     cell(ratio(r.rates.online_rate.ratio), "num"),
@@ -325,12 +333,13 @@ async function load() {
   $("#xlsx").href = `/v1/report.xlsx?${params}`;
   $("#csv").href = `/v1/report.csv?${params}`;
   const ticket = ++state.loads;
-  const [report, targets, trend] = await Promise.all([
-    getJSON(`/v1/indicators?${params}`), getJSON(`/v1/targets?${params}`),
-    getJSON(`/v1/trend?${params}&months=${trendMonths()}`),
+  // Everything at once: the report (with the Plan 617 targets), the trend and the drill-down.
+  const [report, trend, drill] = await Promise.all([
+    getJSON(`/v1/indicators?${params}`), getJSON(`/v1/trend?${params}&months=${trendMonths()}`),
+    fetchDrillDown(params.get("unit")),
   ]);
   if (ticket !== state.loads) return;  // a newer choice of period or unit is loading: it renders
-  Object.assign(state, { report, targets: targets.targets, trend });
+  Object.assign(state, { report, targets: report.targets, trend });
   $("#period-label").textContent = describe(report.period.label);
   history.replaceState(null, "", `?${params}`);
   $("#unit-name").textContent = report.unit.name ?? report.unit.key;
@@ -339,20 +348,26 @@ async function load() {
   }
   renderSummary(report.unit);
   renderUnits();
-  renderTargets(targets.targets);
+  renderTargets(report.targets);
   renderTrend();
-  await loadDrillDown(report.unit.key);
+  renderDrillDown(drill);
+  await state.unitsListed;
   if (ticket !== state.loads) return;
   document.body.dataset.loaded = report.period.label;  // lets tests and monitors know rendering finished
 }
 
 async function init() {
-  const units = await getJSON("/v1/units");
-  $("#unit").replaceChildren(...units.map((u) => new Option(`${u.code} ${u.name}`, u.code)));
   const params = new URLSearchParams(location.search);
   fillMonthPickers();
   pickerFromURL(params);
-  if (params.get("unit")) $("#unit").value = params.get("unit");
+  // The unit list and the first report load side by side; until the list is there, the chosen
+  // unit is the URL's (or the province).
+  const chosen = params.get("unit") ?? "H44";
+  $("#unit").replaceChildren(new Option(chosen, chosen));
+  const units = getJSON("/v1/units").then((list) => {
+    $("#unit").replaceChildren(...list.map((u) => new Option(`${u.code} ${u.name}`, u.code)));
+    $("#unit").value = chosen;
+  });
   $("#controls").addEventListener("submit", (event) => { event.preventDefault(); load(); });
   for (const id of ["#month", "#year"]) $(id).addEventListener("change", () => { picker.month = chosenMonth(""); load(); });
   for (const id of ["#to-month", "#to-year"]) $(id).addEventListener("change", () => { picker.to = chosenMonth("to-"); load(); });
@@ -383,6 +398,7 @@ async function init() {
     const code = event.target.closest("tr")?.dataset.dossier;
     if (code) loadDossier(code);
   });
+  state.unitsListed = units;
   await load();
 }
 
