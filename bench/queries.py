@@ -125,14 +125,20 @@ async def generate(schema: str, years: int, now: datetime) -> dict:
 
 
 def periods(now: datetime) -> dict[str, tuple[str, dict]]:
-    """The last whole month, the last whole year, and the ten years up to today (a date range)."""
+    """The last whole month, the last whole year, the ten years up to this month as the dashboard's
+    range picker asks for them (whole months), and the ten years up to today as a date range (its
+    partial months are read day by day: the dearest shape)."""
     today = now.astimezone(TZ).date()
     month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    first = date(today.year - 10, today.month, 1)
+    first = date(first.year + first.month // 12, first.month % 12 + 1, 1)  # 120 months with this one
+    last = date(today.year + today.month // 12, today.month % 12 + 1, 1) - timedelta(days=1)
     ten = date(today.year - 10, today.month, today.day) + timedelta(days=1)
     return {
         "month": (month, {"period": month}),
         "year": (str(today.year - 1), {"period": str(today.year - 1)}),
-        "ten years": (f"{ten}..{today}", {"from": ten.isoformat(), "to": today.isoformat()}),
+        "ten years": (f"{first:%Y-%m}..{last:%Y-%m}", {"from": first.isoformat(), "to": last.isoformat()}),
+        "ten years, days": (f"{ten}..{today}", {"from": ten.isoformat(), "to": today.isoformat()}),
     }
 
 
@@ -144,7 +150,7 @@ def period_of(params: dict):
 
 async def endpoint(url: str, token: str, params: dict) -> dict:
     async with httpx.AsyncClient(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
-        for _ in range(5):  # warm-up: connections, prepared statements, the unit tree
+        for _ in range(20):  # warm-up: every pooled connection's prepared statements, the unit tree
             (await client.get("/v1/indicators", params=params | {"unit": "H44"})).raise_for_status()
         latencies = []
         for _ in range(REQUESTS):
@@ -220,13 +226,13 @@ async def queries_bench(run: Run, run_dir: Path, years: int) -> dict:
                 f"ms; from the facts {figures['from_facts']['p50'] * 1000:.0f} ms")
         say("dashboard first paint (headless Chromium)")
         results["first_paint"] = {name: await first_paint(url, stack.reader_token, params)
-                                  for name, (_, params) in periods(now).items() if name != "ten years"}
+                                  for name, (_, params) in periods(now).items() if name in ("month", "year")}
     finally:
         await asyncio.to_thread(stack.stop_all)
     return results
 
 
-TARGETS = {"month": 0.1, "year": 0.1, "ten years": 0.3}
+TARGETS = {"month": 0.1, "year": 0.1, "ten years": 0.3, "ten years, days": 0.3}
 
 
 def table(results: dict) -> str:
