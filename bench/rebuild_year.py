@@ -36,7 +36,7 @@ CODE = "H44.999-310101-999999"  # placeholders, replaced per dossier
 def templates() -> tuple[bytes, bytes]:
     """One state and one sync outcome in the wire form, with placeholders to fill per dossier."""
     state = DossierState(
-        dossier_code=CODE, unit_code="H44.999", procedure_code="1.001193", channel=2, status=10, revision=77777,
+        dossier_code=CODE, unit_code="H44.999", procedure_code="1.001193", channel=2, status=10, revision=7777777,
         received_at=datetime(2031, 1, 1, tzinfo=UTC), due_at=datetime(2031, 1, 15, 10, tzinfo=UTC),
         end_at=datetime(2031, 1, 9, tzinfo=UTC), on_time=True, deadline_at=datetime(2031, 1, 15, 10, tzinfo=UTC),
         has_fee=True, paid_online=True, components=2, components_digitized=2, result_digitized=True,
@@ -44,10 +44,10 @@ def templates() -> tuple[bytes, bytes]:
         procedure=ProcedureFacts(name="Đăng ký khai sinh", field="Hộ tịch", online="full", has_fee=False,
                                  online_payment=False, fee_data_synced=False, population_data_connected=True))
     now = datetime(2031, 2, 1, tzinfo=UTC)
-    envelope = make_event(event_id=f"{CODE}:r77777", type="dossier.state", source="processing", subject=CODE,
+    envelope = make_event(event_id=f"{CODE}:r7777777", type="dossier.state", source="processing", subject=CODE,
                           time=now, data={})
-    synced = make_event(event_id=f"{CODE}:s77777", type="dossier.synced", source="sync", subject=CODE, time=now,
-                        data=SyncOutcome(status=10, revision=77777, ok=True))
+    synced = make_event(event_id=f"{CODE}:s7777777", type="dossier.synced", source="sync", subject=CODE, time=now,
+                        data=SyncOutcome(status=10, revision=7777777, ok=True))
     return serialize(envelope, state.model_dump_json().encode()), serialize(synced)
 
 
@@ -64,9 +64,9 @@ def messages(dossiers: int, start: datetime):
                 .replace(b"2031-01-01T00:00:00Z", received.strftime("%Y-%m-%dT%H:%M:%SZ").encode()))
         if i >= tail_from:
             for revision in range(1, TAIL_REVISIONS + 1):
-                yield "lifecycle", key, fill.replace(b"77777", str(revision).encode())
-        yield "lifecycle", key, fill.replace(b"77777", b"6")
-        yield "portal_sync", key, synced.replace(CODE.encode(), key).replace(b"77777", b"6")
+                yield "lifecycle", key, fill.replace(b"7777777", str(revision).encode())
+        yield "lifecycle", key, fill.replace(b"7777777", b"6")
+        yield "portal_sync", key, synced.replace(CODE.encode(), key).replace(b"7777777", b"6")
 
 
 async def produce(topics: Topics, dossiers: int) -> dict:

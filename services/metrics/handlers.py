@@ -57,7 +57,7 @@ def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
         rows[code] = row
 
 
-def _fact(s: DossierState) -> dict:
+def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (rebuild.StateFacts)
     proc = s.procedure
     return {
         "dossier_code": s.dossier_code,
