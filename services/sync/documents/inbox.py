@@ -66,7 +66,8 @@ class Inbox:
     async def _take(self, message_id: int) -> None:
         raw = await self._docsys.fetch(message_id)
         async with self._sessionmaker() as session, session.begin():
-            outcome = await receive(session, raw, topics=self._topics, organ_id=self._docsys.system.id)
+            outcome = await receive(session, raw, topics=self._topics, system=self._docsys.system,
+                                    verifier=self._docsys.verifier)
         RECEIVED.labels(outcome["outcome"]).inc()
         if outcome["outcome"] == "rejected":
             log.error("document system envelope %s rejected: %s", message_id, outcome["reason"][:300])
