@@ -1,7 +1,8 @@
 """The document office (văn thư) of each unit: takes signing requests, numbers and issues documents.
 
 Each accepted request gets a timeline of edXML status messages (StatusCode as on the axis):
-01 arrived and 03 accepted at once, 05 assigned and being processed after a delay, then either
+03 accepted at once (its 01 "arrived" is skipped: the office takes it in at once; one message less
+per request to poll), 05 assigned and being processed after a delay, then either
 the issued document (numbered per unit and year, e.g. 123/QĐ-UBND, signed, with the signed file)
 and 06 finished, or 02 refused (also how a draft sent back for changes is answered). An issued
 document may later be recalled: 13, then 15 (agreed: it no longer stands) or 16 (refused). Each
@@ -50,7 +51,7 @@ class Request:
     request: Document
     unit: str  # the receiving unit's internal code
     fate: str  # issued | returned | refused
-    state: str = "arrived"
+    state: str = "accepted"
     rounds: int = 1
     issued: Document | None = None
     messages: list[int] = field(default_factory=list)
@@ -106,7 +107,6 @@ class Desk:
         now = self._clock()
         at = [now, now + self._rng.uniform(*self.delay)]
         at.append(at[1] + self._rng.uniform(*self.delay))
-        self._status(r, r.request.ref(), edxml.ARRIVED, "Văn bản đã đến văn thư", at[0])
         self._status(r, r.request.ref(), edxml.ACCEPTED, "Văn thư đã tiếp nhận dự thảo", at[0])
         self._status(r, r.request.ref(), edxml.PROCESSING, "Đã phân công chuyên viên xử lý, trình ký", at[1])
         if r.fate == "returned":

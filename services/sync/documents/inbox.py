@@ -52,7 +52,7 @@ class Inbox:
 
         At the first message that cannot be taken (fetch or acknowledgement failed, or it answers
         a request still being sent) the round stops: skipping it would apply a later status of the
-        same dossier first (e.g. "returned", then an older "assigned" over it). It comes again,
+        same dossier first (e.g. 02 refused, then an older 05 over it). It comes again,
         first, at the next poll."""
         ids = sorted(await self._docsys.pending(limit))
         for message_id in ids:
