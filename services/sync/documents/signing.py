@@ -170,14 +170,19 @@ SIGNERS = {"province": "Hệ thống giải quyết TTHC tỉnh Phú Thọ (demo
            "docsys": "Hệ thống quản lý văn bản tỉnh Phú Thọ (demo)"}
 
 
+def _valid_for_a_day(cert_path: Path) -> bool:
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+
+
 def provision(directory: Path) -> dict[str, Path]:
     """A throwaway authority and one signer per SIGNERS entry in `directory` (made once, then
-    reused): trust.pem (the authority's certificate), <name>.key and <name>.pem."""
+    reused while valid): trust.pem (the authority's certificate), <name>.key and <name>.pem."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"trust_store": directory / "trust.pem"}
     for name in SIGNERS:
         paths[f"{name}_key"], paths[f"{name}_cert"] = directory / f"{name}.key", directory / f"{name}.pem"
-    if all(p.exists() for p in paths.values()):
+    if all(p.exists() for p in paths.values()) and _valid_for_a_day(paths["province_cert"]):
         return paths
     authority = make_authority()
     for name, common_name in SIGNERS.items():
