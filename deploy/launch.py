@@ -237,6 +237,7 @@ def main() -> None:
         print("services ready:", ", ".join(f"{s.name} {stack.url(s.name)}" for s in SERVICES))
         print(f"credentials in {args.run_dir}: simulator.key (X-API-Key, all units), "
               "reader.token (Authorization: Bearer, per-dossier routes)")
+        print(f"edXML signing on: throwaway demo certificates and trust store in {args.run_dir / 'pki'}")
     else:
         stack.stop_all()
 
