@@ -86,7 +86,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def both_returned():
             rows = {r["dossier_code"]: r for r in (await client.get(sync + "/v1/documents")).json()}
             return rows if all(rows.get(c, {}).get("state") == "refused" for c in returned) else None
-        await poll(both_returned, 90, "the two planned requests were not refused")
+        await poll(both_returned, 120, "the two planned requests were not refused")
         operator = {"Authorization": f"Bearer {stack.operator_token}"}
         resent = await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned}, headers=operator)
         assert resent.json() == {"resent": 2}

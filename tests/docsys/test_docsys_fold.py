@@ -3,16 +3,20 @@ and a recall agreed (status 15) that withdraws the document."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.intake.apikeys import Caller
+from services.intake.handlers import validate
 from services.processing.catalog import load_seed
 from services.processing.controlsheet import control_sheet
 from services.processing.lifecycle import StoredEvent, fold
 from services.processing.workcalendar import load_calendar
 from shared.event_types import DOCUMENT_STATUS_NAMES, DocumentStatusV2
+from shared.events import EventError
+from shared.units import load_units
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CATALOG = load_seed()
@@ -92,3 +96,13 @@ def test_version_1_statuses_are_still_read_and_change_nothing():
     old = ev(7, "dossier.document_status", 8, document_id=CODE, status="returned", organ_id="H44.100", note="x")
     assert fold_([*events(), old]) == fold_(events())
     assert control_sheet([old])[0]["status"] == "returned"
+
+
+def test_counters_cannot_post_document_statuses():
+    """A recall agreed withdraws a result: only the connector says so, never a counter system."""
+    event = {"id": "evt-recall-0001", "type": "dossier.document_status", "version": 2, "source": "motcua",
+             "subject": CODE, "time": "2026-08-08T09:00:00+07:00",
+             "data": status(7, 8, "15", about=FIRST).data}
+    with pytest.raises(EventError, match="not posted by counters"):
+        validate(event, caller=Caller("motcua", ("H44",)), units=load_units(), now=datetime.now(VN),
+                 max_skew=timedelta(minutes=5), applicant_key=b"k" * 32)
