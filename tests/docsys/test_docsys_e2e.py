@@ -94,7 +94,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def all_issued():
             rows = (await client.get(sync + "/v1/documents")).json()
             return rows if len(rows) == len(units) and all(r["document"] for r in rows) else None
-        rows = await poll(all_issued, 120, "not every dossier got its document")
+        rows = await poll(all_issued, 180, "not every dossier got its document")
         issued_after = time.monotonic() - started
         await client.post(sim + "/admin/faults", json={"rate_per_second": 500, "burst": 500})  # faults off
 

@@ -28,7 +28,7 @@ from services.sync.documents.models import (
 )
 from services.sync.documents.organs import organ, unit_code
 from services.sync.documents.request import dossier_of, request_document_id
-from services.sync.documents.signing import Verifier
+from services.sync.documents.signing import DSIG, Verifier
 from shared.event_types import DocumentStatusV2, ResultRecorded
 from shared.events import make_event, serialize
 from shared.outbox import add_to_outbox
@@ -87,7 +87,7 @@ def _signed(msg: Document | StatusMessage, verifier: Verifier | None, what: str,
         raise Mismatch(f"cannot verify: no trust store is configured (SYNC_DOCSYS_TRUST_STORE), so {what} "
                        "cannot be accepted", code)
     if msg.signed_by is None:
-        raise Mismatch(f"unsigned: {what} must carry an XML-DSig signature", code)
+        raise Mismatch(f"unsigned: {what} must carry an XML-DSig signature ({DSIG})", code)
 
 
 async def _request_of(session: AsyncSession, request_id: str, system: Organ) -> DocsysRequest:
