@@ -45,7 +45,8 @@ class DocsysSettings(SimulatorSettings):
 
 
 class Fates(BaseModel):
-    returned_ratio: float = Field(default=0.0, ge=0, le=1, description="share of requests sent back for changes (answered 02)")
+    returned_ratio: float = Field(default=0.0, ge=0, le=1,
+                                  description="share of requests sent back for changes (answered 02)")
     refused_ratio: float = Field(default=0.0, ge=0, le=1, description="share of requests refused")
     planned: dict[str, str] = Field(default_factory=dict,
                                     description="request number (the dossier code) -> issued|returned|refused")

@@ -146,15 +146,15 @@ class Desk:
     def recall(self, document_id: str, agreed: bool) -> Request | None:
         """The issuer recalls a document it issued: 13, then 15 (agreed) or 16 (refused)."""
         r = next((r for r in self.requests.values() if r.issued and r.issued.document_id == document_id), None)
-        if r is None or r.state != "issued":
+        if r is None or r.issued is None or r.state != "issued":
             return None
-        now = self._clock()
-        self._status(r, r.issued.ref(), edxml.RECALL, "Thu hồi văn bản để ban hành lại do sai sót", now)
+        about, now = r.issued.ref(), self._clock()
+        self._status(r, about, edxml.RECALL, "Thu hồi văn bản để ban hành lại do sai sót", now)
         if agreed:
-            self._status(r, r.issued.ref(), edxml.RECALL_AGREED, "Đồng ý thu hồi văn bản", now)
+            self._status(r, about, edxml.RECALL_AGREED, "Đồng ý thu hồi văn bản", now)
             r.state = "recalled"
         else:
-            self._status(r, r.issued.ref(), edxml.RECALL_REFUSED, "Từ chối thu hồi văn bản", now)
+            self._status(r, about, edxml.RECALL_REFUSED, "Từ chối thu hồi văn bản", now)
         return r
 
     def _status(self, r: Request, about, code: str, description: str, at: float) -> None:

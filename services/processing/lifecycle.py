@@ -43,7 +43,7 @@ def fold(
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
-    """(final verdict, deadline for open dossiers) by the portal's rule, DOMAIN.md §5."""
+    """(final verdict, deadline for open dossiers) by the portal's rule, docs/domain.md §5."""
     if f.supplement_requests > 1:
         return False, None  # more than one supplementation request: overdue
     if f.due_at is None:
@@ -110,6 +110,6 @@ def changes_state(e: StoredEvent) -> bool:
 
 def _document(w: Working, procedure) -> dict:
     """Whether the catalog says the result is an official document, and the number and symbol the
-    document system issued for it (DOMAIN.md §10), e.g. 123/QĐ-UBND, unless it was recalled."""
+    document system issued for it (docs/domain.md §10), e.g. 123/QĐ-UBND, unless it was recalled."""
     proc = procedure(w.procedure_code)
     return {"result_is_document": bool(proc and proc.result_is_document), "document_number": w.document_number}

@@ -23,7 +23,7 @@ from shared.event_types import (
     SupplementItem,
 )
 
-# Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
+# Statuses that end processing, with the time that ends the clock (docs/domain.md §5).
 ENDING = {
     "dossier.refused": Status.REFUSED,
     "dossier.withdrawal_requested": Status.WITHDRAWAL_REQUESTED,
@@ -106,7 +106,7 @@ class Working:
     results: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
     result_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # standing results, by result code
-    document_number: str | None = None  # number/symbol of the standing issued document (DOMAIN.md §10)
+    document_number: str | None = None  # number/symbol of the standing issued document (docs/domain.md §10)
     document_id: str | None = None  # its edXML DocumentId
 
     def deadline(self) -> datetime | None:
@@ -140,6 +140,7 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
+    assert w.waiting_since is not None  # transitions.py lets this event through only while waiting
     w.paused += e.time - w.waiting_since  # supplementation stops the clock
     w.waiting_since = None
     w.supplements[-1] = w.supplements[-1].model_copy(update={"supplied_at": e.time, "due_after": w.deadline()})
@@ -229,7 +230,7 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.fee_requested": fee_requested,
     "dossier.fee_paid": fee_paid,
     "dossier.extended": _set(due_at=lambda e: datetime.fromisoformat(e.data["new_due_at"])),
-    **{t: ended for t in ENDING},
+    **dict.fromkeys(ENDING, ended),
     "dossier.result_returned": returned,
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,

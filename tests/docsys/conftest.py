@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.sync.documents.signing import SigningKey, Verifier, load_signing_key, make_authority, make_signer, provision
+from services.sync.documents.signing import (
+    SigningKey, Verifier, load_signing_key, make_authority, make_signer, provision,
+)
 
 
 @pytest.fixture(scope="session")

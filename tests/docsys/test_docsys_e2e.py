@@ -77,7 +77,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
     started = time.monotonic()
     async with httpx.AsyncClient(timeout=10, headers=headers) as client:
         await client.post(sim + "/admin/faults", json=FAULTS)
-        await client.post(sim + "/admin/fates", json={"planned": {c: "returned" for c in returned}})
+        await client.post(sim + "/admin/fates", json={"planned": dict.fromkeys(returned, "returned")})
         half = len(events) // 2
         assert (await post_events(stack.url("intake"), events[:half], rate=10_000))["accepted"] == half
         await client.post(sim + "/admin/faults", json=FAULTS | {"down_for_seconds": 3})
@@ -105,7 +105,8 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
             assert r["unit_code"] == units[r["dossier_code"]] and r["state"] == "issued"
             per_unit[r["unit_code"]].append(int(r["document"]["number"]))
             assert r["document"]["signer"] and r["document"]["file_bytes"] > 0
-        assert {u: sorted(n) for u, n in per_unit.items()} == {u: list(range(1, c + 1)) for u, _, c in DOCUMENT_DOSSIERS}
+        expected = {u: list(range(1, c + 1)) for u, _, c in DOCUMENT_DOSSIERS}
+        assert {u: sorted(n) for u, n in per_unit.items()} == expected
         assert {r["document"]["symbol"] for r in rows} == {"QĐ-UBND", "QĐ-SCT"}
         numbers = {r["dossier_code"]: r["document"]["code"] for r in rows}
 

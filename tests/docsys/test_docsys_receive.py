@@ -105,7 +105,8 @@ async def test_a_signed_issued_document_becomes_the_dossier_s_result(connector, 
 @pytest.mark.parametrize("how, reason", [("unsigned", "unsigned"), ("tampered", "tampered"),
                                          ("untrusted", "untrusted signer"), ("no trust store", "cannot verify")])
 async def test_an_issued_document_not_properly_signed_is_refused_and_changes_nothing(connector, pki, how, reason):
-    raw = build_document(issued("7"), None if how == "unsigned" else pki["stranger" if how == "untrusted" else "docsys"])
+    signer = None if how == "unsigned" else pki["stranger" if how == "untrusted" else "docsys"]
+    raw = build_document(issued("7"), signer)
     if how == "tampered":
         raw = raw.replace("Quyết định cấp phép".encode(), "Quyết định cấp phéq".encode())
     outcome = await connector(raw, verifier=None if how == "no trust store" else pki["verifier"])

@@ -44,7 +44,8 @@ async def test_requests_are_numbered_per_unit_signed_and_refused_ones_come_back_
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sim") as client:
         await client.post("/admin/fates", json={"planned": {"H44.100-260815-0003": "returned"}})
         for n in (1, 2, 3):
-            sent = await client.post("/edxml/documents", content=envelope(record(f"H44.100-260815-000{n}"), SYSTEM, key))
+            request = envelope(record(f"H44.100-260815-000{n}"), SYSTEM, key)
+            sent = await client.post("/edxml/documents", content=request)
             assert sent.status_code == 202
         assert (await client.post("/edxml/documents", content=envelope(record("H44.07-260815-0001", "H44.07"), SYSTEM,
                                                                        key))).status_code == 202

@@ -32,10 +32,12 @@ CLERK = Staff("Văn thư", "Nguyễn Thị Thanh Huyền", "vanthu@example.inval
 ISSUED = Document(
     sender=UNIT, receivers=(SYSTEM,), number="123", notation="QĐ-UBND", place="Phú Thọ",
     promulgated_on=date(2026, 8, 15), type=DocumentType(2, 0, "Quyết định"), subject=SUBJECT,
-    content="Điều 1. Cấp phép…\nĐiều 2. Hiệu lực.", signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Phạm Thị Ngọc Ánh"),
+    content="Điều 1. Cấp phép…\nĐiều 2. Hiệu lực.",
+    signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Phạm Thị Ngọc Ánh"),
     due_on=date(2026, 8, 20), priority=1, sphere="Liên thông văn bản quốc gia", typer_notation="NTH",
     promulgation_amount=2, page_amount=2, direction=False, appendixes=("Bản vẽ",), response_for=(REQUEST,),
-    steering_type=1, to_places=("Như Điều 3", "Lưu: VT"), traces=(Trace(UNIT.id, datetime(2026, 8, 15, 9, 30, tzinfo=VN)),),
+    steering_type=1, to_places=("Như Điều 3", "Lưu: VT"),
+    traces=(Trace(UNIT.id, datetime(2026, 8, 15, 9, 30, tzinfo=VN)),),
     business=Business(document_id=None, staff=(CLERK,)),
     attachments=(Attachment("quyet-dinh.pdf", "application/pdf", "Quyết định số 123".encode() + bytes(range(256)),
                             "Quyết định đã ký số"),),
@@ -76,7 +78,8 @@ STATUS_SHAPE = {
     "edXMLEnvelope": ["edXMLHeader"],
     "edXMLHeader": ["MessageHeader", "Signature"],
     "MessageHeader": ["From", "ResponseFor", "StaffInfo", "StatusCode", "Description", "Timestamp"],
-    "From": DOCUMENT_SHAPE["From"], "ResponseFor": DOCUMENT_SHAPE["ResponseFor"], "StaffInfo": DOCUMENT_SHAPE["StaffInfo"],
+    "From": DOCUMENT_SHAPE["From"], "ResponseFor": DOCUMENT_SHAPE["ResponseFor"],
+    "StaffInfo": DOCUMENT_SHAPE["StaffInfo"],
 }
 FORMATS = {  # the axis's formats, by element (EXTERNAL.md §3)
     "OrganId": r"\d{3}\.\d{2}\.\d{2}\.H44",
@@ -180,7 +183,8 @@ def test_the_sdk_signature_shape_counts_as_no_signature(verifier):
 def test_a_pkcs12_key_signs_like_the_pem_one(tmp_path, docsys_key, verifier):
     p12 = tmp_path / "docsys.p12"
     p12.write_bytes(pkcs12.serialize_key_and_certificates(
-        b"docsys", docsys_key.key, docsys_key.chain[0], None, serialization.BestAvailableEncryption("mật khẩu".encode())))
+        b"docsys", docsys_key.key, docsys_key.chain[0], None,
+        serialization.BestAvailableEncryption("mật khẩu".encode())))
     key = load_signing_key(p12, password="mật khẩu")
     assert parse(build_document(ISSUED, key), verifier).signed_by == parse(build_document(ISSUED, docsys_key),
                                                                              verifier).signed_by

@@ -120,7 +120,7 @@ async def dossier(request: Request, dossier_code: str) -> dict:
                                           .order_by(DocsysStatus.at))).scalars()
         return {"dossier_code": dossier_code, "state": req.state if req else "queued",
                 "queued": queued is not None, "document": _document(doc),
-                "withdrawn": [_document(d) | {"withdrawn_at": d.withdrawn_at} for d in docs if d.withdrawn_at],
+                "withdrawn": [{**(_document(d) or {}), "withdrawn_at": d.withdrawn_at} for d in docs if d.withdrawn_at],
                 "statuses": [{"status": s.status, "at": s.at, "description": s.description} for s in statuses]}
 
 

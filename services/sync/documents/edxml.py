@@ -331,13 +331,23 @@ def _q(path: str) -> str:
     return "/".join(f"{{{NS}}}{p}" for p in path.split("/"))
 
 
-def _text(parent: etree._Element, path: str) -> str | None:
+def _opt(parent: etree._Element, path: str) -> str | None:
+    """An optional element's text; None when the element is absent."""
     found = parent.find(_q(path))
     return None if found is None else (found.text or "")
 
 
-def _date(value: str | None) -> date | None:
-    return None if value is None else datetime.strptime(value, DATE).date()
+def _text(parent: etree._Element, path: str) -> str:
+    """A required element's text (the schema has checked it is there)."""
+    return _opt(parent, path) or ""
+
+
+def _date(value: str) -> date:
+    return date.fromisoformat(value.replace("/", "-"))  # yyyy/MM/dd
+
+
+def _stamped(value: str) -> datetime:
+    return datetime.strptime(value, TIMESTAMP).replace(tzinfo=VN)
 
 
 def _read_organ(element: etree._Element) -> Organ:
@@ -349,7 +359,7 @@ def _read_organ(element: etree._Element) -> Organ:
 
 def _read_staff(element: etree._Element) -> Staff:
     return Staff(department=_text(element, "Department"), name=_text(element, "Staff"),
-                 email=_text(element, "Email") or "", mobile=_text(element, "Mobile") or "")
+                 email=_text(element, "Email"), mobile=_text(element, "Mobile"))
 
 
 def _read_ref(element: etree._Element) -> DocumentRef:
@@ -397,15 +407,15 @@ def parse(raw: bytes, verifier: Verifier | None = None) -> Document | StatusMess
 def _read(root: etree._Element, signed_by: str | None) -> Document | StatusMessage:
     h = root.find(_q("edXMLEnvelope/edXMLHeader/MessageHeader"))
     sender = _read_organ(h.find(_q("From")))
-    if h.find(_q("StatusCode")) is not None:
+    if h.find(_q("StatusCode")) is not None:  # a status message
         code = _text(h, "StatusCode")
         if code not in STATUS_CODES:
             known = ", ".join(f"{c} {n}" for c, n in STATUS_CODES.items())
             raise EdxmlError(f"unknown status code {code}: not one of the axis's codes ({known})")
-        stamp = datetime.strptime(_text(h, "Timestamp"), TIMESTAMP).replace(tzinfo=VN)
         return StatusMessage(sender=sender, response_for=_read_ref(h.find(_q("ResponseFor"))),
                              staff=_read_staff(h.find(_q("StaffInfo"))), code=code,
-                             description=_text(h, "Description"), timestamp=stamp, signed_by=signed_by)
+                             description=_text(h, "Description"), timestamp=_stamped(_text(h, "Timestamp")),
+                             signed_by=signed_by)
     return _read_document(root, h, sender, signed_by)
 
 
@@ -418,22 +428,23 @@ def _read_document(root: etree._Element, h: etree._Element, sender: Organ, signe
     traces, business = [], None
     if traces_element is not None:
         for t in traces_element.findall(_q("TraceHeader")):
-            traces.append(Trace(_text(t, "OrganId"), datetime.strptime(_text(t, "Timestamp"), TIMESTAMP)
-                                .replace(tzinfo=VN)))
+            traces.append(Trace(_text(t, "OrganId"), _stamped(_text(t, "Timestamp"))))
         b = traces_element.find(_q("Bussiness"))
         if b is not None:
             business = Business(doc_type=int(_text(b, "BussinessDocType")), reason=_text(b, "BussinessDocReason"),
-                                paper=int(_text(b, "Paper")), document_id=_text(b, "DocumentId"),
+                                paper=int(_text(b, "Paper")), document_id=_opt(b, "DocumentId"),
                                 staff=tuple(_read_staff(s) for s in b.findall(_q("StaffInfo"))))
-    direction = _text(h, "OtherInfo/Direction")
-    steering = _text(h, "SteeringType")
+    direction = _opt(h, "OtherInfo/Direction")
+    steering = _opt(h, "SteeringType")
+    due = _opt(h, "DueDate")
     return Document(
         sender=sender, receivers=tuple(_read_organ(t) for t in h.findall(_q("To"))),
         number=_text(h, "Code/CodeNumber"), notation=_text(h, "Code/CodeNotation"),
         place=_text(h, "PromulgationInfo/Place"), promulgated_on=_date(_text(h, "PromulgationInfo/PromulgationDate")),
         type=DocumentType(int(_text(h, "DocumentType/Type")), int(_text(h, "DocumentType/TypeDetail")),
                           _text(h, "DocumentType/TypeName")),
-        subject=_text(h, "Subject"), content=_text(h, "Content"), signer=signer, due_on=_date(_text(h, "DueDate")),
+        subject=_text(h, "Subject"), content=_text(h, "Content"), signer=signer,
+        due_on=None if due is None else _date(due),
         priority=int(_text(h, "OtherInfo/Priority")), sphere=_text(h, "OtherInfo/SphereOfPromulgation"),
         typer_notation=_text(h, "OtherInfo/TyperNotation"),
         promulgation_amount=int(_text(h, "OtherInfo/PromulgationAmount")),
@@ -450,7 +461,7 @@ def _read_document(root: etree._Element, h: etree._Element, sender: Organ, signe
 
 def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
     """The files in AttachmentEncoded, each listed by its cid: in the manifest (and only those)."""
-    listed = [r for r in root.iterfind(_q("edXMLEnvelope/edXMLBody/edXMLManifest/Reference"))]
+    listed = list(root.iterfind(_q("edXMLEnvelope/edXMLBody/edXMLManifest/Reference")))
     carried = {_text(a, "ContentId"): a for a in root.iterfind(_q("AttachmentEncoded/Attachment"))}
     wanted = [_text(r, "ContentId") for r in listed]
     if sorted(wanted) != sorted(carried) or len(set(wanted)) != len(wanted):

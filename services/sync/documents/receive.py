@@ -26,7 +26,7 @@ from services.sync.documents.edxml import Document, EdxmlError, Organ, StatusMes
 from services.sync.documents.models import (
     DocsysBacklog, DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus,
 )
-from services.sync.documents.organs import organ, unit_code
+from services.sync.documents.organs import organ, unit_code, units
 from services.sync.documents.request import dossier_of, request_document_id
 from services.sync.documents.signing import DSIG, Verifier
 from shared.event_types import DocumentStatusV2, ResultRecorded
@@ -66,20 +66,20 @@ async def receive(session: AsyncSession, raw: bytes, *, topics: Topics, system: 
     try:
         msg = parse(raw, verifier)
         if isinstance(msg, Document):
-            request = await _request_answered(session, msg, system)
-            _signed(msg, verifier, "an issued document", request.dossier_code)
-            outcome = await _document(session, msg, request, topics)
-            code = request.dossier_code
+            answered = await _request_answered(session, msg, system)
+            _signed(msg, verifier, "an issued document", answered.dossier_code)
+            outcome = await _document(session, msg, answered, topics)
+            code = answered.dossier_code
         else:
-            code, request = await _subject_of(session, msg, system)
+            code, about = await _subject_of(session, msg, system)
             if msg.code in MUST_BE_SIGNED:
                 _signed(msg, verifier, f"a status {msg.code} ({edxml.STATUS_CODES[msg.code]})", code)
-            outcome = await _status(session, msg, code, request, raw, topics)
+            outcome = await _status(session, msg, code, about, raw, topics)
         return {"outcome": outcome, "dossier_code": code}
     except (EdxmlError, Mismatch) as exc:
-        code = getattr(exc, "dossier_code", None)
-        await reject(session, raw, str(exc), code, topics)
-        return {"outcome": "rejected", "reason": str(exc), "dossier_code": code}
+        concerned = getattr(exc, "dossier_code", None)
+        await reject(session, raw, str(exc), concerned, topics)
+        return {"outcome": "rejected", "reason": str(exc), "dossier_code": concerned}
 
 
 def _signed(msg: Document | StatusMessage, verifier: Verifier | None, what: str, code: str) -> None:
@@ -100,17 +100,18 @@ async def _request_of(session: AsyncSession, request_id: str, system: Organ) -> 
         raise NotYet(f"the signing request of {code} is still being sent")
     if request is None:
         raise Mismatch(f"unknown dossier {code}: no signing request was sent for it")
-    if request_document_id(request.record, system) != request_id:
-        raise Mismatch(f"unknown document {request_id}: the signing request of {code} is "
-                       f"{request_document_id(request.record, system)}", code)
+    sent = request_document_id(request.record or {"dossier_code": code}, system)
+    if sent != request_id:
+        raise Mismatch(f"unknown document {request_id}: the signing request of {code} is {sent}", code)
     return request
 
 
 def _from_its_unit(msg: Document | StatusMessage, request: DocsysRequest) -> None:
-    unit = request.record["unit_code"]
+    unit: str = (request.record or {}).get("unit_code", "")
     if unit_code(msg.sender.id) != unit:
+        national = organ(unit).id if unit in units() else "?"
         raise Mismatch(f"wrong unit: dossier {request.dossier_code} is handled by {unit} "
-                       f"({organ(unit).id}), the envelope comes from {msg.sender.id}", request.dossier_code)
+                       f"({national}), the envelope comes from {msg.sender.id}", request.dossier_code)
 
 
 async def _request_answered(session: AsyncSession, doc: Document, system: Organ) -> DocsysRequest:
@@ -189,8 +190,9 @@ async def _status(session: AsyncSession, msg: StatusMessage, code: str, request:
                               .values(state=REQUEST_STATES[msg.code]))
     if msg.code == edxml.RECALL_AGREED:
         await _withdraw(session, code, msg.response_for.document_id)
-    data = DocumentStatusV2(document_id=msg.response_for.document_id, status_code=msg.code,
-                            organ_id=unit_code(msg.sender.id), note=msg.description[:2000] or None)
+    data = DocumentStatusV2.model_validate({"document_id": msg.response_for.document_id, "status_code": msg.code,
+                                            "organ_id": unit_code(msg.sender.id),
+                                            "note": msg.description[:2000] or None})
     await _publish(session, topics, code, f"{code}:ds-{digest[:16]}", "dossier.document_status", data,
                    at=msg.timestamp, version=2)
     return "recorded"

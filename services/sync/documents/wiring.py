@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from typing import cast
 
 import httpx
 
@@ -14,6 +15,7 @@ from services.sync.documents.inbox import Inbox
 from services.sync.documents.organs import organ
 from services.sync.documents.signing import SigningKey, Verifier, load_signing_key
 from services.sync.documents.tables import DOCSYS
+from services.sync.portal import Portal
 from shared.runtime import Runtime
 
 METERS = meters("docsys", "document system", "/v1/documents/failures")
@@ -45,7 +47,10 @@ async def connector(runtime: Runtime, settings: SyncSettings):
         key, verifier = signing(settings)
         docsys = HttpDocsys(client, organ(settings.docsys_organ_id, settings.docsys_organ_name), key=key,
                             verifier=verifier)
-        worker = DeliveryWorker(runtime.sessionmaker, docsys, runtime.topics, settings, wake=runtime.relay.wake,
+        # The worker only calls sync(), which the document system's client has as the portal's has;
+        # look_up answers in its own shape (reconcile compares it with its own `differs`).
+        target = cast(Portal, docsys)
+        worker = DeliveryWorker(runtime.sessionmaker, target, runtime.topics, settings, wake=runtime.relay.wake,
                                 tables=DOCSYS, outcome=lambda topics, c: None,
                                 chunk=settings.docsys_chunk, meters=METERS, target="document system")
         inbox = Inbox(runtime.sessionmaker, docsys, runtime.topics, poll_seconds=settings.docsys_poll_seconds,
