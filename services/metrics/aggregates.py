@@ -119,7 +119,7 @@ async def count(
 
     Read from the rollups (services.metrics.rollups): the period as whole years, months and days,
     and the open dossiers' time-dependent counts (JUDGED) judged at `judged_at`."""
-    spans = buckets(period)
+    spans = buckets(period, years=by == "unit")  # the widest rollups have no year buckets
     params = {"y": spans["y"], "m": spans["m"], "d": spans["d"], "unit": unit}
     where = ("((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
              f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){unit_filter('r') if unit else ''}")

@@ -72,16 +72,16 @@ def months_until(period: Period, count: int) -> list[Period]:
     return months[::-1]
 
 
-def buckets(period: Period) -> dict[str, list[date]]:
-    """The period as whole local years ('y'), months ('m') and remaining days ('d'), each named by
-    its first day: the rollup buckets whose sums make the period's counts."""
+def buckets(period: Period, years: bool = True) -> dict[str, list[date]]:
+    """The period as whole local years ('y'; unless `years` is false), months ('m') and remaining
+    days ('d'), each named by its first day: the rollup buckets whose sums make the period's counts."""
     start, end = period.start.astimezone(TZ), period.end.astimezone(TZ)
     if start != _at(start.date()) or end != _at(end.date()):
         raise ValueError("a period starts and ends at local midnight")
     out: dict[str, list[date]] = {"y": [], "m": [], "d": []}
     day, last = start.date(), end.date()
     while day < last:
-        if day.month == 1 and day.day == 1 and date(day.year + 1, 1, 1) <= last:
+        if years and day.month == 1 and day.day == 1 and date(day.year + 1, 1, 1) <= last:
             out["y"].append(day)
             day = date(day.year + 1, 1, 1)
         elif day.day == 1 and _month_after(day.year, day.month) <= last:

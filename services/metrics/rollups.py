@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import DDL, Column, Date, DateTime, Integer, SmallInteger, String, Table, Text, event, text
@@ -26,10 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.aggregates import COUNTERS, COUNTS, JUDGED, PROCEDURE_SETS
 from services.metrics.models import Base
-from shared.db import BulkInsert
 
 DAY = "(f.received_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
-FACTS = "FROM dossier_facts f LEFT JOIN portal_sync_facts s ON s.dossier_code = f.dossier_code"
 OPEN_COUNTERS = {"n": "count(*)"} | {name: f"count(*) FILTER (WHERE {cond})" for name, cond in JUDGED.items()}
 
 GRAIN_KEYS = ("grain", "bucket")  # 'd' day, 'm' month or 'y' year; the bucket's first local day
@@ -51,10 +48,12 @@ class Rollup:
     table: Table
     keys: tuple[str, ...]
     counters: tuple[str, ...]
+    grains: tuple[str, ...] = ("d", "m", "y")
 
 
 # Every counter per unit, procedure and channel: one unit's breakdowns, and the source of the others.
-ALL = Rollup(_rollup_table("rollups", KEYS, COUNTERS), KEYS, tuple(COUNTERS))
+# (No year buckets: one unit's breakdown over a year reads its twelve months; a third fewer writes.)
+ALL = Rollup(_rollup_table("rollups", KEYS, COUNTERS), KEYS, tuple(COUNTERS), grains=("d", "m"))
 # What a report per unit reads: the counts per unit (~80 rows a bucket for a province), and the
 # procedure-set counters per unit and procedure (no channel) for the distinct-procedure counts.
 UNITS = Rollup(_rollup_table("unit_rollups", ("unit_code",), COUNTS), ("unit_code",), tuple(COUNTS))
@@ -91,91 +90,88 @@ class Projection:
     counters: dict[str, str]  # column -> aggregate SQL over f, s
     where: str
 
-    def select(self, extra: str = "") -> str:
-        return (f"SELECT {', '.join(self.keys.values())}, "
-                + ", ".join(self.counters.values())
-                + f" {FACTS} WHERE {self.where}{extra} GROUP BY {', '.join(self.keys.values())}")
-
-
-def adding(table: Table, keys: list[str], counters: Collection[str]) -> BulkInsert:
-    """Insert rows of deltas, or add them to the row with the same key."""
-    sets = ", ".join(f"{c} = {table.name}.{c} + EXCLUDED.{c}" for c in counters)
-    return BulkInsert(table, [*keys, *counters], f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
+    def select(self, facts: str = "dossier_facts") -> str:
+        return (f"SELECT {', '.join(self.keys.values())}, " + ", ".join(self.counters.values())
+                + f" FROM {facts} f LEFT JOIN portal_sync_facts s ON s.dossier_code = f.dossier_code"
+                + f" WHERE {self.where} GROUP BY {', '.join(self.keys.values())}")
 
 
 # Per day of reception, unit, procedure and channel: what every rollup is summed from.
-DAYS = Projection({"bucket": DAY, "unit_code": "f.unit_code", "procedure_code": "f.procedure_code",
+DAYS = Projection({"day": DAY, "unit_code": "f.unit_code", "procedure_code": "f.procedure_code",
                    "channel": "f.channel"}, COUNTERS, "f.received_at IS NOT NULL")
 OPEN = Projection({"unit_code": "f.unit_code", "day": DAY, "deadline_at": "f.deadline_at"},
                   OPEN_COUNTERS, "f.received_at IS NOT NULL AND f.on_time IS NULL AND f.deadline_at IS NOT NULL")
-_ADD = {r: adding(r.table, [*GRAIN_KEYS, *r.keys], r.counters) for r in ROLLUPS}
-_ADD_OPEN = adding(open_rollups, list(OPEN.keys), OPEN_COUNTERS)
-_CONTRIBUTIONS = {p: text(p.select(" AND f.dossier_code = ANY(:codes)")) for p in (DAYS, OPEN)}
+
+
+def _changes_table(name: str, projection: Projection) -> Table:
+    """Scratch rows of one transaction: its dossiers' contributions, -1 before and +1 after."""
+    types: dict[str, Any] = {"day": Date, "unit_code": String(32), "procedure_code": String(16),
+                             "channel": SmallInteger, "deadline_at": DateTime(timezone=True)}
+    return Table(name, Base.metadata, Column("sign", SmallInteger, nullable=False),
+                 *(Column(k, types[k]) for k in projection.keys),
+                 *(Column(c, Integer, nullable=False) for c in projection.counters), prefixes=["UNLOGGED"])
+
+
+CHANGES = {DAYS: _changes_table("rollup_day_changes", DAYS), OPEN: _changes_table("rollup_open_changes", OPEN)}
+
+
+def _record(projection: Projection) -> str:
+    """Insert the contributions of the dossiers :codes, signed :sign, into the changes table."""
+    table = CHANGES[projection]
+    columns = ", ".join(c.name for c in table.columns)
+    # The batch's dossiers by their key first (OFFSET 0 keeps the planner from starting with the
+    # partial index of all open dossiers instead).
+    select = projection.select("(SELECT * FROM dossier_facts WHERE dossier_code = ANY(:codes) OFFSET 0)")
+    return f"INSERT INTO {table.name} ({columns}) " + select.replace("SELECT ", "SELECT CAST(:sign AS smallint), ", 1)
+
+
+def _adding(target: str, keys: str, counters: Collection[str], source: str, group: str) -> str:
+    """Sum the signed changes per key and add the sums that are not all zero to the target's rows."""
+    sums = ", ".join(f"sum(c.sign * c.{n})" for n in counters)
+    moved = " OR ".join(f"sum(c.sign * c.{n}) <> 0" for n in counters)
+    sets = ", ".join(f"{n} = {target}.{n} + EXCLUDED.{n}" for n in counters)
+    return (f"INSERT INTO {target} ({keys}, {', '.join(counters)}) SELECT {group}, {sums} {source} "
+            f"GROUP BY {group} HAVING {moved} ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+
+
+def _grains(rollup: Rollup) -> str:
+    """Each day's change lands in its day, month and year buckets (those the rollup has)."""
+    first = {"d": "c.day", "m": "CAST(date_trunc('month', CAST(c.day AS timestamp)) AS date)",
+             "y": "CAST(date_trunc('year', CAST(c.day AS timestamp)) AS date)"}
+    values = ", ".join(f"('{g}', {first[g]})" for g in rollup.grains)
+    return f"FROM rollup_day_changes c CROSS JOIN LATERAL (VALUES {values}) AS g(grain, bucket)"
+
+
+_RECORD = {p: text(_record(p)) for p in CHANGES}
+_APPLY = [text(_adding(r.table.name, ", ".join((*GRAIN_KEYS, *r.keys)), r.counters, _grains(r),
+                       ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in r.keys))))) for r in ROLLUPS]
+_APPLY.append(text(_adding("open_rollups", ", ".join(OPEN.keys), list(OPEN_COUNTERS), "FROM rollup_open_changes c",
+                           ", ".join(f"c.{k}" for k in OPEN.keys))))
+# Closed dossiers leave their summary row: the table holds only the open ones.
+_APPLY.append(text("DELETE FROM open_rollups WHERE n = 0"))
+_APPLY += [text(f"DELETE FROM {t.name}") for t in CHANGES.values()]
 
 DIGEST = hashlib.sha256(repr([sorted(COUNTERS.items()), sorted(OPEN_COUNTERS.items()), OPEN.where,
                               [(r.table.name, r.keys, r.counters) for r in ROLLUPS]]).encode()).hexdigest()
 # Rollup maintenance is serialized: two transactions retracting and reasserting the same dossier
-# (a partition handed over mid-batch) would otherwise count it twice.
+# (a partition handed over mid-batch) would otherwise count it twice, and share the changes tables.
 LOCK = text("SELECT pg_advisory_xact_lock(hashtext('metrics.rollups'))")
 
 
-async def _contributions(session: AsyncSession, codes: list[str]) -> dict[Projection, dict[tuple, list[int]]]:
-    """Per projection: key -> the counters' values for these dossiers' current facts."""
-    out = {}
-    for projection, statement in _CONTRIBUTIONS.items():
-        width = len(projection.keys)
-        rows = await session.execute(statement, {"codes": codes})
-        out[projection] = {tuple(r[:width]): list(r[width:]) for r in rows}
-    return out
-
-
-def _deltas(before: dict[tuple, list[int]], after: dict[tuple, list[int]], expand) -> dict[tuple, list[int]]:
-    deltas: dict[tuple, list[int]] = {}
-    for sign, contributions in ((-1, before), (1, after)):
-        for key, values in contributions.items():
-            for expanded in expand(key):
-                total = deltas.setdefault(expanded, [0] * len(values))
-                for i, v in enumerate(values):
-                    total[i] += sign * v
-    return {k: v for k, v in deltas.items() if any(v)}
-
-
-def _in(rollup: Rollup):
-    """Re-key a day contribution (day, unit, procedure, channel) for a rollup, at every grain."""
-    keys = [KEYS.index(k) + 1 for k in rollup.keys]
-    counters = [list(COUNTERS).index(c) for c in rollup.counters]
-
-    def expand(key: tuple) -> list[tuple]:
-        day: date = key[0]
-        rest = tuple(key[i] for i in keys)
-        return [("d", day, *rest), ("m", day.replace(day=1), *rest), ("y", day.replace(month=1, day=1), *rest)]
-
-    return expand, lambda values: [values[i] for i in counters]
-
-
 async def tracking(session: AsyncSession, codes: Collection[str], change: Callable[[], Awaitable[None]]) -> None:
-    """Run `change` (which writes the facts of these dossiers) and move the rollups with it."""
+    """Run `change` (which writes the facts of these dossiers) and move the rollups with it: all
+    in SQL, the contributions before and after summed per bucket by PostgreSQL."""
     if not codes:
         return
-    codes = sorted(codes)
+    params = {"codes": sorted(codes)}
     await session.execute(LOCK)
-    before = await _contributions(session, codes)
+    for statement in _RECORD.values():
+        await session.execute(statement, params | {"sign": -1})
     await change()
-    after = await _contributions(session, codes)
-    for rollup in ROLLUPS:
-        expand, pick = _in(rollup)
-        deltas = _deltas({k: pick(v) for k, v in before[DAYS].items()}, {k: pick(v) for k, v in after[DAYS].items()},
-                         expand)
-        if deltas:
-            add = _ADD[rollup]
-            rows = [dict(zip(add.columns, (*k, *v), strict=True)) for k, v in sorted(deltas.items())]
-            await add.execute(session, rows)
-    opened = _deltas(before[OPEN], after[OPEN], lambda key: [key])
-    if opened:
-        await _ADD_OPEN.execute(session, [dict(zip(_ADD_OPEN.columns, (*k, *v), strict=True))
-                                          for k, v in sorted(opened.items())])
-        # Closed dossiers leave their summary row: the table holds only the open ones.
-        await session.execute(text("DELETE FROM open_rollups WHERE n = 0"))
+    for statement in _RECORD.values():
+        await session.execute(statement, params | {"sign": 1})
+    for statement in _APPLY:
+        await session.execute(statement)
 
 
 async def rebuild_rollups(session: AsyncSession) -> None:
@@ -185,19 +181,21 @@ async def rebuild_rollups(session: AsyncSession) -> None:
     for table in (*(r.table.name for r in ROLLUPS), "open_rollups"):
         await session.execute(text(f"DELETE FROM {table}"))
     counters = ", ".join(COUNTERS)
-    await session.execute(text(f"INSERT INTO rollups (grain, {', '.join(DAYS.keys)}, {counters}) "
+    await session.execute(text(f"INSERT INTO rollups (grain, bucket, {', '.join(KEYS)}, {counters}) "
                                + DAYS.select().replace("SELECT ", "SELECT 'd', ", 1)))
-    sums = ", ".join(f"sum({c})" for c in COUNTERS)
-    for grain, trunc in (("m", "month"), ("y", "year")):
-        await session.execute(text(
-            f"INSERT INTO rollups (grain, bucket, {', '.join(KEYS)}, {counters}) SELECT '{grain}', "
-            f"date_trunc('{trunc}', bucket)::date, {', '.join(KEYS)}, {sums} "
-            f"FROM rollups WHERE grain = 'd' GROUP BY 2, {', '.join(KEYS)}"))
-    for rollup in ROLLUPS[1:]:
-        keys = ", ".join((*GRAIN_KEYS, *rollup.keys))
-        await session.execute(text(
-            f"INSERT INTO {rollup.table.name} ({keys}, {', '.join(rollup.counters)}) SELECT {keys}, "
-            + ", ".join(f"sum({c})" for c in rollup.counters) + f" FROM rollups GROUP BY {keys}"))
+    for rollup in ROLLUPS:
+        keys, counters = ", ".join(rollup.keys), ", ".join(rollup.counters)
+        sums = ", ".join(f"sum({c})" for c in rollup.counters)
+        if rollup is not ALL:  # the days from the widest rollup's days
+            await session.execute(text(
+                f"INSERT INTO {rollup.table.name} (grain, bucket, {keys}, {counters}) SELECT 'd', bucket, {keys}, "
+                f"{sums} FROM rollups WHERE grain = 'd' GROUP BY bucket, {keys}"))
+        for grain, trunc in (("m", "month"), ("y", "year")):  # months and years from its own days
+            if grain in rollup.grains:
+                await session.execute(text(
+                    f"INSERT INTO {rollup.table.name} (grain, bucket, {keys}, {counters}) SELECT '{grain}', "
+                    f"CAST(date_trunc('{trunc}', CAST(bucket AS timestamp)) AS date), {keys}, {sums} "
+                    f"FROM {rollup.table.name} WHERE grain = 'd' GROUP BY 2, {keys}"))
     await session.execute(text(f"INSERT INTO open_rollups ({', '.join(OPEN.keys)}, {', '.join(OPEN_COUNTERS)}) "
                                + OPEN.select()))
     await session.execute(text(
