@@ -210,7 +210,8 @@ async def ensure_rollups(session: AsyncSession) -> None:
     stored = (await session.execute(text("SELECT digest FROM rollup_definition WHERE id = 1"))).scalar()
     if stored == DIGEST:
         return
-    for table, names in (*((r.table.name, r.counters) for r in ROLLUPS), ("open_rollups", OPEN_COUNTERS)):
+    tables = [(r.table.name, r.counters) for r in ROLLUPS] + [(t.name, p.counters) for p, t in CHANGES.items()]
+    for table, names in [*tables, ("open_rollups", OPEN_COUNTERS)]:
         for name in names:
             await session.execute(text(
                 f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} integer NOT NULL DEFAULT 0"))
