@@ -152,7 +152,7 @@ _APPLY.append(text("DELETE FROM open_rollups WHERE n = 0"))
 _APPLY += [text(f"DELETE FROM {t.name}") for t in CHANGES.values()]
 
 DIGEST = hashlib.sha256(repr([sorted(COUNTERS.items()), sorted(OPEN_COUNTERS.items()), OPEN.where,
-                              [(r.table.name, r.keys, r.counters) for r in ROLLUPS]]).encode()).hexdigest()
+                              [(r.table.name, r.keys, r.counters, r.grains) for r in ROLLUPS]]).encode()).hexdigest()
 # Rollup maintenance is serialized: two transactions retracting and reasserting the same dossier
 # (a partition handed over mid-batch) would otherwise count it twice, and share the changes tables.
 LOCK = text("SELECT pg_advisory_xact_lock(hashtext('metrics.rollups'))")
