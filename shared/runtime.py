@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.config import ServiceSettings
 from shared.consumer import BatchConsumer, BatchHandler
-from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker
 from shared.kafka import make_producer
+from shared.migrations import prepare_schema
 from shared.observability import Check, configure_logging
 from shared.outbox import OutboxRelay
-from shared.tables import PLUMBING
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -83,12 +83,18 @@ async def service_runtime(
 ) -> AsyncIterator[Runtime]:
     """Start everything a service needs; on exit stop consuming, drain the outbox, close.
 
+    `metadata` is the service's models, whose tables the service's migrations create: an empty
+    schema is migrated to head, one behind (or ahead) refuses the start (shared/migrations.py).
     `seed` runs once in a transaction after the schema exists, before consuming starts.
     """
     configure_logging(settings.log_level)
     topics = Topics(settings.topic_prefix)
     engine = make_engine(settings.database_url, settings.db_schema, pool_size)
-    await create_schema(engine, settings.db_schema, PLUMBING, metadata)
+    try:
+        await prepare_schema(engine, settings.db_schema, service)
+    except BaseException:
+        await engine.dispose()
+        raise
     sessionmaker = make_sessionmaker(engine)
     if seed:
         async with sessionmaker() as session, session.begin():
