@@ -19,7 +19,7 @@ from shared.kafka import make_producer
 from shared.migrations import prepare_schema
 from shared.observability import Check, configure_logging
 from shared.outbox import OutboxRelay
-from shared.topics import Topics
+from shared.topics import Topics, TopicsUnsafe, check_topics
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ async def service_runtime(
     engine = make_engine(settings.database_url, settings.db_schema, pool_size)
     try:
         await prepare_schema(engine, settings.db_schema, service)
+        await _check_topics(settings, topics)
     except BaseException:
         await engine.dispose()
         raise
@@ -131,6 +132,16 @@ async def service_runtime(
         yield runtime
     finally:
         await _shutdown(runtime, kafka_consumer)
+
+
+async def _check_topics(settings: ServiceSettings, topics: Topics) -> None:
+    """Refuse to start on a topic that would lose records (short retention, no compaction, fewer
+    replicas than configured): a consumer behind it would skip what expired, silently."""
+    problems = await check_topics(settings.kafka_bootstrap, topics)
+    if problems:
+        message = "refusing to start: " + "; ".join(problems) + " (python -m shared.topics fixes the settings)"
+        log.error(message)
+        raise TopicsUnsafe(message)
 
 
 async def _shutdown(runtime: Runtime, kafka_consumer: AIOKafkaConsumer | None) -> None:
