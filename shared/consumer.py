@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from prometheus_client import Gauge
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError
@@ -29,6 +30,20 @@ log = logging.getLogger(__name__)
 # with its reason; those go to the dead-letter topic in the same transaction.
 Rejected = list[tuple[ConsumerRecord, str]]
 BatchHandler = Callable[[AsyncSession, Sequence[ConsumerRecord]], Awaitable[Rejected]]
+
+
+# Records lost to the broker before this consumer applied them (deleted or expired past the
+# stored offset), per partition; 0 once an operator resolved the gap (deploy/offsets.py).
+OFFSET_GAP = Gauge("consumer_offset_gap_records",
+                   "Records missing between the stored offset and the partition's log start; the "
+                   "partition is paused until an operator replays or skips them",
+                   ["service", "topic", "partition"])
+# How often a paused partition looks again for the operator's decision (a changed stored offset).
+GAP_RECHECK_SECONDS = 2.0
+
+
+class OffsetGap(RuntimeError):
+    """A stored offset the broker no longer holds: the records in between were never applied."""
 
 
 class RecordError(Exception):
@@ -84,6 +99,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._runner.lock:
             self._runner.expected.clear()
+            self._runner.forget_gaps(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._runner.lock:
@@ -121,6 +137,10 @@ class BatchConsumer:
         # by each committed batch; a partition not in it has not been positioned yet.
         self.lock = asyncio.Lock()
         self.expected: dict[TopicPartition, int] = {}
+        # Partitions paused on an offset gap: (stored offset, log start offset). Reported by
+        # /ready, the gauge above and an error log line; never skipped without an operator.
+        self.gaps: dict[TopicPartition, tuple[int, int]] = {}
+        self._next_gap_check = 0.0
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         delay = 0.2
@@ -134,12 +154,67 @@ class BatchConsumer:
                 log.warning("cannot read stored offsets (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        starts = await self.consumer.beginning_offsets(partitions)
         for tp in partitions:
+            self.expected[tp] = stored.get(tp, 0)
+            if starts[tp] > self.expected[tp]:
+                self._gap(tp, self.expected[tp], starts[tp])
+                continue
+            self._resume(tp)
             if tp in stored:
                 self.consumer.seek(tp, stored[tp])
             else:
                 await self.consumer.seek_to_beginning(tp)
-            self.expected[tp] = stored.get(tp, 0)
+
+    def _gap(self, tp: TopicPartition, stored: int, start: int) -> None:
+        """Stop reading the partition: resuming at the log start would skip stored..start-1 silently."""
+        if self.gaps.get(tp) != (stored, start):
+            log.error("offset gap on %s/%s for %s: next offset to apply is %s but the broker's log starts "
+                      "at %s (%s records lost); partition paused until an operator replays or skips them: "
+                      "python -m deploy.offsets", tp.topic, tp.partition, self._group, stored, start,
+                      start - stored, extra={"topic": tp.topic, "partition": tp.partition, "offset": stored})
+        self.gaps[tp] = (stored, start)
+        self.consumer.pause(tp)
+        OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(start - stored)
+
+    def _resume(self, tp: TopicPartition) -> None:
+        if self.gaps.pop(tp, None) is not None:
+            log.warning("offset gap on %s/%s resolved; consuming from %s", tp.topic, tp.partition,
+                        self.expected[tp])
+            self.consumer.resume(tp)
+        OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(0)
+
+    def forget_gaps(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if self.gaps.pop(tp, None) is not None:
+                self.consumer.resume(tp)  # whoever gets it next judges it again
+                OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(0)
+
+    def check_gaps(self) -> None:
+        """For /ready: fail naming every paused partition."""
+        if self.gaps:
+            raise OffsetGap("offset gap, partition paused (python -m deploy.offsets): " + "; ".join(
+                f"{tp.topic}/{tp.partition} stored {stored} < log start {start}"
+                for tp, (stored, start) in sorted(self.gaps.items())))
+
+    async def _recheck_gaps(self) -> None:
+        """A paused partition resumes once the stored offset reaches the log start (skip or replay
+        command) — under the lock, like an assignment."""
+        if not self.gaps or asyncio.get_running_loop().time() < self._next_gap_check:
+            return
+        self._next_gap_check = asyncio.get_running_loop().time() + GAP_RECHECK_SECONDS
+        await self.seek_to_stored(list(self.gaps))
+
+    async def _holes_are_gaps(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Records that start after the expected offset: compaction (fine, the newer record of each
+        dossier is there) or deletion past the expected offset while running (a gap)."""
+        jumped = [tp for tp, rs in fetched.items()
+                  if tp in self.expected and tp not in self.gaps and rs and rs[0].offset > self.expected[tp]]
+        if jumped:
+            starts = await self.consumer.beginning_offsets(jumped)
+            for tp in jumped:
+                if starts[tp] > self.expected[tp]:
+                    self._gap(tp, self.expected[tp], starts[tp])
 
     async def _stored_offsets(self) -> dict[TopicPartition, int]:
         async with self._sessionmaker() as session:
@@ -156,9 +231,11 @@ class BatchConsumer:
         while True:
             fetched = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
             async with self.lock:
+                await self._recheck_gaps()
+                await self._holes_are_gaps(fetched)
                 # Records fetched before the seek to the stored offsets (or already applied) are
-                # skipped; the seek makes aiokafka deliver the right ones next.
-                batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected
+                # skipped; the seek makes aiokafka deliver the right ones next. A gap's are not applied.
+                batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected and tp not in self.gaps
                            and (kept := [r for r in rs if r.offset >= self.expected[tp]])}
                 records = [r for rs in batches.values() for r in rs]
                 if not records:

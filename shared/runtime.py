@@ -54,7 +54,11 @@ class Runtime:
             if dead:
                 raise RuntimeError(f"stopped: {', '.join(dead)}")
 
-        return {"database": database, "broker": broker, "workers": workers}
+        async def offsets() -> None:
+            if self.consumer is not None:
+                self.consumer.check_gaps()
+
+        return {"database": database, "broker": broker, "workers": workers, "offsets": offsets}
 
 
 async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
