@@ -51,9 +51,10 @@ READERS = ("processing", "sync", "metrics")
 
 
 class Deployment:
-    def __init__(self, data_dir: Path):
+    def __init__(self, data_dir: Path, env_dir: Path | None = None):
         self.data = data_dir.resolve()
-        self.env_dir, self.run_dir, self.log_dir = self.data / "env", self.data / "run", self.data / "log"
+        self.env_dir = (env_dir or self.data / "env").resolve()
+        self.run_dir, self.log_dir = self.data / "run", self.data / "log"
         self.backups = self.data / "backups"
 
     # --- configuration ------------------------------------------------------------------------
@@ -320,11 +321,13 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["init", "start", "stop", "status", "upgrade", "backup", "restore"])
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DEPLOY_DATA_DIR", DEFAULT_DATA)))
+    parser.add_argument("--env-dir", type=Path, default=os.environ.get("DEPLOY_ENV_DIR"),
+                        help="the env files (default DATA_DIR/env; /etc/dossier for the systemd units)")
     parser.add_argument("--service", action="append", help="start only these (repeatable)")
     parser.add_argument("--to", type=Path, help="backup: the file to write")
     parser.add_argument("--from", dest="source", type=Path, help="restore: the backup file")
     args = parser.parse_args(argv)
-    deployment = Deployment(args.data_dir)
+    deployment = Deployment(args.data_dir, args.env_dir and Path(args.env_dir))
     if args.action == "init":
         for path in deployment.init():
             print("wrote", path)
