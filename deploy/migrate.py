@@ -3,6 +3,7 @@
 
     python -m deploy.migrate revision --service sync -m "sync_backlog: index on parked"
     python -m deploy.migrate check            # exit 1 if a service's models differ from its head
+    python -m deploy.migrate upgrade [--schema-prefix P]   # every schema to head (docker compose)
 
 `revision` builds the service's schema at head in a scratch schema, compares it with the models
 (Alembic autogenerate) and writes the difference as the next revision under
@@ -79,9 +80,18 @@ async def new_revision(database_url: str, service: str, message: str) -> None:
     await _in_scratch_schema(database_url, service, write)
 
 
+async def upgrade_one(database_url: str, schema: str, service: str) -> tuple[str | None, str]:
+    engine = make_engine(database_url, schema, pool_size=1)
+    try:
+        return await upgrade_schema(engine, schema, service)
+    finally:
+        await engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["revision", "check"])
+    parser.add_argument("action", choices=["revision", "check", "upgrade"])
+    parser.add_argument("--schema-prefix", default=os.environ.get("SCHEMA_PREFIX", ""))
     parser.add_argument("--service", choices=SERVICES)
     parser.add_argument("-m", "--message", default="")
     parser.add_argument("--database-url", default=os.environ.get(
@@ -91,6 +101,11 @@ def main() -> None:
         if not args.service or not args.message:
             parser.error("revision needs --service and -m")
         asyncio.run(new_revision(args.database_url, args.service, args.message))
+        return
+    if args.action == "upgrade":
+        for service in [args.service] if args.service else SERVICES:
+            before, after = asyncio.run(upgrade_one(args.database_url, args.schema_prefix + service, service))
+            print(f"{service}: {before or 'empty'} -> {after}")
         return
     failed = False
     for service in [args.service] if args.service else SERVICES:
