@@ -38,6 +38,10 @@ OFFSET_GAP = Gauge("consumer_offset_gap_records",
                    "Records missing between the stored offset and the partition's log start; the "
                    "partition is paused until an operator replays or skips them",
                    ["service", "topic", "partition"])
+# Records on the broker not yet applied, per partition (the broker's high watermark, as last
+# seen by the consumer, minus the next offset to apply); refreshed at most once a second.
+LAG = Gauge("consumer_lag_records", "Records on the broker this service has not applied yet",
+            ["service", "topic", "partition"])
 # How often a paused partition looks again for the operator's decision (a changed stored offset).
 GAP_RECHECK_SECONDS = 2.0
 
@@ -141,6 +145,7 @@ class BatchConsumer:
         # /ready, the gauge above and an error log line; never skipped without an operator.
         self.gaps: dict[TopicPartition, tuple[int, int]] = {}
         self._next_gap_check = 0.0
+        self._lag_at = 0.0
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         delay = 0.2
@@ -238,6 +243,7 @@ class BatchConsumer:
                 batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected and tp not in self.gaps
                            and (kept := [r for r in rs if r.offset >= self.expected[tp]])}
                 records = [r for rs in batches.values() for r in rs]
+                self._report_lag()
                 if not records:
                     continue
                 try:
@@ -249,6 +255,16 @@ class BatchConsumer:
                     for tp, rs in batches.items():
                         self.consumer.seek(tp, rs[0].offset)
                     raise
+
+    def _report_lag(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        for tp, expected in self.expected.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
     async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
         delay = 0.2

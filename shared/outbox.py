@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +17,9 @@ from shared.tables import outbox
 
 log = logging.getLogger(__name__)
 
+
+# Per topic: the dead-letter topic's rate is an alarm (deploy/alerts.yml).
+PUBLISHED = Counter("outbox_published_total", "Records the outbox relay published, by topic", ["topic"])
 
 _INSERT = BulkInsert(outbox, ["topic", "key", "value"])
 
@@ -92,4 +96,9 @@ class OutboxRelay:
             # Delete by id, not by range: a lower id may commit later than a higher one.
             await session.execute(delete(outbox).where(any_of(outbox.c.id, [r.id for r in rows])))
         self.published += len(rows)
+        per_topic: dict[str, int] = {}
+        for r in rows:
+            per_topic[r.topic] = per_topic.get(r.topic, 0) + 1
+        for topic, count in per_topic.items():
+            PUBLISHED.labels(topic).inc(count)
         return len(rows)

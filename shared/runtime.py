@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import certificates
 from shared.config import ServiceSettings
 from shared.consumer import BatchConsumer, BatchHandler
 from shared.db import make_engine, make_sessionmaker
@@ -109,6 +110,8 @@ async def service_runtime(
     relay = OutboxRelay(sessionmaker, producer)
     runtime = Runtime(settings, topics, engine, sessionmaker, producer, relay)
     runtime.spawn("outbox relay", relay.run)
+    if certificates.watched():
+        runtime.spawn("certificate expiry", certificates.watch)
     kafka_consumer = None
     if consume and handle:
         kafka_consumer = AIOKafkaConsumer(

@@ -38,6 +38,7 @@ class Meters:
     backlog: Gauge
     failing: Gauge
     breaker_open: Gauge
+    oldest: Gauge  # age of the oldest row waiting (deploy/alerts.yml)
 
 
 def meters(prefix: str, target: str, failures_path: str) -> Meters:
@@ -47,6 +48,8 @@ def meters(prefix: str, target: str, failures_path: str) -> Meters:
         Gauge(f"{prefix}_backlog", f"Dossiers waiting to be delivered to the {target}"),
         Gauge(f"{prefix}_failures", f"Dossiers whose delivery keeps failing (see GET {failures_path})"),
         Gauge(f"{prefix}_circuit_open", f"1 while the circuit breaker keeps calls from the {target}"),
+        Gauge(f"{prefix}_oldest_undelivered_seconds",
+              f"Age of the oldest dossier revision waiting for the {target} (0 when none waits)"),
     )
 
 
@@ -165,7 +168,9 @@ class DeliveryWorker:
             async with self._sessionmaker() as session:
                 queued, failing = await backlog.counts(session, min_attempts=self._s.failure_attempts,
                                                        tables=self._tables)
+                oldest = await backlog.oldest(session, tables=self._tables)
         except Exception:  # a gauge is not worth failing delivery for
             return
         self._m.backlog.set(queued)
         self._m.failing.set(failing)
+        self._m.oldest.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)

@@ -19,6 +19,7 @@ from deploy.launch import ROOT, SERVICES, free_port
 from deploy.quiescence import wait_until_quiet
 from simulator.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA
+from tests.deploy.alarms import named_metrics, served
 from tests.e2e.test_pipeline import at, august_dossiers
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -68,6 +69,15 @@ async def figures(deployment: Deployment) -> dict:
     return {"unit": report["unit"], "children": report["children"]}
 
 
+async def every_metric_the_alarms_read_is_served(deployment: Deployment) -> None:
+    """deploy/alerts.yml and deploy/grafana-dashboard.json name only what the services export."""
+    names: set[str] = set()
+    async with httpx.AsyncClient(timeout=30) as client:
+        for service in ("intake", "processing", "sync", "metrics"):
+            names |= served((await client.get(deployment.url(service) + "/metrics")).text)
+    assert named_metrics() - names == set()
+
+
 async def dossiers(db, schemas: str) -> dict[str, int]:
     async with db.connect() as conn:
         rows = await conn.execute(text(f'SELECT code, revision FROM "{schemas}processing".dossiers'))
@@ -76,6 +86,7 @@ async def dossiers(db, schemas: str) -> dict[str, int]:
 
 async def test_two_starts_keep_every_dossier_and_a_restore_gives_the_same_figures(deployment, db, topics, schemas):
     deployment.run("start")
+    await every_metric_the_alarms_read_is_served(deployment)
     env_files = {p.name: p.read_text() for p in (deployment.data / "env").iterdir()}
     key = api_key(deployment)
     await post(deployment, key, august_dossiers())
