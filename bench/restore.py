@@ -41,6 +41,12 @@ def timed(what: str, work):
     return result, seconds
 
 
+def api_key(deployment: Deployment) -> str:
+    return subprocess.run([sys.executable, "-m", "services.intake.keys", "create", "--name", "bench",
+                           "--units", "H44"], env=deployment.service_env("intake"), cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 async def main(dossiers: int) -> None:
     run = "br" + uuid.uuid4().hex[:8]
     topics, schemas = Topics(f"{run}."), f"{run}_"
@@ -58,9 +64,7 @@ async def main(dossiers: int) -> None:
 
         try:
             cli("start")
-            key = subprocess.run([sys.executable, "-m", "services.intake.keys", "create", "--name", "bench",
-                                  "--units", "H44"], env=deployment.service_env("intake"), cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout.strip()
+            key = api_key(deployment)
             timed(f"post {dossiers} dossiers and wait until quiet", lambda: subprocess.run(
                 [sys.executable, "-m", "simulator", "--intake", deployment.url("intake"), "--dossiers",
                  str(dossiers), "--rate", "3000", "--api-key", key], cwd=ROOT, check=True,

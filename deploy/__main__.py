@@ -126,7 +126,8 @@ class Deployment:
             "database_url": e.get("DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"),
             "bootstrap": e.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
             "topic_prefix": e.get("TOPIC_PREFIX", ""), "schema_prefix": e.get("SCHEMA_PREFIX", ""),
-            "replication": e.get("KAFKA_REPLICATION_FACTOR", "1"), "min_insync": e.get("KAFKA_MIN_INSYNC_REPLICAS", "1"),
+            "replication": e.get("KAFKA_REPLICATION_FACTOR", "1"),
+            "min_insync": e.get("KAFKA_MIN_INSYNC_REPLICAS", "1"),
             "ports": ports, "host": host,
             "portal_url": e.get("SYNC_PORTAL_URL", f"http://{host}:{ports['portal-simulator']}"),
             "portal_user": e.get("SYNC_PORTAL_USERNAME", "motcua-h44"),
@@ -340,8 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.action == "status":
         report = deployment.status()
         print(json.dumps(report, indent=1, ensure_ascii=False))
-        healthy = all(not isinstance(v, dict) or "ready" not in v or (isinstance(v["ready"], dict) and v["ready"]["ready"])
-                      for v in report.values()) and report.get("topics") == "ok"
+        readiness = [v["ready"] for v in report.values() if isinstance(v, dict) and "ready" in v]
+        healthy = all(isinstance(r, dict) and r["ready"] for r in readiness) and report.get("topics") == "ok"
         sys.exit(0 if healthy else 1)
     elif args.action == "upgrade":
         for service, (before, after) in asyncio.run(deployment.upgrade()).items():
@@ -355,7 +356,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("restore needs --from FILE")
         started = time.monotonic()
         deployment.restore(args.source)
-        print(f"restored {args.source} in {time.monotonic() - started:.1f} s; start the services: python -m deploy start")
+        print(f"restored {args.source} in {time.monotonic() - started:.1f} s; "
+              "start the services: python -m deploy start")
 
 
 if __name__ == "__main__":

@@ -155,8 +155,8 @@ async def replay(settings: ServiceSettings, service: str, topic: str, partition:
             mine = [(key, value) for key, value in await _records(conn, topic)
                     if _PARTITIONER(key.encode(), partitions, partitions) == partition]
             if mine:
-                await conn.execute(text("INSERT INTO outbox (topic, key, value) "
-                                        "SELECT :t, k, v FROM unnest(CAST(:k AS text[]), CAST(:v AS bytea[])) AS r(k, v)"),
+                await conn.execute(text("INSERT INTO outbox (topic, key, value) SELECT :t, k, v "
+                                        "FROM unnest(CAST(:k AS text[]), CAST(:v AS bytea[])) AS r(k, v)"),
                                    {"t": name, "k": [k for k, _ in mine], "v": [v for _, v in mine]})
     finally:
         await engine.dispose()

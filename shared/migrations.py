@@ -15,7 +15,9 @@ as the baseline revision.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,6 +27,7 @@ from sqlalchemy import Connection, MetaData, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("intake", "processing", "sync", "metrics")  # the services with a schema
@@ -49,10 +52,13 @@ def alembic_config(service: str, connection: Connection | None = None,
 
 
 def head(service: str) -> str:
-    return ScriptDirectory.from_config(alembic_config(service)).get_current_head()
+    current = ScriptDirectory.from_config(alembic_config(service)).get_current_head()
+    if current is None:
+        raise LookupError(f"{service} has no migrations")
+    return current
 
 
-def run_env(context) -> None:
+def run_env(context: Any) -> None:
     """The body of every env.py: run on the connection the caller handed over (online only)."""
     attributes = context.config.attributes
     context.configure(connection=attributes["connection"], target_metadata=attributes.get("metadata"),
@@ -75,7 +81,7 @@ def _upgrade(connection: Connection, service: str, target: str) -> None:
     command.upgrade(alembic_config(service, connection), target)
 
 
-async def _locked(engine: AsyncEngine, schema: str, work):
+async def _locked(engine: AsyncEngine, schema: str, work: Callable[[Connection], T]) -> T:
     async with engine.begin() as conn:
         # Serialize start-ups and upgrades on the same schema (replicas, or start beside upgrade).
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
@@ -87,7 +93,7 @@ async def prepare_schema(engine: AsyncEngine, schema: str, service: str) -> None
     """At start: build an empty schema to head, accept one at head, refuse anything else."""
     wanted = head(service)
 
-    def work(connection: Connection) -> str | None:
+    def work(connection: Connection) -> str:
         current = current_revision(connection)
         if current is None:
             log.info("schema %s is empty: creating it with the migrations (head %s)", schema, wanted)
@@ -112,13 +118,14 @@ def _is_ahead(service: str, revision: str) -> bool:
         return True  # not a revision this code knows
 
 
-async def upgrade_schema(engine: AsyncEngine, schema: str, service: str, target: str = "head") -> tuple[str | None, str]:
+async def upgrade_schema(engine: AsyncEngine, schema: str, service: str,
+                         target: str = "head") -> tuple[str | None, str]:
     """Bring the schema to `target` (head by default); returns (revision before, revision after)."""
 
     def work(connection: Connection) -> tuple[str | None, str]:
         before = current_revision(connection)
         _upgrade(connection, service, target)
-        return before, MigrationContext.configure(connection).get_current_revision()
+        return before, str(MigrationContext.configure(connection).get_current_revision())
 
     return await _locked(engine, schema, work)
 

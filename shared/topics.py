@@ -8,6 +8,7 @@ import asyncio
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -123,7 +124,7 @@ async def check_topics(bootstrap: str, topics: Topics, settings: TopicSettings |
         await admin.close()
 
 
-async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict]:
+async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, Any]]:
     """{topic: {"replication": n, "configs": {...}}} for the topics that exist."""
     found = {d["topic"]: d for d in await admin.describe_topics(names) if not d["error_code"] and d["partitions"]}
     result = {name: {"replication": min(len(p["replicas"]) for p in d["partitions"]), "configs": {}}

@@ -15,7 +15,8 @@ from sqlalchemy import text
 from deploy.migrate import differences
 from shared import migrations
 from shared.db import create_schema, make_engine
-from shared.migrations import BASELINE, SERVICES, SchemaNotCurrent, head, prepare_schema, schema_revision, upgrade_schema
+from shared.migrations import (BASELINE, SERVICES, SchemaNotCurrent, head, prepare_schema, schema_revision,
+                               upgrade_schema)
 from tests.conftest import DATABASE_URL
 from tests.migrations.snapshot import snapshot
 

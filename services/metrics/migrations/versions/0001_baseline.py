@@ -1,7 +1,7 @@
 """baseline: the schema as commit 587e2f2's create_all left it
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 11:17:32.127420
 """
 

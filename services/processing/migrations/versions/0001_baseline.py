@@ -1,7 +1,7 @@
 """baseline: the schema as commit 587e2f2's create_all left it
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-26 11:17:30.568717
 """
 
@@ -63,7 +63,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('code')
     )
-    op.create_index('ix_dossiers_overdue_timer', 'dossiers', ['deadline_at'], unique=False, postgresql_where=sa.text('overdue_pending'))
+    op.create_index('ix_dossiers_overdue_timer', 'dossiers', ['deadline_at'], unique=False,
+                    postgresql_where=sa.text('overdue_pending'))
     op.create_table('procedures',
     sa.Column('code', sa.String(length=16), nullable=False),
     sa.Column('definition', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
