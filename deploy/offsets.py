@@ -77,6 +77,10 @@ class PartitionState:
 
     @property
     def gap(self) -> int:
+        """Records lost to this service; for a log shorter than the stored offset (the broker lost
+        records the service applied), how many offsets the next records would be skipped by."""
+        if self.stored > self.log_end:
+            return self.stored - self.log_end
         return max(0, self.log_start - self.stored)
 
 
@@ -122,11 +126,13 @@ async def skip(settings: ServiceSettings, service: str, topic: str, partition: i
     state = next(s for s in await status(settings, service) if (s.topic, s.partition) == (name, partition))
     if not state.gap:
         return 0
+    # Behind the log start: resume there. Beyond the log end (the broker lost records): read the
+    # partition again from its start; what was applied already is dropped as a duplicate.
     statement = insert(consumer_offsets).values(
         consumer_group=group_of(settings, service), topic=name, partition=partition, next_offset=state.log_start)
     statement = statement.on_conflict_do_update(
         index_elements=["consumer_group", "topic", "partition"], set_={"next_offset": state.log_start},
-        where=consumer_offsets.c.next_offset < state.log_start)
+        where=consumer_offsets.c.next_offset == state.stored)
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
         async with engine.begin() as conn:

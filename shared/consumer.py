@@ -141,9 +141,9 @@ class BatchConsumer:
         # by each committed batch; a partition not in it has not been positioned yet.
         self.lock = asyncio.Lock()
         self.expected: dict[TopicPartition, int] = {}
-        # Partitions paused on an offset gap: (stored offset, log start offset). Reported by
+        # Partitions paused on an offset gap, with what is wrong. Reported by
         # /ready, the gauge above and an error log line; never skipped without an operator.
-        self.gaps: dict[TopicPartition, tuple[int, int]] = {}
+        self.gaps: dict[TopicPartition, str] = {}
         self._next_gap_check = 0.0
         self._lag_at = 0.0
 
@@ -160,10 +160,16 @@ class BatchConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         starts = await self.consumer.beginning_offsets(partitions)
+        ends = await self.consumer.end_offsets(partitions)
         for tp in partitions:
             self.expected[tp] = stored.get(tp, 0)
             if starts[tp] > self.expected[tp]:
                 self._gap(tp, self.expected[tp], starts[tp])
+                continue
+            if ends[tp] < self.expected[tp]:
+                # The broker lost records this service applied (a recreated topic, an unclean leader
+                # election): the next records it is given reuse those offsets and would be skipped.
+                self._gap(tp, self.expected[tp], starts[tp], ends[tp])
                 continue
             self._resume(tp)
             if tp in stored:
@@ -171,16 +177,18 @@ class BatchConsumer:
             else:
                 await self.consumer.seek_to_beginning(tp)
 
-    def _gap(self, tp: TopicPartition, stored: int, start: int) -> None:
-        """Stop reading the partition: resuming at the log start would skip stored..start-1 silently."""
-        if self.gaps.get(tp) != (stored, start):
-            log.error("offset gap on %s/%s for %s: next offset to apply is %s but the broker's log starts "
-                      "at %s (%s records lost); partition paused until an operator replays or skips them: "
-                      "python -m deploy.offsets", tp.topic, tp.partition, self._group, stored, start,
-                      start - stored, extra={"topic": tp.topic, "partition": tp.partition, "offset": stored})
-        self.gaps[tp] = (stored, start)
+    def _gap(self, tp: TopicPartition, stored: int, start: int, end: int | None = None) -> None:
+        """Stop reading the partition: carrying on would skip records silently."""
+        what = (f"stored {stored} < log start {start}" if end is None
+                else f"stored {stored} > log end {end} (the broker lost records)")
+        if self.gaps.get(tp) != what:
+            log.error("offset gap on %s/%s for %s: %s; partition paused until an operator replays or skips: "
+                      "python -m deploy.offsets", tp.topic, tp.partition, self._group, what,
+                      extra={"topic": tp.topic, "partition": tp.partition, "offset": stored})
+        self.gaps[tp] = what
         self.consumer.pause(tp)
-        OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(start - stored)
+        lost = start - stored if end is None else max(1, stored - end)
+        OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(lost)
 
     def _resume(self, tp: TopicPartition) -> None:
         if self.gaps.pop(tp, None) is not None:
@@ -199,8 +207,7 @@ class BatchConsumer:
         """For /ready: fail naming every paused partition."""
         if self.gaps:
             raise OffsetGap("offset gap, partition paused (python -m deploy.offsets): " + "; ".join(
-                f"{tp.topic}/{tp.partition} stored {stored} < log start {start}"
-                for tp, (stored, start) in sorted(self.gaps.items())))
+                f"{tp.topic}/{tp.partition} {what}" for tp, what in sorted(self.gaps.items())))
 
     async def _recheck_gaps(self) -> None:
         """A paused partition resumes once the stored offset reaches the log start (skip or replay

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 # Per topic: the dead-letter topic's rate is an alarm (deploy/alerts.yml).
 PUBLISHED = Counter("outbox_published_total", "Records the outbox relay published, by topic", ["topic"])
 
+# One relay per schema at a time; the key names the schema, so the services' relays (and tests'
+# schemas) never wait on each other.
+_RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
+
 _INSERT = BulkInsert(outbox, ["topic", "key", "value"])
 
 
@@ -83,7 +87,7 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         async with self._sessionmaker() as session, session.begin():
-            locked = await session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('outbox'))"))
+            locked = await session.execute(_RELAY_LOCK)
             if not locked.scalar_one():
                 return 0  # another replica is relaying this schema's outbox
             await commit_without_flush_wait(session)  # a lost delete only publishes duplicates

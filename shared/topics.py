@@ -108,7 +108,13 @@ async def ensure_topics(bootstrap: str, topics: Topics, partitions: int | None =
                for name, configs in wanted.items() if name in existing]
         if old:
             await admin.alter_configs(old)
-        return await _problems(admin, wanted, settings)
+        # A change reaches the broker's answers a moment later (the cluster's metadata log).
+        deadline = asyncio.get_running_loop().time() + 10.0
+        problems = await _problems(admin, wanted, settings)
+        while problems and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)  # poll interval, bounded by the deadline
+            problems = await _problems(admin, wanted, settings)
+        return problems
     finally:
         await admin.close()
 
@@ -138,8 +144,14 @@ async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, di
 
 
 async def _problems(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]],
-                    settings: TopicSettings) -> list[str]:
+                    settings: TopicSettings, wait_seconds: float = 10.0) -> list[str]:
+    # A topic created a moment ago may not be described yet (its leader is being elected): wait
+    # for it a little before calling it missing.
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     actual = await describe(admin, list(wanted))
+    while len(actual) < len(wanted) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)  # poll interval, bounded by the deadline
+        actual = await describe(admin, list(wanted))
     problems = []
     for name, configs in wanted.items():
         if name not in actual:

@@ -143,7 +143,13 @@ async def test_a_gap_pauses_the_partition_until_an_operator_decides(decision, on
         else:
             await put_in_intake(schemas, events)
             assert await offsets.replay(settings, "processing", "dossier-events", 0, "test: from intake") == 6
-            assert await relay_intake_outbox(schemas) == 6
+            published = []
+
+            async def relayed() -> bool:
+                published.append(await relay_intake_outbox(schemas))
+                return sum(published) == 6
+
+            await poll(relayed, what="intake's outbox published")
             expected = set(CODES)  # every dossier, the deleted ones from intake's table
         await poll(lambda: _is(db, schemas, expected), what="the partition resumed")
         await ready()
@@ -157,3 +163,52 @@ async def _has(db, schemas, codes) -> bool:
 
 async def _is(db, schemas, codes) -> bool:
     return set(codes) == await dossiers(db, schemas)
+
+
+async def test_a_log_shorter_than_the_stored_offset_pauses_too(one_partition, schemas, db):
+    """The topic was recreated (or the broker lost records): new records would reuse offsets the
+    service already stored, and be skipped; the partition waits for an operator instead."""
+    topics = one_partition
+    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                                  db_schema=f"{schemas}processing")
+    app = create_app(settings)
+    await post(topics.dossier_events, [received(code) for code in CODES[:2]])
+    async with app.router.lifespan_context(app):
+        await poll(lambda: _has(db, schemas, CODES[:2]), what="the first two dossiers")
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        await admin.delete_topics([topics.dossier_events])
+
+        async def gone() -> bool:
+            return topics.dossier_events not in await admin.list_topics()
+
+        await poll(gone, what="the topic deleted")
+    finally:
+        await admin.close()
+    await poll(lambda: _recreated(topics), what="the topic created again")
+    await post(topics.dossier_events, [received(CODES[2])])  # offset 0 of the new log
+
+    async with app.router.lifespan_context(app):
+        ready = app.state.runtime.checks()["offsets"]
+
+        async def reported() -> bool:
+            try:
+                await ready()
+                return False
+            except OffsetGap as gap:
+                return f"{topics.dossier_events}/0 stored 2 > log end 1" in str(gap)
+
+        await poll(reported, what="the short log in /ready")
+        assert await dossiers(db, schemas) == set(CODES[:2])
+        assert await offsets.skip(settings, "processing", "dossier-events", 0, "test: topic recreated") == 1
+        await poll(lambda: _is(db, schemas, CODES[:3]), what="the new record applied")
+        await ready()
+
+
+async def _recreated(topics: Topics) -> bool:
+    try:
+        return await ensure_topics(KAFKA, topics, partitions=1) == []
+    except Exception:  # still being deleted
+        return False

@@ -11,7 +11,7 @@ from shared.config import ServiceSettings
 from shared.runtime import service_runtime
 from shared.tables import PLUMBING
 from shared.topics import TopicSettings, TopicsUnsafe, check_topics, describe, ensure_topics
-from tests.conftest import DATABASE_URL, KAFKA
+from tests.conftest import DATABASE_URL, KAFKA, poll
 
 pytestmark = pytest.mark.integration
 
@@ -59,9 +59,13 @@ async def test_a_topic_with_the_default_retention_is_refused_then_corrected(topi
     finally:
         await admin.close()
     # (AlterConfigs replaces a topic's settings: the others fall back to the broker's defaults.)
-    assert await check_topics(KAFKA, topics) == [
-        f"topic {topics.dossier_events} has retention.ms=604800000, wanted -1",
-        f"topic {topics.lifecycle} has cleanup.policy=delete, wanted compact"]
+    expected = [f"topic {topics.dossier_events} has retention.ms=604800000, wanted -1",
+                f"topic {topics.lifecycle} has cleanup.policy=delete, wanted compact"]
+
+    async def altered() -> bool:  # the broker's answers follow a change a moment later
+        return await check_topics(KAFKA, topics) == expected
+
+    await poll(altered, what="the altered settings visible")
 
     settings = ServiceSettings(database_url=DATABASE_URL, db_schema=f"{schemas}processing", kafka_bootstrap=KAFKA,
                                topic_prefix=topics.prefix)
