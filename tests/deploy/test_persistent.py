@@ -17,6 +17,7 @@ from sqlalchemy import text
 from deploy.__main__ import Deployment
 from deploy.launch import ROOT, SERVICES, free_port
 from deploy.quiescence import wait_until_quiet
+from shared.migrations import SERVICES as SCHEMA_SERVICES, head
 from simulator.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA
 from tests.deploy.alarms import named_metrics, served
@@ -95,6 +96,8 @@ async def test_two_starts_keep_every_dossier_and_a_restore_gives_the_same_figure
     assert len(kept) == 8
 
     deployment.run("stop")
+    upgraded = deployment.run("upgrade")  # nothing to do: every schema is at head already
+    assert all(f"{s}: {head(s)} -> {head(s)}" in upgraded for s in SCHEMA_SERVICES), upgraded
     deployment.run("start")
     assert {p.name: p.read_text() for p in (deployment.data / "env").iterdir()} == env_files  # secrets kept
     assert await dossiers(db, schemas) == kept
