@@ -122,3 +122,27 @@ async def test_a_schema_ahead_of_the_code_refuses_the_start(engines, schemas):
         await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(SchemaNotCurrent, match="9999.*ahead of this code"):
         await prepare_schema(engine, schema, "metrics")
+
+
+@pytest.mark.e2e
+async def test_a_service_process_on_a_schema_behind_exits_saying_why(tmp_path, topics, schemas):
+    """The real process: it logs why and exits (systemd retries it until `upgrade` ran)."""
+    from deploy.launch import Stack, free_port
+    from tests.conftest import KAFKA
+
+    engine = make_engine(DATABASE_URL, f"{schemas}sync", pool_size=1)
+    try:
+        await upgrade_schema(engine, f"{schemas}sync", "sync", BASELINE)  # sync's head is beyond it
+    finally:
+        await engine.dispose()
+    stack = Stack(run_dir=tmp_path, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                  schema_prefix=schemas, ports={"sync": free_port(), "portal-simulator": free_port()})
+    stack.start("sync")
+    try:
+        with pytest.raises(RuntimeError, match="sync exited"):
+            stack.wait_ready("sync", timeout=60)
+    finally:
+        stack.stop("sync")
+    log = (tmp_path / "sync.log").read_text()
+    assert f"schema {schemas}sync is at revision {BASELINE}, this code needs {head('sync')} (behind)" in log
+    assert "python -m deploy upgrade" in log
