@@ -1,12 +1,13 @@
-"""Writes data-587e2f2.sql and figures-587e2f2.json: the rows a deployment of commit 587e2f2 held
-after the end-to-end test's August dossiers went through it, and the figures it served.
+"""Writes data-587e2f2.sql and states-587e2f2.json: the rows a deployment of commit 587e2f2 held
+after the end-to-end test's August dossiers went through it, and the dossier states it served.
 
 Run once, at 587e2f2's schema (the baseline revision), against the test broker and database:
 
     .venv/bin/python -m tests.migrations.make_fixture
 
 The upgrade test loads these rows into schemas at the baseline, upgrades them to head and checks
-that the same rows and the same figures come back. Not a test itself.
+that the same rows and states come back (and the figures of the same events processed afresh).
+Not a test itself.
 """
 
 from __future__ import annotations
@@ -53,14 +54,13 @@ def dump_rows(schema: str, service: str) -> str:
     return re.sub(rf'\b{re.escape(schema)}\b', "{schema_" + service + "}", sql) + "\n"
 
 
-async def figures(stack: Stack, codes: list[str]) -> dict:
+async def states(stack: Stack, codes: list[str]) -> dict:
     headers = {"Authorization": f"Bearer {stack.reader_token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
-        report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": PERIOD})).json()
         states = {}
         for code in codes:
             states[code] = (await client.get(stack.url("processing") + f"/v1/dossiers/{code}")).json()["state"]
-    return {"period": PERIOD, "unit": report["unit"], "children": report["children"], "dossiers": states}
+    return {"period": PERIOD, "dossiers": states}
 
 
 async def main() -> None:
@@ -80,8 +80,8 @@ async def main() -> None:
             engine = create_async_engine(DATABASE_URL)
             await wait_until_quiet(engine, KAFKA, topics, schemas)
             codes = sorted({e["subject"] for e in events})
-            (HERE / "figures-587e2f2.json").write_text(
-                json.dumps(await figures(stack, codes), indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+            (HERE / "states-587e2f2.json").write_text(
+                json.dumps(await states(stack, codes), indent=1, ensure_ascii=False, sort_keys=True) + "\n")
         finally:
             stack.stop_all()
     (HERE / "data-587e2f2.sql").write_text(
