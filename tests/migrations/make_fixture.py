@@ -57,10 +57,9 @@ def dump_rows(schema: str, service: str) -> str:
 async def states(stack: Stack, codes: list[str]) -> dict:
     headers = {"Authorization": f"Bearer {stack.reader_token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
-        states = {}
-        for code in codes:
-            states[code] = (await client.get(stack.url("processing") + f"/v1/dossiers/{code}")).json()["state"]
-    return {"period": PERIOD, "dossiers": states}
+        found = {code: (await client.get(stack.url("processing") + f"/v1/dossiers/{code}")).json()["state"]
+                 for code in codes}
+    return {"period": PERIOD, "dossiers": found}
 
 
 async def main() -> None:
