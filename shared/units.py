@@ -16,6 +16,9 @@ class Unit:
     name: str
     level: str  # PROVINCE (the province and its departments) or COMMUNE
     parent: str | None
+    # The national electronic identifier (mã định danh điện tử, QĐ 20/2020/QĐ-TTg), e.g.
+    # 000.00.01.H44: what the national portal and the document axis know the unit by.
+    national_id: str = ""
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a loaded tree is never changed
@@ -46,4 +49,5 @@ class UnitTree:
 def load_units(path: Path = UNITS_CSV) -> UnitTree:
     with path.open(encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    return UnitTree({r["code"]: Unit(r["code"], r["name"], r["level"], r["parent"] or None) for r in rows})
+    return UnitTree({r["code"]: Unit(r["code"], r["name"], r["level"], r["parent"] or None,
+                                   r.get("national_id") or "") for r in rows})

@@ -17,6 +17,7 @@ from shared.event_types import (
     Channel,
     FeeItem,
     PaymentMethod,
+    ResultItem,
     ProcedureFacts,
     Status,
     SupplementItem,
@@ -38,6 +39,9 @@ class StoredEvent:
     time: datetime
     data: dict[str, Any]
 
+
+PORTAL_FACTS = ("summary", "submission_place", "form", "applicant_type", "applicant_code", "vneid_authenticated",
+                "databases_consulted")
 
 # Events stamped with the same time are applied in lifecycle order.
 ORDER = {
@@ -104,6 +108,10 @@ class Working:
     supplements: list[SupplementItem] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    portal: dict[str, Any] = field(default_factory=dict)  # the v2 opening events' portal facts
+    payment_method: int = 0
+    result_items: dict[str, ResultItem] = field(default_factory=dict)  # by result code
+    result_in_citizen_store: bool = False
 
     def deadline(self) -> datetime | None:
         return self.due_at + self.paused if self.due_at else None
@@ -121,6 +129,8 @@ def opened(w: Working, e: StoredEvent) -> None:
     w.has_fee = w.has_fee or bool(proc and proc.fee > 0)
     w.procedure = proc.facts() if proc else None
     w.submitted_at = w.submitted_at or e.time
+    # v2: the later opening event (reception) completes what the registration said.
+    w.portal |= {k: d[k] for k in PORTAL_FACTS if k in d}
     if e.type == "dossier.received":  # accepted: the clock starts
         w.received_at = e.time
         w.due_at = w.calendar.due_at(e.time, proc.time_limit) if proc else None
@@ -132,7 +142,7 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
     w.waiting_since = e.time
     w.status = Status.SUPPLEMENT_REQUESTED
     w.supplements.append(SupplementItem(requested_at=e.time, supplied_at=None, due_before=w.deadline(),
-                                        due_after=None))
+                                        due_after=None, reason=e.data.get("reason")))
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
@@ -151,6 +161,7 @@ def fee_requested(w: Working, e: StoredEvent) -> None:
 def fee_paid(w: Working, e: StoredEvent) -> None:
     w.has_fee = True
     w.paid_online = w.paid_online or e.data["method"] != PaymentMethod.OFFLINE
+    w.payment_method = max(w.payment_method, e.data["method"])
     w.resume()
 
 
@@ -175,6 +186,9 @@ def result(w: Working, e: StoredEvent) -> None:
     w.electronic_result = w.electronic_result or e.data["electronic"]
     if e.data["result_code"] not in w.results:
         w.results.append(e.data["result_code"])
+    w.result_items[e.data["result_code"]] = ResultItem(code=e.data["result_code"], file_name=e.data.get("file_name"),
+                                                       file_url=e.data.get("file_url"))
+    w.result_in_citizen_store = w.result_in_citizen_store or bool(e.data.get("in_citizen_store"))
 
 
 def feedback_handled(w: Working, e: StoredEvent) -> None:

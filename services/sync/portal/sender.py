@@ -1,0 +1,128 @@
+"""Delivering queued payloads to the portal: the record, then its progress steps.
+
+For each chunk the delivery worker claims:
+1. the applicant's clear identity is fetched from intake (identity.py) and put into the records
+   in memory only;
+2. records of dossiers the portal is not known to hold go with isUpdating "False", the others
+   with "True"; an "already exists" answer (error_code 3 or -3, P2) sends them again as an
+   update, a "not found" answer to an update sends them again as a create;
+3. the steps not delivered yet go through CapNhatTienDoHoSoMC in chunks of at most 10 (P2);
+   each accepted chunk is recorded at once (sync_progress_sent), so a step is not sent again.
+The portal answers one error_code per call: when a call of several records or steps is
+refused, it is split in halves until the refused ones are found (refusals are rare), and those
+are parked with the portal's message. A dossier counts as delivered once its record and all its
+steps are; a failure part way leaves the rest to the worker's backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from services.sync.models import SyncProgressSent, SyncState
+from services.sync.portal.client import Answer, PortalClient, PortalError
+from services.sync.portal.codec import Dialect, step_key
+from services.sync.portal.identity import Identities, fill_identity
+from services.sync.portal.record import ALREADY_EXISTS, IDENTITY_FIELDS, HoSo
+from shared.db import any_of
+
+log = logging.getLogger(__name__)
+NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulator's code)
+PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
+
+
+class PortalSender:
+    def __init__(self, client: PortalClient, sessionmaker: async_sessionmaker, dialect: Dialect,
+                 identities: Identities):
+        self.client, self._sessionmaker, self.dialect, self._identities = client, sessionmaker, dialect, identities
+
+    async def sync(self, payloads: list[dict]) -> dict[str, str]:
+        codes = [p["dossier_code"] for p in payloads]
+        held, sent = await self._known(codes)
+        clear = await self._identities.fetch(codes)
+        records = {p["dossier_code"]: fill_identity(p["record"], clear.get(p["dossier_code"])) for p in payloads}
+        refused: dict[str, str] = {}
+        recorded: list[str] = []  # records the portal accepted in this round
+        done: set[str] = set()
+        try:
+            for updating in (False, True):
+                group = [c for c in codes if (c in held) == updating]
+                if group:
+                    await self._records(group, records, updating, refused, recorded)
+            steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
+                     for step in p["progress"] if step_key(step) not in sent.get(code, ())]
+            waiting = {code for code, _ in steps}
+            done |= {c for c in recorded if c not in waiting}
+            for i in range(0, len(steps), PROGRESS_CHUNK):
+                await self._steps(steps[i:i + PROGRESS_CHUNK], refused)
+                finished = {c for c, _ in steps[i:i + PROGRESS_CHUNK]} - {c for c, _ in steps[i + PROGRESS_CHUNK:]}
+                done |= finished - refused.keys()
+        except PortalError as exc:
+            raise PortalError(str(exc), exc.retry_after, taken=frozenset(done - refused.keys())) from exc
+        return refused
+
+    async def look_up(self, dossier_code: str) -> HoSo | None:
+        return await self.client.look_up(self.dialect.national_code(dossier_code))
+
+    async def _known(self, codes: list[str]) -> tuple[set[str], dict[str, set[str]]]:
+        """Which dossiers the portal holds (a record was accepted), and their delivered steps."""
+        async with self._sessionmaker() as session:
+            held = set((await session.execute(
+                select(SyncState.dossier_code).where(any_of(SyncState.dossier_code, codes)))).scalars())
+            rows = await session.execute(select(SyncProgressSent.dossier_code, SyncProgressSent.step_key)
+                                         .where(any_of(SyncProgressSent.dossier_code, codes)))
+        sent: dict[str, set[str]] = {}
+        for code, key in rows.tuples():
+            sent.setdefault(code, set()).add(key)
+        return held, sent
+
+    async def _records(self, codes: list[str], records: dict[str, dict], updating: bool,
+                       refused: dict[str, str], recorded: list[str], switched: bool = False) -> None:
+        answer = await self.client.send_records([records[c] for c in codes], updating=updating)
+        if answer.ok:
+            recorded.extend(codes)
+            return
+        wrong_kind = answer.code in ALREADY_EXISTS if not updating else answer.code == NOT_FOUND
+        if wrong_kind and len(codes) == 1 and not switched:
+            # Our knowledge was stale (a crash between the portal's answer and our commit): the
+            # same record as the other kind of call.
+            await self._records(codes, records, not updating, refused, recorded, switched=True)
+        elif len(codes) > 1:
+            await self._split(codes, lambda part: self._records(part, records, updating, refused, recorded))
+        else:
+            refused[codes[0]] = _reason("DongBoHoSoMC", answer)
+
+    async def _steps(self, steps: list[tuple[str, dict]], refused: dict[str, str]) -> None:
+        answer = await self.client.send_progress([step for _, step in steps])
+        if answer.ok:
+            async with self._sessionmaker() as session, session.begin():
+                await session.execute(insert(SyncProgressSent).on_conflict_do_nothing(), [
+                    {"dossier_code": code, "step_key": step_key(step)} for code, step in steps])
+        elif len(steps) > 1:
+            await self._split(steps, lambda part: self._steps(part, refused))
+        else:
+            refused[steps[0][0]] = _reason("CapNhatTienDoHoSoMC", answer)
+
+    @staticmethod
+    async def _split(items: list, send: Callable[[list], Awaitable[None]]) -> None:
+        half = len(items) // 2
+        await send(items[:half])
+        await send(items[half:])
+
+
+def _reason(service: str, answer: Answer) -> str:
+    return f"{service} error_code {answer.code}: {answer.message}"
+
+
+def portal_differs(found: HoSo | None, held: dict) -> bool:
+    """The portal lost the record, or holds another one (the identity fields are not kept by
+    sync, so they are not compared)."""
+    if found is None:
+        return True
+    mine = {k: v for k, v in held["record"].items() if k not in IDENTITY_FIELDS}
+    theirs = {k: v for k, v in found.model_dump(mode="json").items() if k not in IDENTITY_FIELDS}
+    return mine != theirs
