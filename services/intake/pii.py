@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.intake.identity import Clear
 from shared.event_types import Applicant
 from shared.events import EventError
 
@@ -27,7 +28,8 @@ class ApplicantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id_number: str = Field(pattern=r"^\d{12}$", description="Căn cước công dân (CCCD), 12 digits")
-    name: str | None = Field(default=None, max_length=200, description="Dropped by intake")
+    name: str | None = Field(default=None, max_length=200,
+                             description="Kept only in the encrypted store (identity.py), for the portal's record")
 
 
 def pseudonym(id_number: str, key: bytes) -> Applicant:
@@ -36,16 +38,22 @@ def pseudonym(id_number: str, key: bytes) -> Applicant:
 
 
 def pseudonymize(raw: Any, key: bytes) -> Any:
-    """The posted event with its applicant pseudonymized (a copy); anything else unchanged.
+    """The posted event with its applicant pseudonymized (a copy); anything else unchanged."""
+    return pseudonymize_keeping(raw, key)[0]
+
+
+def pseudonymize_keeping(raw: Any, key: bytes) -> tuple[Any, Clear | None]:
+    """The posted event with its applicant pseudonymized (a copy), and the clear identity for
+    the encrypted store (identity.py), never for anything else.
 
     Raise EventError naming the field if the applicant is malformed; the message never
     repeats the number.
     """
     if not isinstance(raw, dict) or raw.get("type") not in WITH_APPLICANT:
-        return raw
+        return raw, None
     data = raw.get("data")
     if not isinstance(data, dict) or data.get("applicant") is None:
-        return raw
+        return raw, None
     try:
         applicant = ApplicantIn.model_validate(data["applicant"])
     except ValidationError as exc:
@@ -55,4 +63,4 @@ def pseudonymize(raw: Any, key: bytes) -> Any:
             for e in exc.errors(include_url=False, include_input=False)
         ]) from exc
     hidden = pseudonym(applicant.id_number, key)
-    return {**raw, "data": {**data, "applicant": hidden.model_dump()}}
+    return {**raw, "data": {**data, "applicant": hidden.model_dump()}}, Clear(applicant.id_number, applicant.name or "")
