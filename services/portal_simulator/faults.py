@@ -22,8 +22,9 @@ class FaultSettings(BaseModel):
     timeout_ratio: float = Field(default=0.0, ge=0, le=1, description="share of calls that hang")
     down_for_seconds: float = Field(default=0.0, ge=0, description="answer 503 to everything for this long")
     hang_seconds: float = Field(default=30.0, ge=0, description="how long a hanging call hangs")
-    rate_per_second: float = Field(default=50.0, gt=0, description="calls allowed per second (429 beyond)")
-    burst: int = Field(default=100, ge=1, description="calls allowed at once before the rate applies")
+    # Progress goes 10 steps per call (CapNhatTienDoHoSoMC): a few calls per dossier, not one per 200.
+    rate_per_second: float = Field(default=300.0, gt=0, description="calls allowed per second (429 beyond)")
+    burst: int = Field(default=300, ge=1, description="calls allowed at once before the rate applies")
 
 
 class SimulatorSettings(BaseSettings, FaultSettings):

@@ -11,11 +11,13 @@ For each chunk the delivery worker claims:
 The portal answers one error_code per call: when a call of several records or steps is
 refused, it is split in halves until the refused ones are found (refusals are rare), and those
 are parked with the portal's message. A dossier counts as delivered once its record and all its
-steps are; a failure part way leaves the rest to the worker's backoff.
+steps are; a failed call does not stop the round's other calls, and leaves its dossiers to the
+worker's backoff (their delivered steps stay delivered).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +35,7 @@ from shared.db import any_of
 log = logging.getLogger(__name__)
 NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulator's code)
 PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
+PROGRESS_IN_FLIGHT = 4  # progress calls in flight at once per delivery round
 
 
 class PortalSender:
@@ -47,22 +50,36 @@ class PortalSender:
         records = {p["dossier_code"]: fill_identity(p["record"], clear.get(p["dossier_code"])) for p in payloads}
         refused: dict[str, str] = {}
         recorded: list[str] = []  # records the portal accepted in this round
-        done: set[str] = set()
-        try:
-            for updating in (False, True):
-                group = [c for c in codes if (c in held) == updating]
-                if group:
-                    await self._records(group, records, updating, refused, recorded)
-            steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
-                     for step in p["progress"] if step_key(step) not in sent.get(code, ())]
-            waiting = {code for code, _ in steps}
-            done |= {c for c in recorded if c not in waiting}
-            for i in range(0, len(steps), PROGRESS_CHUNK):
-                await self._steps(steps[i:i + PROGRESS_CHUNK], refused)
-                finished = {c for c, _ in steps[i:i + PROGRESS_CHUNK]} - {c for c, _ in steps[i + PROGRESS_CHUNK:]}
-                done |= finished - refused.keys()
-        except PortalError as exc:
-            raise PortalError(str(exc), exc.retry_after, taken=frozenset(done - refused.keys())) from exc
+        failures: list[PortalError] = []
+        failed: set[str] = set()  # dossiers with a call that failed: tried again later
+
+        async def attempt(codes_in_call: set[str], call: Awaitable[None]) -> None:
+            # One failed call does not stop the others: with a share of calls failing, a round
+            # that stopped at the first failure would rarely deliver a whole chunk.
+            try:
+                await call
+            except PortalError as exc:
+                failures.append(exc)
+                failed.update(codes_in_call)
+
+        for updating in (False, True):
+            group = [c for c in codes if (c in held) == updating]
+            if group:
+                await attempt(set(group), self._records(group, records, updating, refused, recorded))
+        steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
+                 for step in p["progress"] if step_key(step) not in sent.get(code, ())]
+        chunks = [steps[i:i + PROGRESS_CHUNK] for i in range(0, len(steps), PROGRESS_CHUNK)]
+        in_flight = asyncio.Semaphore(PROGRESS_IN_FLIGHT)
+
+        async def send_steps(chunk: list[tuple[str, dict]]) -> None:
+            async with in_flight:
+                await attempt({c for c, _ in chunk}, self._steps(chunk, refused))
+
+        await asyncio.gather(*(send_steps(chunk) for chunk in chunks))
+        if failures:
+            done = frozenset(c for c in recorded if c not in failed and c not in refused)
+            waits = [e.retry_after for e in failures if e.retry_after]
+            raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done)
         return refused
 
     async def look_up(self, dossier_code: str) -> HoSo | None:
