@@ -21,7 +21,7 @@ from services.portal_simulator.app import create_app
 from services.portal_simulator.faults import SimulatorSettings
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
-from services.sync.models import SyncState
+from services.sync.models import SyncProgressSent, SyncState
 from services.sync.portal.client import PortalClient
 from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import Clear
@@ -185,6 +185,8 @@ async def test_updates_already_exists_steps_once_and_a_failed_chunk_retried(port
     first = [s for b in rec.bodies("CapNhatTienDoHoSoMC") for s in b["data"]]
     assert len(first) == 24 + 10  # 12 dossiers x 2 steps, and the failed chunk of 10 once more
     assert all(len(b["data"]) <= 10 for b in rec.bodies("CapNhatTienDoHoSoMC"))
+    # Dossiers whose record went but a step failed are known to be held: updates, not creates.
+    assert sum(b["isUpdating"] == "False" for b in rec.bodies("DongBoHoSoMC")) == 1
     # A newer revision with one more step: an update, and only the new step is sent.
     rec.requests.clear()
     await queue(sessionmaker, [state(1, 2, 4, steps=2)])
@@ -195,6 +197,8 @@ async def test_updates_already_exists_steps_once_and_a_failed_chunk_retried(port
     # is answered "already exists" and the record goes again as an update.
     async with sessionmaker() as session, session.begin():
         await session.execute(delete(SyncState).where(SyncState.dossier_code == CODE.format(2)))
+        await session.execute(delete(SyncProgressSent).where(SyncProgressSent.dossier_code == CODE.format(2),
+                                                             SyncProgressSent.step_key == "record"))
     rec.requests.clear()
     await queue(sessionmaker, [state(2, 3, 4, steps=1)])
     await drain(portal.worker)

@@ -35,6 +35,8 @@ from shared.db import any_of
 log = logging.getLogger(__name__)
 NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulator's code)
 PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
+# The portal accepted a record of this dossier (a row of sync_progress_sent beside the step keys).
+HOLDS = "record"
 PROGRESS_IN_FLIGHT = 4  # progress calls in flight at once per delivery round
 
 
@@ -95,13 +97,14 @@ class PortalSender:
         sent: dict[str, set[str]] = {}
         for code, key in rows.tuples():
             sent.setdefault(code, set()).add(key)
-        return held, sent
+        return held | {c for c, keys in sent.items() if HOLDS in keys}, sent
 
     async def _records(self, codes: list[str], records: dict[str, dict], updating: bool,
                        refused: dict[str, str], recorded: list[str], switched: bool = False) -> None:
         answer = await self.client.send_records([records[c] for c in codes], updating=updating)
         if answer.ok:
             recorded.extend(codes)
+            await self._remember(codes, HOLDS)  # next time an update, even if a step fails now
             return
         wrong_kind = answer.code in ALREADY_EXISTS if not updating else answer.code == NOT_FOUND
         if wrong_kind and len(codes) == 1 and not switched:
@@ -116,13 +119,18 @@ class PortalSender:
     async def _steps(self, steps: list[tuple[str, dict]], refused: dict[str, str]) -> None:
         answer = await self.client.send_progress([step for _, step in steps])
         if answer.ok:
-            async with self._sessionmaker() as session, session.begin():
-                await session.execute(insert(SyncProgressSent).on_conflict_do_nothing(), [
-                    {"dossier_code": code, "step_key": step_key(step)} for code, step in steps])
+            await self._remember([code for code, _ in steps], [step_key(step) for _, step in steps])
         elif len(steps) > 1:
             await self._split(steps, lambda part: self._steps(part, refused))
         else:
             refused[steps[0][0]] = _reason("CapNhatTienDoHoSoMC", answer)
+
+    async def _remember(self, codes: list[str], keys: list[str] | str) -> None:
+        """Record durably what the portal accepted (a record held, steps delivered)."""
+        keys = [keys] * len(codes) if isinstance(keys, str) else keys
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(insert(SyncProgressSent).on_conflict_do_nothing(), [
+                {"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys)))])
 
     @staticmethod
     async def _split(items: list, send: Callable[[list], Awaitable[None]]) -> None:
