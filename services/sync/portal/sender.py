@@ -37,7 +37,8 @@ NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulato
 PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
 # The portal accepted a record of this dossier (a row of sync_progress_sent beside the step keys).
 HOLDS = "record"
-PROGRESS_IN_FLIGHT = 4  # progress calls in flight at once per delivery round
+RECORD_CHUNK = 50  # records per DongBoHoSoMC call
+IN_FLIGHT = 4  # calls in flight at once per delivery round
 
 
 class PortalSender:
@@ -64,14 +65,19 @@ class PortalSender:
                 failures.append(exc)
                 failed.update(codes_in_call)
 
-        for updating in (False, True):
-            group = [c for c in codes if (c in held) == updating]
-            if group:
+        in_flight = asyncio.Semaphore(IN_FLIGHT)
+
+        async def send_records(group: list[str], updating: bool) -> None:
+            async with in_flight:
                 await attempt(set(group), self._records(group, records, updating, refused, recorded))
+
+        # Calls of RECORD_CHUNK records: a failed call then holds back a quarter of the round.
+        await asyncio.gather(*(send_records(group[i:i + RECORD_CHUNK], updating) for updating in (False, True)
+                               for group in [[c for c in codes if (c in held) == updating]]
+                               for i in range(0, len(group), RECORD_CHUNK)))
         steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
                  for step in p["progress"] if step_key(step) not in sent.get(code, ())]
         chunks = [steps[i:i + PROGRESS_CHUNK] for i in range(0, len(steps), PROGRESS_CHUNK)]
-        in_flight = asyncio.Semaphore(PROGRESS_IN_FLIGHT)
 
         async def send_steps(chunk: list[tuple[str, dict]]) -> None:
             async with in_flight:
