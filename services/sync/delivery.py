@@ -116,8 +116,9 @@ class DeliveryWorker:
                 async with self._sessionmaker() as session, session.begin():
                     await backlog.release(session, untried, tables=self._tables)
             failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried]
-            # Some delivered: the target answers, only some calls failed; the breaker is for outages.
-            await self._failed(failed, str(exc), exc.retry_after, outage=not taken)
+            # Some delivered, or some calls answered: the target is up, only some calls failed; the
+            # breaker is for outages.
+            await self._failed(failed, str(exc), exc.retry_after, outage=not taken and not exc.answered)
         except PortalRejected as exc:
             self.breaker.record_success()  # the portal answers; the records are at fault
             await self._refused(chunk, {c.dossier_code: str(exc) for c in chunk})

@@ -27,9 +27,13 @@ class PortalError(Exception):
     """The portal could not be reached or failed (5xx, 429, timeout): try again later."""
 
     def __init__(self, message: str, retry_after: float | None = None, *,
-                 taken: frozenset[str] = frozenset(), untried: frozenset[str] = frozenset()):
+                 taken: frozenset[str] = frozenset(), untried: frozenset[str] = frozenset(),
+                 answered: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        # Some calls of the round succeeded: the target is up, only some calls failed (not an
+        # outage for the circuit breaker).
+        self.answered = answered
         # For targets called more than once per chunk: the dossiers delivered before the failure,
         # and those not tried yet (no attempt to count); the rest failed.
         self.taken, self.untried = taken, untried

@@ -55,12 +55,15 @@ class PortalSender:
         recorded: list[str] = []  # records the portal accepted in this round
         failures: list[PortalError] = []
         failed: set[str] = set()  # dossiers with a call that failed: tried again later
+        answered = 0  # calls that succeeded
 
         async def attempt(codes_in_call: set[str], call: Awaitable[None]) -> None:
             # One failed call does not stop the others: with a share of calls failing, a round
             # that stopped at the first failure would rarely deliver a whole chunk.
+            nonlocal answered
             try:
                 await call
+                answered += 1
             except PortalError as exc:
                 failures.append(exc)
                 failed.update(codes_in_call)
@@ -87,7 +90,7 @@ class PortalSender:
         if failures:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
-            raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done)
+            raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done, answered=answered > 0)
         return refused
 
     async def look_up(self, dossier_code: str) -> HoSo | None:
