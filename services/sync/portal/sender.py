@@ -7,7 +7,8 @@ For each chunk the delivery worker claims:
    with "True"; an "already exists" answer (error_code 3 or -3, P2) sends them again as an
    update, a "not found" answer to an update sends them again as a create;
 3. the steps not delivered yet go through CapNhatTienDoHoSoMC in chunks of at most 10 (P2);
-   each accepted chunk is recorded at once (sync_progress_sent), so a step is not sent again.
+   the accepted ones are recorded (sync_progress_sent) before the round ends, so a step is not
+   sent again.
 The portal answers one error_code per call: when a call of several records or steps is
 refused, it is split in halves until the refused ones are found (refusals are rare), and those
 are parked with the portal's message. A dossier counts as delivered once its record and all its
@@ -78,15 +79,21 @@ class PortalSender:
         await asyncio.gather(*(send_records(group[i:i + RECORD_CHUNK], updating) for updating in (False, True)
                                for group in [[c for c in codes if (c in held) == updating]]
                                for i in range(0, len(group), RECORD_CHUNK)))
+        # What the portal accepted is written once per phase (a crash in between re-sends at most
+        # one round's calls; the portal keeps a re-sent step once).
+        await self._remember(recorded, [HOLDS] * len(recorded))  # next time an update, even if a step fails now
         steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
                  for step in p["progress"] if step_key(step) not in sent.get(code, ())]
         chunks = [steps[i:i + PROGRESS_CHUNK] for i in range(0, len(steps), PROGRESS_CHUNK)]
 
+        delivered: list[tuple[str, dict]] = []
+
         async def send_steps(chunk: list[tuple[str, dict]]) -> None:
             async with in_flight:
-                await attempt({c for c, _ in chunk}, self._steps(chunk, refused))
+                await attempt({c for c, _ in chunk}, self._steps(chunk, refused, delivered))
 
         await asyncio.gather(*(send_steps(chunk) for chunk in chunks))
+        await self._remember([c for c, _ in delivered], [step_key(s) for _, s in delivered])
         if failures:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
@@ -113,7 +120,6 @@ class PortalSender:
         answer = await self.client.send_records([records[c] for c in codes], updating=updating)
         if answer.ok:
             recorded.extend(codes)
-            await self._remember(codes, HOLDS)  # next time an update, even if a step fails now
             return
         wrong_kind = answer.code in ALREADY_EXISTS if not updating else answer.code == NOT_FOUND
         if wrong_kind and len(codes) == 1 and not switched:
@@ -125,18 +131,20 @@ class PortalSender:
         else:
             refused[codes[0]] = _reason("DongBoHoSoMC", answer)
 
-    async def _steps(self, steps: list[tuple[str, dict]], refused: dict[str, str]) -> None:
+    async def _steps(self, steps: list[tuple[str, dict]], refused: dict[str, str],
+                     delivered: list[tuple[str, dict]]) -> None:
         answer = await self.client.send_progress([step for _, step in steps])
         if answer.ok:
-            await self._remember([code for code, _ in steps], [step_key(step) for _, step in steps])
+            delivered.extend(steps)
         elif len(steps) > 1:
-            await self._split(steps, lambda part: self._steps(part, refused))
+            await self._split(steps, lambda part: self._steps(part, refused, delivered))
         else:
             refused[steps[0][0]] = _reason("CapNhatTienDoHoSoMC", answer)
 
-    async def _remember(self, codes: list[str], keys: list[str] | str) -> None:
+    async def _remember(self, codes: list[str], keys: list[str]) -> None:
         """Record durably what the portal accepted (a record held, steps delivered)."""
-        keys = [keys] * len(codes) if isinstance(keys, str) else keys
+        if not codes:
+            return
         async with self._sessionmaker() as session, session.begin():
             await session.execute(insert(SyncProgressSent).on_conflict_do_nothing(), [
                 {"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys)))])
