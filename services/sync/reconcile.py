@@ -71,7 +71,8 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
     day = func.coalesce(SyncState.received_at, SyncState.synced_at)
     async with sessionmaker() as session:
         rows = await session.execute(
-            select(SyncState.dossier_code, SyncState.record).where(day >= low, day < high, SyncState.record.is_not(None))
+            select(SyncState.dossier_code, SyncState.record)
+            .where(day >= low, day < high, SyncState.record.is_not(None))
         )
         held = dict(rows.tuples().all())
     semaphore = asyncio.Semaphore(concurrency)  # bounded: the portal is shared with every province
@@ -86,7 +87,7 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
             progress(done, len(held))
         return found
 
-    found = dict(zip(held, await asyncio.gather(*(check(c) for c in held))))
+    found = dict(zip(held, await asyncio.gather(*(check(c) for c in held)), strict=True))
     unchecked = [c for c, r in found.items() if isinstance(r, Exception)]
     differing = [c for c, r in found.items() if not isinstance(r, Exception) and differs(r, held[c])]
     if details is not None:

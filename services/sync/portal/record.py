@@ -28,7 +28,7 @@ def portal_date(value: datetime | None) -> str:
     if not value:
         return ""
     d = value.astimezone(PORTAL_TZ)
-    return "%04d%02d%02d%02d%02d%02d" % (d.year, d.month, d.day, d.hour, d.minute, d.second)
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}{d.hour:02d}{d.minute:02d}{d.second:02d}"
 
 
 def parse_portal_date(value: str) -> datetime:
