@@ -6,7 +6,7 @@ Statuses follow the national portal's TrangThaiHoSo codes (docs/domain.md §3).
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 UNIT_CODE = r"^H\d{2}(\.\d{1,3})*$"
@@ -88,7 +88,7 @@ _RECEIVING_UNIT = Field(default=None, pattern=UNIT_CODE, exclude_if=lambda v: v 
                         description="The unit that received it, when not the handling unit (unit_code)")
 
 
-def _optional(**kwargs):
+def _optional(**kwargs: Any) -> Any:
     """A v2 field left out of the wire form when absent."""
     return Field(default=None, exclude_if=lambda v: v is None, **kwargs)
 

@@ -29,9 +29,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, UTC
 from pathlib import Path
+from typing import cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, DateTime, Index, LargeBinary, String, func, select, update
+from sqlalchemy import BigInteger, CursorResult, DateTime, Index, LargeBinary, String, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -136,13 +137,15 @@ async def mark_closed(session: AsyncSession, closed: dict[str, datetime]) -> Non
             closed_at=func.greatest(func.coalesce(ApplicantIdentity.closed_at, at), at)))
 
 
-async def read(session: AsyncSession, keyring: Keyring, codes: list[str], *, who: str, purpose: str) -> dict[str, Clear]:
+async def read(session: AsyncSession, keyring: Keyring, codes: list[str], *, who: str,
+               purpose: str) -> dict[str, Clear]:
     """The clear identities of these dossiers (those kept and not erased); each read is logged in
     the same transaction, so no value leaves without its log line."""
     rows = await session.execute(select(ApplicantIdentity.dossier_code, ApplicantIdentity.key_id,
                                         ApplicantIdentity.sealed)
-                                 .where(ApplicantIdentity.dossier_code.in_(codes), ApplicantIdentity.sealed.is_not(None)))
-    found = {code: keyring.open(code, key_id, sealed) for code, key_id, sealed in rows.tuples()}
+                                 .where(ApplicantIdentity.dossier_code.in_(codes),
+                                        ApplicantIdentity.sealed.is_not(None)))
+    found = {code: keyring.open(code, key_id, sealed) for code, key_id, sealed in rows.tuples() if sealed is not None}
     if found:
         await session.execute(insert(ApplicantAccessLog), [
             {"who": who, "dossier_code": code, "purpose": purpose} for code in sorted(found)])
@@ -163,6 +166,8 @@ async def reseal(session: AsyncSession, keyring: Keyring, batch: int = 1000) -> 
                                   .values(key_id=keyring.current))
             return done
         for code, key_id, sealed in rows:
+            if sealed is None:  # erased meanwhile
+                continue
             new_id, new_sealed = keyring.seal(code, keyring.open(code, key_id, sealed))
             await session.execute(update(ApplicantIdentity).where(ApplicantIdentity.dossier_code == code)
                                   .values(key_id=new_id, sealed=new_sealed))
@@ -176,7 +181,7 @@ async def erase_closed(session: AsyncSession, months: int, now: datetime | None 
         update(ApplicantIdentity)
         .where(ApplicantIdentity.closed_at < cutoff, ApplicantIdentity.sealed.is_not(None))
         .values(sealed=None, erased_at=func.now()))
-    return result.rowcount
+    return cast(CursorResult, result).rowcount
 
 
 async def access_log(session: AsyncSession, dossier_code: str | None = None, limit: int = 100) -> list[dict]:
@@ -198,11 +203,7 @@ async def _command(args: argparse.Namespace) -> dict:
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as session, session.begin():
             if args.command == "rotate":
-                path = Path(settings.identity_keys_file)
-                if not args.reseal_only:
-                    with path.open("a") as f:  # the old keys stay until no row needs them
-                        f.write(new_key_line() + "\n")
-                keyring = Keyring.load(path)
+                keyring = Keyring.load(settings.identity_keys_file)
                 return {"current_key": keyring.current, "resealed": await reseal(session, keyring)}
             if args.command == "erase-closed":
                 months = args.months or settings.identity_retention_months
@@ -223,7 +224,13 @@ def main() -> None:
     log = sub.add_parser("log", help="who read which applicant's identity, when, for what")
     log.add_argument("--dossier")
     log.add_argument("--limit", type=int, default=100)
-    print(json.dumps(asyncio.run(_command(parser.parse_args())), ensure_ascii=False, indent=1))
+    args = parser.parse_args()
+    if args.command == "rotate" and not args.reseal_only:
+        from services.intake.config import IntakeStoreSettings
+
+        path = Path(IntakeStoreSettings().identity_keys_file)
+        path.write_text(path.read_text() + new_key_line() + "\n")  # the old keys stay until no row needs them
+    print(json.dumps(asyncio.run(_command(args)), ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":

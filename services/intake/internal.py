@@ -41,7 +41,8 @@ def service_name(request: Request, credentials: HTTPAuthorizationCredentials | N
     presented = hashlib.sha256((credentials.credentials if credentials else "").encode()).hexdigest()
     matches = [name.strip() for name, digest in pairs if hmac.compare_digest(presented, digest.strip().lower())]
     if credentials is None or not matches:
-        raise HTTPException(401, detail="a valid service credential is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, detail="a valid service credential is required",
+                            headers={"WWW-Authenticate": "Bearer"})
     return matches[0]
 
 

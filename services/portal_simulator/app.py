@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
 from services.portal_simulator.rules import impossible_change
@@ -51,8 +51,8 @@ class PortalState:
         self.regressions = 0
         self.exists = 0  # creates of a held dossier, updates of an unknown one
 
-    def _validate(self, raw: list[dict], model: type[BaseModel]) -> tuple[list, str | None]:
-        out = []
+    def _validate(self, raw: list[dict], model: type[HoSo] | type[TienDo]) -> tuple[list, str | None]:
+        out: list[HoSo | TienDo] = []
         for item in raw:
             code = item.get("MaHoSo") if isinstance(item, dict) else None
             try:
@@ -142,11 +142,11 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
             return answer("-1", "Phiên làm việc không hợp lệ hoặc đã hết hạn", 401)
         state.calls += 1
         if call.service == "TraCuuHoSo":
-            held = state.dossiers.get(call.mahoso)
+            held = state.dossiers.get(call.mahoso or "")
             return answer("0", "", result=[held.model_dump(mode="json")] if held else [])
         if call.service == "DongBoHoSoMC":
-            return state.sync(call.data, call.isUpdating == "True")
-        return state.steps(call.data)
+            return state.sync(call.data or [], call.isUpdating == "True")
+        return state.steps(call.data or [])
 
     @app.post("/admin/faults", tags=["admin"])
     async def set_faults(body: FaultSettings) -> dict:

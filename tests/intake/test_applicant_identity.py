@@ -59,7 +59,8 @@ async def test_sealed_at_rest_read_with_a_service_credential_and_logged(topics, 
         async with app.state.runtime.sessionmaker() as session, session.begin():
             assert await identity.reseal(session, keyring) == 1
         async with app.state.runtime.sessionmaker() as session, session.begin():
-            again = await identity.read(session, Keyring({"k2": keyring.keys["k2"]}, "k2"), codes, who="t", purpose="test")
+            only_new = Keyring({"k2": keyring.keys["k2"]}, "k2")
+            again = await identity.read(session, only_new, codes, who="t", purpose="test")
         assert again[codes[0]].id_number == CCCD and again[codes[0]].name == NAME
 
         # Retention: closed (result returned) long enough ago -> clear values erased, counts unchanged.

@@ -18,8 +18,8 @@ EMPTY_LISTS = ("TaiLieuNop", "DanhSachLePhi", "DanhSachTepDinhKemKhac", "DanhSac
                "DanhSachGiayToKetQua", "DinhDanhCHS", "DSKetNoiCSDL")
 
 
-def record(code: str = "000.01.20.H44-260803-0001", status: str = "2", **extra) -> dict:
-    base = {name: "" for name in HoSo.model_fields} | {name: [] for name in EMPTY_LISTS} | {
+def record(code: str = "000.00.30.H44-260803-0001", status: str = "2", **extra) -> dict:
+    base = dict.fromkeys(HoSo.model_fields, "") | {name: [] for name in EMPTY_LISTS} | {
         "MaHoSo": code, "MaTTHC": "1.000894", "KenhThucHien": "2", "LoaiDoiTuong": "1", "HinhThuc": "0",
         "DonViXuLy": "UBND Phường Việt Trì", "TrangThaiHoSo": status, "NgayTiepNhan": "20260803090000",
         "NgayHenTra": "20260810170000", "HoSoCoThanhPhanSoHoa": "1", "TaiKhoanDuocXacThucVoiVNeID": "0",
@@ -31,7 +31,7 @@ def record(code: str = "000.01.20.H44-260803-0001", status: str = "2", **extra) 
     return base | extra
 
 
-def step(code: str = "000.01.20.H44-260803-0001", **extra) -> dict:
+def step(code: str = "000.00.30.H44-260803-0001", **extra) -> dict:
     return {"MaHoSo": code, "NguoiXuLy": "Trần Thị Bình", "ChucDanh": "", "ThoiDiemXuLy": "20260803100000",
             "PhongBanXuLy": "UBND Phường Việt Trì", "NoiDungXuLy": "Chuyển xử lý", "TrangThai": "4",
             "NgayBatDau": "20260803100000", "NgayKetThucTheoQuyDinh": ""} | extra
@@ -78,7 +78,7 @@ async def portal():
     ({"DonViXuLy": "H44.100"}, "DonViXuLy"),
 ])
 async def test_a_record_is_checked_field_by_field_and_a_refused_call_stores_nothing(portal, change, field):
-    answer = await portal.sync(record("000.01.20.H44-260803-0009"), record(**change))
+    answer = await portal.sync(record("000.00.30.H44-260803-0009"), record(**change))
     assert answer["error_code"] == "2" and field in answer["message"], answer
     assert (await portal.client.get("/admin/dossiers")).json() == {}
 
@@ -91,19 +91,19 @@ async def test_a_missing_name_is_refused(portal):
 
 
 async def test_create_update_already_exists_and_look_up(portal):
-    code = "000.01.20.H44-260803-0001"
+    code = "000.00.30.H44-260803-0001"
     assert (await portal.sync(record(code)))["error_code"] == "0"
     assert (await portal.sync(record(code)))["error_code"] == "3"
-    assert (await portal.sync(record(code), record("000.01.20.H44-260803-0002")))["error_code"] == "-3"
-    assert (await portal.sync(record("000.01.20.H44-260803-0003"), updating=True))["error_code"] == "4"
+    assert (await portal.sync(record(code), record("000.00.30.H44-260803-0002")))["error_code"] == "-3"
+    assert (await portal.sync(record("000.00.30.H44-260803-0003"), updating=True))["error_code"] == "4"
     assert (await portal.sync(record(code, "4"), updating=True))["error_code"] == "0"
     found = (await portal.call("TraCuuHoSo", mahoso=code)).json()
     assert found["error_code"] == "0" and found["result"][0]["TrangThaiHoSo"] == "4"
-    assert (await portal.call("TraCuuHoSo", mahoso="000.01.20.H44-260803-0002")).json()["result"] == []
+    assert (await portal.call("TraCuuHoSo", mahoso="000.00.30.H44-260803-0002")).json()["result"] == []
 
 
 async def test_progress_steps_of_held_dossiers_are_kept_once(portal):
-    code = "000.01.20.H44-260803-0001"
+    code = "000.00.30.H44-260803-0001"
     assert (await portal.call("CapNhatTienDoHoSoMC", data=[step(code)])).json()["error_code"] == "4"
     await portal.sync(record(code))
     for _ in range(2):
@@ -114,7 +114,7 @@ async def test_progress_steps_of_held_dossiers_are_kept_once(portal):
 
 
 async def test_an_impossible_regression_is_refused_and_history_kept(portal):
-    code = "000.01.20.H44-260803-0001"
+    code = "000.00.30.H44-260803-0001"
     assert (await portal.sync(record(code, "2")))["error_code"] == "0"
     assert (await portal.sync(record(code, "10"), updating=True))["error_code"] == "0"
     assert (await portal.sync(record(code, "10"), updating=True))["error_code"] == "0"  # a re-send is fine

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import httpx
@@ -35,7 +35,7 @@ from tests.sync.test_delivery import queue, sessionmaker  # noqa: F401
 
 pytestmark = pytest.mark.integration
 CODE = "H44.100-260803-{:04d}"
-NATIONAL = "000.01.20.H44-260803-{:04d}"
+NATIONAL = "000.00.30.H44-260803-{:04d}"
 ID_NUMBER, NAME = "001099012345", "Nguyễn Văn An"
 
 # EXTERNAL.md §1, name by name.
@@ -55,7 +55,8 @@ ITEMS = {
     "DinhDanhCHS": ["LoaiDinhDanh", "SoDinhDanh"],
     "DSKetNoiCSDL": ["MaCSDL"],
 }
-STEP = "MaHoSo NguoiXuLy ChucDanh ThoiDiemXuLy PhongBanXuLy NoiDungXuLy TrangThai NgayBatDau NgayKetThucTheoQuyDinh".split()
+STEP = ("MaHoSo NguoiXuLy ChucDanh ThoiDiemXuLy PhongBanXuLy NoiDungXuLy TrangThai NgayBatDau "
+        "NgayKetThucTheoQuyDinh").split()
 DATE = re.compile(r"^(|\d{14})$")
 FORMATS = {"KenhThucHien": r"^[123]$", "TrangThaiHoSo": r"^([1-9]|10)$", "TrangThai": r"^([1-9]|10)$",
            "LoaiDoiTuong": r"^[1-4]$", "DuocThanhToanTrucTuyen": r"^[012]$", "HoSoCoThanhPhanSoHoa": r"^[01]$",
@@ -82,11 +83,13 @@ def check_strings(item: dict, names: list[str], where: str) -> None:
 def state(n: int, revision: int, status: int = 2, steps: int = 0) -> SimpleNamespace:
     s = DossierState(
         dossier_code=CODE.format(n), unit_code="H44.100", procedure_code="1.000894", channel=2, status=status,
-        revision=revision, received_at=datetime(2026, 8, 3, 2, tzinfo=UTC), submitted_at=datetime(2026, 8, 3, 1, tzinfo=UTC),
+        revision=revision, received_at=datetime(2026, 8, 3, 2, tzinfo=UTC),
+        submitted_at=datetime(2026, 8, 3, 1, tzinfo=UTC),
         due_at=datetime(2026, 8, 10, 10, tzinfo=UTC), end_at=datetime(2026, 8, 5, 2, tzinfo=UTC),
         returned_at=datetime(2026, 8, 6, 2, tzinfo=UTC),
-        steps=[StepItem(unit_code="H44.100", official="Trần Thị Bình", started_at=datetime(2026, 8, 3, 3 + i, tzinfo=UTC),
-                        due_at=None, ended_at=None, verdict=None) for i in range(steps)])
+        steps=[StepItem(unit_code="H44.100", official="Trần Thị Bình",
+                        started_at=datetime(2026, 8, 3, 3 + i, tzinfo=UTC), due_at=None, ended_at=None, verdict=None)
+               for i in range(steps)])
     envelope = {"id": f"{s.dossier_code}:r{revision}", "type": "dossier.state", "source": "processing",
                 "subject": s.dossier_code, "time": "2026-08-03T09:00:00+07:00", "data": s.model_dump(mode="json")}
     return SimpleNamespace(value=json.dumps(envelope).encode(), topic="t", partition=0, offset=0, key=b"")
@@ -151,7 +154,7 @@ async def drain(w: DeliveryWorker, rounds: int = 60) -> None:
 async def test_the_bodies_sent_follow_external_md_field_by_field(portal, sessionmaker):  # noqa: F811
     await queue(sessionmaker, [state(1, 1, 2, steps=2), state(2, 1, 10, steps=1)])
     await drain(portal.worker)
-    await reconcile(sessionmaker, portal.sender, start=datetime(2026, 8, 1).date(), end=datetime(2026, 8, 31).date())
+    await reconcile(sessionmaker, portal.sender, start=date(2026, 8, 1), end=date(2026, 8, 31))
     requests = portal.recorder.requests
     login = [b for path, _, b in requests if path == "/api/session"]
     assert login and all(sorted(b) == ["password", "username"] and isinstance(b["password"], str) for b in login)

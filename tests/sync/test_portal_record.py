@@ -36,12 +36,13 @@ def test_every_part_of_the_record_comes_from_the_canonical_state():
                            vneid_authenticated=True, databases_consulted=["7"])
     sent = payload(state, Dialect(load_units()))
     r = sent["record"]
-    assert sent["dossier_code"] == CODE and r["MaHoSo"] == "000.01.20.H44-260810-0001"
+    assert sent["dossier_code"] == CODE and r["MaHoSo"] == "000.00.30.H44-260810-0001"
     assert r["DonViXuLy"] == "UBND Phường Việt Trì"  # the unit's name, not its key
     assert (r["TenTTHC"], r["TenLinhVuc"]) == ("Đăng ký thành lập hộ kinh doanh", "Đăng ký kinh doanh")
     assert (r["TrichYeuHoSo"], r["NoiNopHoSo"], r["HinhThuc"], r["LoaiDoiTuong"], r["MaDoiTuong"]) == (
         "Đăng ký hộ kinh doanh tạp hóa", "1", "1", "1", "PT-0001")
-    assert (r["TaiKhoanDuocXacThucVoiVNeID"], r["DSKetNoiCSDL"], r["DuocThanhToanTrucTuyen"]) == ("1", [{"MaCSDL": "7"}], "2")
+    assert (r["TaiKhoanDuocXacThucVoiVNeID"], r["DSKetNoiCSDL"], r["DuocThanhToanTrucTuyen"]) == (
+        "1", [{"MaCSDL": "7"}], "2")
     assert r["NgayNopHoSo"] == "20260810090000" and r["TrangThaiHoSo"] == "9"
     assert [(t["MaThanhPhanHoSo"], t["DuocSoHoa"], t["DuocLayTuKhoDMQG"], t["TenTepDinhKem"], t["DuongDanTaiTepTin"])
             for t in r["TaiLieuNop"]] == [("TP1", "1", "1", "don.pdf", URL + "don.pdf")]

@@ -107,7 +107,7 @@ class PortalClient:
 
     async def call(self, service: str, **fields) -> Answer:
         """One call; a rejected session is renewed once."""
-        for attempt in range(2):
+        for _ in range(2):
             if self._session is None:
                 await self.login()
             body = {"session": self._session, "madonvi": self._madonvi, "service": service, **fields}

@@ -57,7 +57,7 @@ def record(s: DossierState, code: str, dialect: Dialect) -> HoSo:
     p = s.procedure
     ended = s.status in (Status.PROCESSED, Status.RETURNED)
     digitized = s.components > 0 and s.components_digitized == s.components
-    return HoSo(
+    return HoSo.model_validate(_fields(
         MaHoSo=code,
         MaTTHC=s.procedure_code,
         TenTTHC=p.name if p else "",
@@ -108,7 +108,7 @@ def record(s: DossierState, code: str, dialect: Dialect) -> HoSo:
         NgayTuChoi=portal_date(s.end_at) if s.status == Status.REFUSED else "",
         NgayNopHoSo=portal_date(s.submitted_at),
         DSKetNoiCSDL=[{"MaCSDL": c} for c in s.databases_consulted],
-    )
+    ))
 
 
 def progress(s: DossierState, code: str, dialect: Dialect) -> list[TienDo]:
@@ -117,12 +117,12 @@ def progress(s: DossierState, code: str, dialect: Dialect) -> list[TienDo]:
     due = portal_date(s.due_at)
     if s.received_at:
         at = portal_date(s.received_at)
-        steps.append(TienDo(MaHoSo=code, NguoiXuLy=OFFICE, ChucDanh="", ThoiDiemXuLy=at,
+        steps.append(_step(MaHoSo=code, NguoiXuLy=OFFICE, ChucDanh="", ThoiDiemXuLy=at,
                             PhongBanXuLy=dialect.unit_name(s.unit_code), NoiDungXuLy="Tiếp nhận hồ sơ",
                             TrangThai="2", NgayBatDau=at, NgayKetThucTheoQuyDinh=due))
     for step in s.steps:
         at = portal_date(step.started_at)
-        steps.append(TienDo(MaHoSo=code, NguoiXuLy=step.official or "Chuyên viên xử lý", ChucDanh="",
+        steps.append(_step(MaHoSo=code, NguoiXuLy=step.official or "Chuyên viên xử lý", ChucDanh="",
                             ThoiDiemXuLy=at, PhongBanXuLy=dialect.unit_name(step.unit_code),
                             NoiDungXuLy="Chuyển xử lý", TrangThai="4", NgayBatDau=at,
                             NgayKetThucTheoQuyDinh=portal_date(step.due_at)))
@@ -131,10 +131,19 @@ def progress(s: DossierState, code: str, dialect: Dialect) -> list[TienDo]:
     if s.end_at and s.status in ends:
         at = portal_date(s.end_at)
         state = "3" if s.status == Status.REFUSED else "8" if s.status == Status.STOPPED else "9"
-        steps.append(TienDo(MaHoSo=code, NguoiXuLy=OFFICE, ChucDanh="", ThoiDiemXuLy=at,
+        steps.append(_step(MaHoSo=code, NguoiXuLy=OFFICE, ChucDanh="", ThoiDiemXuLy=at,
                             PhongBanXuLy=dialect.unit_name(s.unit_code), NoiDungXuLy=ends[s.status],
                             TrangThai=state, NgayBatDau="", NgayKetThucTheoQuyDinh=""))
     return steps
+
+
+def _step(**fields: str) -> TienDo:
+    return TienDo.model_validate(fields)
+
+
+def _fields(**fields: object) -> dict[str, object]:
+    # Validated as the portal would (strings in their formats), rather than trusted as typed.
+    return fields
 
 
 def step_key(step: dict) -> str:

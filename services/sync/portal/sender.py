@@ -147,7 +147,7 @@ class PortalSender:
             return
         async with self._sessionmaker() as session, session.begin():
             await session.execute(insert(SyncProgressSent).on_conflict_do_nothing(), [
-                {"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys)))])
+                {"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys, strict=True)))])
 
     @staticmethod
     async def _split(items: list, send: Callable[[list], Awaitable[None]]) -> None:
