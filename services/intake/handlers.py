@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake.apikeys import Caller
 from services.intake.models import AcceptedEvent
 from services.intake.identity import CLOSING, Clear, Keyring, mark_closed, store
-from services.intake.pii import pseudonymize_keeping
+from services.intake.pii import pseudonymize
 from services.intake.scope import out_of_scope
 from shared.event_types import INTAKE_MODELS
 from shared.events import Envelope, EventError, parse_event, serialize
@@ -57,7 +57,7 @@ def validate(
     """Contract checks plus intake's own: a known counter event type, known units, sane time,
     a unit the caller may post for; the applicant's identity number replaced by its pseudonym
     (the clear identity is returned beside, for the encrypted store)."""
-    hidden, clear = pseudonymize_keeping(raw, applicant_key)
+    hidden, clear = pseudonymize(raw, applicant_key)
     envelope = parse_event(hidden)
     if (envelope.type, envelope.version) not in INTAKE_MODELS or envelope.type in NOT_FROM_COUNTERS:
         raise EventError([{"field": "type", "message": f"{envelope.type!r} is not posted by counters"}])

@@ -5,6 +5,7 @@ dossier.received / dossier.submitted. Before anything is stored or published int
 with `{"id_hash": HMAC-SHA256(key, id_number), "id_masked": "0010******45"}` and drops the name:
 the keyed hash links one citizen's dossiers without revealing the number (a plain hash of a
 12-digit number is reversed by trying them all), the masked form is what a reader may display.
+The clear number and name go only to the encrypted store (identity.py), for the portal's record.
 """
 
 from __future__ import annotations
@@ -37,12 +38,7 @@ def pseudonym(id_number: str, key: bytes) -> Applicant:
     return Applicant(id_hash=digest, id_masked=f"{id_number[:4]}{'*' * 6}{id_number[-2:]}")
 
 
-def pseudonymize(raw: Any, key: bytes) -> Any:
-    """The posted event with its applicant pseudonymized (a copy); anything else unchanged."""
-    return pseudonymize_keeping(raw, key)[0]
-
-
-def pseudonymize_keeping(raw: Any, key: bytes) -> tuple[Any, Clear | None]:
+def pseudonymize(raw: Any, key: bytes) -> tuple[Any, Clear | None]:
     """The posted event with its applicant pseudonymized (a copy), and the clear identity for
     the encrypted store (identity.py), never for anything else.
 
