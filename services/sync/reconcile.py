@@ -98,6 +98,15 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
             "unchecked": len(unchecked)}
 
 
+def summary(details: dict[str, list[str]], listed: int = 1000) -> dict[str, Any]:
+    """What differed: how many dossiers per field, and the first `listed` dossiers."""
+    by_field: dict[str, int] = {}
+    for fields in details.values():
+        for f in fields:
+            by_field[f] = by_field.get(f, 0) + 1
+    return {"fields_differing": dict(sorted(by_field.items())), "dossiers_differing": sorted(details)[:listed]}
+
+
 def stderr_progress(every_seconds: float = 2.0) -> Progress:
     last = [0.0]
 
@@ -124,11 +133,7 @@ async def _main(start: date, end: date, concurrency: int | None) -> dict:
             result = await reconcile(sessionmaker, portal, start=start, end=end,
                                      concurrency=concurrency or settings.reconcile_concurrency,
                                      progress=stderr_progress(), details=details)
-            by_field: dict[str, int] = {}
-            for fields in details.values():
-                for f in fields:
-                    by_field[f] = by_field.get(f, 0) + 1
-            return result | {"fields_differing": by_field, "dossiers_differing": sorted(details)[:1000]}
+            return result | summary(details)
     finally:
         await engine.dispose()
 

@@ -9,7 +9,7 @@ import pytest
 from services.sync import backlog
 from services.sync.portal import PortalError
 from services.sync.portal.record import HoSo
-from services.sync.reconcile import reconcile
+from services.sync.reconcile import reconcile, summary
 from tests.sync.test_delivery import CODE, FakePortal, drain, queue, sessionmaker, state_record, worker  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -48,6 +48,8 @@ async def test_reconcile_requeues_what_the_portal_lost_or_changed(sessionmaker):
     assert result == {"checked": 5, "differences": 2, "requeued": 2, "unchecked": 0}
     assert seen[-1] == (5, 5) and len(seen) == 5
     assert details == {CODE.format(2): ["(missing)"], CODE.format(4): ["TrangThaiHoSo"]}
+    assert summary(details) == {"fields_differing": {"(missing)": 1, "TrangThaiHoSo": 1},
+                                "dossiers_differing": [CODE.format(2), CODE.format(4)]}
     async with sessionmaker() as session:
         assert (await backlog.counts(session, min_attempts=8)) == (2, 0)
     portal.sent.clear()
