@@ -55,12 +55,15 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 portal = PortalSender(portal_client(client, settings), runtime.sessionmaker, dialect,
                                       IntakeIdentities(intake, settings.intake_token.get_secret_value())
                                       if settings.intake_url and settings.intake_token else NoIdentities())
-                worker = DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
-                                        wake=runtime.relay.wake)
-                # A runtime task: restarted if it fails, cancelled at shutdown before the relay drains.
-                runtime.spawn("delivery", worker.run)
+                # Workers share the backlog as replicas do (leases, SKIP LOCKED): a round waits on
+                # the portal, the database and intake in turn, and another round can use that time.
+                workers = [DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
+                                          wake=runtime.relay.wake) for _ in range(settings.delivery_workers)]
+                for n, worker in enumerate(workers):
+                    # A runtime task: restarted if it fails, cancelled at shutdown before the relay drains.
+                    runtime.spawn(f"delivery-{n}", worker.run)
                 app.state.runtime, app.state.portal, app.state.settings = runtime, portal, settings
-                app.state.delivery, app.state.docsys = worker, docsys
+                app.state.delivery, app.state.docsys = workers, docsys
                 yield
 
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)

@@ -11,6 +11,7 @@ class SyncSettings(ServiceSettings):
     portal_url: str = "http://127.0.0.1:8005"
     portal_username: str
     portal_password: SecretStr  # no default: a secret comes from the environment
+    delivery_workers: int = 2  # delivery rounds in flight at once in this process
     portal_chunk: int = 200  # dossiers per delivery round (portal/sender.py splits it into calls)
     # The portal's dialect (docs/portal.md): the destination code header, the sending unit's
     # national identifier, the two paths, and the province's dossier-code pattern for MaHoSo.
