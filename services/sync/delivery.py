@@ -119,7 +119,9 @@ class DeliveryWorker:
                 async with self._sessionmaker() as session, session.begin():
                     await backlog.release(session, untried, tables=self._tables)
             failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried]
-            await self._failed(failed, str(exc), exc.retry_after)
+            # Some delivered, or some calls answered: the target is up, only some calls failed; the
+            # breaker is for outages.
+            await self._failed(failed, str(exc), exc.retry_after, outage=not taken and not exc.answered)
         except PortalRejected as exc:
             self.breaker.record_success()  # the portal answers; the records are at fault
             await self._refused(chunk, {c.dossier_code: str(exc) for c in chunk})
@@ -128,8 +130,12 @@ class DeliveryWorker:
             await self._refused(chunk, refused)
         return len(chunk)
 
-    async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None) -> None:
-        self.breaker.record_failure()
+    async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None, *,
+                      outage: bool = True) -> None:
+        if outage:
+            self.breaker.record_failure()
+        else:
+            self.breaker.record_success()
         self._m.attempts_failed.labels("unavailable").inc(len(chunk))
         if retry_after:
             self._paused_until = time.monotonic() + retry_after
