@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from services.intake.api import router
 from services.intake.config import IntakeSettings
-from services.intake.guards import install_guards
+from shared.guards import install_guards
 from services.intake.models import Base
+from shared.credentials import KnownDigests
 from shared.ratelimit import RateLimiter
 from shared.observability import health_router
 from shared.runtime import service_runtime
@@ -31,6 +32,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.auth_failure_limiter = RateLimiter(settings.auth_failures_per_second, settings.auth_failures_burst)
+    app.state.known_keys = KnownDigests()
     install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(health_router())

@@ -18,6 +18,7 @@ from services.sync.documents.queue import with_signing_requests
 from services.sync.documents.wiring import connector
 from services.sync.handlers import handle_lifecycle_batch
 from services.sync.portal import HttpPortal
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -47,6 +48,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 yield
 
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router())
     app.include_router(router)
     app.include_router(documents_router)

@@ -29,3 +29,5 @@ class SyncSettings(ServiceSettings):
     docsys_chunk: int = 20  # signing requests per delivery round (one HTTP call each)
     docsys_timeout_seconds: float = 10.0
     docsys_poll_seconds: float = 0.5  # how often the document system is asked for its messages
+    # An edXML envelope carries its signed file in base64: 10 MiB holds a scanned decision.
+    max_body_bytes: int = 10 * 1024 * 1024
