@@ -228,3 +228,33 @@ def command_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namesp
     if output:
         print(output)
     return 0
+
+
+async def authenticate(request, presented: str | None, store: Credentials, *, failures, known: KnownDigests,
+                       headers: dict[str, str], what: str) -> Holder:
+    """The holder of the presented credential: 401 without a valid one, 429 for an address that
+    failed too often (no database look-up then, unless the credential authenticated lately).
+
+    `request.app.state.runtime.sessionmaker` reaches the credential table; `failures` is the
+    per-address RateLimiter of failed attempts. One answer for malformed, unknown, revoked and
+    expired credentials: nothing to probe.
+    """
+    from fastapi import HTTPException
+
+    from shared.ratelimit import client_ip
+
+    ip = client_ip(request)
+    if not (presented and presented in known) and (wait := failures.wait(ip)):
+        raise failures.refuse(wait, "too many failed authentications from this address; retry later")
+    holder = None
+    if presented and len(presented) <= 200:
+        async with request.app.state.runtime.sessionmaker() as session:
+            holder = await store.find(session, presented)
+    if holder is None:
+        failures.take(ip)
+        if not presented:
+            raise HTTPException(401, detail=f"a valid {what} is required", headers=headers)
+        known.discard(presented)  # revoked or expired since it last worked
+        raise HTTPException(401, detail=f"invalid, revoked or expired {what}", headers=headers)
+    known.add(presented)
+    return holder

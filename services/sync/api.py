@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sync import backlog
 from services.sync.reconcile import reconcile
-from shared.auth import OPERATOR
+from shared.auth import OPERATOR, READER
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -25,8 +27,8 @@ class Period(BaseModel):
     end: date = Field(alias="to")
 
 
-@router.get("/failures")
-async def list_failures(request: Request, limit: int = 1000) -> list[dict]:
+@router.get("/failures", dependencies=[READER])
+async def list_failures(request: Request, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict]:
     """Dossiers the portal refused, or whose sync failed at least failure_attempts times."""
     app = request.app.state
     async with app.runtime.sessionmaker() as session:

@@ -13,6 +13,7 @@ from services.sync.api import router
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
 from services.sync.documents.api import router as documents_router
+from services.sync.documents.push import install as install_push
 from services.sync.documents.models import Base  # the connector's tables join sync's metadata
 from services.sync.documents.queue import with_signing_requests
 from services.sync.documents.wiring import connector
@@ -49,6 +50,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)
     install_guards(app, max_body_bytes=settings.max_body_bytes)
+    install_push(app.state, settings)
     app.include_router(health_router())
     app.include_router(router)
     app.include_router(documents_router)

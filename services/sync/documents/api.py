@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -10,11 +12,13 @@ from services.sync import backlog
 from services.sync.api import Period
 from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
+from services.sync.documents.push import PusherDep, check_organ
 from services.sync.documents.receive import NotYet, receive
 from services.sync.documents.tables import DOCSYS
 from shared.auth import OPERATOR, READER
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
+Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many rows")]
 
 
 class Codes(BaseModel):
@@ -31,7 +35,7 @@ def _document(d: DocsysDocument | None) -> dict | None:
 
 
 @router.get("", dependencies=[READER])
-async def list_requests(request: Request, unit: str | None = None, limit: int = 10_000) -> list[dict]:
+async def list_requests(request: Request, unit: str | None = None, limit: Limit = 10_000) -> list[dict]:
     """Every signing request with its state and, once issued, its document number."""
     query = (select(DocsysRequest, DocsysDocument)
              .outerjoin(DocsysDocument, DocsysDocument.dossier_code == DocsysRequest.dossier_code)
@@ -43,17 +47,18 @@ async def list_requests(request: Request, unit: str | None = None, limit: int = 
             for r, d in rows if unit is None or r.record["unit_code"] == unit]
 
 
-@router.get("/rejections")
-async def rejections(request: Request, limit: int = 1000) -> list[dict]:
-    """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic)."""
+@router.get("/rejections", dependencies=[READER])
+async def rejections(request: Request, limit: Limit = 1000) -> list[dict]:
+    """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic);
+    only their size, sha256 and first 4 KB were kept."""
     async with request.app.state.runtime.sessionmaker() as session:
         rows = (await session.execute(select(DocsysRejection).order_by(DocsysRejection.id).limit(limit))).scalars()
         return [{"id": r.id, "reason": r.reason, "dossier_code": r.dossier_code, "received_at": r.received_at,
-                 "envelope_bytes": len(r.envelope)} for r in rows]
+                 "envelope_bytes": r.envelope_size, "envelope_sha256": r.envelope_sha256} for r in rows]
 
 
-@router.get("/failures")
-async def failures(request: Request, limit: int = 1000) -> list[dict]:
+@router.get("/failures", dependencies=[READER])
+async def failures(request: Request, limit: Limit = 1000) -> list[dict]:
     """Signing requests the document system refused, or that failed failure_attempts times."""
     app = request.app.state
     async with app.runtime.sessionmaker() as session:
@@ -82,13 +87,20 @@ async def resend(request: Request, body: Codes) -> dict[str, int]:
     return {"resent": count}
 
 
-@router.post("/inbox", status_code=200)
-async def push(request: Request) -> dict:
-    """An envelope pushed by the document system (the same path as the polled ones); 422 when rejected."""
+@router.post("/inbox", status_code=200, responses={
+    401: {"description": "No valid document-system credential (X-API-Key); nothing is read"},
+    403: {"description": "The envelope's sender is an organ the credential may not push for; nothing changes"},
+    413: {"description": "The body is larger than SYNC_MAX_BODY_BYTES"},
+    422: {"description": "Rejected (recorded with its reason, its sha256, size and first 4 KB)"}})
+async def push(request: Request, system: PusherDep) -> dict:
+    """An envelope pushed by an authenticated document system (then the same path as the polled
+    ones); 422 when rejected."""
     app = request.app.state
+    raw = await request.body()
+    check_organ(raw, system)
     try:
         async with app.runtime.sessionmaker() as session, session.begin():
-            outcome = await receive(session, await request.body(), topics=app.runtime.topics,
+            outcome = await receive(session, raw, topics=app.runtime.topics,
                                     organ_id=app.settings.docsys_organ_id)
     except NotYet as exc:
         raise HTTPException(409, detail=str(exc), headers={"Retry-After": "1"}) from exc

@@ -9,7 +9,6 @@ deterministic event id).
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -18,9 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.docsys_simulator.edxml import Document, EdxmlError, StatusMessage
 from services.docsys_simulator.edxml_read import parse
-from services.sync.documents.models import (
-    DocsysBacklog, DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus,
-)
+from services.sync.documents.models import DocsysBacklog, DocsysDocument, DocsysRequest, DocsysStatus
+from services.sync.documents.rejections import reject
 from shared.event_types import DocumentStatus, ResultRecorded
 from shared.events import make_event, serialize
 from shared.outbox import add_to_outbox
@@ -132,12 +130,3 @@ async def _publish(session: AsyncSession, topics: Topics, code: str, event_id: s
     event = make_event(event_id=event_id, type=type_, source=SOURCE, subject=code,
                        time=at or datetime.now(UTC), data=data)
     await add_to_outbox(session, [(topics.dossier_events, code, serialize(event))])
-
-
-async def reject(session: AsyncSession, raw: bytes, reason: str, code: str | None, topics: Topics) -> None:
-    """Keep the envelope whole with its reason, and tell the dead-letter topic."""
-    session.add(DocsysRejection(reason=reason[:4000], dossier_code=code, envelope=raw))
-    value = json.dumps({"service": "sync", "source": SOURCE, "reason": reason, "dossier_code": code,
-                        "value": raw.decode(errors="replace")[:100_000], "time": datetime.now(UTC).isoformat()},
-                       ensure_ascii=False).encode()
-    await add_to_outbox(session, [(topics.dead_letter, code or "-", value)])
