@@ -17,7 +17,7 @@ import secrets
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -74,6 +74,9 @@ class Credentials:
     model: type
     prefix: str
     scope: str = "units"
+    # Execution options for every statement, e.g. a schema_translate_map for a table that
+    # lives outside the service's own schema (reader tokens).
+    options: dict = field(default_factory=dict, hash=False, compare=False)
 
     def _active(self, now: datetime):
         return or_(self.model.revoked_at.is_(None), self.model.revoked_at > now)
@@ -83,7 +86,7 @@ class Credentials:
         parts = credential.split(".")
         if len(parts) != 3 or parts[0] != self.prefix or not 1 <= len(parts[1]) <= 32:
             return None
-        row = await session.get(self.model, parts[1])
+        row = await session.get(self.model, parts[1], execution_options=self.options)
         # Constant-time comparison even though the secret has 256 bits: cheap, and no timing
         # side channel to reason about.
         if row is None or not hmac.compare_digest(row.key_sha256, digest(credential)):
@@ -94,7 +97,7 @@ class Credentials:
 
     async def active(self, session: AsyncSession, name: str) -> list:
         query = select(self.model).where(self.model.name == name, self._active(datetime.now(UTC)))
-        return list((await session.execute(query)).scalars())
+        return list((await session.execute(query, execution_options=self.options)).scalars())
 
     async def _issue(self, session: AsyncSession, name: str, units: list[str]) -> str:
         key_id = secrets.token_hex(6)
@@ -126,11 +129,11 @@ class Credentials:
         stmt = update(self.model).where(self.model.name == name, self._active(now)).values(revoked_at=now)
         if key_id:
             stmt = stmt.where(self.model.key_id == key_id)
-        return (await session.execute(stmt)).rowcount
+        return (await session.execute(stmt, execution_options=self.options)).rowcount
 
     async def all(self, session: AsyncSession) -> list:
         query = select(self.model).order_by(self.model.name, self.model.created_at)
-        return list((await session.execute(query)).scalars())
+        return list((await session.execute(query, execution_options=self.options)).scalars())
 
 
 def check_units(units: list[str], tree: UnitTree) -> list[str]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.sync import backlog
 from services.sync.reconcile import reconcile
-from shared.auth import OPERATOR, READER
+from shared.auth import OPERATOR, ReaderDep, may_read
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
@@ -27,12 +27,15 @@ class Period(BaseModel):
     end: date = Field(alias="to")
 
 
-@router.get("/failures", dependencies=[READER])
-async def list_failures(request: Request, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict]:
-    """Dossiers the portal refused, or whose sync failed at least failure_attempts times."""
+@router.get("/failures")
+async def list_failures(request: Request, reader: ReaderDep,
+                        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict]:
+    """Dossiers the portal refused, or whose sync failed at least failure_attempts times (of the
+    reader's units)."""
     app = request.app.state
     async with app.runtime.sessionmaker() as session:
-        return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit)
+        rows = await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit)
+    return [r for r in rows if may_read(reader, r["dossier_code"])]
 
 
 @router.post("/requeue", dependencies=[OPERATOR])

@@ -42,3 +42,45 @@ def client(app: FastAPI, **headers: str) -> httpx.AsyncClient:
     # raise_app_exceptions=False: answer as uvicorn would after the app's 500 handler ran.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     return httpx.AsyncClient(transport=transport, base_url="http://service", headers=headers)
+
+
+@asynccontextmanager
+async def running_processing(topics, schemas: str, **settings) -> AsyncIterator[FastAPI]:
+    from services.processing.app import create_app
+    from services.processing.config import ProcessingSettings
+
+    app = create_app(ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                                        db_schema=f"{schemas}processing", **settings))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def running_metrics(topics, schemas: str, **settings) -> AsyncIterator[FastAPI]:
+    from services.metrics.app import create_app
+    from services.metrics.config import MetricsSettings
+
+    app = create_app(MetricsSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
+                                     db_schema=f"{schemas}metrics", **settings))
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+def reader_schema(monkeypatch, schemas):
+    """Unit-bound reader tokens in this test's own schema (dropped with the others)."""
+    monkeypatch.setenv("READER_DB_SCHEMA", f"{schemas}readers")
+    monkeypatch.setenv("READER_DATABASE_URL", DATABASE_URL)
+    return f"{schemas}readers"
+
+
+def reader_command(*args: str) -> str:
+    """python -m shared.auth …, as an operator runs it (environment from the fixtures); its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "shared.auth", *args], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -15,7 +15,8 @@ from services.sync.documents.models import DocsysDocument, DocsysRejection, Docs
 from services.sync.documents.push import PusherDep, check_organ
 from services.sync.documents.receive import NotYet, receive
 from services.sync.documents.tables import DOCSYS
-from shared.auth import OPERATOR, READER
+from shared.auth import OPERATOR, ReaderDep, check_dossier, may_read, readable
+from shared.events import DOSSIER_CODE_PATTERN
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many rows")]
@@ -34,11 +35,13 @@ def _document(d: DocsysDocument | None) -> dict | None:
             "file_name": d.file_name, "file_bytes": len(d.file or b"")}
 
 
-@router.get("", dependencies=[READER])
-async def list_requests(request: Request, unit: str | None = None, limit: Limit = 10_000) -> list[dict]:
-    """Every signing request with its state and, once issued, its document number."""
+@router.get("")
+async def list_requests(request: Request, reader: ReaderDep, unit: str | None = None,
+                        limit: Limit = 10_000) -> list[dict]:
+    """Every signing request (of the reader's units) with its state and, once issued, its number."""
     query = (select(DocsysRequest, DocsysDocument)
              .outerjoin(DocsysDocument, DocsysDocument.dossier_code == DocsysRequest.dossier_code)
+             .where(readable(reader, DocsysRequest.dossier_code))
              .order_by(DocsysRequest.dossier_code).limit(limit))
     async with request.app.state.runtime.sessionmaker() as session:
         rows = (await session.execute(query)).tuples().all()
@@ -47,22 +50,26 @@ async def list_requests(request: Request, unit: str | None = None, limit: Limit 
             for r, d in rows if unit is None or r.record["unit_code"] == unit]
 
 
-@router.get("/rejections", dependencies=[READER])
-async def rejections(request: Request, limit: Limit = 1000) -> list[dict]:
+@router.get("/rejections")
+async def rejections(request: Request, reader: ReaderDep, limit: Limit = 1000) -> list[dict]:
     """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic);
-    only their size, sha256 and first 4 KB were kept."""
+    only their size, sha256 and first 4 KB were kept. Those naming no dossier of the reader's
+    units are for province-wide readers only."""
+    query = (select(DocsysRejection).where(readable(reader, DocsysRejection.dossier_code))
+             .order_by(DocsysRejection.id).limit(limit))
     async with request.app.state.runtime.sessionmaker() as session:
-        rows = (await session.execute(select(DocsysRejection).order_by(DocsysRejection.id).limit(limit))).scalars()
+        rows = (await session.execute(query)).scalars()
         return [{"id": r.id, "reason": r.reason, "dossier_code": r.dossier_code, "received_at": r.received_at,
                  "envelope_bytes": r.envelope_size, "envelope_sha256": r.envelope_sha256} for r in rows]
 
 
-@router.get("/failures", dependencies=[READER])
-async def failures(request: Request, limit: Limit = 1000) -> list[dict]:
+@router.get("/failures")
+async def failures(request: Request, reader: ReaderDep, limit: Limit = 1000) -> list[dict]:
     """Signing requests the document system refused, or that failed failure_attempts times."""
     app = request.app.state
     async with app.runtime.sessionmaker() as session:
-        return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit, tables=DOCSYS)
+        rows = await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit, tables=DOCSYS)
+    return [r for r in rows if may_read(reader, r["dossier_code"])]
 
 
 @router.post("/requeue", dependencies=[OPERATOR])
@@ -110,9 +117,11 @@ async def push(request: Request, system: PusherDep) -> dict:
     return outcome
 
 
-@router.get("/{dossier_code}", dependencies=[READER])
-async def dossier(request: Request, dossier_code: str) -> dict:
+@router.get("/{dossier_code}")
+async def dossier(request: Request, reader: ReaderDep,
+                  dossier_code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64)]) -> dict:
     """One dossier's signing request, its document and the status messages, in order."""
+    check_dossier(reader, dossier_code)
     async with request.app.state.runtime.sessionmaker() as session:
         req = await session.get(DocsysRequest, dossier_code)
         queued = await session.get(DOCSYS.backlog, dossier_code)
