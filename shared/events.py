@@ -44,11 +44,18 @@ class EventError(ValueError):
         self.errors = errors
 
 
+MAX_ERRORS = 20  # listed per event: 50,000 unknown keys must not make a 3 MB answer or dead letter
+
+
 def _errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    return [
-        {"field": prefix + ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-        for e in exc.errors(include_url=False)
+    errors = exc.errors(include_url=False, include_input=False)
+    listed = [
+        {"field": prefix + ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"][:300]}
+        for e in errors[:MAX_ERRORS]
     ]
+    if len(errors) > MAX_ERRORS:
+        listed.append({"field": "…", "message": f"{len(errors) - MAX_ERRORS} more errors not listed"})
+    return listed
 
 
 def _typed_envelope(model: type[BaseModel]) -> type[Envelope]:

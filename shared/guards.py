@@ -12,8 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.events import MAX_ERRORS  # validation errors listed in one answer
+
 log = logging.getLogger(__name__)
-MAX_ERRORS = 20  # validation errors listed in one answer: 50,000 unknown keys must not make 3 MB
 
 # Sent with every answer. The dashboard is served from 'self' only (no inline script or style;
 # the JavaScript sets styles through the DOM); FastAPI's /docs pages load Swagger UI from a CDN,

@@ -14,6 +14,7 @@ from services.metrics.periods import TZ, Period, date_range, months_until, parse
 from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
 from services.metrics.targets import targets_report
 from shared.auth import READER, ReaderDep, aggregate_reader, check_dossier, check_unit
+from shared.event_types import YEAR_MAX, YEAR_MIN
 from shared.events import DOSSIER_CODE_PATTERN
 from shared.units import load_units
 
@@ -31,16 +32,23 @@ def chosen_period(
     from_: Annotated[date | None, Query(alias="from", description="First day of a date range")] = None,
     to: Annotated[date | None, Query(description="Last day of a date range")] = None,
 ) -> Period:
+    field = "from" if from_ or to else "period"
     try:
         if from_ and to:
-            return date_range(from_, to)
-        if period:
-            return parse_period(period)
-        if from_ or to:
+            chosen = date_range(from_, to)
+        elif period:
+            chosen = parse_period(period)
+        elif from_ or to:
             raise ValueError("a date range needs both from and to")
+        else:
+            return parse_period(datetime.now(TZ).strftime("%Y-%m"))  # default: the current month
+        # The contract's years (shared.event_types): no event lies outside them, and the year 1
+        # would overflow the previous period's arithmetic.
+        if not (YEAR_MIN <= chosen.start.year and chosen.end.year <= YEAR_MAX + 1):
+            raise ValueError(f"must lie between the years {YEAR_MIN} and {YEAR_MAX}")
     except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from exc
-    return parse_period(datetime.now(TZ).strftime("%Y-%m"))  # default: the current month
+        raise HTTPException(422, detail=[{"field": field, "message": str(exc)}]) from exc
+    return chosen
 
 
 def chosen_unit(unit: Annotated[str, Query(description="Unit code; H44 is the whole province")] = "H44") -> str:
