@@ -147,8 +147,7 @@ class Stack:
         service = next(s for s in SERVICES if s.name == name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (self.run_dir / f"{name}.log").open("ab")
-        command = [sys.executable, "-m", "uvicorn", service.app, "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.ports[name]), "--no-access-log", "--timeout-graceful-shutdown", "20"]
+        command = uvicorn_command(service.app, self.ports[name])
         process = subprocess.Popen(command, env=self.env(service), cwd=ROOT, stdout=log, stderr=log,
                                    start_new_session=True)
         self.processes[name] = process
@@ -197,6 +196,17 @@ class Stack:
     def stop_all(self) -> None:
         for service in reversed(SERVICES):
             self.stop(service.name)
+
+
+def uvicorn_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """How a service is started. Forwarded headers (X-Forwarded-For) are trusted only from the
+    proxies listed in TRUSTED_PROXIES (comma-separated addresses; empty by default): uvicorn
+    would otherwise trust them from 127.0.0.1, and anyone on the machine could pick the address
+    the per-address rate limits see by rotating the header."""
+    command = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port),
+               "--no-access-log", "--timeout-graceful-shutdown", "20"]
+    proxies = os.environ.get("TRUSTED_PROXIES", "").strip()
+    return command + (["--proxy-headers", f"--forwarded-allow-ips={proxies}"] if proxies else ["--no-proxy-headers"])
 
 
 def _alive(pid: int, process: subprocess.Popen | None) -> bool:
