@@ -19,6 +19,7 @@ from shared import event_types as types
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
 # Mã hồ sơ: "<unit code>-YYMMDD-NNNN", e.g. H44.100-260815-0042. ASCII digits only.
 DOSSIER_CODE_PATTERN = r"^H[0-9]{2}(\.[0-9]{1,3})*-[0-9]{6}-[0-9]{4,6}$"
+DossierCode = Annotated[str, Field(pattern=DOSSIER_CODE_PATTERN, max_length=64, description="Mã hồ sơ")]
 
 
 class Envelope(BaseModel):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -109,7 +111,42 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# What the validation-error handler answers, declared in place of FastAPI's default (which has
+# loc/msg/type and the input): 422s carry {"detail": [{"field", "message"}]}, or a route's own
+# detail (a sentence, or an outcome), so the document promises only a detail.
+VALIDATION_ERROR_SCHEMA = {
+    "title": "HTTPValidationError", "type": "object", "required": ["detail"],
+    "properties": {"detail": {"anyOf": [
+        {"type": "array", "items": {"type": "object", "required": ["field", "message"],
+                                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+        {"type": "string"}, {"type": "object"}]}},
+}
+
+
+def edit_openapi(app: FastAPI, *edits: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Generate the OpenAPI document once, then pass it through each edit."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            for edit in edits:
+                document = edit(document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def _declare_validation_errors(document: dict[str, Any]) -> dict[str, Any]:
+    schemas = document.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+    return document
+
+
 def install_guards(app: FastAPI, *, max_body_bytes: int) -> None:
+    edit_openapi(app, _declare_validation_errors)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from services.intake.api import router
 from services.intake.config import IntakeSettings
-from shared.guards import install_guards
+from services.intake.schema import type_bodies
+from shared.guards import edit_openapi, install_guards
 from services.intake.models import Base
 from shared.credentials import KnownDigests
 from shared.ratelimit import RateLimiter
@@ -34,6 +35,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.state.auth_failure_limiter = RateLimiter(settings.auth_failures_per_second, settings.auth_failures_burst)
     app.state.known_keys = KnownDigests()
     install_guards(app, max_body_bytes=settings.max_body_bytes)
+    edit_openapi(app, lambda document: type_bodies(document, settings.max_batch))
     app.include_router(router)
     app.include_router(health_router())
     return app

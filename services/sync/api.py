@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -12,13 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.sync import backlog
 from services.sync.reconcile import reconcile
 from shared.auth import OPERATOR, ReaderDep, may_read
+from shared.events import DossierCode
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
 
 class Requeue(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[str] | None = Field(default=None, description="None: every failing dossier")
+    dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
+                                                    description="None: every failing dossier")
 
 
 class Period(BaseModel):

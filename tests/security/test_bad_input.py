@@ -150,3 +150,11 @@ async def test_intake_caps_the_errors_of_an_event_with_50000_unknown_keys(topics
         async with intake_client(app, key) as c:
             answer = await c.post("/v1/events", json=event)
         assert answer.status_code == 422 and len(answer.content) < 10_000
+
+
+async def test_sync_refuses_malformed_dossier_codes_in_requeue_and_resend(topics, schemas, tokens):  # noqa: F811
+    """Found by the fuzzer: a NUL in a code of a requeue list reached PostgreSQL (500)."""
+    async with running_sync(topics, schemas) as app, client(app, **bearer(OPERATOR)) as c:
+        for path in ("/v1/sync/requeue", "/v1/documents/requeue", "/v1/documents/resend"):
+            answer = await c.post(path, json={"dossier_codes": ["H44.100-260801-0001", "Q\x00"]})
+            assert answer.status_code == 422 and fields(answer) == ["dossier_codes.1"], (path, answer.text)

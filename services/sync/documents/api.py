@@ -16,7 +16,7 @@ from services.sync.documents.push import PusherDep, check_organ
 from services.sync.documents.receive import NotYet, receive
 from services.sync.documents.tables import DOCSYS
 from shared.auth import OPERATOR, ReaderDep, check_dossier, may_read, readable
-from shared.events import DOSSIER_CODE_PATTERN
+from shared.events import DOSSIER_CODE_PATTERN, DossierCode
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many rows")]
@@ -24,7 +24,8 @@ Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many row
 
 class Codes(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[str] | None = Field(default=None, description="None: every one that qualifies")
+    dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
+                                                    description="None: every one that qualifies")
 
 
 def _document(d: DocsysDocument | None) -> dict | None:
