@@ -31,6 +31,8 @@ async def test_dashboard_shows_the_figures_in_vietnamese(stack, db, topics, sche
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 1800}, locale="vi-VN")
+        console: list[str] = []  # the page runs under its content security policy: nothing refused
+        page.on("console", lambda message: console.append(message.text))
         await page.goto(stack.url("metrics") + "/?period=2026-08")
         await page.wait_for_selector("body[data-loaded='2026-08']", timeout=15000)
 
@@ -56,6 +58,7 @@ async def test_dashboard_shows_the_figures_in_vietnamese(stack, db, topics, sche
         assert "2.001035" in await page.inner_text("#by-procedure")
         assert "Bưu chính công ích" in await page.inner_text("#by-channel")
 
+        assert not [m for m in console if "Content Security Policy" in m], console
         image = await page.screenshot(full_page=False)
         await browser.close()
 
