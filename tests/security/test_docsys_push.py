@@ -162,3 +162,20 @@ def test_the_push_credential_command_creates_lists_and_revokes(schemas):
     rotated = command("rotate", "--name", "vanban-h44")
     assert rotated.returncode == 0 and rotated.stdout.strip() != created.stdout.strip()
     assert command("revoke", "--name", "vanban-h44").stdout.strip() == "revoked 1 key(s) of vanban-h44"
+
+
+async def test_a_document_dated_outside_the_contracts_years_is_rejected_not_a_crash(topics, schemas):
+    """The event contract admits the years 1900-2100: a document promulgated in year 1 is
+    rejected with its reason (a 422 here; a rejection row when polled), never an exception."""
+    async with running_sync(topics, schemas) as app:
+        await requested(app)
+        key = await credential(app, "vanban-h44", ["H44"])
+        envelope = build_document(Document(
+            sender=Organ("H44.100", "Đơn vị"), receiver=SYSTEM, document_id="H44.100,1,1/QĐ", type="QĐ",
+            type_name="Quyết định", subject="Quyết định", code_number="1", code_notation="QĐ-UBND", place="Phú Thọ",
+            promulgated_on=date(1, 1, 2), signer=Signer("Lê Quang Vinh", "Chủ tịch", "TM. UBND"),
+            response_for=("H44", CODE)))
+        async with client(app, **{"X-API-Key": key}) as c:
+            answer = await c.post("/v1/documents/inbox", content=envelope)
+        assert answer.status_code == 422 and "promulgated_at" in answer.text
+        assert (await snapshot(app))[:2] == (0, 1)  # no document, one rejection

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,16 +44,21 @@ async def receive(session: AsyncSession, raw: bytes, *, topics: Topics, organ_id
     """{"outcome": recorded | duplicate | rejected, ...}; the rejected ones say why.
 
     Raises NotYet for an answer that overtook our record of its request (leave it, take it later)."""
+    code = None
     try:
         msg = parse(raw)
-        request = await _request_for(session, msg, organ_id)
-        if isinstance(msg, Document):
-            outcome = await _document(session, msg, request, topics)
-        else:
-            outcome = await _status(session, msg, request, raw, topics)
-        return {"outcome": outcome, "dossier_code": request.dossier_code}
-    except (EdxmlError, Mismatch) as exc:
-        code = getattr(exc, "dossier_code", None)
+        # A savepoint: an envelope refused half-way (e.g. a date outside the event contract's
+        # years, found when its event is built) leaves no row behind, only its rejection.
+        async with session.begin_nested():
+            request = await _request_for(session, msg, organ_id)
+            code = request.dossier_code
+            if isinstance(msg, Document):
+                outcome = await _document(session, msg, request, topics)
+            else:
+                outcome = await _status(session, msg, request, raw, topics)
+        return {"outcome": outcome, "dossier_code": code}
+    except (EdxmlError, Mismatch, ValidationError) as exc:  # ValidationError: outside the event contract
+        code = getattr(exc, "dossier_code", None) or code
         await reject(session, raw, str(exc), code, topics)
         return {"outcome": "rejected", "reason": str(exc), "dossier_code": code}
 
