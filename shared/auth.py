@@ -16,7 +16,8 @@ province office (bound to H44) sees every unit.
 - Province-wide tokens and operator tokens are configured by their sha256 digests in
   READER_TOKEN_SHA256 and READER_OPERATOR_TOKEN_SHA256 (comma-separated; `python -m shared.auth
   digest` mints one): the demo's and the operators' credentials, which need no database.
-  With neither kind configured, reader routes answer 503 rather than serve open.
+  Without a province-wide digest only unit-bound tokens are accepted; without an operator
+  digest, operator routes answer 503: never open.
 
 Published aggregates stay public while READER_PUBLIC_AGGREGATES is true (the default); use
 AggregateReaderDep there.

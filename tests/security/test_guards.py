@@ -55,3 +55,13 @@ async def test_the_dashboard_and_the_api_send_security_headers(topics, schemas):
             assert "unsafe-inline" not in policy
         docs = await c.get("/docs")  # Swagger UI comes from a CDN: no policy there, the rest stays
         assert "content-security-policy" not in docs.headers and docs.headers["x-frame-options"] == "DENY"
+
+
+async def test_what_stays_public_is_what_docs_security_md_lists(topics, schemas):
+    """/metrics, /docs, /openapi.json, /health and the published aggregates answer without a token
+    (decided: no dossier, no person in them); per-dossier routes do not (test_reader_scope.py)."""
+    async with running_metrics(topics, schemas) as app, client(app) as c:
+        for path in ("/metrics", "/docs", "/openapi.json", "/health", "/v1/units", "/v1/indicators"):
+            assert (await c.get(path)).status_code == 200, path
+        for path in ("/v1/overdue", "/v1/dossiers/H44.100-260801-0001"):
+            assert (await c.get(path)).status_code in (401, 503), path
