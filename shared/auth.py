@@ -110,7 +110,8 @@ def _settings(request: Request) -> ReaderSettings:
         state.reader_tokens = reader_store(settings)
         if not settings.digests():
             log.warning("READER_TOKEN_SHA256 is not set: only unit-bound reader tokens are accepted")
-    return state.reader_settings
+    held: ReaderSettings = state.reader_settings
+    return held
 
 
 def token_matches(token: str, digests: list[str]) -> bool:
@@ -193,7 +194,7 @@ OPERATOR = Depends(require_operator)
 
 
 # What a reader may read. A dossier's unit is the unit-code prefix of its code
-# (`<unit code>-YYMMDD-NNNN`, DOMAIN.md §2).
+# (`<unit code>-YYMMDD-NNNN`, docs/domain.md §2).
 
 def dossier_unit(dossier_code: str) -> str:
     """H44.100-260815-0042 → H44.100."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from sqlalchemy import func, select
@@ -20,8 +20,8 @@ router = APIRouter(prefix="/v1")
 
 # Per-dossier data needs a reader token (shared/auth.py).
 # A reader token reads the dossiers of its units (and the units below them) only.
-READER_ONLY = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"},
-                                                       403: {"description": "Another unit's dossier"}}}
+READER_ONLY: dict[str, Any] = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"},
+                                                                       403: {"description": "Another unit's dossier"}}}
 Code = Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64, description="Mã hồ sơ")]
 
 

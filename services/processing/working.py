@@ -16,13 +16,14 @@ from shared.event_types import (
     Anomaly,
     Channel,
     FeeItem,
+    RECALL_AGREED,
     PaymentMethod,
     ProcedureFacts,
     Status,
     SupplementItem,
 )
 
-# Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
+# Statuses that end processing, with the time that ends the clock (docs/domain.md §5).
 ENDING = {
     "dossier.refused": Status.REFUSED,
     "dossier.withdrawal_requested": Status.WITHDRAWAL_REQUESTED,
@@ -104,6 +105,9 @@ class Working:
     supplements: list[SupplementItem] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    result_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # standing results, by result code
+    document_number: str | None = None  # number/symbol of the standing issued document (docs/domain.md §10)
+    document_id: str | None = None  # its edXML DocumentId
 
     def deadline(self) -> datetime | None:
         return self.due_at + self.paused if self.due_at else None
@@ -136,6 +140,7 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
+    assert w.waiting_since is not None  # transitions.py lets this event through only while waiting
     w.paused += e.time - w.waiting_since  # supplementation stops the clock
     w.waiting_since = None
     w.supplements[-1] = w.supplements[-1].model_copy(update={"supplied_at": e.time, "due_after": w.deadline()})
@@ -175,6 +180,28 @@ def result(w: Working, e: StoredEvent) -> None:
     w.electronic_result = w.electronic_result or e.data["electronic"]
     if e.data["result_code"] not in w.results:
         w.results.append(e.data["result_code"])
+    w.result_facts[e.data["result_code"]] = e.data
+    if e.data.get("document_number"):  # issued in the document system
+        w.document_number = f"{e.data['document_number']}/{e.data['document_symbol']}"
+        w.document_id = e.data.get("document_id")
+
+
+def document_status(w: Working, e: StoredEvent) -> None:
+    """Only a recall agreed (edXML status 15, event version 2) changes the dossier: the document it
+    names no longer stands, so its number leaves the dossier and it counts as no result (a new
+    document may be issued after). Other statuses, and version 1, only show on the control sheet."""
+    target = e.data.get("document_id")
+    if e.data.get("status_code") != RECALL_AGREED:
+        return
+    gone = [code for code, d in w.result_facts.items() if d.get("document_id") == target]
+    for code in gone:
+        del w.result_facts[code]
+        w.results.remove(code)
+    if gone:
+        w.result_digitized = any(d["digitized"] for d in w.result_facts.values())
+        w.electronic_result = any(d["electronic"] for d in w.result_facts.values())
+    if w.document_id == target:
+        w.document_number = w.document_id = None
 
 
 def feedback_handled(w: Working, e: StoredEvent) -> None:
@@ -203,10 +230,11 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.fee_requested": fee_requested,
     "dossier.fee_paid": fee_paid,
     "dossier.extended": _set(due_at=lambda e: datetime.fromisoformat(e.data["new_due_at"])),
-    **{t: ended for t in ENDING},
+    **dict.fromkeys(ENDING, ended),
     "dossier.result_returned": returned,
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,
+    "dossier.document_status": document_status,
     "dossier.deadline_passed": _set(deadline_passed_at=lambda e: e.time),
     "dossier.feedback_received": lambda w, e: w.feedback_due.__setitem__(
         e.data["feedback_id"], datetime.fromisoformat(e.data["due_at"])),
