@@ -31,7 +31,7 @@ import hmac
 import logging
 import secrets
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -39,7 +39,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import ColumnElement, MetaData, String, or_, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column
 
 from shared.credentials import (
     CredentialColumns, Credentials, Holder, KnownDigests, authenticate, command_main, command_parser, covers,
@@ -89,7 +89,7 @@ class ReaderToken(CredentialColumns, Base):
     """A reader token bound to units: only its sha256 is kept."""
 
     __tablename__ = "reader_tokens"
-    __table_args__ = {"schema": SCHEMA}  # noqa: RUF012 (SQLAlchemy reads it from the class)
+    __table_args__ = {"schema": SCHEMA}
 
     units: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
 
@@ -216,7 +216,7 @@ def check_unit(reader: Holder, unit: str) -> None:
         raise HTTPException(403, detail=f"this reader token may not read unit {unit}")
 
 
-def readable(reader: Holder, dossier_code: ColumnElement) -> ColumnElement[bool]:
+def readable(reader: Holder, dossier_code: QueryableAttribute[Any]) -> ColumnElement[bool]:
     """SQL: the dossier code belongs to one of the reader's units or a unit below them."""
     root = load_units().root.code
     if root in reader.units:

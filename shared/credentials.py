@@ -11,20 +11,24 @@ below it in the unit tree, so one bound to the province root (H44) covers every 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import hmac
 import secrets
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import DateTime, String, func, or_, select, update
+from fastapi import HTTPException, Request
+from sqlalchemy import ColumnElement, CursorResult, DateTime, String, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.ratelimit import RateLimiter, client_ip
 from shared.units import UnitTree
 
 
@@ -71,14 +75,14 @@ def digest(credential: str) -> str:
 class Credentials:
     """A credential table: `model` has CredentialColumns and an ARRAY column named `scope`."""
 
-    model: type
+    model: type[Any]
     prefix: str
     scope: str = "units"
     # Execution options for every statement, e.g. a schema_translate_map for a table that
     # lives outside the service's own schema (reader tokens).
-    options: dict = field(default_factory=dict, hash=False, compare=False)
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
-    def _active(self, now: datetime):
+    def _active(self, now: datetime) -> ColumnElement[bool]:
         return or_(self.model.revoked_at.is_(None), self.model.revoked_at > now)
 
     async def find(self, session: AsyncSession, credential: str, *, now: datetime | None = None) -> Holder | None:
@@ -95,7 +99,7 @@ class Credentials:
             return None
         return Holder(row.name, tuple(getattr(row, self.scope)))
 
-    async def active(self, session: AsyncSession, name: str) -> list:
+    async def active(self, session: AsyncSession, name: str) -> list[Any]:
         query = select(self.model).where(self.model.name == name, self._active(datetime.now(UTC)))
         return list((await session.execute(query, execution_options=self.options)).scalars())
 
@@ -129,9 +133,10 @@ class Credentials:
         stmt = update(self.model).where(self.model.name == name, self._active(now)).values(revoked_at=now)
         if key_id:
             stmt = stmt.where(self.model.key_id == key_id)
-        return (await session.execute(stmt, execution_options=self.options)).rowcount
+        result = cast(CursorResult[Any], await session.execute(stmt, execution_options=self.options))
+        return result.rowcount
 
-    async def all(self, session: AsyncSession) -> list:
+    async def all(self, session: AsyncSession) -> list[Any]:
         query = select(self.model).order_by(self.model.name, self.model.created_at)
         return list((await session.execute(query, execution_options=self.options)).scalars())
 
@@ -215,11 +220,9 @@ async def dispatch(store: Credentials, session: AsyncSession, args: argparse.Nam
     )
 
 
-def command_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Awaitable[str]],
+def command_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Coroutine[Any, Any, str]],
                  argv: list[str] | None = None) -> int:
     """Parse, run, print: the new credential alone on stdout (so scripts can capture it)."""
-    import asyncio
-
     args = parser.parse_args(argv)
     try:
         output = asyncio.run(run(args))
@@ -233,8 +236,8 @@ def command_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namesp
     return 0
 
 
-async def authenticate(request, presented: str | None, store: Credentials, *, failures, known: KnownDigests,
-                       headers: dict[str, str], what: str) -> Holder:
+async def authenticate(request: Request, presented: str | None, store: Credentials, *, failures: RateLimiter,
+                       known: KnownDigests, headers: dict[str, str], what: str) -> Holder:
     """The holder of the presented credential: 401 without a valid one, 429 for an address that
     failed too often (no database look-up then, unless the credential authenticated lately).
 
@@ -242,18 +245,14 @@ async def authenticate(request, presented: str | None, store: Credentials, *, fa
     per-address RateLimiter of failed attempts. One answer for malformed, unknown, revoked and
     expired credentials: nothing to probe.
     """
-    from fastapi import HTTPException
-
-    from shared.ratelimit import client_ip
-
     ip = client_ip(request)
     if not (presented and presented in known) and (wait := failures.wait(ip)):
         raise failures.refuse(wait, "too many failed authentications from this address; retry later")
-    holder = None
+    holder: Holder | None = None
     if presented and len(presented) <= 200:
         async with request.app.state.runtime.sessionmaker() as session:
             holder = await store.find(session, presented)
-    if holder is None:
+    if holder is None or not presented:
         failures.take(ip)
         if not presented:
             raise HTTPException(401, detail=f"a valid {what} is required", headers=headers)

@@ -27,15 +27,16 @@ YEAR_MIN, YEAR_MAX = 1900, 2100
 MAX_AMOUNT = 10**12  # 1,000 billion VND: above any fee or charge of an administrative procedure
 
 
-def _integer(value):
+# These raise ValueError, not TypeError: pydantic turns only ValueError into a field error.
+def _integer(value: object) -> object:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("must be a JSON integer (not text, a boolean or a decimal)")  # noqa: TRY004 (pydantic needs ValueError)
+        raise ValueError("must be a JSON integer (not text, a boolean or a decimal)")
     return value
 
 
-def _time_text(value):
+def _time_text(value: object) -> object:
     if not isinstance(value, (str, datetime)):
-        raise ValueError("must be an ISO 8601 date-time string with its offset (not a number)")  # noqa: TRY004
+        raise ValueError("must be an ISO 8601 date-time string with its offset (not a number)")
     return value
 
 

@@ -77,7 +77,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def field_name(loc: tuple | list) -> str:
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     """("body", "data", "unit_code") → data.unit_code; ("query", "limit") → limit."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
@@ -85,7 +85,7 @@ def field_name(loc: tuple | list) -> str:
     return ".".join(parts) or "body"
 
 
-def field_errors(errors: list[dict], limit: int = MAX_ERRORS) -> list[dict[str, str]]:
+def field_errors(errors: list[dict[str, Any]], limit: int = MAX_ERRORS) -> list[dict[str, str]]:
     """Each failing field and why, without the value that failed (it may be an identity number
     or a name); at most `limit`, then one line saying how many more."""
     listed = [{"field": field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))[:300]}
@@ -95,9 +95,10 @@ def field_errors(errors: list[dict], limit: int = MAX_ERRORS) -> list[dict[str, 
     return listed
 
 
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's default 422 repeats the input; this one names the fields only."""
-    return JSONResponse({"detail": field_errors(list(exc.errors()))}, status_code=422)
+    errors = list(exc.errors()) if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": field_errors(errors)}, status_code=422)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -135,7 +136,7 @@ def edit_openapi(app: FastAPI, *edits: Callable[[dict[str, Any]], dict[str, Any]
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customize it
 
 
 def _declare_validation_errors(document: dict[str, Any]) -> dict[str, Any]:

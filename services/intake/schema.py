@@ -26,15 +26,16 @@ def _event_model(type_: str, version: int, data: type) -> type:
     if type_ in WITH_APPLICANT:  # as posted: the clear number, replaced by intake
         data = create_model(f"{data.__name__}Posted", __base__=data,
                             applicant=(ApplicantIn | None, Field(default=None)))
-    return create_model(f"{name}Event", __base__=Envelope, type=(Literal[type_], ...),
-                        version=(Literal[version], version), data=(data, ...))
+    fields: dict[str, Any] = {"type": (Literal[type_], ...), "version": (Literal[version], version),
+                              "data": (data, ...)}
+    return create_model(f"{name}Event", __base__=Envelope, **fields)
 
 
 @cache
 def event_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     """(the schema of one event, the component schemas it refers to)."""
     models = tuple(_event_model(t, v, data) for (t, v), data in INTAKE_MODELS.items())
-    union = Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007 (a runtime tuple)
+    union: Any = Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007 (a tuple built at run time)
     schema = TypeAdapter(union).json_schema(ref_template=REF)
     return {k: v for k, v in schema.items() if k != "$defs"}, schema.get("$defs", {})
 

@@ -44,7 +44,7 @@ def chosen_period(
             return parse_period(datetime.now(TZ).strftime("%Y-%m"))  # default: the current month
         # The contract's years (shared.event_types): no event lies outside them, and the year 1
         # would overflow the previous period's arithmetic.
-        if not (YEAR_MIN <= chosen.start.year and chosen.end.year <= YEAR_MAX + 1):
+        if not (chosen.start.year >= YEAR_MIN and chosen.end.year <= YEAR_MAX + 1):
             raise ValueError(f"must lie between the years {YEAR_MIN} and {YEAR_MAX}")
     except ValueError as exc:
         raise HTTPException(422, detail=[{"field": field, "message": str(exc)}]) from exc

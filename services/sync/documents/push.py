@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from services.docsys_simulator.edxml import EdxmlError
-from services.docsys_simulator.edxml_read import parse
-from services.sync.config import SyncStoreSettings
+from services.sync.config import SyncSettings, SyncStoreSettings
+from services.sync.documents.edxml import EdxmlError, parse
 from services.sync.documents.models import Base, DocsysCredential
+from services.sync.documents.organs import unit_code
 from shared.credentials import (
     Credentials, Holder, KnownDigests, authenticate, command_main, command_parser, dispatch,
 )
@@ -39,7 +39,7 @@ header = APIKeyHeader(name="X-API-Key", auto_error=False,
 UNAUTHORIZED = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
 
 
-def install(app_state, settings) -> None:
+def install(app_state: Any, settings: SyncSettings) -> None:
     """The per-address limit on failed pushes and the cache of credentials that worked."""
     app_state.push_failures = RateLimiter(settings.auth_failures_per_second, settings.auth_failures_burst)
     app_state.known_pushers = KnownDigests()
@@ -56,13 +56,15 @@ PusherDep = Annotated[Holder, Depends(pusher)]
 
 
 def check_organ(raw: bytes, system: Holder) -> None:
-    """403 when the envelope comes from an organ the credential does not speak for; an envelope
-    that cannot be read goes on to be rejected with its reason like a polled one."""
+    """403 when the envelope comes from an organ (national identifier, mapped to our unit code)
+    the credential does not speak for; an envelope that cannot be read goes on to be rejected
+    with its reason like a polled one."""
     try:
         sender = parse(raw).sender.id
     except EdxmlError:
         return
-    if not system.covers(sender or "", load_units()):
+    unit = unit_code(sender) if sender else None
+    if unit is None or not system.covers(unit, load_units()):
         raise HTTPException(403, detail=f"the credential {system.name!r} may not push for organ {sender}")
 
 
