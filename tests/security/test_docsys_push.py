@@ -193,6 +193,7 @@ async def test_a_document_dated_outside_the_contracts_years_is_rejected_not_a_cr
         await requested(app)
         key = await credential(app, "vanban-h44", ["H44"])
         async with client(app, **{"X-API-Key": key}) as c:
-            answer = await c.post("/v1/documents/inbox", content=issued(pki, "1", "Lê Quang Vinh", on=date(1899, 12, 31)))
+            envelope = issued(pki, "1", "Lê Quang Vinh", on=date(1899, 12, 31))
+            answer = await c.post("/v1/documents/inbox", content=envelope)
         assert answer.status_code == 422, answer.text
         assert (await snapshot(app))[:2] == (0, 1)  # no document, one rejection

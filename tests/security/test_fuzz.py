@@ -5,8 +5,8 @@ answer with a declared schema must match it.
 - Credentials come with every request, so the fuzzer reaches the handlers instead of stopping at
   401: intake's counter key (bound to every unit), sync's document-system push credential, and
   one bearer token that is both a province-wide reader and an operator.
-- Intake's bodies are typed in its document (one schema per event type, a union discriminated on
-  `type`: services/intake/schema.py), so generated events reach the validators.
+- Intake's bodies are typed in its document (one schema per event type and version, with `type`
+  and `version` as constants: services/intake/schema.py), so generated events reach the validators.
 - The seed changes every run and is printed; FUZZ_SEED=<seed> replays a run.
 - Bounded: FUZZ_MAX_EXAMPLES per operation and phase (default 20), and a time limit per service.
   /ready is left out: answering 503 while a dependency is down is its contract.
