@@ -45,10 +45,10 @@ def sync_settings(pki):  # noqa: F811
             "docsys_poll_seconds": 60}
 
 
-def issued(pki, number: str, signer: str, on: date = date(2026, 8, 4)) -> bytes:  # noqa: F811
-    """A document issued by the dossier's unit, signed with the document system's key."""
+def issued(pki, number: str, signer: str, on: date = date(2026, 8, 4), sender=UNIT) -> bytes:  # noqa: F811
+    """A document issued by the dossier's unit (by default), signed with the document system's key."""
     return build_document(Document(
-        sender=UNIT, receivers=(SYSTEM,), number=number, notation="QĐ-UBND", place="Phú Thọ", promulgated_on=on,
+        sender=sender, receivers=(SYSTEM,), number=number, notation="QĐ-UBND", place="Phú Thọ", promulgated_on=on,
         type=DECISION_TYPE, subject="Quyết định cấp phép", signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", signer),
         response_for=(REQUEST,), traces=(Trace(UNIT.id, datetime(2026, 8, 4, 9, tzinfo=VN)),),
         attachments=(Attachment("qd.txt", "text/plain", "Quyết định".encode()),)), pki["docsys"])
@@ -104,6 +104,12 @@ async def test_a_document_from_an_organ_the_credential_does_not_cover_is_403_and
             answer = await c.post("/v1/documents/inbox", content=issued(pki, "999999", "Attacker"))
         assert answer.status_code == 403 and UNIT.id in answer.json()["detail"]
         assert await snapshot(app) == before
+        # As its own organ, about another unit's dossier: refused, and the answer does not say
+        # which unit handles the dossier (the recorded reason does, for the operators).
+        async with client(app, **{"X-API-Key": other}) as c:
+            answer = await c.post("/v1/documents/inbox",
+                                  content=issued(pki, "999999", "Attacker", sender=organ("H44.101")))
+        assert answer.status_code == 422 and "H44.100" not in answer.text and UNIT.id not in answer.text
 
 
 async def test_the_genuine_document_system_pushes_and_the_forgery_did_not_take_its_place(topics, schemas, pki,  # noqa: F811

@@ -12,7 +12,7 @@ from services.sync import backlog
 from services.sync.api import Period
 from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
-from services.sync.documents.push import PusherDep, check_organ
+from services.sync.documents.push import PusherDep, answer_for, check_organ
 from services.sync.documents.receive import NotYet, receive, receiving_system
 from services.sync.documents.tables import DOCSYS
 from shared.auth import OPERATOR, ReaderDep, check_dossier, may_read, readable
@@ -118,10 +118,11 @@ async def push(request: Request, system: PusherDep) -> dict:
         async with app.runtime.sessionmaker() as session, session.begin():
             outcome = await receive(session, raw, topics=app.runtime.topics, **_receiver(app))
     except NotYet as exc:
-        raise HTTPException(409, detail=str(exc), headers={"Retry-After": "1"}) from exc
+        raise HTTPException(409, detail="the request this answers is still being sent; retry",
+                            headers={"Retry-After": "1"}) from exc
     app.runtime.relay.wake()
     if outcome["outcome"] == "rejected":
-        raise HTTPException(422, detail=outcome)
+        raise HTTPException(422, detail=answer_for(system, outcome))
     return outcome
 
 

@@ -25,6 +25,7 @@ from services.sync.config import SyncSettings, SyncStoreSettings
 from services.sync.documents.edxml import EdxmlError, parse
 from services.sync.documents.models import Base, DocsysCredential
 from services.sync.documents.organs import unit_code
+from shared.auth import dossier_unit
 from shared.credentials import (
     Credentials, Holder, KnownDigests, authenticate, command_main, command_parser, dispatch,
 )
@@ -66,6 +67,15 @@ def check_organ(raw: bytes, system: Holder) -> None:
     unit = unit_code(sender) if sender else None
     if unit is None or not system.covers(unit, load_units()):
         raise HTTPException(403, detail=f"the credential {system.name!r} may not push for organ {sender}")
+
+
+def answer_for(system: Holder, outcome: dict[str, Any]) -> dict[str, Any]:
+    """The outcome as the pusher may see it: the reason only for dossiers of its own organs, so
+    that a document system cannot learn which unit handles another unit's dossier."""
+    code = outcome.get("dossier_code")
+    if outcome["outcome"] == "rejected" and not (code and system.covers(dossier_unit(code), load_units())):
+        return {"outcome": "rejected", "reason": "rejected; the reason is recorded for the province's operators"}
+    return outcome
 
 
 async def run(args: argparse.Namespace, settings: SyncStoreSettings | None = None) -> str:
