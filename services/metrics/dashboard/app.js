@@ -27,9 +27,9 @@ function fillRows(tbody, rows) {
 
 // What the per-dossier panels say when the token may not read (the API's own detail is English).
 const DENIED = {
-  401: "cần mã đọc hợp lệ (nhập mã đọc ở trên)",
-  403: "mã đọc này không được xem hồ sơ của đơn vị này",
-  503: "chưa cấu hình mã đọc",
+  401: "cần mã truy cập hợp lệ",
+  403: "mã truy cập này không được xem hồ sơ của đơn vị này",
+  503: "chưa cấu hình mã truy cập",
 };
 
 async function getJSON(path, headers = {}) {
