@@ -16,10 +16,9 @@ import sys
 
 from services.intake.apikeys import KEYS
 from services.intake.config import IntakeStoreSettings
-from services.intake.models import Base
 from shared.credentials import command_main, command_parser, dispatch
-from shared.db import create_schema, make_engine, make_sessionmaker
-from shared.tables import PLUMBING
+from shared.db import make_engine, make_sessionmaker
+from shared.migrations import prepare_schema
 from shared.units import load_units
 
 
@@ -28,7 +27,7 @@ async def run(args: argparse.Namespace, settings: IntakeStoreSettings | None = N
     settings = settings or IntakeStoreSettings()
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
-        await create_schema(engine, settings.db_schema, PLUMBING, Base.metadata)
+        await prepare_schema(engine, settings.db_schema, "intake")
         async with make_sessionmaker(engine)() as session, session.begin():
             return await dispatch(KEYS, session, args, load_units())
     finally:
