@@ -23,15 +23,15 @@ from fastapi.security import APIKeyHeader
 
 from services.sync.config import SyncSettings, SyncStoreSettings
 from services.sync.documents.edxml import EdxmlError, parse
-from services.sync.documents.models import Base, DocsysCredential
+from services.sync.documents.models import DocsysCredential
 from services.sync.documents.organs import unit_code
 from shared.auth import dossier_unit
 from shared.credentials import (
     Credentials, Holder, KnownDigests, authenticate, command_main, command_parser, dispatch,
 )
-from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker
+from shared.migrations import prepare_schema
 from shared.ratelimit import RateLimiter
-from shared.tables import PLUMBING
 from shared.units import load_units
 
 PUSHERS = Credentials(DocsysCredential, prefix="ds", scope="organs")
@@ -82,7 +82,7 @@ async def run(args: argparse.Namespace, settings: SyncStoreSettings | None = Non
     settings = settings or SyncStoreSettings()
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
-        await create_schema(engine, settings.db_schema, PLUMBING, Base.metadata)
+        await prepare_schema(engine, settings.db_schema, "sync")
         async with make_sessionmaker(engine)() as session, session.begin():
             return await dispatch(PUSHERS, session, args, load_units())
     finally:
