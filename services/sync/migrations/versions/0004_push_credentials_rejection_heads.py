@@ -4,8 +4,8 @@ As docs/schema-changes-sec.md lists them: the table docsys_credentials, and docs
 whole `envelope` replaced by its first 4 KB, its sha256 and its size (computed from the kept
 envelopes on upgrade; a downgrade can restore only the heads).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-26 12:20:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0003'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
