@@ -27,11 +27,10 @@ from bench.pipeline import BenchStack
 from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, Run
 from deploy.launch import free_port
 from services.metrics.aggregates import count_from_facts
-from services.metrics.models import Base
 from services.metrics.periods import TZ, date_range, parse_period
 from services.metrics.rollups import rebuild_rollups
-from shared.db import create_schema, make_engine, make_sessionmaker
-from shared.tables import PLUMBING
+from shared.db import make_engine, make_sessionmaker
+from shared.migrations import prepare_schema
 from shared.topics import ensure_topics
 from shared.units import load_units
 
@@ -80,7 +79,7 @@ def say(message: str) -> None:
 async def generate(schema: str, years: int, now: datetime) -> dict:
     """`years` province-years of facts ending now, their sync facts, and the rollups."""
     engine = make_engine(DATABASE_URL, schema)
-    await create_schema(engine, schema, PLUMBING, Base.metadata)
+    await prepare_schema(engine, schema, "metrics")
     conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"),
                                  server_settings={"search_path": schema})
     catalog = json.loads(CATALOG.read_text())["procedures"]

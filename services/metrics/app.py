@@ -15,6 +15,7 @@ from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.reports import Options
 from services.metrics.rollups import ensure_rollups
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -51,6 +52,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(dossier_router)
     app.include_router(health_router())

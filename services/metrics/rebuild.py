@@ -32,11 +32,10 @@ from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import FACT_COLUMNS, SYNC_COLUMNS, _fact, fold_records
-from services.metrics.models import Base
 from services.metrics.rollups import rebuild_rollups
-from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker
+from shared.migrations import prepare_schema
 from shared.event_types import DossierState
-from shared.tables import PLUMBING
 from shared.topics import Topics
 
 # The state's lists (documents, fees, steps…) are what full validation spends most on and what no
@@ -141,7 +140,7 @@ async def rebuild(settings: MetricsSettings, *, replace: bool = False, workers: 
     topics = Topics(settings.topic_prefix)
     group = settings.consumer_group or f"{settings.topic_prefix}metrics"
     engine = make_engine(settings.database_url, settings.db_schema)
-    await create_schema(engine, settings.db_schema, PLUMBING, Base.metadata)
+    await prepare_schema(engine, settings.db_schema, "metrics")  # as the service would: at head
     conn = await asyncpg.connect(dsn(settings), server_settings={"search_path": settings.db_schema})
     try:
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM dossier_facts)") and not replace:

@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DDL, Column, Date, DateTime, Integer, SmallInteger, String, Table, Text, event, text
+from sqlalchemy import Column, Date, DateTime, Index, Integer, SmallInteger, String, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.aggregates import COUNTERS, COUNTS, JUDGED, PROCEDURE_SETS
-from services.metrics.models import Base
+from services.metrics.models import Base, DossierFact
 
 DAY = "(f.received_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date"
 OPEN_COUNTERS = {"n": "count(*)"} | {name: f"count(*) FILTER (WHERE {cond})" for name, cond in JUDGED.items()}
@@ -77,9 +77,9 @@ rollup_definition = Table(
     Column("id", SmallInteger, primary_key=True),
     Column("digest", Text, nullable=False),
 )
-# One unit's breakdown by procedure or channel judges its open dossiers from the facts.
-event.listen(Base.metadata, "after_create", DDL(
-    "CREATE INDEX IF NOT EXISTS ix_dossier_facts_open ON dossier_facts (received_at) WHERE on_time IS NULL"))
+# One unit's breakdown by procedure or channel judges its open dossiers from the facts: those few
+# rows, found by a partial index however many closed dossiers the table holds.
+Index("ix_dossier_facts_open", DossierFact.__table__.c.received_at, postgresql_where=text("on_time IS NULL"))
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one per table
@@ -204,15 +204,9 @@ async def rebuild_rollups(session: AsyncSession) -> None:
 
 
 async def ensure_rollups(session: AsyncSession) -> None:
-    """At start-up: if the rollups were built for other counts, rebuild them from the facts.
-    A new counter column is added to the tables here first (create_all adds no column)."""
+    """At start-up: if the rollups were built for other counts (or never), rebuild them from the
+    facts. A new counter's columns come with the migration that adds its fact column."""
     await session.execute(LOCK)
     stored = (await session.execute(text("SELECT digest FROM rollup_definition WHERE id = 1"))).scalar()
-    if stored == DIGEST:
-        return
-    tables = [(r.table.name, r.counters) for r in ROLLUPS] + [(t.name, p.counters) for p, t in CHANGES.items()]
-    for table, names in [*tables, ("open_rollups", OPEN_COUNTERS)]:
-        for name in names:
-            await session.execute(text(
-                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} integer NOT NULL DEFAULT 0"))
-    await rebuild_rollups(session)
+    if stored != DIGEST:
+        await rebuild_rollups(session)
