@@ -35,8 +35,6 @@ from shared.db import any_of
 
 log = logging.getLogger(__name__)
 NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulator's code)
-LEGACY = ("queued before the portal's dialect: re-publish the dossier's state (processing replay), "
-          "then re-queue it")
 PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
 # The portal accepted a record of this dossier (a row of sync_progress_sent beside the step keys).
 HOLDS = "record"
@@ -50,12 +48,6 @@ class PortalSender:
         self.client, self._sessionmaker, self.dialect, self._identities = client, sessionmaker, dialect, identities
 
     async def sync(self, payloads: list[dict]) -> dict[str, str]:
-        # A row queued by sync before the portal's dialect (issue 15) holds the old record, which
-        # cannot be turned into this one: refused, so it is parked and listed, never dropped.
-        legacy = {p["MaHoSo"]: LEGACY for p in payloads if "record" not in p and "MaHoSo" in p}
-        payloads = [p for p in payloads if "record" in p]
-        if not payloads:
-            return legacy
         codes = [p["dossier_code"] for p in payloads]
         held, sent = await self._known(codes)
         clear = await self._identities.fetch(codes)
@@ -106,8 +98,8 @@ class PortalSender:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
             raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done, answered=answered > 0,
-                              refused=refused | legacy)
-        return refused | legacy
+                              refused=refused)
+        return refused
 
     async def look_up(self, dossier_code: str) -> HoSo | None:
         return await self.client.look_up(self.dialect.national_code(dossier_code))
