@@ -130,8 +130,9 @@ class Stack:
         env |= self.extra_env.get(service.name, {})
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
-                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD,
-                    "SYNC_INTAKE_URL": self.url("intake"), "SYNC_INTAKE_TOKEN": self.identity_token}
+                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
+            if "intake" in self.ports:  # the applicant's identity for the portal's record
+                env |= {"SYNC_INTAKE_URL": self.url("intake"), "SYNC_INTAKE_TOKEN": self.identity_token}
             if self.docsys:
                 env["SYNC_DOCSYS_URL"] = self.url("docsys-simulator")
         return env

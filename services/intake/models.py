@@ -1,8 +1,9 @@
-"""Intake's own tables: every accepted event (the inbox) and the counter systems' API keys."""
+"""Intake's own tables: every accepted event (the inbox), the counter systems' API keys, and the
+applicant's clear identity, sealed, with the log of its reads."""
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, String, func
+from sqlalchemy import BigInteger, DateTime, Index, LargeBinary, MetaData, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -36,3 +37,29 @@ class ApiKey(CredentialColumns, Base):
 
     # Unit codes it may post for; a unit covers every unit below it in the tree (H44: all).
     units: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+
+
+class ApplicantIdentity(Base):
+    """The applicant's clear identity, sealed (identity.py): one row per dossier, nothing else holds it."""
+
+    __tablename__ = "applicant_identities"
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # nonce ‖ AES-GCM(number, name); NULL once erased
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApplicantAccessLog(Base):
+    """Every read of a clear identity: who, when, which dossier, for what (identity.py)."""
+
+    __tablename__ = "applicant_access_log"
+    __table_args__ = (Index("applicant_access_log_dossier", "dossier_code"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
+    who: Mapped[str] = mapped_column(String(64))  # the service credential's name, or "operator:<command>"
+    dossier_code: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(64))

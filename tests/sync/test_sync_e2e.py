@@ -59,8 +59,10 @@ async def post(stack: Stack, events: list[dict]) -> None:
     assert totals["accepted"] == len(events), totals
 
 
-async def wait_until_synced(db, topics, schemas: str, timeout: float = 90) -> None:
-    """Until the sync backlog is empty and everything it published has been consumed."""
+async def wait_until_synced(db, topics, schemas: str, timeout: float = 180) -> None:
+    """Until the sync backlog is empty and everything it published has been consumed. A deadline,
+    not a speed goal: the portal's dialect takes a few calls per dossier (record, then progress
+    steps 10 at a time), each failing 30% of the time here, on a machine that may be shared."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await wait_until_quiet(db, KAFKA, topics, schemas, timeout=deadline - time.monotonic())
