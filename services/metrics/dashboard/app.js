@@ -295,6 +295,7 @@ async function fetchDrillDown(unit) {
 }
 
 async function loadDrillDown(unit) {
+  $("#drill-unit").textContent = unit;  // at once: the click is acknowledged while the rows load
   renderDrillDown(await fetchDrillDown(unit));
 }
 
