@@ -82,6 +82,20 @@ class Received(Data):
     applicant: Applicant | None = _APPLICANT
 
 
+# Version 2 of the opening events (CONTRACT.md): where the dossier was received when that is not its
+# handling unit (reception regardless of administrative boundaries, Plan 617). Absent: the handling unit.
+_RECEIVING_UNIT = Field(default=None, pattern=UNIT_CODE, exclude_if=lambda v: v is None,
+                        description="The unit that received it, when not the handling unit (unit_code)")
+
+
+class SubmittedV2(Submitted):
+    receiving_unit_code: str | None = _RECEIVING_UNIT
+
+
+class ReceivedV2(Received):
+    receiving_unit_code: str | None = _RECEIVING_UNIT
+
+
 class WithReason(Data):
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -153,12 +167,18 @@ class FeedbackReceived(Data):
     """A citizen's complaint or petition (PAKN, phản ánh kiến nghị) about the dossier."""
 
     feedback_id: str = Field(min_length=1, max_length=64)
-    due_at: AwareDatetime = Field(description="The deadline for handling this feedback")
+    # Optional: absent, processing computes the deadlines by rule (15 working days to answer,
+    # 2 to refuse, 5 to ask for more information). Left out of the wire form when absent.
+    due_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None,
+                                         description="The deadline for answering this feedback")
     content: str | None = Field(default=None, max_length=4000)
 
 
 class FeedbackHandled(Data):
     feedback_id: str = Field(min_length=1, max_length=64)
+    # What the handling was; absent = answered. A supplement request keeps the feedback open.
+    outcome: Literal["answered", "refused", "supplement_requested"] | None = Field(
+        default=None, exclude_if=lambda v: v is None)
     satisfied: bool | None = Field(default=None, description="The citizen's verdict on the answer")
 
 
@@ -166,6 +186,13 @@ class Rated(Data):
     """The citizen's satisfaction rating of the reception and handling (đánh giá mức độ hài lòng)."""
 
     rating: Literal["very_satisfied", "satisfied", "neutral", "dissatisfied"]
+
+
+class ResultReturned(Data):
+    """Version 2 of dossier.result_returned: how the result reached the citizen."""
+
+    return_method: Literal["counter", "post", "online"] = Field(
+        description="counter: at the one-stop counter; post: by the public postal service; online: electronically")
 
 
 INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
@@ -188,6 +215,9 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.feedback_handled", 1): FeedbackHandled,
     ("dossier.rated", 1): Rated,
     ("dossier.document_status", 1): DocumentStatus,
+    ("dossier.submitted", 2): SubmittedV2,
+    ("dossier.received", 2): ReceivedV2,
+    ("dossier.result_returned", 2): ResultReturned,
 }
 
 
@@ -210,6 +240,8 @@ class ProcedureFacts(Data):
     online_payment: bool  # the procedure can be paid online
     fee_data_synced: bool  # its fee data is synced to the national portal
     population_data_connected: bool  # connected to the national population database
+    paper_result: bool = False  # the result is a paper document (3.3: online counts only with an e-result)
+    time_unit: str = "working_days"  # the unit of its time limit (2.2 is shown in it)
 
 
 class DocumentItem(Data):
@@ -273,6 +305,17 @@ class DossierState(Data):
     components_reused: int = 0
     uses_population_data: bool = False
     uses_personal_data_store: bool = False
+    vneid_authenticated: bool = Field(default=False, description="TaiKhoanDuocXacThucVoiVNeID")
+    databases_consulted: list[str] = Field(default_factory=list, description="DSKetNoiCSDL: MaCSDL codes")
+    result_in_citizen_store: bool = Field(default=False, description="A result link synced to the citizen's data store")
+    receiving_unit_code: str | None = Field(default=None, description="Where it was received, if not the handling unit")
+    appointment_at: AwareDatetime | None = Field(
+        default=None, description="The citizen's appointment: the due date, or the new date of an extension")
+    handling_time: float | None = Field(
+        default=None, description="Processed: reception to end minus supplementation, in the procedure's time unit")
+    return_method: str | None = Field(default=None, description="How the result was returned (counter, post, online)")
+    pending_catalog: list[str] = Field(
+        default_factory=list, description="Codes the catalog does not know yet ('procedure:X', 'unit:Y'): held, not judged")
     result_digitized: bool = False
     electronic_result: bool = False
     result_is_document: bool = Field(default=False, description="The catalog says its result is an official document")
