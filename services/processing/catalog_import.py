@@ -155,7 +155,7 @@ def changes(imported: list[Procedure], current: dict[str, Procedure], effective_
             added.append(p.code)
             to_write.append(p)
             continue
-        diff = {k: [getattr(before, k), getattr(p, k)] for k in p.model_fields
+        diff = {k: [getattr(before, k), getattr(p, k)] for k in Procedure.model_fields
                 if k != "former_limits" and getattr(before, k) != getattr(p, k)}
         if not diff:
             continue
