@@ -53,8 +53,14 @@ PeriodDep = Annotated[Period, Depends(chosen_period)]
 UnitDep = Annotated[str, Depends(chosen_unit)]
 
 
+async def options_of(request: Request) -> Options:
+    settings = request.app.state.settings
+    return Options(weights=settings.online_service_weights,
+                   catalog=await request.app.state.catalog.get(request.app.state.http))
+
+
 async def _report(request: Request, period: Period, unit: str) -> dict:
-    options = Options(request.app.state.settings.online_service_formula)
+    options = await options_of(request)
     async with request.app.state.runtime.sessionmaker() as session:
         return await unit_report(session, period=period, unit=unit, units=load_units(), now=datetime.now(UTC),
                                  options=options)
@@ -79,7 +85,7 @@ async def get_breakdown(
     request: Request, period: PeriodDep, unit: UnitDep, by: Literal["procedure", "channel"] = "procedure"
 ) -> dict:
     """A unit's figures per procedure or per channel (1 counter, 2 online, 3 postal)."""
-    options = Options(request.app.state.settings.online_service_formula)
+    options = await options_of(request)
     async with request.app.state.runtime.sessionmaker() as session:
         return await breakdown(session, period=period, unit=unit, by=by, now=datetime.now(UTC), options=options)
 
@@ -89,7 +95,7 @@ async def get_trend(
     request: Request, unit: UnitDep, period: PeriodDep, months: Annotated[int, Query(ge=1, le=36)] = 12
 ) -> list[dict]:
     """Month by month up to the period's last month: received, 766 score and rates."""
-    options = Options(request.app.state.settings.online_service_formula)
+    options = await options_of(request)
     async with request.app.state.runtime.sessionmaker() as session:
         return await monthly_trend(session, months=months_until(period, months), unit=unit, units=load_units(),
                                    now=datetime.now(UTC), options=options)

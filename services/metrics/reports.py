@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.aggregates import Counts, count, roll_up
-from services.metrics.index766 import index766
+from services.metrics.index766 import DEFAULT_WEIGHTS, index766
 from services.metrics.periods import Period
-from shared.units import UnitTree
+from shared.units import Unit, UnitTree
 
 # name -> (numerator, denominator, Vietnamese label)
 RATES = {
@@ -18,19 +18,45 @@ RATES = {
     "digitization_rate": ("digitized", "received", "Hồ sơ số hóa"),
     "on_time_rate": ("on_time", "received", "Hồ sơ đúng hạn"),
     "sync_rate": ("synced", "received", "Hồ sơ đồng bộ Cổng DVCQG"),
+    # Plan 617's 100%: final status and result on the portal, over dossiers that reached 9 or 10.
+    "sync_full_rate": ("synced_final", "final", "Kết quả đồng bộ đầy đủ lên Cổng DVCQG"),
     "electronic_result_rate": ("electronic_result", "received", "Kết quả điện tử"),
     "reuse_rate": ("reused", "received", "Tái sử dụng dữ liệu số"),
     "document_result_rate": ("document_result", "document_expected", "Kết quả ban hành qua hệ thống QLVB"),
-    "online_payment_rate": ("paid_online", "has_fee", "Thanh toán trực tuyến"),
+    "online_payment_rate": ("paid_online", "fee_owed", "Thanh toán trực tuyến"),
     "satisfaction_rate": ("satisfied", "received", "Mức độ hài lòng"),
     "pakn_on_time_rate": ("feedback_on_time", "feedback", "PAKN xử lý đúng hạn"),
     "full_online_procedures_rate": ("procedures_full_online", "procedures", "Thủ tục trực tuyến toàn trình"),
+    "full_online_dossiers_rate": ("full_online_dossiers", "full_online_procedure_dossiers",
+                                  "Hồ sơ xử lý trực tuyến toàn trình"),
+    # Reception regardless of administrative boundaries; the postal public service (per unit).
+    "received_elsewhere_rate": ("received_elsewhere", "received", "Hồ sơ tiếp nhận ngoài địa bàn"),
+    "received_by_post_rate": ("received_by_post", "received", "Hồ sơ tiếp nhận qua bưu chính công ích"),
+    "returned_by_post_rate": ("returned_by_post", "returned", "Kết quả trả qua bưu chính công ích"),
 }
+TIME_UNITS = {"working_days": "ngày làm việc", "calendar_days": "ngày", "hours": "giờ làm việc", "months": "tháng"}
 
 
 @dataclass(frozen=True)
 class Options:
-    online_formula: str = "procedures_online"
+    # How CLGQ's 12 points split among 3.1, 3.2, 3.3 (provisional: not public).
+    weights: tuple[float, float, float] = DEFAULT_WEIGHTS
+    # The procedure catalog (code -> (level, online level)) for CLGQ 3.1/3.2; None: not scored.
+    catalog: dict[str, tuple[str, str]] | None = None
+
+
+def with_catalog(counts: Counts, options: Options, unit: Unit | None) -> Counts:
+    """Set CLGQ 3.1/3.2's catalog counts for the unit: procedures of its level (all for the
+    province itself), those offering online service, and those of them that had an online dossier."""
+    if options.catalog is None:
+        counts.extra = {}
+        return counts
+    level = unit.level if unit and unit.parent is not None else None
+    procedures = {c for c, (lvl, _) in options.catalog.items() if level is None or lvl == level}
+    online = {c for c in procedures if options.catalog[c][1] in ("full", "partial")}
+    counts.extra = {"catalog_procedures": len(procedures), "catalog_online": len(online),
+                    "online_services_used": len(online & counts.procedures["procedures_online_used"])}
+    return counts
 
 
 def rates(counts: Counts) -> dict[str, dict]:
@@ -43,6 +69,7 @@ def rates(counts: Counts) -> dict[str, dict]:
 
 def row(key: str, counts: Counts, options: Options, units: UnitTree | None = None) -> dict:
     unit = units.units.get(key) if units else None
+    with_catalog(counts, options, unit)
     return {
         "key": key,
         "name": unit.name if unit else None,
@@ -50,7 +77,7 @@ def row(key: str, counts: Counts, options: Options, units: UnitTree | None = Non
         "received": counts["received"],
         "rates": rates(counts),
         # No dossier received: no index (its PAKN components would otherwise score in full).
-        "index": index766(counts, online_formula=options.online_formula) if counts["received"] else None,
+        "index": index766(counts, weights=options.weights) if counts["received"] else None,
     }
 
 
@@ -100,8 +127,19 @@ async def breakdown(
         "period": period_json(period),
         "unit": unit,
         "by": by,
-        "rows": [row(key, counts, options) for key, counts in sorted(groups.items())],
+        "rows": [row(key, counts, options) | ({"average_handling_time": average_handling_time(counts)}
+                                                if by == "procedure" else {})
+                 for key, counts in sorted(groups.items())],
     }
+
+
+def average_handling_time(counts: Counts) -> dict | None:
+    """2.2 (shown, not scored): mean handling time of the procedure's processed dossiers received in
+    the period, in the procedure's own time unit."""
+    if not counts["handled"] or counts.time_unit is None:
+        return None
+    return {"value": round(counts["handling_time_sum"] / counts["handled"], 2), "unit": counts.time_unit,
+            "label": TIME_UNITS.get(counts.time_unit, counts.time_unit), "dossiers": counts["handled"]}
 
 
 async def monthly_trend(
