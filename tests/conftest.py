@@ -7,6 +7,7 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -109,6 +110,8 @@ def stack(tmp_path, topics, schemas):
         topic_prefix=topics.prefix,
         schema_prefix=schemas,
         ports={s.name: free_port() for s in SERVICES},
+        # The tests post 2026 dossiers; the shipped targets file has 2025's targets only.
+        extra_env={"metrics": {"METRICS_TARGETS_PATH": str(Path(__file__).parent / "fixtures" / "targets-2025-2026.json")}},
     )
     try:
         running.start_all()

@@ -12,7 +12,7 @@ from services.metrics.export import to_csv, to_xlsx
 from services.metrics.models import DossierFact
 from services.metrics.periods import TZ, Period, date_range, months_until, parse_period
 from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
-from services.metrics.targets import targets_report
+from services.metrics.targets import load_targets, targets_report
 from shared.auth import READER, aggregate_reader
 from shared.events import DOSSIER_CODE_PATTERN
 from shared.units import load_units
@@ -101,11 +101,20 @@ async def get_trend(
                                    now=datetime.now(UTC), options=options)
 
 
+def year_targets(request: Request, period: Period):
+    """The targets of the period's year (its first day's), or None when the file has none for it."""
+    year = period.start.astimezone(TZ).year
+    return year, load_targets(request.app.state.settings.targets_path).get(year)
+
+
 @router.get("/targets")
 async def get_targets(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
-    """Plan 617 targets beside the actual values, with the units that fall short."""
+    """The plan's targets for the period's year beside the actual values, with the units that fall
+    short; none for a year without targets (never another year's)."""
     report = await _report(request, period, unit)
-    return {"period": report["period"], "unit": unit, "targets": targets_report(report)}
+    year, targets = year_targets(request, period)
+    return {"period": report["period"], "unit": unit, "year": year, "plan": targets.plan if targets else None,
+            "targets": targets_report(report, targets)}
 
 
 @router.get("/report.csv", response_class=Response)
@@ -122,7 +131,8 @@ async def report_xlsx(request: Request, period: PeriodDep, unit: UnitDep) -> Res
     """The monthly report as an Excel workbook (index sheet and Plan 617 targets sheet)."""
     report = await _report(request, period, unit)
     name = f"bao-cao-766-{unit}-{period.label}.xlsx"
-    return Response(to_xlsx(report, targets_report(report)), media_type=XLSX,
+    year, targets = year_targets(request, period)
+    return Response(to_xlsx(report, targets_report(report, targets), year=year), media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -89,9 +89,16 @@ function renderUnits() {
   [...tbody.rows].forEach((tr, i) => { tr.dataset.unit = rows[i].key; tr.tabIndex = 0; });
 }
 
-function renderTargets(targets) {
+function renderTargets({ targets, year }) {
+  if (!targets.length) {  // a year without targets shows none, never another year's
+    const none = cell(`Chưa có chỉ tiêu cho năm ${year}`);
+    none.colSpan = 5;
+    fillRows($("#targets tbody"), [[none]]);
+    return;
+  }
   fillRows($("#targets tbody"), targets.map((t) => [
-    cell(t.label), cell(pct.format(t.target), "num"), cell(ratio(t.actual), "num"),
+    cell(t.alternatives.length ? `${t.label} (${t.alternatives.map((a) => a.note).join("; ")})` : t.label),
+    cell(pct.format(t.target), "num"), cell(ratio(t.actual), "num"),
     cell(t.met === null ? "—" : t.met ? "Đạt" : "Chưa đạt", t.met ? "up" : t.met === false ? "down" : ""),
     cell(t.units_short.length ? `${t.units_short.length} đơn vị` : "—", "num"),
   ]));
@@ -170,7 +177,7 @@ async function load() {
   $("#unit-name").textContent = report.unit.name ?? report.unit.key;
   renderSummary(report.unit);
   renderUnits();
-  renderTargets(targets.targets);
+  renderTargets(targets);
   renderTrend(trend);
   await loadDrillDown(report.unit.key);
   document.body.dataset.loaded = report.period.label;  // lets tests and monitors know rendering finished
