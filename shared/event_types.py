@@ -1,6 +1,6 @@
 """Data schemas of each event type, version 1. Unknown fields are rejected (extra="forbid").
 
-Statuses follow the national portal's TrangThaiHoSo codes (DOMAIN.md §3).
+Statuses follow the national portal's TrangThaiHoSo codes (docs/domain.md §3).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class ComponentRecorded(Data):
 class ResultRecorded(Data):
     """The result document (giấy tờ kết quả).
 
-    A result signed and numbered in the document-management system (DOMAIN.md §10) also carries
+    A result signed and numbered in the document-management system (docs/domain.md §10) also carries
     the number, symbol, promulgation date and signer issued there (source "document-system").
     """
 
@@ -315,7 +315,8 @@ class DossierState(Data):
         default=None, description="Processed: reception to end minus supplementation, in the procedure's time unit")
     return_method: str | None = Field(default=None, description="How the result was returned (counter, post, online)")
     pending_catalog: list[str] = Field(
-        default_factory=list, description="Codes the catalog does not know yet ('procedure:X', 'unit:Y'): held, not judged")
+        default_factory=list,
+        description="Codes the catalog does not know yet ('procedure:X', 'unit:Y'): held, not judged")
     result_digitized: bool = False
     electronic_result: bool = False
     result_is_document: bool = Field(default=False, description="The catalog says its result is an official document")

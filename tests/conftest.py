@@ -100,6 +100,9 @@ async def dead_letters(topic: str, expected: int, timeout: float = 30) -> list[d
         await consumer.stop()
 
 
+TEST_TARGETS = Path(__file__).parent / "fixtures" / "targets-2025-2026.json"
+
+
 @pytest.fixture
 def stack(tmp_path, topics, schemas):
     """All five services as separate processes, on free ports, with this test's topics/schemas."""
@@ -111,7 +114,7 @@ def stack(tmp_path, topics, schemas):
         schema_prefix=schemas,
         ports={s.name: free_port() for s in SERVICES},
         # The tests post 2026 dossiers; the shipped targets file has 2025's targets only.
-        extra_env={"metrics": {"METRICS_TARGETS_PATH": str(Path(__file__).parent / "fixtures" / "targets-2025-2026.json")}},
+        extra_env={"metrics": {"METRICS_TARGETS_PATH": str(TEST_TARGETS)}},
     )
     try:
         running.start_all()

@@ -28,7 +28,7 @@ COUNTS = {
     "synced": "count(s.dossier_code)",
     "electronic_result": "count(*) FILTER (WHERE f.electronic_result)",
     "reused": "count(*) FILTER (WHERE f.reused)",
-    # Results that are official documents, and those issued by the document system (DOMAIN.md §10).
+    # Results that are official documents, and those issued by the document system (docs/domain.md §10).
     "document_expected": "count(*) FILTER (WHERE f.document_expected)",
     "document_result": "count(*) FILTER (WHERE f.document_expected AND f.document_result)",
     "personal_store": "count(*) FILTER (WHERE f.personal_store)",
@@ -45,9 +45,9 @@ COUNTS = {
     # Plan 617 body: dossiers processed fully online, over dossiers of full-online procedures.
     "full_online_dossiers": "count(*) FILTER (WHERE f.proc_online = 'full' AND f.channel = 2)",
     "full_online_procedure_dossiers": "count(*) FILTER (WHERE f.proc_online = 'full')",
-    # 2.2: handling time, summed in the procedure's time unit (meaningful per procedure).
+    # 2.2: handling time, summed in hundredths of the procedure's time unit (meaningful per procedure).
     "handled": "count(*) FILTER (WHERE f.handling_time IS NOT NULL)",
-    "handling_time_sum": "coalesce(sum(f.handling_time), 0)",
+    "handling_time_centi": "coalesce(round(sum(f.handling_time) * 100), 0)::bigint",
     # Reception regardless of administrative boundaries, and the postal public service.
     "received_elsewhere": "count(*) FILTER (WHERE f.receiving_unit_code IS NOT NULL)",
     "received_by_post": "count(*) FILTER (WHERE f.channel = 3)",
@@ -89,8 +89,8 @@ class Counts:
     def add(self, other: Counts) -> None:
         for k, v in other.values.items():
             self.values[k] += v
-        for k, v in other.procedures.items():
-            self.procedures[k] |= v
+        for k, codes in other.procedures.items():
+            self.procedures[k] |= codes
 
     def __getitem__(self, name: str) -> int:
         if name in self.values:
@@ -110,7 +110,7 @@ async def count(
     rows = await session.execute(
         text(f"SELECT {key} AS key, {select}, max(f.time_unit) AS time_unit {FROM}{where} GROUP BY 1"), params)
     for r in rows:
-        totals[r.key].values = {name: _number(getattr(r, name)) for name in COUNTS}
+        totals[r.key].values = {name: int(getattr(r, name)) for name in COUNTS}
         totals[r.key].time_unit = r.time_unit if by == "procedure" else None
     flags = ", ".join(f"bool_or({sql}) AS {name}" for name, sql in PROCEDURE_SETS.items())
     rows = await session.execute(
@@ -121,10 +121,6 @@ async def count(
             if getattr(r, name):
                 totals[r.key].procedures[name].add(r.code)
     return dict(totals)
-
-
-def _number(value) -> int | float:
-    return value if isinstance(value, int) else round(float(value), 4)
 
 
 def roll_up(own: dict[str, Counts], units: UnitTree) -> dict[str, Counts]:

@@ -105,8 +105,8 @@ async def unit_report(
         r["change"] = _change(r, row(child.code, previous.get(child.code, Counts()), options))
         children.append(r)
     ranked = sorted((c for c in children if c["received"]), key=lambda c: -c["index"]["score"])
-    for rank, child in enumerate(ranked, start=1):
-        child["rank"] = rank
+    for rank, ranked_row in enumerate(ranked, start=1):
+        ranked_row["rank"] = rank
     this = row(unit, current.get(unit, Counts()), options, units)
     this["change"] = _change(this, row(unit, previous.get(unit, Counts()), options))
     return {
@@ -138,7 +138,7 @@ def average_handling_time(counts: Counts) -> dict | None:
     the period, in the procedure's own time unit."""
     if not counts["handled"] or counts.time_unit is None:
         return None
-    return {"value": round(counts["handling_time_sum"] / counts["handled"], 2), "unit": counts.time_unit,
+    return {"value": round(counts["handling_time_centi"] / 100 / counts["handled"], 2), "unit": counts.time_unit,
             "label": TIME_UNITS.get(counts.time_unit, counts.time_unit), "dossiers": counts["handled"]}
 
 

@@ -76,9 +76,10 @@ def read_rows(content: bytes, filename: str) -> list[dict[str, str]]:
         sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
         rows = [[_norm(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         header, body = rows[0], rows[1:]
-        return [dict(zip(header, r)) for r in body if any(r)]
+        return [dict(zip(header, r, strict=False)) for r in body if any(r)]  # trailing empty cells may be cut
     if filename.lower().endswith(".csv"):
-        return [{_norm(k): _norm(v) for k, v in r.items()} for r in csv.DictReader(io.StringIO(content.decode("utf-8-sig")))]
+        reader = csv.DictReader(io.StringIO(content.decode("utf-8-sig")))
+        return [{_norm(k): _norm(v) for k, v in r.items()} for r in reader]
     raise CatalogFileError([{"row": None, "field": "file", "message": "must be a .csv or .xlsx file"}])
 
 

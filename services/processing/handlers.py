@@ -29,7 +29,6 @@ from shared.topics import Topics
 from shared.units import load_units
 
 log = logging.getLogger(__name__)
-OPENING = ("dossier.submitted", "dossier.received")
 
 
 async def handle_intake_batch(
@@ -55,7 +54,7 @@ async def handle_intake_batch(
     # A dossier of a procedure or unit the catalog does not know yet is kept and held (pending
     # catalog), never dropped: it is judged when the catalog learns the code (pending.py).
     new_rows: dict[str, dict] = {}
-    for record, e, data in parsed:
+    for _, e, data in parsed:
         new_rows[e.id] = {
             "id": e.id,
             "dossier_code": e.subject,

@@ -187,7 +187,8 @@ async def expected_states(db, acked: dict[str, dict]) -> dict:
     for e in map(parse_event, acked.values()):
         by_dossier[e.subject].append(StoredEvent(e.id, e.type, e.time, e.data))
     async with db.connect() as conn:
-        stored = (await conn.execute(text('SELECT id, dossier_code, type, time, data, source FROM processing.dossier_events'))).all()
+        query = text("SELECT id, dossier_code, type, time, data, source FROM processing.dossier_events")
+        stored = (await conn.execute(query)).all()
     synthetic = [r for r in stored if r.source == "processing-timer"]
     assert {r.type for r in synthetic} <= {"dossier.deadline_passed"}
     # No loss, no phantom: processing holds exactly the acknowledged events (besides its timer's).
@@ -200,7 +201,8 @@ async def expected_states(db, acked: dict[str, dict]) -> dict:
 
 async def check_metrics(stack: Stack, db, states: dict) -> dict:
     async with db.connect() as conn:
-        rows = {r.dossier_code: r._mapping for r in (await conn.execute(text("SELECT * FROM metrics.dossier_facts"))).all()}
+        facts = (await conn.execute(text("SELECT * FROM metrics.dossier_facts"))).all()
+        rows = {r.dossier_code: r._mapping for r in facts}
     assert set(rows) == set(states), f"{len(set(states) - set(rows))} missing, {len(set(rows) - set(states))} extra"
     wrong = []
     for code, state in states.items():
@@ -216,7 +218,8 @@ async def check_metrics(stack: Stack, db, states: dict) -> dict:
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     unit = report["unit"]
     rates = unit.get("rates") or unit["indicators"]
-    got = {k: (rates[k]["numerator"], rates[k]["denominator"]) for k in ("online_rate", "digitization_rate", "sync_rate")}
+    got = {k: (rates[k]["numerator"], rates[k]["denominator"])
+           for k in ("online_rate", "digitization_rate", "sync_rate")}
     received = len(august)
     assert got == {"online_rate": (sum(f["channel"] == 2 for f in august), received),
                    "digitization_rate": (sum(bool(f["digitized"]) for f in august), received),

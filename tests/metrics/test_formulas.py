@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from services.metrics.aggregates import Counts, count, roll_up
+from services.metrics.aggregates import Counts
 from services.metrics.handlers import _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import parse_period
@@ -30,31 +29,31 @@ PAPER_PROC = ProcedureFacts(field="Xây dựng", online="full", has_fee=False, o
 
 
 def state(**fields) -> DossierState:
-    base = dict(dossier_code="H44.100-260810-0001", unit_code="H44.100", procedure_code="1.003003", channel=1,
-                status=10, revision=3)
+    base = {"dossier_code": "H44.100-260810-0001", "unit_code": "H44.100", "procedure_code": "1.003003", "channel": 1,
+                "status": 10, "revision": 3}
     return DossierState(**(base | fields))
 
 
 @pytest.mark.parametrize("fields,owed,why", [
-    (dict(procedure=FEE_PROC), True, "processed, no fee items yet: the catalog's fee is owed"),
-    (dict(procedure=FEE_PROC, fees=[FeeItem(amount=30000, fee_type=2)]), True, "a fee was asked"),
-    (dict(procedure=FEE_PROC, fees=[FeeItem(amount=0, fee_type=2), FeeItem(amount=0, fee_type=1)]), False,
+    ({"procedure": FEE_PROC}, True, "processed, no fee items yet: the catalog's fee is owed"),
+    ({"procedure": FEE_PROC, "fees": [FeeItem(amount=30000, fee_type=2)]}, True, "a fee was asked"),
+    ({"procedure": FEE_PROC, "fees": [FeeItem(amount=0, fee_type=2), FeeItem(amount=0, fee_type=1)]}, False,
      "every fee synced is zero (an exemption)"),
-    (dict(procedure=FEE_PROC, status=3), False, "refused at reception, never owed a fee"),
-    (dict(procedure=FEE_PROC, status=7, paid_online=True), True, "withdrawn after paying online"),
-    (dict(procedure=PAPER_PROC), False, "the procedure has no fee"),
-    (dict(procedure=None), False, "unknown procedure (held)"),
+    ({"procedure": FEE_PROC, "status": 3}, False, "refused at reception, never owed a fee"),
+    ({"procedure": FEE_PROC, "status": 7, "paid_online": True}, True, "withdrawn after paying online"),
+    ({"procedure": PAPER_PROC}, False, "the procedure has no fee"),
+    ({"procedure": None}, False, "unknown procedure (held)"),
 ])
 def test_which_dossiers_owe_a_fee_3_6(fields, owed, why):
     assert _fact(state(**fields))["fee_owed"] is owed, why
 
 
 @pytest.mark.parametrize("fields,counted", [
-    (dict(channel=2, procedure=FEE_PROC), True),  # online, result not a paper document
-    (dict(channel=2, procedure=PAPER_PROC), False),  # paper result, no electronic result
-    (dict(channel=2, procedure=PAPER_PROC, electronic_result=True), True),
-    (dict(channel=1, procedure=FEE_PROC), False),  # at the counter
-    (dict(channel=3, procedure=FEE_PROC), False),  # by post
+    ({"channel": 2, "procedure": FEE_PROC}, True),  # online, result not a paper document
+    ({"channel": 2, "procedure": PAPER_PROC}, False),  # paper result, no electronic result
+    ({"channel": 2, "procedure": PAPER_PROC, "electronic_result": True}, True),
+    ({"channel": 1, "procedure": FEE_PROC}, False),  # at the counter
+    ({"channel": 3, "procedure": FEE_PROC}, False),  # by post
 ])
 def test_online_dossiers_counted_for_3_3(fields, counted):
     assert _fact(state(**fields))["online_counted"] is counted
@@ -100,7 +99,7 @@ def test_targets_carry_their_year_and_show_both_figures_where_the_plan_disagrees
 
 def test_average_handling_time_is_in_the_procedures_unit():
     counts = Counts()
-    counts.values.update(handled=4, handling_time_sum=10.0)
+    counts.values.update(handled=4, handling_time_centi=1000)
     counts.time_unit = "working_days"
     assert average_handling_time(counts) == {"value": 2.5, "unit": "working_days", "label": "ngày làm việc",
                                              "dossiers": 4}
@@ -118,8 +117,8 @@ async def metrics_db(schemas):
 
 def records(events: list[tuple[str, str, dict]]) -> list[SimpleNamespace]:
     now = datetime.now(UTC).isoformat()
-    return [SimpleNamespace(value=json.dumps({"id": f"{subject}:{kind}", "type": kind, "version": 1,
-                                              "source": "test", "subject": subject, "time": now, "data": data}).encode())
+    return [SimpleNamespace(value=json.dumps({"id": f"{subject}:{kind}", "type": kind, "version": 1, "source": "test",
+                                              "subject": subject, "time": now, "data": data}).encode())
             for kind, subject, data in events]
 
 
@@ -132,18 +131,18 @@ async def test_unit_figures_from_canonical_events(metrics_db):
     month = parse_period("2026-03")
     at = (month.start + timedelta(days=3, hours=9)).isoformat()
     proc = FEE_PROC.model_dump()
-    common = dict(unit_code="H44.100", procedure_code="1.003003", received_at=at, revision=4, procedure=proc)
+    common = {"unit_code": "H44.100", "procedure_code": "1.003003", "received_at": at, "revision": 4, "procedure": proc}
     states = {
-        "A": dict(channel=2, status=10, receiving_unit_code="H44.101", return_method="post", handling_time=3.0,
-                  paid_online=True, fees=[{"amount": 30000, "fee_type": 2}]),
-        "B": dict(channel=1, status=9, handling_time=5.0),
-        "C": dict(channel=3, status=9, handling_time=1.0, fees=[{"amount": 0, "fee_type": 2}]),
-        "D": dict(channel=1, status=3),
+        "A": {"channel": 2, "status": 10, "receiving_unit_code": "H44.101", "return_method": "post",
+              "handling_time": 3.0, "paid_online": True, "fees": [{"amount": 30000, "fee_type": 2}]},
+        "B": {"channel": 1, "status": 9, "handling_time": 5.0},
+        "C": {"channel": 3, "status": 9, "handling_time": 1.0, "fees": [{"amount": 0, "fee_type": 2}]},
+        "D": {"channel": 1, "status": 3},
     }
-    NUMBER = {"A": 1, "B": 2, "C": 3, "D": 4}
-    events = [("dossier.state", f"H44.100-260304-000{NUMBER[k]}", DossierState(
-        dossier_code=f"H44.100-260304-000{NUMBER[k]}", **common, **v).model_dump(mode="json")) for k, v in states.items()]
-    events += [("dossier.synced", f"H44.100-260304-000{NUMBER[k]}", {"status": s, "revision": 4, "ok": True})
+    code = {k: f"H44.100-260304-000{n}" for n, k in enumerate("ABCD", start=1)}
+    events = [("dossier.state", code[k], DossierState(dossier_code=code[k], **common, **v).model_dump(mode="json"))
+              for k, v in states.items()]
+    events += [("dossier.synced", code[k], {"status": s, "revision": 4, "ok": True})
                for k, s in (("A", 10), ("B", 4), ("C", 9))]
     async with metrics_db() as session, session.begin():
         assert await handle_canonical_batch(session, records(events)) == []
