@@ -21,7 +21,9 @@ from shared.outbox import add_to_outbox
 from shared.units import UnitTree
 
 Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "forbidden"]
-UNIT_FIELDS = ("unit_code", "from_unit", "to_unit")
+# Units that must be in the unit list. A dossier's own (handling) unit_code need not be: processing
+# holds a dossier of an unknown unit (pending catalog) until the unit list learns it.
+UNIT_FIELDS = ("receiving_unit_code", "from_unit", "to_unit")
 
 
 @dataclass

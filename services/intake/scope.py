@@ -23,7 +23,12 @@ def dossier_unit(dossier_code: str) -> str:
 def out_of_scope(envelope: Envelope, caller: Caller, tree: UnitTree) -> list[dict[str, str]]:
     """The fields naming units the caller may not post for (empty: allowed)."""
     named = [("subject", dossier_unit(envelope.subject))]
-    if isinstance(envelope.data.get("unit_code"), str):
+    receiving = envelope.data.get("receiving_unit_code")
+    if isinstance(receiving, str):
+        # Reception regardless of administrative boundaries: the receiving unit's key may open a
+        # dossier that another unit handles.
+        named.append(("data.receiving_unit_code", receiving))
+    elif isinstance(envelope.data.get("unit_code"), str):
         named.append(("data.unit_code", envelope.data["unit_code"]))
     return [
         {"field": name, "message": f"the key {caller.name!r} may not post for unit {unit}"}

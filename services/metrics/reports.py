@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.aggregates import Counts, count, roll_up
 from services.metrics.index766 import DEFAULT_WEIGHTS, index766
-from services.metrics.periods import Period
+from services.metrics.periods import TZ, Period
 from shared.units import Unit, UnitTree
 
 # name -> (numerator, denominator, Vietnamese label)
@@ -100,8 +100,12 @@ async def unit_report(
     previous_period = period.previous()
     previous = roll_up(await count(session, previous_period, min(now, previous_period.end)), units)
     children = []
-    for child in units.children(unit):
+    first_day = period.start.astimezone(TZ).date()
+    # Units merged or closed before the period are not listed (their dossiers still count above them);
+    # a renamed unit shows the name it had when the period began.
+    for child in units.children(unit, on=first_day):
         r = row(child.code, current.get(child.code, Counts()), options, units)
+        r["name"] = child.name_on(first_day)
         r["change"] = _change(r, row(child.code, previous.get(child.code, Counts()), options))
         children.append(r)
     ranked = sorted((c for c in children if c["received"]), key=lambda c: -c["index"]["score"])

@@ -22,7 +22,7 @@ from services.processing.catalog import CatalogCache, load_seed
 from services.processing.catalog_import import CatalogFileError, import_catalog, parse, read_rows
 from services.processing.handlers import handle_intake_batch
 from services.processing.models import Base, Dossier, PendingCatalog
-from services.processing.pending import Folding, pending_summary
+from services.processing.pending import Folding, learn_known, pending_summary
 from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.tables import PLUMBING, outbox
@@ -148,3 +148,33 @@ async def test_unknown_procedure_is_held_then_judged_after_import_and_counted_on
     async with processing() as session:
         procedures = await folding.catalog.procedures(session)
     assert [(f.amount, f.until) for f in procedures["1.000894"].former_limits] == [(5, date(2026, 9, 1))]
+
+
+@pytest.mark.integration
+async def test_unknown_unit_is_held_then_judged_when_the_unit_list_learns_it(stores, monkeypatch):
+    processing = await stores("processing", Base.metadata)
+    folding = Folding(load_calendar(), CatalogCache(), Topics("t-"))
+    async with processing() as session, session.begin():
+        await session.execute(upsert_procedures(list(load_seed().values()), replace=False))
+    code = "H44.200-260810-0001"  # H44.200 is not in the shipped list (76 units), it is in the new file
+    f = EventFactory("motcua-test")
+    received = datetime(2026, 8, 10, 9, tzinfo=VN)
+    events = [f.received(code, received, unit="H44.200", procedure="1.000894", channel=1),
+              f.event("dossier.processed", code, received + timedelta(days=1))]
+    async with processing() as session, session.begin():
+        await handle_intake_batch(session, records(events), calendar=folding.calendar, catalog=folding.catalog,
+                                  topics=folding.topics)
+    async with processing() as session:
+        held = (await session.get(Dossier, code)).state
+        assert [(p["kind"], p["code"]) for p in await pending_summary(session)] == [("unit", "H44.200")]
+    assert held["pending_catalog"] == ["unit:H44.200"] and held["on_time"] is None
+    assert held["due_at"] is not None  # the procedure is known: its due date is kept for the verdict
+
+    monkeypatch.setenv("UNITS_PATH", str(Path(__file__).parents[1] / "fixtures" / "units" / "phu-tho-units.csv"))
+    async with processing() as session, session.begin():
+        assert await learn_known(session, folding) == {"unit:H44.200": 1}
+    async with processing() as session, session.begin():
+        assert await learn_known(session, folding) == {}  # learned once
+    async with processing() as session:
+        judged = (await session.get(Dossier, code)).state
+    assert judged["pending_catalog"] == [] and judged["on_time"] is True and judged["revision"] == 3
