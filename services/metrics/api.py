@@ -11,7 +11,7 @@ from sqlalchemy import select
 from services.metrics.export import to_csv, to_xlsx
 from services.metrics.models import DossierFact
 from services.metrics.periods import TZ, Period, date_range, months_until, parse_period
-from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
+from services.metrics.reports import Options, breakdown, monthly_trend, received_elsewhere, unit_report
 from services.metrics.targets import load_targets, targets_report
 from shared.auth import READER, aggregate_reader
 from shared.events import DOSSIER_CODE_PATTERN
@@ -105,6 +105,15 @@ def year_targets(request: Request, period: Period):
     """The targets of the period's year (its first day's), or None when the file has none for it."""
     year = period.start.astimezone(TZ).year
     return year, load_targets(request.app.state.settings.targets_path).get(year)
+
+
+@router.get("/received-elsewhere")
+async def get_received_elsewhere(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
+    """Dossiers received outside their handling unit's area (tiếp nhận không phụ thuộc địa giới
+    hành chính): per handling unit, the units that received them. Indicators count them for the
+    handling unit, as the portal does."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        return await received_elsewhere(session, period=period, unit=unit, units=load_units())
 
 
 @router.get("/targets")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.aggregates import Counts, count, roll_up
@@ -161,3 +162,27 @@ async def monthly_trend(
 
 def period_json(period: Period) -> dict:
     return {"label": period.label, "start": period.start, "end": period.end}
+
+
+async def received_elsewhere(session: AsyncSession, *, period: Period, unit: str, units: UnitTree) -> dict:
+    """Dossiers received outside their handling unit's area (reception regardless of administrative
+    boundaries), per handling unit within `unit`, with the units that received them."""
+    rows = await session.execute(text(
+        "SELECT unit_code, receiving_unit_code, count(*) AS n FROM dossier_facts "
+        "WHERE received_at >= :start AND received_at < :end AND receiving_unit_code IS NOT NULL "
+        "AND (unit_code = :unit OR unit_code LIKE :unit || '.%') GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"),
+        {"start": period.start, "end": period.end, "unit": unit})
+    by_unit: dict[str, dict] = {}
+    for handling, receiving, n in rows.tuples():
+        entry = by_unit.setdefault(handling, {"unit_code": handling, "name": _name(units, handling),
+                                              "received_elsewhere": 0, "received_by": []})
+        entry["received_elsewhere"] += n
+        entry["received_by"].append({"unit_code": receiving, "name": _name(units, receiving), "dossiers": n})
+    return {"period": period_json(period), "unit": unit,
+            "total": sum(e["received_elsewhere"] for e in by_unit.values()),
+            "units": sorted(by_unit.values(), key=lambda e: (-e["received_elsewhere"], e["unit_code"]))}
+
+
+def _name(units: UnitTree, code: str) -> str | None:
+    unit = units.units.get(code)
+    return unit.name if unit else None

@@ -14,7 +14,14 @@ from services.metrics.aggregates import Counts
 from services.metrics.handlers import _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import parse_period
-from services.metrics.reports import Options, average_handling_time, breakdown, unit_report, with_catalog
+from services.metrics.reports import (
+    Options,
+    average_handling_time,
+    breakdown,
+    received_elsewhere,
+    unit_report,
+    with_catalog,
+)
 from services.metrics.targets import load_targets, targets_report
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState, FeeItem, ProcedureFacts
@@ -151,12 +158,16 @@ async def test_unit_figures_from_canonical_events(metrics_db):
                                    options=Options())
         by_procedure = await breakdown(session, period=month, unit="H44.100", by="procedure", now=datetime.now(UTC),
                                        options=Options())
+        elsewhere = await received_elsewhere(session, period=month, unit="H44", units=load_units())
     rates = {k: (v["numerator"], v["denominator"]) for k, v in report["unit"]["rates"].items()}
     assert rates["sync_rate"] == (3, 4)  # any sync (766's 1.4)
     assert rates["sync_full_rate"] == (2, 3)  # A and C hold their final status; B does not; D never reached 9
     assert rates["received_elsewhere_rate"] == (1, 4)
     assert rates["received_by_post_rate"] == (1, 4) and rates["returned_by_post_rate"] == (1, 1)
     assert rates["online_payment_rate"] == (1, 2)  # A paid of A, B (C's fees all zero, D refused)
+    # Counted for the handling unit (H44.100), listed with the unit that received it.
+    assert elsewhere["total"] == 1 and [(u["unit_code"], u["received_by"]) for u in elsewhere["units"]] == [
+        ("H44.100", [{"unit_code": "H44.101", "name": load_units().units["H44.101"].name, "dossiers": 1}])]
     # 2.2: (3 + 5 + 1) / 3 processed = 3.0 working days, beside the procedure (not scored).
     [row] = by_procedure["rows"]
     assert row["average_handling_time"] == {"value": 3.0, "unit": "working_days", "label": "ngày làm việc",

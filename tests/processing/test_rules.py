@@ -105,3 +105,40 @@ def test_handling_time_in_the_procedures_unit_minus_supplementation():
 def test_seed_catalog_still_loads_with_the_new_fields_defaulted():
     p = load_seed()["1.000894"]
     assert p.former_limits == [] and p.paper_result is False and p.facts().time_unit == "working_days"
+
+
+def test_result_returned_by_post_and_received_elsewhere_are_kept():
+    # Received v2 at H44.101's counter for H44.100 to handle; the result returned by post (v2).
+    s = state(ev("dossier.received", at("2026-08-10"), unit_code="H44.100", procedure_code="1.000894", channel=3,
+                 receiving_unit_code="H44.101"),
+              ev("dossier.processed", at("2026-08-11")),
+              ev("dossier.result_returned", at("2026-08-12"), return_method="post"))
+    assert (s.unit_code, s.receiving_unit_code, s.channel, s.return_method) == ("H44.100", "H44.101", 3, "post")
+    # Version 1 (no method) and reception at the handling unit itself leave both empty.
+    s = state(ev("dossier.received", at("2026-08-10"), unit_code="H44.100", procedure_code="1.000894", channel=1,
+                 receiving_unit_code="H44.100"),
+              ev("dossier.result_returned", at("2026-08-12")))
+    assert s.receiving_unit_code is None and s.return_method is None
+
+
+def test_version_2_events_parse_and_version_1_stays_as_it_was():
+    from shared.events import EventError, parse_typed
+
+    def envelope(type, version, data):
+        return {"id": "event-0001", "type": type, "version": version, "source": "buudien", "subject": CODE,
+                "time": "2026-08-10T09:00:00+07:00", "data": data}
+
+    opened = {"unit_code": "H44.100", "procedure_code": "1.000894", "channel": 3}
+    _, v2 = parse_typed(envelope("dossier.received", 2, opened | {"receiving_unit_code": "H44.101"}))
+    assert v2.receiving_unit_code == "H44.101"
+    _, returned = parse_typed(envelope("dossier.result_returned", 2, {"return_method": "post"}))
+    assert returned.return_method == "post"
+    _, v1 = parse_typed(envelope("dossier.received", 1, opened))
+    assert v1.model_dump(mode="json") == opened  # the wire form of version 1 is unchanged
+    for wrong in (envelope("dossier.received", 1, opened | {"receiving_unit_code": "H44.101"}),
+                  envelope("dossier.result_returned", 2, {"return_method": "drone"})):
+        try:
+            parse_typed(wrong)
+        except EventError:
+            continue
+        raise AssertionError(f"accepted {wrong['data']}")
