@@ -76,6 +76,8 @@ def row(key: str, counts: Counts, options: Options, units: UnitTree | None = Non
         "name": unit.name if unit else None,
         "level": unit.level if unit else None,
         "received": counts["received"],
+        # Received and counted, but not judged yet: their procedure or unit is not in the catalog.
+        "pending_catalog": counts["pending_catalog"],
         "rates": rates(counts),
         # No dossier received: no index (its PAKN components would otherwise score in full).
         "index": index766(counts, weights=options.weights) if counts["received"] else None,
