@@ -178,3 +178,23 @@ async def test_unknown_unit_is_held_then_judged_when_the_unit_list_learns_it(sto
     async with processing() as session:
         judged = (await session.get(Dossier, code)).state
     assert judged["pending_catalog"] == [] and judged["on_time"] is True and judged["revision"] == 3
+
+
+@pytest.mark.integration
+def test_the_import_command_as_an_operator_runs_it(schemas):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PROCESSING_DATABASE_URL=DATABASE_URL, PROCESSING_DB_SCHEMA=f"{schemas}processing")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "services.processing.catalog_import", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    preview = run(str(FIXTURE), "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    assert len(json.loads(preview.stdout)["added"]) == 400  # an empty catalog: everything is new
+    assert json.loads(run(str(FIXTURE)).stdout)["dry_run"] is False
+    bad = run(str(FIXTURE.with_name("generate.py")))
+    assert bad.returncode == 2 and "must be a .csv or .xlsx file" in bad.stderr
