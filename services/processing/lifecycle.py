@@ -14,7 +14,7 @@ from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
 from services.processing.working import APPLY, FoldRules, StoredEvent, Working, in_order
-from shared.event_types import Anomaly, DocumentItem, DossierState, Status, StepItem
+from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, Status, StepItem
 
 
 def fold(
@@ -31,8 +31,9 @@ def fold(
     A dossier whose procedure or unit the catalog does not know yet is still folded and published
     (received and counted) but not judged: `pending_catalog` names the unknown codes, and the
     catalog's learning them re-folds it (services/processing/pending.py)."""
-    # The document system's status messages show on the control sheet only; they change no state.
-    ordered = in_order(e for e in events if e.type != "dossier.document_status")
+    # The document system's status messages show on the control sheet; only a recall agreed changes
+    # the state (and only it counts in the revision, so the others publish no new state).
+    ordered = in_order(e for e in events if e.type != "dossier.document_status" or changes_state(e))
     if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
         return None
     w = Working(code, procedure, calendar, rules)
@@ -45,8 +46,8 @@ def fold(
             APPLY[e.type](w, e)
     pending = [f"procedure:{w.procedure_code}"] * (procedure(w.procedure_code) is None)
     pending += [f"unit:{w.unit_code}"] * (not known_unit(w.unit_code))
-    return _state(w, len(ordered), control_sheet(ordered), pending,
-                  **_document(w.procedure_code, ordered, procedure))
+    steps = control_sheet([e for e in ordered if e.type != "dossier.document_status"])
+    return _state(w, len(ordered), steps, pending, **_document(w, procedure))
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
@@ -131,10 +132,12 @@ def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, 
     )
 
 
-def _document(procedure_code: str, ordered: list[StoredEvent], procedure) -> dict:
+def changes_state(e: StoredEvent) -> bool:
+    return e.data.get("status_code") == RECALL_AGREED
+
+
+def _document(w: Working, procedure) -> dict:
     """Whether the catalog says the result is an official document, and the number and symbol the
-    document system issued for it (docs/domain.md §10), e.g. 123/QĐ-UBND."""
-    proc = procedure(procedure_code)
-    issued = [e.data for e in ordered if e.type == "dossier.result_recorded" and e.data.get("document_number")]
-    number = f"{issued[-1]['document_number']}/{issued[-1]['document_symbol']}" if issued else None
-    return {"result_is_document": bool(proc and proc.result_is_document), "document_number": number}
+    document system issued for it (docs/domain.md §10), e.g. 123/QĐ-UBND, unless it was recalled."""
+    proc = procedure(w.procedure_code)
+    return {"result_is_document": bool(proc and proc.result_is_document), "document_number": w.document_number}

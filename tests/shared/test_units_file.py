@@ -18,7 +18,8 @@ def test_the_full_post_merger_tree_loads_from_a_file_without_a_code_change(monke
     tree = load_units()
     communes = [u for u in tree.units.values() if u.level == "COMMUNE" and u.exists_on(date(2026, 1, 1))]
     assert len(communes) == 148 and tree.root.code == "H44"
-    assert tree.units["H44.200"].electronic_id == "000.22.00.H44"
+    assert tree.units["H44.200"].national_id == "000.02.00.H44"
+    assert len({u.national_id for u in tree.units.values()}) == len(tree.units)  # unique
     monkeypatch.delenv("UNITS_PATH")
     assert "H44.200" not in load_units()  # the shipped list again
 
