@@ -75,6 +75,7 @@ async def put_procedure(request: Request, code: str, procedure: Procedure) -> Pr
     async with request.app.state.runtime.sessionmaker() as session, session.begin():
         await session.execute(upsert_procedures([procedure], replace=True))
         await learn_known(session, request.app.state.folding)  # dossiers held for this code are judged
+    request.app.state.runtime.relay.wake()  # their new states go out now, not at the next poll
     return procedure
 
 
@@ -100,10 +101,12 @@ async def import_procedures(
             raise HTTPException(413, detail="body: the file is larger than 20 MB")
     try:
         async with request.app.state.runtime.sessionmaker() as session, session.begin():
-            return await import_catalog(session, content, f"import.{format}", dry_run=dry_run,
-                                        effective_from=effective_from, folding=request.app.state.folding)
+            report = await import_catalog(session, content, f"import.{format}", dry_run=dry_run,
+                                          effective_from=effective_from, folding=request.app.state.folding)
     except CatalogFileError as exc:
         raise HTTPException(422, detail=exc.errors) from exc
+    request.app.state.runtime.relay.wake()
+    return report
 
 
 @router.get("/pending-catalog", tags=["catalog"], **READER_ONLY)

@@ -41,7 +41,8 @@ function query() {
 function renderSummary(unit) {
   const index = unit.index ?? { score: null, max_available: 0, max: 100, groups: [] };
   $("#total-score").textContent = index.score === null ? "—" : num.format(index.score);
-  $("#total-note").textContent = `trên ${num.format(index.max_available)} điểm tính được (tối đa ${index.max})`;
+  $("#total-note").textContent = `trên ${num.format(index.max_available)} điểm tính được (tối đa ${index.max})`
+    + (unit.pending_catalog ? ` · ${num.format(unit.pending_catalog)} hồ sơ chờ danh mục, chưa đánh giá` : "");
   $("#groups").replaceChildren(...index.groups.map((g) => {
     const div = document.createElement("div");
     div.className = "group" + (g.provisional ? " provisional" : "");
