@@ -172,3 +172,26 @@ async def test_unit_figures_from_canonical_events(metrics_db):
     [row] = by_procedure["rows"]
     assert row["average_handling_time"] == {"value": 3.0, "unit": "working_days", "label": "ngày làm việc",
                                             "dossiers": 3}
+
+
+async def test_the_catalog_view_reads_processing_and_says_none_when_it_cannot():
+    import httpx
+
+    from services.metrics.catalog import CatalogView
+
+    calls = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            return httpx.Response(503)
+        return httpx.Response(200, json=[{"code": "1.000001", "level": "COMMUNE", "online": "full", "name": "x"}])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://processing") as http:
+        view = CatalogView(ttl=0)
+        assert await view.get(http) is None  # processing unavailable: 3.1/3.2 not scored
+        assert await view.get(http) == {"1.000001": ("COMMUNE", "full")}
+        cached = CatalogView(ttl=3600)
+        await cached.get(http)
+        await cached.get(http)
+    assert calls == ["/v1/procedures"] * 3
