@@ -82,7 +82,7 @@ class Received(Data):
     applicant: Applicant | None = _APPLICANT
 
 
-# Version 2 of the opening events (CONTRACT.md): where the dossier was received when that is not its
+# Version 2 of the opening events (agreed with issue 15): where the dossier was received when that is not its
 # handling unit (reception regardless of administrative boundaries, Plan 617). Absent: the handling unit.
 _RECEIVING_UNIT = Field(default=None, pattern=UNIT_CODE, exclude_if=lambda v: v is None,
                         description="The unit that received it, when not the handling unit (unit_code)")

@@ -46,7 +46,7 @@ def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
         rows[code] = row
 
 
-# MaCSDL of the national population database in DSKetNoiCSDL (P2, EXTERNAL.md §1, sends "7"): provisional.
+# MaCSDL of the national population database in DSKetNoiCSDL (P2 in docs/indicators.md sends "7"): provisional.
 POPULATION_DATABASES = frozenset({"7"})
 ENDED_UNOWED = (Status.REFUSED, Status.WITHDRAWAL_REQUESTED, Status.STOPPED)
 

@@ -53,7 +53,7 @@ class Component:
 
 
 def _online_service(weights: tuple[float, float, float]) -> list[Component]:
-    """The formula document's 3.1-3.3 (EXTERNAL.md §2); how the 12 points split is not public:
+    """The formula document's 3.1-3.3 (docs/indicators.md); how the 12 points split is not public:
     a setting (METRICS_ONLINE_SERVICE_WEIGHTS), so every component is marked provisional."""
     w1, w2, w3 = (Fraction(w).limit_denominator(100) for w in weights)
     return [

@@ -15,5 +15,5 @@ class ProcessingSettings(ServiceSettings):
     # Receipts after this local time count from the next working day (off by default).
     cutoff: time | None = None
     # The portal's mechanical rule: an extension's new date replaces the due date it is judged
-    # against (for a province that syncs the new date as NgayHenTra). Off: DOMAIN.md §5's rule.
+    # against (for a province that syncs the new date as NgayHenTra). Off: docs/domain.md §5's rule.
     extension_moves_due_date: bool = False

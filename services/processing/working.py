@@ -34,7 +34,7 @@ ENDING = {
 
 @dataclass(frozen=True)
 class FoldRules:
-    """Rule choices a province states (DOMAIN.md §5); the defaults are the legal reading."""
+    """Rule choices a province states (docs/domain.md §5); the defaults are the legal reading."""
 
     # An extension (thư xin lỗi) gives the citizen a new appointment but does not make a late dossier
     # on time: it is judged against the original due date. The portal judges against the NgayHenTra

@@ -109,7 +109,7 @@ def test_refusal_ends_the_clock():
 
 def test_extension_gives_a_new_appointment_but_does_not_erase_lateness():
     # Due Mon 17/8 17:00. The apology letter on 14/8 promises 24/8; processed Fri 21/8: late against
-    # the original due date (DOMAIN.md §5), the citizen's appointment is the new date.
+    # the original due date (docs/domain.md §5), the citizen's appointment is the new date.
     events = (
         received(at("2026-08-10")),
         ev("dossier.extended", at("2026-08-14"), new_due_at=at("2026-08-24", "17:00").isoformat(), reason="Xin lỗi"),
