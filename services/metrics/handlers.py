@@ -81,8 +81,9 @@ def _fact(s: DossierState) -> dict:
         "reused": s.components_reused > 0,
         # 4.4: a component taken from the citizen's data store, or a result link synced to it.
         "personal_store": s.uses_personal_data_store or s.result_in_citizen_store,
-        # 4.5: a VNeID-authenticated account, the population database consulted, or a component from it.
-        "population_data": s.uses_population_data or s.vneid_authenticated
+        # 4.5 (F): a VNeID-authenticated account, a component taken from the citizen's data store
+        # (DuocLayTuKhoDMQG), or the population database consulted (or a component taken from it).
+        "population_data": s.uses_population_data or s.vneid_authenticated or s.uses_personal_data_store
         or not POPULATION_DATABASES.isdisjoint(s.databases_consulted),
         "has_fee": s.has_fee,
         "paid_online": s.paid_online,

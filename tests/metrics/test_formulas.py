@@ -74,6 +74,8 @@ def test_personal_store_4_4_and_population_data_4_5():
     assert _fact(state(databases_consulted=["3", "7"]))["population_data"] is True  # 7: population database
     assert _fact(state(databases_consulted=["3"]))["population_data"] is False
     assert _fact(state(uses_population_data=True))["population_data"] is True
+    assert _fact(state(uses_personal_data_store=True))["population_data"] is True  # F 4.5: DuocLayTuKhoDMQG
+    assert _fact(state(result_in_citizen_store=True))["population_data"] is False  # a result link is 4.4 only
 
 
 def test_clgq_catalog_counts_follow_the_units_level():
