@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.aggregates import Counts, count, roll_up
+from services.metrics.catalog import CatalogEntry
 from services.metrics.index766 import DEFAULT_WEIGHTS, index766
 from services.metrics.periods import TZ, Period
 from shared.units import Unit, UnitTree
@@ -27,7 +28,9 @@ RATES = {
     "online_payment_rate": ("paid_online", "fee_owed", "Thanh toán trực tuyến"),
     "satisfaction_rate": ("satisfied", "received", "Mức độ hài lòng"),
     "pakn_on_time_rate": ("feedback_on_time", "feedback", "PAKN xử lý đúng hạn"),
-    "full_online_procedures_rate": ("procedures_full_online", "procedures", "Thủ tục trực tuyến toàn trình"),
+    # Plan 617: full online service among the procedures eligible for it (catalog, the unit's level).
+    "full_online_procedures_rate": ("catalog_eligible_full", "catalog_eligible",
+                                    "DVC trực tuyến toàn trình trên thủ tục đủ điều kiện"),
     "full_online_dossiers_rate": ("full_online_dossiers", "full_online_procedure_dossiers",
                                   "Hồ sơ xử lý trực tuyến toàn trình"),
     # Reception regardless of administrative boundaries; the postal public service (per unit).
@@ -42,21 +45,26 @@ TIME_UNITS = {"working_days": "ngày làm việc", "calendar_days": "ngày", "ho
 class Options:
     # How CLGQ's 12 points split among 3.1, 3.2, 3.3 (provisional: not public).
     weights: tuple[float, float, float] = DEFAULT_WEIGHTS
-    # The procedure catalog (code -> (level, online level)) for CLGQ 3.1/3.2; None: not scored.
-    catalog: dict[str, tuple[str, str]] | None = None
+    # The procedure catalog (from processing) for CLGQ 3.1/3.2 and Plan 617; None: not scored.
+    catalog: dict[str, CatalogEntry] | None = None
 
 
 def with_catalog(counts: Counts, options: Options, unit: Unit | None) -> Counts:
-    """Set CLGQ 3.1/3.2's catalog counts for the unit: procedures of its level (all for the
-    province itself), those offering online service, and those of them that had an online dossier."""
+    """Set the counts that come from the catalog for the unit: procedures of its level (all for the
+    province itself), those offering online service and those of them that had an online dossier
+    (CLGQ 3.1/3.2), and those eligible for full online service and offering it (Plan 617)."""
     if options.catalog is None:
-        counts.extra = {}
+        counts.extra = {"catalog_eligible": 0, "catalog_eligible_full": 0}  # no ratio, not a guess
         return counts
     level = unit.level if unit and unit.parent is not None else None
-    procedures = {c for c, (lvl, _) in options.catalog.items() if level is None or lvl == level}
-    online = {c for c in procedures if options.catalog[c][1] in ("full", "partial")}
-    counts.extra = {"catalog_procedures": len(procedures), "catalog_online": len(online),
-                    "online_services_used": len(online & counts.procedures["procedures_online_used"])}
+    entries = {c: e for c, e in options.catalog.items() if level is None or e.level == level}
+    online = {c for c, e in entries.items() if e.online in ("full", "partial")}
+    # A procedure that already offers full online service is eligible for it.
+    eligible = {c for c, e in entries.items() if e.full_online_eligible or e.online == "full"}
+    counts.extra = {"catalog_procedures": len(entries), "catalog_online": len(online),
+                    "online_services_used": len(online & counts.procedures["procedures_online_used"]),
+                    "catalog_eligible": len(eligible),
+                    "catalog_eligible_full": sum(entries[c].online == "full" for c in eligible)}
     return counts
 
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from services.metrics.aggregates import Counts
+from services.metrics.catalog import CatalogEntry
 from services.metrics.handlers import _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import parse_period
@@ -78,17 +79,24 @@ def test_personal_store_4_4_and_population_data_4_5():
     assert _fact(state(result_in_citizen_store=True))["population_data"] is False  # a result link is 4.4 only
 
 
-def test_clgq_catalog_counts_follow_the_units_level():
-    catalog = {"1.000001": ("COMMUNE", "full"), "1.000002": ("COMMUNE", "none"), "1.000003": ("COMMUNE", "partial"),
-               "2.000001": ("PROVINCE", "full"), "2.000002": ("PROVINCE", "none")}
+def test_catalog_counts_follow_the_units_level():
+    E = CatalogEntry
+    catalog = {"1.000001": E("COMMUNE", "full"), "1.000002": E("COMMUNE", "none", True),
+               "1.000003": E("COMMUNE", "partial"), "2.000001": E("PROVINCE", "full"),
+               "2.000002": E("PROVINCE", "none")}
     units = load_units()
     counts = Counts()
     counts.procedures["procedures_online_used"] = {"1.000001", "2.000001"}
     commune = with_catalog(counts, Options(catalog=catalog), units.units["H44.100"]).extra
-    assert commune == {"catalog_procedures": 3, "catalog_online": 2, "online_services_used": 1}
+    # 3 commune procedures, 2 online, 1 of them used online; eligible: 1.000001 (offers it) and
+    # 1.000002 (marked eligible, not offered yet) -> 1 of 2 for Plan 617's 80%.
+    assert commune == {"catalog_procedures": 3, "catalog_online": 2, "online_services_used": 1,
+                       "catalog_eligible": 2, "catalog_eligible_full": 1}
     province = with_catalog(counts, Options(catalog=catalog), units.units["H44"]).extra  # every level
-    assert province == {"catalog_procedures": 5, "catalog_online": 3, "online_services_used": 2}
-    assert with_catalog(counts, Options(), units.units["H44"]).extra == {}
+    assert (province["catalog_procedures"], province["catalog_online"], province["online_services_used"]) == (5, 3, 2)
+    # No catalog: no CLGQ 3.1/3.2 counts, and the eligible-procedures rate has no ratio.
+    assert with_catalog(counts, Options(), units.units["H44"]).extra == {"catalog_eligible": 0,
+                                                                         "catalog_eligible_full": 0}
 
 
 def test_targets_carry_their_year_and_show_both_figures_where_the_plan_disagrees(tmp_path):
@@ -192,7 +200,7 @@ async def test_the_catalog_view_reads_processing_and_says_none_when_it_cannot():
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://processing") as http:
         view = CatalogView(ttl=0)
         assert await view.get(http) is None  # processing unavailable: 3.1/3.2 not scored
-        assert await view.get(http) == {"1.000001": ("COMMUNE", "full")}
+        assert await view.get(http) == {"1.000001": CatalogEntry("COMMUNE", "full", False)}
         cached = CatalogView(ttl=3600)
         await cached.get(http)
         await cached.get(http)
