@@ -22,8 +22,9 @@ class FaultSettings(BaseModel):
     timeout_ratio: float = Field(default=0.0, ge=0, le=1, description="share of calls that hang")
     down_for_seconds: float = Field(default=0.0, ge=0, description="answer 503 to everything for this long")
     hang_seconds: float = Field(default=30.0, ge=0, description="how long a hanging call hangs")
-    rate_per_second: float = Field(default=50.0, gt=0, description="calls allowed per second (429 beyond)")
-    burst: int = Field(default=100, ge=1, description="calls allowed at once before the rate applies")
+    # Progress goes 10 steps per call (CapNhatTienDoHoSoMC): a few calls per dossier, not one per 200.
+    rate_per_second: float = Field(default=300.0, gt=0, description="calls allowed per second (429 beyond)")
+    burst: int = Field(default=300, ge=1, description="calls allowed at once before the rate applies")
 
 
 class SimulatorSettings(BaseSettings, FaultSettings):
@@ -32,6 +33,12 @@ class SimulatorSettings(BaseSettings, FaultSettings):
     username: str = "motcua-h44"
     password: str = "demo-only"
     session_seconds: float = 600.0
+    # The dialect's settings (docs/portal.md): the destination code, the two paths, and the
+    # province's dossier-code pattern that MaHoSo must follow.
+    dstcode: str = "000.00.00.H44"
+    auth_path: str = "/api/session"
+    service_path: str = "/api/integration"
+    dossier_code_pattern: str = r"^\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4,6}$"
 
 
 Verdict = Literal["ok", "fail", "hang", "down", "limited"]

@@ -62,6 +62,7 @@ class Procedure(BaseModel):
             online_payment=self.online_payment,
             fee_data_synced=self.fee_data_synced,
             population_data_connected=self.population_data_connected,
+            field_code=self.field_code or "",
             paper_result=self.paper_result,
             time_unit=self.limit.unit,
         )
