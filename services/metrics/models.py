@@ -54,7 +54,7 @@ class DossierFact(Base):
     proc_fee_synced: Mapped[bool] = mapped_column(Boolean)
     proc_population: Mapped[bool] = mapped_column(Boolean)
     # --- Facts for the corrected formulas (issue 14; docs/indicators.md says which indicator reads
-    # which). All have defaults so rows written before them stay valid.
+    # which; migration 0002 adds them). All have defaults so rows written before them stay valid.
     online_counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # 3.3
     fee_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # 3.6 denominator
     fee_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # 3.5: fee items sent
@@ -65,21 +65,11 @@ class DossierFact(Base):
     pending_catalog: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # held, unjudged
 
 
-# The same columns for a table created before them (create_all adds no columns), until migrations.
-ISSUE_14_COLUMNS = (
-    "online_counted boolean NOT NULL DEFAULT false", "fee_owed boolean NOT NULL DEFAULT false",
-    "fee_data boolean NOT NULL DEFAULT false", "handling_time double precision", "time_unit varchar(16)",
-    "receiving_unit_code varchar(32)", "returned_by_post boolean NOT NULL DEFAULT false",
-    "pending_catalog boolean NOT NULL DEFAULT false")
-
-
 # create_all does not add columns to a table that exists (a deployed schema from before the
 # document connector): add them here, idempotently, until migrations come with Alembic.
 event.listen(Base.metadata, "after_create", DDL(
     "ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS document_expected boolean NOT NULL DEFAULT false, "
     "ADD COLUMN IF NOT EXISTS document_result boolean NOT NULL DEFAULT false"))
-event.listen(Base.metadata, "after_create", DDL(
-    "ALTER TABLE dossier_facts " + ", ".join(f"ADD COLUMN IF NOT EXISTS {c}" for c in ISSUE_14_COLUMNS)))
 
 
 class PortalSyncFact(Base):

@@ -154,7 +154,7 @@ async def test_held_dossiers_are_listed_and_judged_when_an_operator_teaches_the_
             row = await conn.execute(text(f'SELECT state FROM "{schemas}processing".dossiers WHERE code = :c'),
                                      {"c": code})
             state = row.scalar()
-        return state and state["pending_catalog"]
+        return state and state.get("pending_catalog", [])
 
     async def judged(code):
         return (await pending(code)) == []
