@@ -1,5 +1,11 @@
 """dossier_facts: issue 14's facts
 
+Rows from before get the facts the old columns determine: online_counted = an online dossier (no
+procedure was marked as having a paper result then), fee_owed = a fee-bearing procedure's dossier
+that did not end at refusal, withdrawal or stop unpaid (the fee items are not in the old rows: a
+dossier whose fees were all zero counts until its facts are re-published). fee_data, handling_time,
+receiving_unit_code, returned_by_post and pending_catalog start empty, as no event carried them.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-26 12:10:38.082291
@@ -25,6 +31,8 @@ def upgrade() -> None:
     op.add_column('dossier_facts', sa.Column('returned_by_post', sa.Boolean(), server_default='false', nullable=False))
     op.add_column('dossier_facts', sa.Column('pending_catalog', sa.Boolean(), server_default='false', nullable=False))
     # ### end Alembic commands ###
+    op.execute("UPDATE dossier_facts SET online_counted = (channel = 2), "
+               "fee_owed = (proc_has_fee AND (status NOT IN (3, 7, 8) OR paid_online))")
 
 
 def downgrade() -> None:
