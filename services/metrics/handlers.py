@@ -105,7 +105,8 @@ def _fact(s: DossierState) -> dict:
         "handling_time": s.handling_time,
         "time_unit": proc.time_unit if proc else None,
         "receiving_unit_code": s.receiving_unit_code,
-        "returned_by_post": s.return_method == "post",
+        # The return event's method, else the form chosen at reception (HinhThuc: by post).
+        "returned_by_post": s.return_method == "post" or (s.return_method is None and s.form == "post"),
         "pending_catalog": bool(s.pending_catalog),
     }
 

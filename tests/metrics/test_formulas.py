@@ -67,6 +67,13 @@ def test_online_dossiers_counted_for_3_3(fields, counted):
     assert _fact(state(**fields))["online_counted"] is counted
 
 
+def test_returned_by_post_from_the_return_event_else_the_form_chosen_at_reception():
+    assert _fact(state(return_method="post"))["returned_by_post"] is True
+    assert _fact(state(form="post"))["returned_by_post"] is True
+    assert _fact(state(form="post", return_method="counter"))["returned_by_post"] is False  # came to the counter
+    assert _fact(state())["returned_by_post"] is False
+
+
 def test_personal_store_4_4_and_population_data_4_5():
     assert _fact(state(result_in_citizen_store=True))["personal_store"] is True
     assert _fact(state(uses_personal_data_store=True))["personal_store"] is True
