@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from services.sync.portal.record import HoSo, TienDo, portal_date
+from services.sync.portal.record import PORTAL_TZ, HoSo, TienDo, portal_date
 from shared.event_types import DossierState, ResultItem, Status
 from shared.units import UnitTree
 
@@ -53,6 +53,15 @@ def payload(s: DossierState, dialect: Dialect) -> dict:
             "progress": [step.model_dump(mode="json") for step in progress(s, code, dialect)]}
 
 
+def _appointment_note(s: DossierState) -> str:
+    """An extension's new appointment (thư xin lỗi): NgayHenTra stays the due date the dossier is
+    judged against (docs/indicators.md), so the new date the citizen was given travels here."""
+    if s.appointment_at is None or s.appointment_at == s.due_at:
+        return ""
+    local = s.appointment_at.astimezone(PORTAL_TZ)
+    return f"Gia hạn giải quyết (thư xin lỗi), hẹn trả mới: {local:%H:%M %d/%m/%Y}"
+
+
 def record(s: DossierState, code: str, dialect: Dialect) -> HoSo:
     p = s.procedure
     ended = s.status in (Status.PROCESSED, Status.RETURNED)
@@ -78,7 +87,7 @@ def record(s: DossierState, code: str, dialect: Dialect) -> HoSo:
         HinhThuc="1" if s.form == "post" else "0",
         NgayKetThucXuLy=portal_date(s.end_at) if ended else "",
         DonViXuLy=dialect.unit_name(s.unit_code),
-        GhiChu="",
+        GhiChu=_appointment_note(s),
         TaiLieuNop=[{
             "TepDinhKemId": d.code, "TenTepDinhKem": d.file_name or "", "IsDeleted": "0",
             "MaThanhPhanHoSo": d.code, "DuongDanTaiTepTin": d.file_url or "", "DuocSoHoa": _flag(d.digitized),
