@@ -104,7 +104,10 @@ async def get_trend(
 def year_targets(request: Request, period: Period):
     """The targets of the period's year (its first day's), or None when the file has none for it."""
     year = period.start.astimezone(TZ).year
-    return year, load_targets(request.app.state.settings.targets_path).get(year)
+    try:
+        return year, load_targets(request.app.state.settings.targets_path).get(year)
+    except (OSError, ValueError) as exc:  # an operator's edit that does not parse: say so, serve no guess
+        raise HTTPException(503, detail=f"the targets file cannot be used: {str(exc)[:300]}") from exc
 
 
 @router.get("/received-elsewhere")

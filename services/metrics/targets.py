@@ -46,10 +46,16 @@ class TargetsFile(BaseModel):
     years: dict[int, YearTargets]
 
 
-@cache
 def load_targets(path: str | None = None) -> dict[int, YearTargets]:
-    """The file's targets per year; a rate the indicators do not compute is refused at start."""
-    parsed = TargetsFile.model_validate(json.loads(Path(path or DEFAULT_TARGETS).read_text(encoding="utf-8")))
+    """The file's targets per year, read again when the file changes (an operator's edit applies
+    without a restart); a rate the indicators do not compute is refused."""
+    file = Path(path or DEFAULT_TARGETS)
+    return _parse(file, file.stat().st_mtime_ns)
+
+
+@cache
+def _parse(file: Path, version: int) -> dict[int, YearTargets]:
+    parsed = TargetsFile.model_validate(json.loads(file.read_text(encoding="utf-8")))
     unknown = {t.rate for y in parsed.years.values() for t in y.targets} - set(RATES)
     if unknown:
         raise ValueError(f"targets file: unknown rate(s) {sorted(unknown)}; known: {sorted(RATES)}")

@@ -5,6 +5,7 @@ procedure computed from canonical events in a real schema."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -114,9 +115,18 @@ def test_targets_carry_their_year_and_show_both_figures_where_the_plan_disagrees
     assert by_rate["sync_full_rate"].target == 1.0
     assert [(a.target, a.source) for a in by_rate["full_online_procedures_rate"].alternatives] == [
         (1.0, "Phần nội dung của Kế hoạch")]
+    # An operator's copy, edited while metrics runs: the edit applies at the next request.
     edited = tmp_path / "targets.json"
     edited.write_text(json.dumps({"years": {"2027": {"plan": "KH 2027", "targets": [
+        {"rate": "online_rate", "target": 0.7, "label": "Hồ sơ trực tuyến ≥ 70%", "source": "KH 2027"}]}}}),
+        encoding="utf-8")
+    assert [t.target for t in load_targets(str(edited))[2027].targets] == [0.7]
+    edited.write_text(edited.read_text(encoding="utf-8").replace("0.7", "0.75"), encoding="utf-8")
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 1_000_000))
+    assert [t.target for t in load_targets(str(edited))[2027].targets] == [0.75]
+    edited.write_text(json.dumps({"years": {"2027": {"plan": "KH 2027", "targets": [
         {"rate": "no_such_rate", "target": 0.5, "label": "x", "source": "y"}]}}}), encoding="utf-8")
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 2_000_000))
     with pytest.raises(ValueError, match="no_such_rate"):
         load_targets(str(edited))
 
