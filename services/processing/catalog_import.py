@@ -65,6 +65,8 @@ class CatalogFileError(ValueError):
 
 
 def _norm(text: object) -> str:
+    if isinstance(text, float) and text.is_integer():
+        text = int(text)  # a spreadsheet's 100000.0 is 100000 VND, not "100000.0" (read as 1,000,000)
     return unicodedata.normalize("NFC", str(text if text is not None else "")).strip()
 
 

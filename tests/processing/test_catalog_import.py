@@ -50,7 +50,7 @@ def test_an_xlsx_export_reads_like_the_csv():
     sheet = book.active
     sheet.append(list(rows[0]))
     for r in rows:
-        sheet.append([int(v) if v.isdigit() else v for v in r.values()])  # Excel keeps numbers as numbers
+        sheet.append([float(v) if v.isdigit() else v for v in r.values()])  # numbers as Excel's doubles
     buffer = io.BytesIO()
     book.save(buffer)
     assert parse(read_rows(buffer.getvalue(), "x.xlsx"), {}) == parse(rows, {})
