@@ -222,3 +222,25 @@ async def test_the_catalog_view_reads_processing_and_says_none_when_it_cannot():
         await cached.get(http)
         await cached.get(http)
     assert calls == ["/v1/procedures"] * 3
+
+
+def test_the_monthly_workbook_shows_targets_notes_and_dossiers_received_elsewhere():
+    import io
+
+    from openpyxl import load_workbook
+
+    from services.metrics.export import to_xlsx
+    from services.metrics.reports import row
+
+    counts = Counts()
+    counts.values.update(received=4, received_elsewhere=1, received_by_post=1, returned=2, returned_by_post=1)
+    unit = row("H44.100", counts, Options(), load_units())
+    report = {"period": {"label": "2025-03"}, "unit": unit, "children": []}
+    targets = targets_report(report, load_targets()[2025])
+    book = load_workbook(io.BytesIO(to_xlsx(report, targets, year=2025)))
+    plan = {r[0].value: [c.value for c in r] for r in book["Chỉ tiêu KH 617"].iter_rows(min_row=2)}
+    assert "Phần nội dung của Kế hoạch: 100%" in plan["DVC trực tuyến toàn trình trên thủ tục đủ điều kiện ≥ 80%"][8]
+    elsewhere = [[c.value for c in r] for r in book["Tiếp nhận ngoài địa bàn, BCCI"].iter_rows(min_row=2)]
+    assert elsewhere == [["H44.100", unit["name"], 4, 1, 25.0, 1, 25.0, 1, 50.0]]
+    empty = load_workbook(io.BytesIO(to_xlsx(report, [], year=2027)))
+    assert [c.value for c in empty["Chỉ tiêu KH 617"][2]][0] == "Không có chỉ tiêu cho năm 2027"
