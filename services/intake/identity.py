@@ -194,12 +194,13 @@ async def access_log(session: AsyncSession, dossier_code: str | None = None, lim
 
 async def _command(args: argparse.Namespace) -> dict:
     from services.intake.config import IntakeStoreSettings
-    from shared.db import create_schema, make_engine, make_sessionmaker
+    from shared.db import make_engine, make_sessionmaker
+    from shared.migrations import prepare_schema
 
     settings = IntakeStoreSettings()
     engine = make_engine(settings.database_url, settings.db_schema)
     try:
-        await create_schema(engine, settings.db_schema, Base.metadata)
+        await prepare_schema(engine, settings.db_schema, "intake")
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as session, session.begin():
             if args.command == "rotate":

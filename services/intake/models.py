@@ -6,6 +6,8 @@ from sqlalchemy import DateTime, MetaData, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.credentials import CredentialColumns
+
 
 class Base(DeclarativeBase):
     metadata = MetaData()
@@ -27,17 +29,10 @@ class AcceptedEvent(Base):
     accepted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class ApiKey(Base):
+class ApiKey(CredentialColumns, Base):
     """A counter system's API key: only its sha256 is kept; the key is shown once, at creation."""
 
     __tablename__ = "api_keys"
 
-    # The key's public part ("dk.<key_id>.<secret>"): finds the row without searching by secret.
-    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), index=True)
-    key_sha256: Mapped[str] = mapped_column(String(64))
     # Unit codes it may post for; a unit covers every unit below it in the tree (H44: all).
     units: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # Set when revoked or rotated; a time in the future is a rotation's grace period.
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

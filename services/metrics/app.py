@@ -13,6 +13,7 @@ from services.metrics.catalog import CatalogView
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -46,6 +47,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = CatalogView(settings.catalog_ttl)
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(dossier_router)
     app.include_router(health_router())

@@ -14,6 +14,7 @@ from services.processing.models import Base
 from services.processing.pending import Folding, learn_known
 from services.processing.working import FoldRules
 from services.processing.workcalendar import load_calendar
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -58,6 +59,7 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(health_router())
     return app

@@ -81,7 +81,8 @@ async def assert_portal_holds_every_final_status(stack: Stack, db, schemas: str,
     async with httpx.AsyncClient(timeout=30) as client:
         portal = (await client.get(stack.url("portal-simulator") + "/admin/dossiers")).json()
         health = (await client.get(stack.url("portal-simulator") + "/health")).json()
-        failures = (await client.get(stack.url("sync") + "/v1/sync/failures")).json()
+        failures = (await client.get(stack.url("sync") + "/v1/sync/failures",
+                                     headers={"Authorization": f"Bearer {stack.reader_token}"})).json()
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     assert failures == []
     national = Dialect(load_units()).national_code  # the portal knows dossiers by MaHoSo
