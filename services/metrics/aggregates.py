@@ -41,7 +41,27 @@ COUNTS = {
     "personal_store": "count(*) FILTER (WHERE f.personal_store)",
     "population_data": "count(*) FILTER (WHERE f.population_data)",
     "has_fee": "count(*) FILTER (WHERE f.has_fee)",
-    "paid_online": "count(*) FILTER (WHERE f.has_fee AND f.paid_online)",
+    # 3.6: paid online (method 1 or 2) over dossiers that owed a fee (handlers.fee_owed).
+    "fee_owed": "count(*) FILTER (WHERE f.fee_owed)",
+    "paid_online": "count(*) FILTER (WHERE f.fee_owed AND f.paid_online)",
+    # 3.3: online dossiers, those of paper-result procedures only with an electronic result.
+    "online_counted": "count(*) FILTER (WHERE f.online_counted)",
+    # Plan 617 "results synced in full": the portal holds the final status (9 or 10) the dossier has.
+    "final": "count(*) FILTER (WHERE f.status IN (9, 10))",
+    "synced_final": "count(*) FILTER (WHERE f.status IN (9, 10) AND s.status = f.status)",
+    # Plan 617 body: dossiers processed fully online, over dossiers of full-online procedures.
+    "full_online_dossiers": "count(*) FILTER (WHERE f.proc_online = 'full' AND f.channel = 2)",
+    "full_online_procedure_dossiers": "count(*) FILTER (WHERE f.proc_online = 'full')",
+    # 2.2: handling time, summed in hundredths of the procedure's time unit (meaningful per procedure).
+    "handled": "count(*) FILTER (WHERE f.handling_time IS NOT NULL)",
+    # (Rounded per dossier, so that sums of buckets are the sum of the period.)
+    "handling_time_centi": "coalesce(sum(round(f.handling_time * 100)), 0)::bigint",
+    # Reception regardless of administrative boundaries, and the postal public service.
+    "received_elsewhere": "count(*) FILTER (WHERE f.receiving_unit_code IS NOT NULL)",
+    "received_by_post": "count(*) FILTER (WHERE f.channel = 3)",
+    "returned": "count(*) FILTER (WHERE f.status = 10)",
+    "returned_by_post": "count(*) FILTER (WHERE f.status = 10 AND f.returned_by_post)",
+    "pending_catalog": "count(*) FILTER (WHERE f.pending_catalog)",
     "feedback": "coalesce(sum(f.feedback), 0)",
     "feedback_on_time": "coalesce(sum(f.feedback_on_time), 0)",
     "feedback_satisfied": "coalesce(sum(f.feedback_satisfied), 0)",
@@ -63,7 +83,10 @@ PROCEDURE_SETS = {
     "procedures_full_online": "f.proc_online = 'full'",
     "procedures_with_fee": "f.proc_has_fee",
     "procedures_online_payment": "f.proc_has_fee AND f.proc_online_payment",
-    "procedures_fee_synced": "f.proc_has_fee AND f.proc_fee_synced",
+    # 3.5: fee-bearing procedures whose dossiers reached the portal with their fee data.
+    "procedures_fee_synced": "f.proc_has_fee AND f.fee_data AND s.dossier_code IS NOT NULL",
+    # 3.2: online services that had an online dossier.
+    "procedures_online_used": "f.channel = 2 AND f.proc_online IN ('full', 'partial')",
     "procedures_population": "f.proc_population",
 }
 # Every summed column: the counts, and per procedure set the dossiers meeting its condition.
@@ -81,6 +104,9 @@ def unit_filter(alias: str) -> str:
 class Counts:
     values: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     procedures: dict[str, set[str]] = field(default_factory=lambda: {k: set() for k in PROCEDURE_SETS})
+    # Counts that come from the catalog, not the dossiers (CLGQ 3.1/3.2), set by reports.row.
+    extra: dict[str, int] = field(default_factory=dict)
+    time_unit: str | None = None  # the procedure's time unit, when grouped by procedure (2.2)
 
     def add(self, other: Counts) -> None:
         for k, v in other.values.items():
@@ -89,7 +115,9 @@ class Counts:
             self.procedures[k] |= codes
 
     def __getitem__(self, name: str) -> int:
-        return self.values[name] if name in self.values else len(self.procedures[name])
+        if name in self.values:
+            return self.values[name]
+        return self.extra[name] if name in self.extra else len(self.procedures[name])
 
 
 def from_rows(rows) -> dict[str, Counts]:
@@ -157,6 +185,14 @@ async def count(
     for r in rows:
         for name in JUDGED:
             totals[r.key].values[name] += int(getattr(r, name) or 0)
+    if by == "procedure":  # 2.2's time unit, a procedure's property the facts carry (not a count)
+        rows = await session.execute(text(
+            f"SELECT f.procedure_code, max(f.time_unit) FROM dossier_facts f WHERE f.received_at >= :start "
+            f"AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"),
+            {"start": period.start, "end": period.end, "unit": unit})
+        for code, time_unit in rows:
+            if code in totals:
+                totals[code].time_unit = time_unit
     return dict(totals)
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.metrics.api import dossier_router, router
+from services.metrics.catalog import CatalogView
 from services.metrics.config import MetricsSettings
 from services.metrics.gauges import refresh_forever
 from services.metrics.handlers import handle_canonical_batch
@@ -39,7 +40,9 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             ) as runtime,
         ):
             app.state.runtime = runtime
-            options = Options(settings.online_service_formula)
+            async def options() -> Options:  # as the API's reports: the weights and processing's catalog
+                return Options(weights=settings.online_service_weights, catalog=await app.state.catalog.get(http))
+
             runtime.spawn("indicator gauges", lambda: refresh_forever(runtime.sessionmaker, options,
                                                                       settings.gauge_interval_seconds))
             app.state.http = http
@@ -52,6 +55,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.catalog = CatalogView(settings.catalog_ttl)
     install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(dossier_router)

@@ -8,14 +8,14 @@ Labels are bounded: 76 units × 5 rates, and 76 unit scores.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from prometheus_client import Gauge
 
 from services.metrics.aggregates import count, roll_up
-from services.metrics.index766 import index766
 from services.metrics.periods import TZ, parse_period
-from services.metrics.reports import Options, rates
+from services.metrics.reports import Options, row
 from shared.units import load_units
 
 # indicator label -> the rate (reports.RATES) it shows
@@ -34,6 +34,7 @@ REFRESHED = Gauge("dossier_indicator_refreshed_timestamp_seconds", "When the ind
 
 
 async def refresh(sessionmaker, options: Options, now: datetime | None = None) -> None:
+    """Compute the gauges of the month of `now` from the rollups, as the API's report would."""
     now = now or datetime.now(UTC)
     local = now.astimezone(TZ)
     month = parse_period(local.strftime("%Y-%m"))
@@ -44,11 +45,11 @@ async def refresh(sessionmaker, options: Options, now: datetime | None = None) -
     for unit, counts in totals.items():
         if not counts["received"]:
             continue
-        unit_rates = rates(counts)
+        figures = row(unit, counts, options, load_units())
         for label, rate in HEADLINE.items():
-            if unit_rates[rate]["ratio"] is not None:
-                ratios[(unit, label)] = unit_rates[rate]["ratio"]
-        scores[unit] = index766(counts, online_formula=options.online_formula)["score"]
+            if figures["rates"][rate]["ratio"] is not None:
+                ratios[(unit, label)] = figures["rates"][rate]["ratio"]
+        scores[unit] = figures["index"]["score"]
     RATIO.clear()
     SCORE.clear()
     for labels, value in ratios.items():
@@ -59,7 +60,7 @@ async def refresh(sessionmaker, options: Options, now: datetime | None = None) -
     REFRESHED.set(now.timestamp())
 
 
-async def refresh_forever(sessionmaker, options: Options, interval: float) -> None:
+async def refresh_forever(sessionmaker, options: Callable[[], Awaitable[Options]], interval: float) -> None:
     while True:
-        await refresh(sessionmaker, options)
+        await refresh(sessionmaker, await options())
         await asyncio.sleep(interval)

@@ -38,10 +38,10 @@ from shared.migrations import prepare_schema
 from shared.event_types import DossierState
 from shared.topics import Topics
 
-# The state's lists (documents, fees, steps…) are what full validation spends most on and what no
+# The state's lists (documents, steps…) are what full validation spends most on and what no
 # fact is derived from: the rebuild's view of a state takes them unvalidated (still only these names,
 # as extra fields are refused), ~2.4x less CPU a state. A field `handlers._fact` reads must not be here.
-UNREAD = {"documents", "fees", "supplements", "results", "steps", "anomalies"}
+UNREAD = {"documents", "supplements", "results", "steps", "anomalies"}  # fees: 3.6 reads them
 _FIELDS: dict[str, Any] = {name: ((Any, None) if name in UNREAD else (f.annotation, f))
                            for name, f in DossierState.model_fields.items()}
 StateFacts = create_model("StateFacts", __config__=ConfigDict(extra="forbid"), **_FIELDS)

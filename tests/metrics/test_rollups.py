@@ -25,8 +25,7 @@ from prometheus_client import REGISTRY
 
 from services.metrics.aggregates import count, count_from_facts, count_months, roll_up
 from services.metrics.gauges import HEADLINE, refresh
-from services.metrics.index766 import index766
-from services.metrics.reports import Options, rates
+from services.metrics.reports import Options, row
 from shared.units import load_units
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
@@ -203,12 +202,12 @@ async def test_prometheus_gauges_show_the_current_months_figures(metrics_db):
     for unit, counts in totals.items():
         if not counts["received"]:
             continue
-        expected = rates(counts)
+        expected = row(unit, counts, Options(), load_units())
         for indicator, rate in HEADLINE.items():
             value = REGISTRY.get_sample_value("dossier_indicator_ratio", {"unit": unit, "indicator": indicator})
-            assert value == expected[rate]["ratio"], (unit, indicator)
+            assert value == expected["rates"][rate]["ratio"], (unit, indicator)
             checked += 1
-        assert REGISTRY.get_sample_value("dossier_index766_score", {"unit": unit}) == index766(counts)["score"]
+        assert REGISTRY.get_sample_value("dossier_index766_score", {"unit": unit}) == expected["index"]["score"]
     assert checked >= 10 and REGISTRY.get_sample_value("dossier_indicator_month") == 202603
     # Bounded labels: units × indicators, whatever the number of dossiers or months.
     samples = [s for m in REGISTRY.collect() if m.name == "dossier_indicator_ratio" for s in m.samples]

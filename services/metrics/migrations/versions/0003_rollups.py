@@ -1,16 +1,16 @@
 """queries (issue 19): rollups per day, month and year, the open dossiers' summary, the scratch
 change tables of their maintenance, a partial index of open dossiers (docs/schema-changes-queries.md)
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-26 12:35:44.893262
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-26 12:53:47.562666
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
@@ -37,6 +37,7 @@ def upgrade() -> None:
     sa.Column('procedures_with_fee', sa.Integer(), server_default='0', nullable=False),
     sa.Column('procedures_online_payment', sa.Integer(), server_default='0', nullable=False),
     sa.Column('procedures_fee_synced', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('procedures_online_used', sa.Integer(), server_default='0', nullable=False),
     sa.Column('procedures_population', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('grain', 'bucket', 'unit_code', 'procedure_code')
     )
@@ -58,7 +59,20 @@ def upgrade() -> None:
     sa.Column('personal_store', sa.Integer(), nullable=False),
     sa.Column('population_data', sa.Integer(), nullable=False),
     sa.Column('has_fee', sa.Integer(), nullable=False),
+    sa.Column('fee_owed', sa.Integer(), nullable=False),
     sa.Column('paid_online', sa.Integer(), nullable=False),
+    sa.Column('online_counted', sa.Integer(), nullable=False),
+    sa.Column('final', sa.Integer(), nullable=False),
+    sa.Column('synced_final', sa.Integer(), nullable=False),
+    sa.Column('full_online_dossiers', sa.Integer(), nullable=False),
+    sa.Column('full_online_procedure_dossiers', sa.Integer(), nullable=False),
+    sa.Column('handled', sa.Integer(), nullable=False),
+    sa.Column('handling_time_centi', sa.Integer(), nullable=False),
+    sa.Column('received_elsewhere', sa.Integer(), nullable=False),
+    sa.Column('received_by_post', sa.Integer(), nullable=False),
+    sa.Column('returned', sa.Integer(), nullable=False),
+    sa.Column('returned_by_post', sa.Integer(), nullable=False),
+    sa.Column('pending_catalog', sa.Integer(), nullable=False),
     sa.Column('feedback', sa.Integer(), nullable=False),
     sa.Column('feedback_on_time', sa.Integer(), nullable=False),
     sa.Column('feedback_satisfied', sa.Integer(), nullable=False),
@@ -69,6 +83,7 @@ def upgrade() -> None:
     sa.Column('procedures_with_fee', sa.Integer(), nullable=False),
     sa.Column('procedures_online_payment', sa.Integer(), nullable=False),
     sa.Column('procedures_fee_synced', sa.Integer(), nullable=False),
+    sa.Column('procedures_online_used', sa.Integer(), nullable=False),
     sa.Column('procedures_population', sa.Integer(), nullable=False),
     prefixes=['UNLOGGED']
     )
@@ -105,7 +120,20 @@ def upgrade() -> None:
     sa.Column('personal_store', sa.Integer(), server_default='0', nullable=False),
     sa.Column('population_data', sa.Integer(), server_default='0', nullable=False),
     sa.Column('has_fee', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('fee_owed', sa.Integer(), server_default='0', nullable=False),
     sa.Column('paid_online', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('online_counted', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('final', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('synced_final', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('full_online_dossiers', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('full_online_procedure_dossiers', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('handled', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('handling_time_centi', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('received_elsewhere', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('received_by_post', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('returned', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('returned_by_post', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('pending_catalog', sa.Integer(), server_default='0', nullable=False),
     sa.Column('feedback', sa.Integer(), server_default='0', nullable=False),
     sa.Column('feedback_on_time', sa.Integer(), server_default='0', nullable=False),
     sa.Column('feedback_satisfied', sa.Integer(), server_default='0', nullable=False),
@@ -116,6 +144,7 @@ def upgrade() -> None:
     sa.Column('procedures_with_fee', sa.Integer(), server_default='0', nullable=False),
     sa.Column('procedures_online_payment', sa.Integer(), server_default='0', nullable=False),
     sa.Column('procedures_fee_synced', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('procedures_online_used', sa.Integer(), server_default='0', nullable=False),
     sa.Column('procedures_population', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('grain', 'bucket', 'unit_code', 'procedure_code', 'channel')
     )
@@ -135,7 +164,20 @@ def upgrade() -> None:
     sa.Column('personal_store', sa.Integer(), server_default='0', nullable=False),
     sa.Column('population_data', sa.Integer(), server_default='0', nullable=False),
     sa.Column('has_fee', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('fee_owed', sa.Integer(), server_default='0', nullable=False),
     sa.Column('paid_online', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('online_counted', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('final', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('synced_final', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('full_online_dossiers', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('full_online_procedure_dossiers', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('handled', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('handling_time_centi', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('received_elsewhere', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('received_by_post', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('returned', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('returned_by_post', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('pending_catalog', sa.Integer(), server_default='0', nullable=False),
     sa.Column('feedback', sa.Integer(), server_default='0', nullable=False),
     sa.Column('feedback_on_time', sa.Integer(), server_default='0', nullable=False),
     sa.Column('feedback_satisfied', sa.Integer(), server_default='0', nullable=False),
