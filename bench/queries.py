@@ -48,14 +48,16 @@ def generate_sql() -> str:
 INSERT INTO dossier_facts (dossier_code, revision, unit_code, procedure_code, channel, status, received_at,
     due_at, on_time, deadline_at, digitized, electronic_result, document_expected, document_result, reused,
     personal_store, population_data, has_fee, paid_online, feedback, feedback_on_time, feedback_satisfied,
-    disliked, proc_field, proc_online, proc_has_fee, proc_online_payment, proc_fee_synced, proc_population)
+    disliked, proc_field, proc_online, proc_has_fee, proc_online_payment, proc_fee_synced, proc_population,
+    fee_owed, online_counted, fee_data, handling_time, time_unit)
 SELECT 'H44-' || to_char(rec AT TIME ZONE 'Asia/Ho_Chi_Minh', 'YYMMDD') || '-' || lpad(i::text, 9, '0'),
        6, ($3::text[])[u], ($7::text[])[p], ch, CASE WHEN open THEN 4 ELSE 10 END, rec, deadline,
        CASE WHEN open THEN NULL ELSE r1 < 0.85 END, deadline,
        r2 < 0.4, r3 < 0.7, r4 < 0.2, r4 < 0.18, r5 < 0.1, r6 < 0.3, r7 < 0.5, fee, fee AND r8 < 0.5,
        fb, CASE WHEN fb > 0 AND r9 < 0.75 THEN fb ELSE 0 END, CASE WHEN fb > 0 AND r9 < 0.55 THEN fb ELSE 0 END,
        r9 > 0.995, ($8::text[])[p], ($9::text[])[p], ($10::bool[])[p], ($11::bool[])[p], ($12::bool[])[p],
-       ($13::bool[])[p]
+       ($13::bool[])[p], fee, ch = 2, fee AND r7 < 0.9, CASE WHEN open THEN NULL ELSE 1 + 9 * r6 END,
+       'working_days'
 FROM (SELECT i, rec, u, p, ch, r1, r2, r3, r4, r5, r6, r7, r8, r9, deadline,
              deadline > $6 OR (deadline + interval '10 days' > $6 AND r1 < 0.5) AS open,
              r8 < 0.3 AS fee, CASE WHEN r9 < 0.0015 THEN 1 ELSE 0 END AS fb
