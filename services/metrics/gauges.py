@@ -40,11 +40,12 @@ async def refresh(sessionmaker, options: Options, now: datetime | None = None) -
     month = parse_period(local.strftime("%Y-%m"))
     async with sessionmaker() as session:
         totals = roll_up(await count(session, month, min(now, month.end)), load_units())
-    # Computed first, then swapped in without an await: a scrape never sees half a refresh.
+    # Computed first, then swapped in without an await between: a scrape never sees half a refresh.
     ratios, scores = {}, {}
     for unit, counts in totals.items():
         if not counts["received"]:
             continue
+        await asyncio.sleep(0)  # ~1 ms of scoring per unit: let waiting requests through between units
         figures = row(unit, counts, options, load_units())
         for label, rate in HEADLINE.items():
             if figures["rates"][rate]["ratio"] is not None:
