@@ -35,8 +35,8 @@ class Service:
 
 
 SERVICES = [
-    Service("portal-simulator", "services.portal_simulator.app:create_app", None, 8005),
-    Service("docsys-simulator", "services.docsys_simulator.app:create_app", None, 8006),
+    Service("portal-simulator", "simulators.portal.app:create_app", None, 8005),
+    Service("docsys-simulator", "simulators.docsys.app:create_app", None, 8006),
     Service("intake", "services.intake.app:create_app", "INTAKE", 8001),
     Service("processing", "services.processing.app:create_app", "PROCESSING", 8002),
     Service("sync", "services.sync.app:create_app", "SYNC", 8003),
@@ -161,8 +161,8 @@ class Stack:
 
     def provision_keys(self) -> None:
         """The simulator's API key (created, or rotated if it exists) and the reader token, in
-        run_dir; the key is also exported as SIMULATOR_API_KEY so that simulator.post, called in
-        this process (tests, bench), posts with it."""
+        run_dir; the key is also exported as SIMULATOR_API_KEY so that simulators.counter.post,
+        called in this process (tests, bench), posts with it."""
         intake = next(s for s in SERVICES if s.name == "intake")
         command = [sys.executable, "-m", "services.intake.keys", "create", "--or-rotate",
                    "--name", SIMULATOR_KEY_NAME, "--units", SIMULATOR_KEY_UNITS]

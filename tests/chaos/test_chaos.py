@@ -37,7 +37,7 @@ from services.processing.workcalendar import load_calendar
 from shared.events import parse_event
 from shared.topics import Topics, ensure_topics
 from shared.units import load_units
-from simulator.generator import DossierGenerator
+from simulators.counter.generator import DossierGenerator
 from tests.chaos.infra import PrivateInfra
 from tests.conftest import free_port
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import poll
 from tests.intake.harness import client as intake_client
 from tests.intake.harness import new_key, received, running_intake

@@ -18,11 +18,11 @@ from sqlalchemy import text
 
 from deploy.launch import SERVICES, Stack
 from deploy.quiescence import wait_until_quiet
-from services.portal_simulator.rules import impossible_change
+from simulators.portal.rules import impossible_change
 from services.sync.portal.codec import Dialect
 from shared.units import load_units
-from simulator.generator import DossierGenerator
-from simulator.post import post_events
+from simulators.counter.generator import DossierGenerator
+from simulators.counter.post import post_events
 from tests.conftest import DATABASE_URL, KAFKA, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

@@ -1,7 +1,8 @@
-"""The simulator's bad days: a share of calls failing (5xx) or hanging, outages, a rate limit.
+"""A simulated system's bad days: a share of calls failing (5xx) or hanging, outages, a rate limit.
 
-Set at start-up from the environment (PORTAL_SIM_FAIL_RATIO=0.3, …) or at run time through
-POST /admin/faults, so tests can break the portal while a pipeline is running.
+Shared by the portal and document-system simulators. Set at start-up from the environment
+(PORTAL_SIM_FAIL_RATIO=0.3, DOCSYS_SIM_FAIL_RATIO=…) or at run time through POST /admin/faults,
+so tests can break a system while a pipeline is running.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Literal
 
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class FaultSettings(BaseModel):
@@ -25,20 +25,6 @@ class FaultSettings(BaseModel):
     # Progress goes 10 steps per call (CapNhatTienDoHoSoMC): a few calls per dossier, not one per 200.
     rate_per_second: float = Field(default=300.0, gt=0, description="calls allowed per second (429 beyond)")
     burst: int = Field(default=300, ge=1, description="calls allowed at once before the rate applies")
-
-
-class SimulatorSettings(BaseSettings, FaultSettings):
-    model_config = SettingsConfigDict(env_prefix="PORTAL_SIM_", extra="ignore")
-
-    username: str = "motcua-h44"
-    password: str = "demo-only"
-    session_seconds: float = 600.0
-    # The dialect's settings (docs/portal.md): the destination code, the two paths, and the
-    # province's dossier-code pattern that MaHoSo must follow.
-    dstcode: str = "000.00.00.H44"
-    auth_path: str = "/api/session"
-    service_path: str = "/api/integration"
-    dossier_code_pattern: str = r"^\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4,6}$"
 
 
 Verdict = Literal["ok", "fail", "hang", "down", "limited"]

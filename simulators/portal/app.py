@@ -22,9 +22,10 @@ from fastapi import Body, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
-from services.portal_simulator.rules import impossible_change
 from services.sync.portal.record import Call, HoSo, Login, TienDo
+from simulators.faults import Faults, FaultSettings
+from simulators.portal.rules import impossible_change
+from simulators.portal.settings import SimulatorSettings
 
 INTERNAL_UNIT_KEY = re.compile(r"^H\d{2}(\.\d{1,3})*$")
 
