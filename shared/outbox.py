@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import faultpoints
 from shared.db import BulkInsert, any_of, commit_without_flush_wait
 from shared.kafka import publish_all
 from shared.tables import outbox
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 
 
 _INSERT = BulkInsert(outbox, ["topic", "key", "value"])
+RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
 
 
 async def add_to_outbox(session: AsyncSession, messages: Iterable[tuple[str, str, bytes]]) -> None:
@@ -79,7 +81,9 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         async with self._sessionmaker() as session, session.begin():
-            locked = await session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext('outbox'))"))
+            # One key per schema (the search path's): replicas of a service take turns, while the
+            # other services' relays, on other schemas of the same database, never wait for it.
+            locked = await session.execute(RELAY_LOCK)
             if not locked.scalar_one():
                 return 0  # another replica is relaying this schema's outbox
             await commit_without_flush_wait(session)  # a lost delete only publishes duplicates
@@ -89,6 +93,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             await publish_all(self._producer, [(r.topic, r.key.encode(), r.value) for r in rows])
+            faultpoints.crash_point("outbox-published", len(rows))  # published, delete not committed
             # Delete by id, not by range: a lower id may commit later than a higher one.
             await session.execute(delete(outbox).where(any_of(outbox.c.id, [r.id for r in rows])))
         self.published += len(rows)

@@ -39,14 +39,19 @@ class Topics:
         return [self.dossier_events, self.lifecycle, self.portal_sync, self.dead_letter]
 
 
-async def ensure_topics(bootstrap: str, topics: Topics, partitions: int) -> None:
-    """Create the topics that do not exist yet; running twice is harmless."""
+async def ensure_topics(bootstrap: str, topics: Topics, partitions: int, *, replication_factor: int = 1,
+                        min_insync_replicas: int | None = None) -> None:
+    """Create the topics that do not exist yet; running twice is harmless.
+
+    On a cluster: replication_factor=3, min_insync_replicas=2, so that with producers at acks=all
+    an acknowledged message is on two nodes at least and one node's loss stops no producer."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=partitions, replication_factor=1)
+            NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
+                     topic_configs={"min.insync.replicas": str(min_insync_replicas)} if min_insync_replicas else {})
             for name in topics.all()
             if name not in existing
         ]

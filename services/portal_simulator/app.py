@@ -36,6 +36,8 @@ class PortalState:
         self.calls = 0
         self.rejected = 0
         self.regressions = 0
+        self.sending: dict[str, int] = {}  # dossier code -> sync calls holding it now
+        self.overlaps: list[str] = []  # dossiers that arrived while another call held them
 
     def store(self, raw: dict) -> tuple[int, str]:
         """Validate and keep one record: (error code, message); 0 is success."""
@@ -83,8 +85,17 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     async def sync_dossiers(body: SyncRequest) -> JSONResponse:
         """Judge each record on its own; error_code 0 when all were stored."""
         state.calls += 1
-        results = [{"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
-                   for r in body.data for c, m in [state.store(r)]]
+        codes = [str(r.get("MaHoSo")) for r in body.data]
+        state.overlaps += [c for c in codes if state.sending.get(c)]  # sent by two callers at once
+        for c in codes:
+            state.sending[c] = state.sending.get(c, 0) + 1
+        try:
+            results = await state.faults.around_store(lambda: [
+                {"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
+                for r in body.data for c, m in [state.store(r)]])
+        finally:
+            for c in codes:
+                state.sending[c] -= 1
         failed = sum(1 for r in results if r["error_code"])
         return JSONResponse({"error_code": 1 if failed else 0, "message": f"{failed} rejected" if failed else "OK",
                              "count": len(results) - failed, "results": results})
@@ -110,6 +121,6 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls, "rejected": state.rejected,
-                "regressions": state.regressions, "verdicts": state.faults.counts}
+                "regressions": state.regressions, "overlaps": len(state.overlaps), "verdicts": state.faults.counts}
 
     return app
