@@ -8,6 +8,7 @@ accepted and each dossier's status history, so tests can read them back under /a
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Annotated
@@ -89,13 +90,21 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
         state.overlaps += [c for c in codes if state.sending.get(c)]  # sent by two callers at once
         for c in codes:
             state.sending[c] = state.sending.get(c, 0) + 1
-        try:
-            results = await state.faults.around_store(lambda: [
-                {"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
-                for r in body.data for c, m in [state.store(r)]])
-        finally:
+
+        def store() -> list[dict]:  # held until stored: a hang after storing is the portal's, not a caller's
+            released.set()
             for c in codes:
                 state.sending[c] -= 1
+            return [{"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
+                    for r in body.data for c, m in [state.store(r)]]
+
+        released = asyncio.Event()
+        try:
+            results = await state.faults.around_store(store)
+        finally:
+            if not released.is_set():
+                for c in codes:
+                    state.sending[c] -= 1
         failed = sum(1 for r in results if r["error_code"])
         return JSONResponse({"error_code": 1 if failed else 0, "message": f"{failed} rejected" if failed else "OK",
                              "count": len(results) - failed, "results": results})

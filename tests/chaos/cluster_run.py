@@ -32,7 +32,7 @@ import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from deploy.cluster import KafkaCluster, leaders
-from deploy.launch import SERVICES, Stack, free_port
+from deploy.launch import Stack, free_port
 from deploy.quiescence import wait_until_quiet
 from shared.topics import Topics, ensure_topics
 from shared.units import load_units
@@ -85,14 +85,18 @@ def generated_events(settings: Settings) -> list[dict]:
 
 
 def plan(settings: Settings, rng: random.Random) -> list[tuple[float, str, str]]:
-    """(seconds after the start of posting, action, target), in time order."""
+    """(seconds after the start of posting, action, target), in time order: the broker's loss
+    first, then one instance of each service in a seeded order, spaced so that each kill's
+    figures are its own (a restart under load takes several seconds)."""
     t = settings.post_seconds
-    broker_down = rng.uniform(0.15, 0.3) * t
-    steps = [(broker_down, "kill-broker", "leader"), (broker_down + rng.uniform(0.2, 0.3) * t, "restart-broker", "")]
-    for service in KILLED:
+    down = rng.uniform(0.05, 0.15) * t
+    steps = [(down, "kill-broker", "leader"), (down + rng.uniform(0.15, 0.2) * t, "restart-broker", "")]
+    order = rng.sample(KILLED, len(KILLED))
+    slot = 0.6 * t / len(order)
+    for i, service in enumerate(order):
         instance = rng.choice([service, f"{service}.2"])
-        steps.append((rng.uniform(0.1, 0.85) * t, "kill", instance))
-    return sorted(steps)
+        steps.append((0.4 * t + (i + rng.uniform(0.0, 0.3)) * slot, "kill", instance))
+    return steps
 
 
 # --- load: a counter system that spreads its posts over both intakes ----------------------------
@@ -163,8 +167,8 @@ async def watch(run: Run, stop: asyncio.Event) -> None:
 
 def figures(run: Run, posting: tuple[float, float]) -> dict:
     """Processing's pause and the freshness p99 after each kill, and without any."""
-    def pause_after(t: float) -> float:
-        samples = [(s, v) for s, v in run.progress if t - 1 <= s <= min(t + 60, posting[1])]
+    def pause_after(t: float, until: float) -> float:
+        samples = [(s, v) for s, v in run.progress if t - 1 <= s <= min(until, posting[1])]
         longest, since, last = 0.0, None, None
         for s, v in samples:
             if v != last:
@@ -179,11 +183,12 @@ def figures(run: Run, posting: tuple[float, float]) -> dict:
     kills = [(t, what) for t, what in run.journal if what.startswith("kill")]
     out = {"events": {}, "baseline": {}}
     during: set[str] = set()
-    for t, what in kills:
-        codes = [c for c, a in run.accepted_at.items() if t <= a <= t + WINDOW]
+    for (t, what), (after, _) in zip(kills, kills[1:] + [(float("inf"), "")]):
+        until = min(t + WINDOW, after)  # up to the next kill, so each figure is its own
+        codes = [c for c, a in run.accepted_at.items() if t <= a <= until]
         during |= set(codes)
-        out["events"][what] = {"processing_pause_s": pause_after(t), "freshness_p99_s": p99(codes),
-                               "dossiers": len(codes)}
+        out["events"][what] = {"processing_pause_s": pause_after(t, until), "freshness_p99_s": p99(codes),
+                               "dossiers": len(codes), "window_s": round(until - t, 1)}
     calm = [c for c in run.accepted_at if c not in during]
     gaps = [b[0] - a[0] for a, b in zip(run.progress, run.progress[1:])]
     out["baseline"] = {"freshness_p99_s": p99(calm), "dossiers": len(calm),
