@@ -92,7 +92,8 @@ class Faults:
             verdict = "stored_hang"
         elif dice < s.stored_fail_ratio + s.stored_hang_ratio + s.late_ratio:
             verdict = "late"
-        self.counts[verdict] = self.counts.get(verdict, 0) + 1
+        if verdict != "ok":  # "ok" is judge()'s count already
+            self.counts[verdict] = self.counts.get(verdict, 0) + 1
         return verdict
 
     async def around_store(self, store: Callable[[], object]):

@@ -42,7 +42,8 @@ from tests.chaos import truth as check
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 KILLED = ("intake", "processing", "sync", "metrics")
 SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "6", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2"}
+            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+            "SYNC_PORTAL_CHUNK": "25"}  # many calls, so that the portal's faults surely strike
 PORTAL_FAULTS = {"stored_fail_ratio": 0.05, "fail_ratio": 0.02, "latency_seconds": 0.02,
                  "rate_per_second": 1000, "burst": 1000}
 WINDOW = 15.0  # seconds after a kill whose dossiers count as "during" it
@@ -271,6 +272,7 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
         portal = await check.check_portal(stack.url("portal-simulator"), truth)
         letters = check.consumer_failures(await check.read_to_end(cluster.bootstrap, topics.dead_letter))
         assert not letters, f"{len(letters)} records a consumer could not apply: {letters[:2]}"
+        assert "stored_fail" in portal["verdicts"], f"the portal's faults never struck: {portal['verdicts']}"
         result = {"seed": settings.seed, "dossiers": len(truth.states), "events": len(events),
                   "posting_s": round(posted - started, 1), "quiet_after_s": round(quiet - posted, 1),
                   "portal": {k: portal[k] for k in ("calls", "verdicts")},

@@ -47,7 +47,8 @@ SEED = int(os.environ.get("CHAOS_SEED", "20260826"))
 POST_SECONDS = float(os.environ.get("CHAOS_POST_SECONDS", str(max(40, DOSSIERS / 35))))
 KILLABLE = ("intake", "processing", "sync", "metrics")
 SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "6", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2"}
+            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+            "SYNC_PORTAL_CHUNK": "25"}  # many calls, so that the portal's faults surely strike
 # The portal stores some calls and then fails them, at once (500) or after hanging past sync's
 # timeout (504): sync must send those again, and a re-send may cross a newer revision.
 PORTAL_FAULTS = {"stored_fail_ratio": 0.05, "stored_hang_ratio": 0.03, "hang_seconds": 3, "fail_ratio": 0.02}
@@ -242,6 +243,7 @@ async def test_kills_and_restarts_under_load_lose_nothing_and_count_nothing_twic
         portal = await check.check_portal(stack.url("portal-simulator"), truth)
         letters = check.consumer_failures(await check.read_to_end(infra.bootstrap, Topics("").dead_letter))
         assert not letters, f"{len(letters)} records a consumer could not apply: {letters[:2]}"
+        assert {"stored_fail", "stored_hang"} <= set(portal["verdicts"]), f"faults never struck: {portal['verdicts']}"
     finally:
         stop.set()
         if not chaos.done():  # let the schedule finish its step (never leave a restart half done)

@@ -112,6 +112,7 @@ async def test_crashes_aimed_at_the_windows_between_effect_and_commit_lose_and_d
         crashing_stack, topics, schemas, db):
     stack, marks = crashing_stack
     events = generated(SEED)
+    assert "stored_fail" in portal["verdicts"], f"the portal's faults never struck: {portal['verdicts']}"
     print(f"crash points seed {SEED}: {len(events)} events of {DOSSIERS} dossiers; crashes {CRASHES}")
     async with httpx.AsyncClient(timeout=10) as client:  # some calls stored, then failed
         (await client.post(stack.url("portal-simulator") + "/admin/faults",
@@ -141,4 +142,5 @@ async def test_crashes_aimed_at_the_windows_between_effect_and_commit_lose_and_d
     portal = await check.check_portal(stack.url("portal-simulator"), truth)
     letters = check.consumer_failures(await check.read_to_end(KAFKA, topics.dead_letter))
     assert not letters, f"{len(letters)} records a consumer could not apply: {letters[:2]}"
+    assert "stored_fail" in portal["verdicts"], f"the portal's faults never struck: {portal['verdicts']}"
     print(f"crash points seed {SEED}: crashed with in flight {hits}; portal {portal['verdicts']}")
