@@ -52,8 +52,8 @@ WINDOW = 15.0  # seconds after a kill whose dossiers count as "during" it
 @dataclass
 class Settings:
     seed: int
-    dossiers: int = 500
-    post_seconds: float = 40.0
+    dossiers: int = 300
+    post_seconds: float = 30.0
     partitions: int = 4
     inject_loss: bool = False  # processing drops one record (FAULT_DROP_ONE): the run must fail
 
@@ -290,6 +290,6 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
 def settings_from_env(**defaults) -> Settings:
     seed = int(os.environ.get("CLUSTER_CHAOS_SEED", str(defaults.pop("seed", random.randrange(1 << 30)))))
     return Settings(seed=seed,
-                    dossiers=int(os.environ.get("CLUSTER_CHAOS_DOSSIERS", defaults.get("dossiers", 500))),
-                    post_seconds=float(os.environ.get("CLUSTER_CHAOS_SECONDS", defaults.get("post_seconds", 40))),
+                    dossiers=int(os.environ.get("CLUSTER_CHAOS_DOSSIERS", defaults.get("dossiers", 300))),
+                    post_seconds=float(os.environ.get("CLUSTER_CHAOS_SECONDS", defaults.get("post_seconds", 30))),
                     inject_loss=os.environ.get("CLUSTER_CHAOS_INJECT_LOSS") == "1")
