@@ -36,7 +36,7 @@ SIZES = {
     # seconds, how long the pipeline and the rebuild may take before the run is called failed
     "full": {"dossiers": 15000, "fresh_seconds": 30, "latency_seconds": 5, "timeout": 180},
     "quick": {"dossiers": 1500, "fresh_seconds": 6, "latency_seconds": 2, "timeout": 120},
-    # DOMAIN.md: a province-month is ≈185,000 dossiers; the target is under 10 minutes.
+    # docs/domain.md §9: a province-month is ≈185,000 dossiers; the target is under 10 minutes.
     "month": {"dossiers": 185000, "fresh_seconds": 0, "latency_seconds": 2, "timeout": 1200},
 }
 FRESH_RATE, FRESH_BATCH = 1000, 100  # events/s, events per POST (a POST every 0.1 s)

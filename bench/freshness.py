@@ -97,7 +97,7 @@ async def freshness(
         "achieved_rate": len(accepted_at) / sent_for,
         "batch": batch,
         "poll_seconds": poll,
-        "poll_interval_p50": summarize([b - a for a, b in zip(polls, polls[1:])])["p50"],
+        "poll_interval_p50": summarize([b - a for a, b in zip(polls, polls[1:], strict=False)])["p50"],
         "never_visible": len(accepted_at) - len(latencies),
         "latency": summarize(latencies),
         # A p50 that grows from the first to the last fifth means a queue builds: the rate is above capacity.

@@ -121,7 +121,8 @@ def details(r: dict) -> str:
         ]
     lines += [
         f"rebuild failed: {rb['error']}" if "error" in rb else
-        f"rebuild: {rb['messages']} messages in {rb['seconds']} s (start-up to first commit {rb['start_up_seconds']} s; "
+        f"rebuild: {rb['messages']} messages in {rb['seconds']} s "
+        f"(start-up to first commit {rb['start_up_seconds']} s; "
         f"{_fmt(rb['per_second_after_first_commit'], 'ev/s')} after it); facts {rb['facts_rebuilt']} rebuilt vs "
         f"{rb['facts_original']} live",
     ]

@@ -23,7 +23,9 @@ COLUMNS = [("online_rate", "Trực tuyến"), ("digitization_rate", "Số hóa")
 
 def _cell(indicator: dict) -> str:  # "n/d  ratio%"
     ratio = indicator["ratio"]
-    return f"{indicator['numerator']:>5}/{indicator['denominator']:<5} {ratio * 100:6.2f}%" if ratio is not None else "—"
+    if ratio is None:
+        return "—"
+    return f"{indicator['numerator']:>5}/{indicator['denominator']:<5} {ratio * 100:6.2f}%"
 
 
 def render(report: dict, top: int) -> str:

@@ -56,7 +56,8 @@ def _settings(request: Request) -> ReaderSettings:
         state.public_limiter = RateLimiter(settings.public_rate_per_second, settings.public_burst)
         if not settings.digests():
             log.error("READER_TOKEN_SHA256 is not set: reader routes answer 503")
-    return state.reader_settings
+    held: ReaderSettings = state.reader_settings
+    return held
 
 
 def token_matches(token: str, digests: list[str]) -> bool:

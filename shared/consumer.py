@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -74,7 +74,7 @@ def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> byte
     ).encode()
 
 
-class _SeekToStoredOffsets(ConsumerRebalanceListener):
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
     def __init__(self, runner: BatchConsumer):
         self._runner = runner
 
@@ -100,7 +100,7 @@ class BatchConsumer:
         consumer: AIOKafkaConsumer,
         topics: Sequence[str],
         group: str,
-        sessionmaker: async_sessionmaker,
+        sessionmaker: async_sessionmaker[AsyncSession],
         handle: BatchHandler,
         dead_letter_topic: str,
         service: str,
@@ -237,7 +237,7 @@ class BatchConsumer:
         await session.execute(STORE_OFFSETS, rows)
 
 
-def _store_offsets_statement():
+def _store_offsets_statement() -> Insert:
     stmt = insert(consumer_offsets)
     return stmt.on_conflict_do_update(
         index_elements=["consumer_group", "topic", "partition"],

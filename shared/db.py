@@ -6,9 +6,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import JSON, ARRAY, ColumnElement, CursorResult, MetaData, Table, all_, any_, literal, text
+from sqlalchemy import JSON, ARRAY, ColumnElement, MetaData, Result, Table, all_, any_, literal, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.sql import FromClause
 
 
 def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
@@ -26,18 +28,22 @@ def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
     )
 
 
-def _to_json(value) -> str:
+# A table's column or a mapped attribute (what any_of and none_of compare).
+Column = ColumnElement[Any] | QueryableAttribute[Any]
+
+
+def _to_json(value: Any) -> str:
     return pydantic_core.to_json(value).decode()
 
 
-def any_of(column, values: Iterable) -> ColumnElement[bool]:
+def any_of(column: Column, values: Iterable[Any]) -> ColumnElement[bool]:
     """`column = ANY(:array)`: one bind parameter for the whole list, where `column IN (...)` binds
     one per value, so each list length is a new statement for SQLAlchemy to compile and for
     PostgreSQL to prepare and plan (a tenth of the consumers' CPU on 1,000-row batches)."""
     return column == any_(literal(list(values), ARRAY(column.type)))
 
 
-def none_of(column, values: Iterable) -> ColumnElement[bool]:
+def none_of(column: Column, values: Iterable[Any]) -> ColumnElement[bool]:
     """`column <> ALL(:array)`, the negation of any_of (true for an empty list)."""
     return column != all_(literal(list(values), ARRAY(column.type)))
 
@@ -52,7 +58,9 @@ class BulkInsert:
     other columns are encoded by asyncpg.
     """
 
-    def __init__(self, table: Table, columns: Sequence[str], tail: str = ""):
+    def __init__(self, table: FromClause, columns: Sequence[str], tail: str = ""):
+        if not isinstance(table, Table):  # a mapped class's __table__ is typed as any FromClause
+            raise TypeError(f"BulkInsert needs a Table, not {table!r}")
         self.columns = tuple(columns)
         types = {c.name: c.type for c in table.columns}
         self.json = frozenset(c for c in self.columns if isinstance(types[c], JSON))
@@ -61,7 +69,7 @@ class BulkInsert:
         self.statement = text(f"INSERT INTO {table.name} ({names}) "
                               f"SELECT * FROM unnest({arrays}) {tail}")
 
-    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> CursorResult:
+    async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Result[Any]:
         params = {c: [_json_text(r[c]) for r in rows] if c in self.json else [r[c] for r in rows]
                   for c in self.columns}
         return await session.execute(self.statement, params)
@@ -79,7 +87,7 @@ def upsert(key: str, columns: Sequence[str], where: str = "") -> str:
     return f'ON CONFLICT ("{key}") DO UPDATE SET {sets}' + (f" WHERE {where}" if where else "")
 
 
-_PG = postgresql.dialect()
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
 
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
@@ -97,7 +105,7 @@ async def commit_without_flush_wait(session: AsyncSession) -> None:
     await session.execute(_ASYNC_COMMIT)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

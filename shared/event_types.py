@@ -1,6 +1,6 @@
 """Data schemas of each event type, version 1. Unknown fields are rejected (extra="forbid").
 
-Statuses follow the national portal's TrangThaiHoSo codes (DOMAIN.md §3).
+Statuses follow the national portal's TrangThaiHoSo codes (docs/domain.md §3).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class ComponentRecorded(Data):
 class ResultRecorded(Data):
     """The result document (giấy tờ kết quả).
 
-    A result signed and numbered in the document-management system (DOMAIN.md §10) also carries
+    A result signed and numbered in the document-management system (docs/domain.md §10) also carries
     the number, symbol, promulgation date and signer issued there (source "document-system").
     """
 

@@ -38,7 +38,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker,
+        sessionmaker: async_sessionmaker[AsyncSession],
         producer: AIOKafkaProducer,
         *,
         # Rows per publish: the relay's cycle costs about the same for 2,000 rows as for 10,000

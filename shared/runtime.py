@@ -29,11 +29,11 @@ class Runtime:
     settings: ServiceSettings
     topics: Topics
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession]
     producer: AIOKafkaProducer
     relay: OutboxRelay
     consumer: BatchConsumer | None = None
-    tasks: list[asyncio.Task] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def spawn(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         """Run a background loop for the service's lifetime, restarted if it fails."""

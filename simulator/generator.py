@@ -20,7 +20,7 @@ CALENDAR_DAYS = {"working_days": 1.45, "calendar_days": 1.0, "hours": 1 / 8, "mo
 
 @dataclass(frozen=True)
 class Profile:
-    """Shares observed in the province's published figures (DOMAIN.md §6, §7), rounded."""
+    """Shares observed in the province's published figures (docs/domain.md §6, §7), rounded."""
 
     online: float = 0.55
     postal: float = 0.03
@@ -98,7 +98,8 @@ class DossierGenerator:
         if rng.random() < p.withdrawn:
             return out + [ev.withdrawn(code, at + timedelta(days=days / 2))]
         if proc["fee"]:
-            out.append(ev.fee_paid(code, at + timedelta(hours=1), proc["fee"], 1 if rng.random() < p.paid_online else 0))
+            online = 1 if rng.random() < p.paid_online else 0
+            out.append(ev.fee_paid(code, at + timedelta(hours=1), proc["fee"], online))
         out.append(ev.result(code, done - timedelta(minutes=30), electronic=rng.random() < p.electronic_result,
                              digitized=rng.random() < p.result_digitized))
         out.append(ev.processed(code, done))

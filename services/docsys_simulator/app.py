@@ -1,6 +1,6 @@
 """A simulator of the province's document-management system (Hệ thống quản lý văn bản và điều hành).
 
-edXML over HTTP (DOMAIN.md §10), in memory:
+edXML over HTTP (docs/domain.md §10), in memory:
 - POST /edxml/documents            a signing request (the draft); 202 when taken, 200 for a re-send
 - GET  /edxml/messages?organ=H44   the messages waiting for that system (statuses, issued documents)
 - GET  /edxml/messages/{id}        one message, as edXML

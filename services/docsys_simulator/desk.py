@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.docsys_simulator.edxml import Document, Organ, Signer, StatusMessage, build_document, build_status
+from services.docsys_simulator.edxml import Document, Signer, StatusMessage, build_document, build_status
 from shared.units import UnitTree
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -86,7 +86,7 @@ class Desk:
         return "returned" if dice < self.ratios["refused"] + self.ratios["returned"] else "issued"
 
     def _schedule(self, r: Request) -> None:
-        doc, now = r.request, self._clock()
+        now = self._clock()
         at = [now, now + self._rng.uniform(*self.delay)]
         at.append(at[1] + self._rng.uniform(*self.delay))
         self._status(r, "received", "Văn thư đã tiếp nhận dự thảo", at[0])

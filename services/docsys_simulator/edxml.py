@@ -1,4 +1,4 @@
-"""edXML envelopes (DOMAIN.md §10) built and read with lxml, checked against edxml.xsd.
+"""edXML envelopes (docs/domain.md §10) built and read with lxml, checked against edxml.xsd.
 
 Two kinds travel: a document (MessageHeader: a signing request carrying the draft, or the issued
 document with its number, symbol, promulgation date and signer) and a status message (Status:

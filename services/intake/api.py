@@ -14,7 +14,7 @@ from services.intake.auth import CallerDep
 from services.intake.handlers import ItemResult, accept_events
 from shared.units import load_units
 
-AUTH_RESPONSES = {
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid X-API-Key (missing, unknown, revoked or expired)"},
     413: {"description": "The body is larger than intake accepts"},
     429: {"description": "Over the key's rate limit, or too many failed authentications from the "

@@ -1,7 +1,7 @@
 """Which units an event speaks for, and whether the posting key may speak for them.
 
 A dossier's unit is the unit-code prefix of its code (mã hồ sơ `<unit code>-YYMMDD-NNNN`,
-DOMAIN.md §2): every event names its dossier, most carry no unit of their own, and the code is
+docs/domain.md §2): every event names its dossier, most carry no unit of their own, and the code is
 fixed for the dossier's life, so the prefix is the one rule that judges all event types alike.
 Events that do carry `data.unit_code` (received, submitted: the unit the dossier is counted
 for) must be covered as well. Transfers name other units on purpose (a hand-over to another

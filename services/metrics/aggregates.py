@@ -28,7 +28,7 @@ COUNTS = {
     "synced": "count(s.dossier_code)",
     "electronic_result": "count(*) FILTER (WHERE f.electronic_result)",
     "reused": "count(*) FILTER (WHERE f.reused)",
-    # Results that are official documents, and those issued by the document system (DOMAIN.md §10).
+    # Results that are official documents, and those issued by the document system (docs/domain.md §10).
     "document_expected": "count(*) FILTER (WHERE f.document_expected)",
     "document_result": "count(*) FILTER (WHERE f.document_expected AND f.document_result)",
     "personal_store": "count(*) FILTER (WHERE f.personal_store)",
@@ -64,8 +64,8 @@ class Counts:
     def add(self, other: Counts) -> None:
         for k, v in other.values.items():
             self.values[k] += v
-        for k, v in other.procedures.items():
-            self.procedures[k] |= v
+        for k, codes in other.procedures.items():
+            self.procedures[k] |= codes
 
     def __getitem__(self, name: str) -> int:
         return self.values[name] if name in self.values else len(self.procedures[name])

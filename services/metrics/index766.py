@@ -1,4 +1,4 @@
-"""The Quyết định 766 index as the portal computes it (DOMAIN.md §6): six groups, 100 points.
+"""The Quyết định 766 index as the portal computes it (docs/domain.md §6): six groups, 100 points.
 
 Each component has a numerator, a denominator, a ratio and a score with two decimals
 (half up, on the exact fraction). Components that are catalog-publication facts this system

@@ -34,7 +34,7 @@ class DossierFact(Base):
     digitized: Mapped[bool] = mapped_column(Boolean)  # every component and the result digitized
     electronic_result: Mapped[bool] = mapped_column(Boolean)
     # A processed result that is an official document (catalog), and whether the document system
-    # issued it and it came back (DOMAIN.md §10, Plan 617: the connection target of 100%).
+    # issued it and it came back (docs/domain.md §10, Plan 617: the connection target of 100%).
     document_expected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     document_result: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     reused: Mapped[bool] = mapped_column(Boolean)  # at least one component reused

@@ -78,8 +78,8 @@ async def unit_report(
         r["change"] = _change(r, row(child.code, previous.get(child.code, Counts()), options))
         children.append(r)
     ranked = sorted((c for c in children if c["received"]), key=lambda c: -c["index"]["score"])
-    for rank, child in enumerate(ranked, start=1):
-        child["rank"] = rank
+    for rank, ranked_row in enumerate(ranked, start=1):
+        ranked_row["rank"] = rank
     this = row(unit, current.get(unit, Counts()), options, units)
     this["change"] = _change(this, row(unit, previous.get(unit, Counts()), options))
     return {

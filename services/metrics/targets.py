@@ -1,4 +1,4 @@
-"""Plan 617's 2025 targets (DOMAIN.md §7) beside the actual values, with the units short of them."""
+"""Plan 617's 2025 targets (docs/domain.md §7) beside the actual values, with the units short of them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The dossier record of the national portal's sync call (DongBoHoSoMC), DOMAIN.md §8.
+"""The dossier record of the national portal's sync call (DongBoHoSoMC), docs/domain.md §8.
 
 Field names are the portal's own. Every code and date is checked here, so the simulator
 refuses what the real portal would refuse; the sync adapter builds the same model.
@@ -22,7 +22,7 @@ def portal_date(value: datetime | None) -> str | None:
     # yyyyMMddHHmmss in the portal's local time; formatted by hand at half strftime's cost
     # (a record has about ten dates).
     d = value.astimezone(PORTAL_TZ)
-    return "%04d%02d%02d%02d%02d%02d" % (d.year, d.month, d.day, d.hour, d.minute, d.second)
+    return f"{d.year:04d}{d.month:02d}{d.day:02d}{d.hour:02d}{d.minute:02d}{d.second:02d}"
 
 
 def parse_portal_date(value: str) -> datetime:

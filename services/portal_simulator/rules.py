@@ -1,6 +1,6 @@
 """Which status changes the portal refuses as impossible (a regression of TrangThaiHoSo).
 
-Decided here, since the official rules are not public (DOMAIN.md §3 gives only the codes):
+Decided here, since the official rules are not public (docs/domain.md §3 gives only the codes):
 - 3 Không được tiếp nhận (refused at reception) and 10 Đã trả kết quả (result returned) are
   final: nothing follows them but the same status (a re-send).
 - 1 Mới đăng ký cannot come back once the dossier was accepted or refused.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import func, select
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1")
 
 
 # Per-dossier data needs a reader token (shared/auth.py).
-READER_ONLY = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"}}}
+READER_ONLY: dict[str, Any] = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"}}}
 
 
 @router.get("/dossiers/{code}", tags=["dossiers"], **READER_ONLY)

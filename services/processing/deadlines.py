@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,10 +35,10 @@ async def fire_due_deadlines(
     due = rows.tuples().all()
     if not due:
         return 0
-    events = [
+    events: list[dict[str, Any]] = [
         {"id": f"{code}:d{int(deadline.timestamp())}", "dossier_code": code, "type": "dossier.deadline_passed",
          "time": deadline, "source": "processing-timer", "data": {}}
-        for code, deadline in due
+        for code, deadline in due if deadline is not None  # (never NULL: deadline_at <= now)
     ]
     # Only the dossiers whose event this replica inserted are re-folded: when two replicas fire
     # together, the second one's insert waits for the first's commit and then adds nothing, so

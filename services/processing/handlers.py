@@ -21,13 +21,13 @@ from services.processing.models import AnomalyRow, Dossier, DossierEvent
 from services.processing.workcalendar import WorkCalendar
 from shared.consumer import Rejected
 from shared.db import BulkInsert, any_of, none_of, upsert
-from shared.event_types import INTAKE_MODELS, Anomaly, DossierState
+from shared.event_types import INTAKE_MODELS, Anomaly, DossierState, Received, Submitted
 from shared.events import Envelope, EventError, make_event, parse_typed, serialize
 from shared.outbox import add_to_outbox
 from shared.topics import Topics
 
 log = logging.getLogger(__name__)
-OPENING = ("dossier.submitted", "dossier.received")
+OPENING = (Submitted, Received)  # the data of the events that open a dossier (they name its procedure)
 
 
 async def handle_intake_batch(
@@ -52,7 +52,7 @@ async def handle_intake_batch(
     procedures = await catalog.procedures(session)
     new_rows: dict[str, dict] = {}
     for record, e, data in parsed:
-        if e.type in OPENING and data.procedure_code not in procedures:
+        if isinstance(data, OPENING) and data.procedure_code not in procedures:
             rejected.append((record, f"unknown procedure code {data.procedure_code}"))
             continue
         new_rows[e.id] = {

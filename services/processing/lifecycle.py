@@ -41,7 +41,7 @@ def fold(
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
-    """(final verdict, deadline for open dossiers) by the portal's rule, DOMAIN.md §5."""
+    """(final verdict, deadline for open dossiers) by the portal's rule, docs/domain.md §5."""
     if f.supplement_requests > 1:
         return False, None  # more than one supplementation request: overdue
     if f.due_at is None:
@@ -104,7 +104,7 @@ def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: 
 
 def _document(procedure_code: str, ordered: list[StoredEvent], procedure) -> dict:
     """Whether the catalog says the result is an official document, and the number and symbol the
-    document system issued for it (DOMAIN.md §10), e.g. 123/QĐ-UBND."""
+    document system issued for it (docs/domain.md §10), e.g. 123/QĐ-UBND."""
     proc = procedure(procedure_code)
     issued = [e.data for e in ordered if e.type == "dossier.result_recorded" and e.data.get("document_number")]
     number = f"{issued[-1]['document_number']}/{issued[-1]['document_symbol']}" if issued else None

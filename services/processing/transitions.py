@@ -1,4 +1,4 @@
-"""Which events a dossier may take in its current status (DOMAIN.md §3).
+"""Which events a dossier may take in its current status (docs/domain.md §3).
 
 An illegal event is not applied: the fold records it as an anomaly with the reason returned
 here, processing publishes it to the dead-letter topic and serves it at /v1/anomalies.

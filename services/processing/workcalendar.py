@@ -34,7 +34,8 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Iterable, Literal, get_args
+from collections.abc import Iterable
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from services.processing.lunar import lunar_to_solar

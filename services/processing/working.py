@@ -22,7 +22,7 @@ from shared.event_types import (
     SupplementItem,
 )
 
-# Statuses that end processing, with the time that ends the clock (DOMAIN.md §5).
+# Statuses that end processing, with the time that ends the clock (docs/domain.md §5).
 ENDING = {
     "dossier.refused": Status.REFUSED,
     "dossier.withdrawal_requested": Status.WITHDRAWAL_REQUESTED,
@@ -136,6 +136,7 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
+    assert w.waiting_since is not None  # transitions.py lets this event through only while waiting
     w.paused += e.time - w.waiting_since  # supplementation stops the clock
     w.waiting_since = None
     w.supplements[-1] = w.supplements[-1].model_copy(update={"supplied_at": e.time, "due_after": w.deadline()})
@@ -203,7 +204,7 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.fee_requested": fee_requested,
     "dossier.fee_paid": fee_paid,
     "dossier.extended": _set(due_at=lambda e: datetime.fromisoformat(e.data["new_due_at"])),
-    **{t: ended for t in ENDING},
+    **dict.fromkeys(ENDING, ended),
     "dossier.result_returned": returned,
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,

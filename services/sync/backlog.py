@@ -5,11 +5,12 @@ Each function runs in the caller's session; the caller commits (one commit point
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Interval, and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Interval, and_, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,7 +83,7 @@ async def release(session: AsyncSession, rows: list[Claimed], *, tables: Tables 
     await _release(session, sorted(rows, key=lambda c: c.dossier_code), tables.backlog)
 
 
-async def failed(session: AsyncSession, rows: list[tuple[Claimed, str, float | None]], *, park: bool,
+async def failed(session: AsyncSession, rows: Sequence[tuple[Claimed, str, float | None]], *, park: bool,
                  tables: Tables = PORTAL) -> None:
     """Count an attempt; retry after its delay (seconds), or park the row when `park`."""
     B = tables.backlog
@@ -145,7 +146,7 @@ async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempt
     result = await session.execute(
         update(B).where(where).values(parked=False, attempts=0, next_attempt_at=func.now(), last_error=None)
     )
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount  # DML: SQLAlchemy types it as a plain Result
 
 
 async def requeue_from_state(session: AsyncSession, codes: list[str], *, tables: Tables = PORTAL) -> int:
@@ -159,4 +160,4 @@ async def requeue_from_state(session: AsyncSession, codes: list[str], *, tables:
     result = await session.execute(stmt.on_conflict_do_update(
         index_elements=[B.dossier_code], set_={"next_attempt_at": func.now(), "parked": False, "attempts": 0}
     ))
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount  # DML: SQLAlchemy types it as a plain Result

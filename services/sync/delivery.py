@@ -137,7 +137,7 @@ class DeliveryWorker:
                                                         cap=self._s.backoff_cap_seconds, rng=self._rng))
                   for c in chunk]
         async with self._sessionmaker() as session, session.begin():
-            await backlog.failed(session, [(c, error, d) for c, d in zip(chunk, delays)], park=False,
+            await backlog.failed(session, [(c, error, d) for c, d in zip(chunk, delays, strict=True)], park=False,
                                  tables=self._tables)
 
     async def _refused(self, chunk: list[Claimed], refused: dict[str, str]) -> None:

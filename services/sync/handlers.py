@@ -27,7 +27,7 @@ def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierS
     for record in records:
         try:
             envelope, state = parse_typed(record.value)
-            if envelope.type != "dossier.state":
+            if envelope.type != "dossier.state" or not isinstance(state, DossierState):
                 raise EventError([{"field": "type", "message": f"{envelope.type} is not dossier.state"}])
         except EventError as exc:
             rejected.append((record, f"invalid event: {exc}"))

@@ -48,7 +48,7 @@ class Portal(Protocol):
 
 
 def to_portal_record(s: DossierState) -> PortalDossier:
-    """The canonical state in the portal's words (DOMAIN.md §8)."""
+    """The canonical state in the portal's words (docs/domain.md §8)."""
     digitized = s.components > 0 and s.components_digitized == s.components
     return PortalDossier(
         MaHoSo=s.dossier_code,

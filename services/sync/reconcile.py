@@ -54,7 +54,8 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
     day = func.coalesce(SyncState.received_at, SyncState.synced_at)
     async with sessionmaker() as session:
         rows = await session.execute(
-            select(SyncState.dossier_code, SyncState.record).where(day >= low, day < high, SyncState.record.is_not(None))
+            select(SyncState.dossier_code, SyncState.record)
+            .where(day >= low, day < high, SyncState.record.is_not(None))
         )
         held = dict(rows.tuples().all())
     semaphore = asyncio.Semaphore(concurrency)
@@ -63,7 +64,7 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
         async with semaphore:
             return await _look_up(portal, code)
 
-    found = dict(zip(held, await asyncio.gather(*(check(c) for c in held))))
+    found = dict(zip(held, await asyncio.gather(*(check(c) for c in held)), strict=True))
     unchecked = [c for c, r in found.items() if isinstance(r, Exception)]
     differing = [c for c, r in found.items() if not isinstance(r, Exception) and differs(r, held[c])]
     async with sessionmaker() as session, session.begin():

@@ -193,7 +193,8 @@ async def check_indicators(stack: Stack, truth: check.Truth) -> dict:
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     unit = report["unit"]
     rates = unit.get("rates") or unit["indicators"]
-    got = {k: (rates[k]["numerator"], rates[k]["denominator"]) for k in ("online_rate", "digitization_rate", "sync_rate")}
+    got = {k: (rates[k]["numerator"], rates[k]["denominator"])
+           for k in ("online_rate", "digitization_rate", "sync_rate")}
     received = len(august)
     assert got == {"online_rate": (sum(f["channel"] == 2 for f in august), received),
                    "digitization_rate": (sum(bool(f["digitized"]) for f in august), received),

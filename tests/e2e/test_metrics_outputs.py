@@ -29,14 +29,16 @@ async def test_exports_drill_down_and_rebuild(stack, db, topics, schemas, tmp_pa
     async with metrics:
         report = (await metrics.get("/v1/indicators", params=AUGUST)).json()
 
-        exported = list(csv.reader(io.StringIO((await metrics.get("/v1/report.csv", params=AUGUST)).text.lstrip("\ufeff"))))
+        csv_text = (await metrics.get("/v1/report.csv", params=AUGUST)).text.lstrip("\ufeff")
+        exported = list(csv.reader(io.StringIO(csv_text)))
         header, province = exported[0], exported[1]
         assert province[:5] == ["H44", "UBND tỉnh Phú Thọ", "", "7", str(report["unit"]["index"]["score"])]
         assert province[header.index("Hồ sơ đúng hạn (%)")] == "57.14"
 
         book = load_workbook(io.BytesIO((await metrics.get("/v1/report.xlsx", params=AUGUST)).content))
         sheet = book["Chỉ số 766"]
-        assert [c.value for c in sheet[3]][:5] == ["H44", "UBND tỉnh Phú Thọ", None, 7, report["unit"]["index"]["score"]]
+        province = ["H44", "UBND tỉnh Phú Thọ", None, 7, report["unit"]["index"]["score"]]
+        assert [c.value for c in sheet[3]][:5] == province
         targets = {row[0].value: row for row in book["Chỉ tiêu KH 617"].iter_rows(min_row=2)}
         assert targets["Đồng bộ kết quả lên Cổng DVC quốc gia 100%"][5].value == "Đạt"
 

@@ -51,7 +51,8 @@ def test_online_payment_group_follows_6a_plus_min_2_25b_plus_25c_capped_at_10():
 
 @pytest.mark.parametrize("formula,expected", [("procedures_online", 12.0), ("online_dossiers_synced", 11.52)])
 def test_online_service_group_is_configurable_and_provisional(formula, expected):
-    result = index766(counts(received=10, online=8, synced=6, procedures=5, procedures_online=4), online_formula=formula)
+    given = counts(received=10, online=8, synced=6, procedures=5, procedures_online=4)
+    result = index766(given, online_formula=formula)
     clgq = next(g for g in result["groups"] if g["code"] == "CLGQ")
     assert clgq["provisional"] is True
     # procedures_online: 4/5 = 80% -> full 12; online × synced: 0.8 × 0.6 = 0.48 -> 12 × 0.48 / 0.5 = 11.52

@@ -1,4 +1,4 @@
-"""Recompute the portal's published Phú Thọ figures (DOMAIN.md §6) from canonical events.
+"""Recompute the portal's published Phú Thọ figures (docs/domain.md §6) from canonical events.
 
 184,513 dossier.state events go through the metrics consumer's handler into a real
 PostgreSQL schema; the figures come out of the same counting and scoring the API uses.

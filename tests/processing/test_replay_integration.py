@@ -47,7 +47,8 @@ def replay_order(dossiers: list[list[dict]], rng: random.Random) -> list[dict]:
 async def test_shuffled_duplicated_replay_matches_the_in_order_run(seed, topics, schemas, db):
     now = datetime.now(UTC)
     # Dossiers of last quarter: all closed, so no overdue timer fires while we compare.
-    dossiers = DossierGenerator(load_units(), seed=seed).dossiers(300, now - timedelta(days=200), now - timedelta(days=120))
+    generator = DossierGenerator(load_units(), seed=seed)
+    dossiers = generator.dossiers(300, now - timedelta(days=200), now - timedelta(days=120))
     expected = in_order_states(dossiers)
     settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
                                   db_schema=f"{schemas}processing")

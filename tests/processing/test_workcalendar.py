@@ -4,7 +4,7 @@
 uses the Labour Code rule alone, to show where the table changes the answer.
 """
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -198,7 +198,7 @@ def test_cutoff_rolls_late_receipts_to_next_working_day():
     assert cal.due_at(at(2026, 3, 5, 15, 0), one) == at(2026, 3, 9, 17)
     assert cal.due_at(at(2026, 3, 5, 14, 59), one) == at(2026, 3, 6, 17)
     # Same instant given in UTC: 08:30Z = 15:30 at UTC+7.
-    utc = datetime(2026, 3, 5, 8, 30, tzinfo=timezone.utc)
+    utc = datetime(2026, 3, 5, 8, 30, tzinfo=UTC)
     assert cal.due_at(utc, one) == at(2026, 3, 9, 17)
     # Rolled receipt before Tết 2026: Fri 13/2 16:00 -> received Mon 23/2 -> due Tue 24/2.
     assert cal.due_at(at(2026, 2, 13, 16), one) == at(2026, 2, 24, 17)
@@ -284,7 +284,7 @@ def test_add_months(start, n, expected):
 
 def test_naive_datetime_is_rejected(official):
     with pytest.raises(ValueError):
-        official.due_at(datetime(2026, 3, 3, 9), TimeLimit(1, "working_days"))
+        official.due_at(datetime(2026, 3, 3, 9), TimeLimit(1, "working_days"))  # noqa: DTZ001 (the point)
 
 
 @pytest.mark.parametrize("amount, unit", [(-1, "working_days"), (1, "weeks"), (1.5, "hours")])

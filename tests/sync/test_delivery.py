@@ -33,7 +33,8 @@ def state_record(n: int, revision: int, status: int = 2) -> SimpleNamespace:
                          status=status, revision=revision, received_at=datetime(2026, 8, 3, 2, tzinfo=UTC),
                          end_at=datetime(2026, 8, 5, 2, tzinfo=UTC), returned_at=datetime(2026, 8, 6, 2, tzinfo=UTC))
     envelope = {"id": f"{state.dossier_code}:r{revision}", "type": "dossier.state", "source": "processing",
-                "subject": state.dossier_code, "time": "2026-08-03T09:00:00+07:00", "data": state.model_dump(mode="json")}
+                "subject": state.dossier_code, "time": "2026-08-03T09:00:00+07:00",
+                "data": state.model_dump(mode="json")}
     return SimpleNamespace(value=json.dumps(envelope).encode(), topic="t", partition=0, offset=0, key=b"")
 
 

@@ -34,7 +34,7 @@ class LookingUpPortal(FakePortal):
         return self.records.get(code)
 
 
-async def test_reconcile_requeues_what_the_portal_lost_or_changed(sessionmaker):
+async def test_reconcile_requeues_what_the_portal_lost_or_changed(sessionmaker):  # noqa: F811
     portal = LookingUpPortal()
     await queue(sessionmaker, [state_record(n, 1, 10) for n in range(1, 6)])
     w = worker(sessionmaker, portal)

@@ -1,4 +1,4 @@
-"""The document-management connector (DOMAIN.md §10): signing requests out, issued documents in.
+"""The document-management connector (docs/domain.md §10): signing requests out, issued documents in.
 
 Out: when a dossier whose procedure's result is an official document reaches *processed* (9)
 or *returned* (10) without a document number, a signing request (edXML, the draft attached) is

@@ -106,7 +106,8 @@ async def dossier(request: Request, dossier_code: str) -> dict:
         queued = await session.get(DOCSYS.backlog, dossier_code)
         if req is None and queued is None:
             raise HTTPException(404, detail=f"no signing request for {dossier_code}")
-        doc = (await session.execute(select(DocsysDocument).where(DocsysDocument.dossier_code == dossier_code))).scalar()
+        query = select(DocsysDocument).where(DocsysDocument.dossier_code == dossier_code)
+        doc = (await session.execute(query)).scalar()
         statuses = (await session.execute(select(DocsysStatus).where(DocsysStatus.dossier_code == dossier_code)
                                           .order_by(DocsysStatus.at))).scalars()
         return {"dossier_code": dossier_code, "state": req.state if req else "queued",
