@@ -6,6 +6,7 @@ beside the p99 of the others. The same checks against the truth as the CI test r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -15,12 +16,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.workload import DATABASE_URL, Run
 from tests.chaos.cluster_run import run_cluster_chaos, settings_from_env
 
+ROOT = Path(__file__).resolve().parents[1]
 DOSSIERS, SECONDS = 3000, 150  # ~21,000 events at ~140 ev/s: calm stretches between the kills
 
 
 async def cluster_bench(out: Path) -> dict:
     run = Run()
-    work = Path(__file__).resolve().parents[1] / "var" / "bench" / run.id
+    work = ROOT / "var" / "bench" / run.id
     settings = settings_from_env(dossiers=DOSSIERS, post_seconds=SECONDS)
     db = create_async_engine(DATABASE_URL)
     started = time.perf_counter()
@@ -30,9 +32,13 @@ async def cluster_bench(out: Path) -> dict:
         await run.cleanup(db)
         await db.dispose()
     result["bench_seconds"] = round(time.perf_counter() - started, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    await asyncio.to_thread(_write, out, json.dumps(result, indent=2, ensure_ascii=False))
     return result
+
+
+def _write(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
 
 
 def table(result: dict) -> str:

@@ -149,7 +149,8 @@ broker.heartbeat.interval.ms=1000
             if api_versions_ok(node.port):
                 return
             time.sleep(0.2)  # polling interval while the JVM starts, bounded by the deadline
-        raise TimeoutError(f"kafka node {node.node_id} not serving on {node.port} after {timeout:.0f} s; see {node.log}")
+        raise TimeoutError(f"kafka node {node.node_id} not serving on {node.port} after {timeout:.0f} s; "
+                           f"see {node.log}")
 
     def start(self) -> None:
         """Format (first time), launch the three nodes at once, wait until each serves."""

@@ -184,14 +184,14 @@ def figures(run: Run, posting: tuple[float, float]) -> dict:
     kills = [(t, what) for t, what in run.journal if what.startswith("kill")]
     out = {"events": {}, "baseline": {}}
     during: set[str] = set()
-    for (t, what), (after, _) in zip(kills, kills[1:] + [(float("inf"), "")]):
+    for (t, what), (after, _) in zip(kills, [*kills[1:], (float("inf"), "")], strict=True):
         until = min(t + WINDOW, after)  # up to the next kill, so each figure is its own
         codes = [c for c, a in run.accepted_at.items() if t <= a <= until]
         during |= set(codes)
         out["events"][what] = {"processing_pause_s": pause_after(t, until), "freshness_p99_s": p99(codes),
                                "dossiers": len(codes), "window_s": round(until - t, 1)}
     calm = [c for c in run.accepted_at if c not in during]
-    gaps = [b[0] - a[0] for a, b in zip(run.progress, run.progress[1:])]
+    gaps = [b[0] - a[0] for a, b in zip(run.progress, run.progress[1:], strict=False)]
     out["baseline"] = {"freshness_p99_s": p99(calm), "dossiers": len(calm),
                        "sampling_interval_s": round(sorted(gaps)[len(gaps) // 2], 2) if gaps else None}
     return out
@@ -234,7 +234,8 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
     topics = Topics(f"{prefix}.")
     stack = Stack(run_dir=work / "run", database_url=database_url, kafka_bootstrap=cluster.bootstrap,
                   topic_prefix=topics.prefix, schema_prefix=prefix, replicas=2,
-                  extra_env={"sync": SYNC_ENV} | ({"processing": {"FAULT_DROP_ONE": "1"}} if settings.inject_loss else {}))
+                  extra_env={"sync": SYNC_ENV} | ({"processing": {"FAULT_DROP_ONE": "1"}} if settings.inject_loss
+                                                   else {}))
     stack.ports = {name: free_port() for name in stack.all_instances()}
     db = create_async_engine(database_url)
     stop_chaos, stop_watch = threading.Event(), asyncio.Event()

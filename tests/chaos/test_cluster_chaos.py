@@ -1,11 +1,12 @@
 """Chaos on a province's shape: three Kafka nodes, two instances of every service, while the
 counter simulator posts. The node leading most partitions is killed -9 and later restarted, one
-instance of each service is killed -9 and restarted, the portal stores some calls and then fails
-them; afterwards processing, metrics and the portal simulator hold exactly what folding the
+instance of each service is killed -9 and restarted, the portal stores some calls and then
+fails them; afterwards processing, metrics and the portal simulator hold exactly what folding the
 generated events gives (tests/chaos/cluster_run.py says how).
 
-CI size by default (~2,100 events over 30 s, ~100 s in all); CLUSTER_CHAOS_SEED replays a schedule (the seed is printed),
-CLUSTER_CHAOS_INJECT_LOSS=1 makes processing drop one record, and the test must then fail.
+CI size and a fixed seed by default (~2,100 events over 30 s, ~100 s in all; the seed is printed,
+CLUSTER_CHAOS_SEED picks another); CLUSTER_CHAOS_INJECT_LOSS=1 makes processing drop one record,
+and the test must then fail.
 The longer run with the pause and freshness figures is `./bench.sh --cluster`.
 """
 

@@ -72,7 +72,8 @@ class Truth:
             code = r.dossier_code
             if r.id in {e.id for e in self.events.get(code, [])}:
                 continue
-            if code not in self.events or r.time not in self._passed_deadlines(code) or r.id != f"{code}:d{int(r.time.timestamp())}":
+            due = code in self.events and r.time in self._passed_deadlines(code)
+            if not due or r.id != f"{code}:d{int(r.time.timestamp())}":
                 unjustified.append(r.id)
                 continue
             self.events[code].append(StoredEvent(r.id, "dossier.deadline_passed", r.time, {}))
@@ -155,7 +156,8 @@ async def check_portal(portal_url: str, truth: Truth) -> dict:
         history, path = held[code]["history"], truth.portal_statuses(code)
         if not _subsequence(history, path):
             out_of_order[code] = (history, path)
-    assert not out_of_order, f"{len(out_of_order)} histories went backwards (history, truth): {list(out_of_order.items())[:5]}"
+    assert not out_of_order, (f"{len(out_of_order)} histories went backwards (history, truth): "
+                              f"{list(out_of_order.items())[:5]}")
     assert health["regressions"] == 0, f"the portal refused {health['regressions']} impossible changes"
     assert health.get("overlaps", 0) == 0, f"{health['overlaps']} dossiers were in two sync calls at once"
     return health

@@ -114,7 +114,7 @@ async def test_a_dossier_only_submitted_online_stays_out_of_the_denominators(met
     online = f"H44.100-260811-{next(_ids):04d}"
     counter = f"H44.100-260811-{next(_ids):04d}"
     accepted_later = f"H44.100-260811-{next(_ids):04d}"
-    submitted = dict(unit_code="H44.100", procedure_code="1.000894", channel=2)
+    submitted = {"unit_code": "H44.100", "procedure_code": "1.000894", "channel": 2}
     only_submitted = states(online, ev("dossier.submitted", at("2026-08-11"), **submitted))[-1]
     at_counter = states(counter, received(at("2026-08-11")))[-1]
     both = states(accepted_later, ev("dossier.submitted", at("2026-08-11"), **submitted),
