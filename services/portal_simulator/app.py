@@ -39,6 +39,7 @@ class PortalState:
         self.regressions = 0
         self.sending: dict[str, int] = {}  # dossier code -> sync calls holding it now
         self.overlaps: list[str] = []  # dossiers that arrived while another call held them
+        self.open_calls = 0  # sync calls not answered yet (a late one stores when its hang ends)
 
     def store(self, raw: dict) -> tuple[int, str]:
         """Validate and keep one record: (error code, message); 0 is success."""
@@ -91,20 +92,24 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
         for c in codes:
             state.sending[c] = state.sending.get(c, 0) + 1
 
-        def store() -> list[dict]:  # held until stored: a hang after storing is the portal's, not a caller's
-            released.set()
-            for c in codes:
-                state.sending[c] -= 1
+        def release() -> None:  # a call counts as sending until it stored, or its caller gave up
+            if not released.is_set():
+                released.set()
+                for c in codes:
+                    state.sending[c] -= 1
+
+        def store() -> list[dict]:
+            release()
             return [{"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
                     for r in body.data for c, m in [state.store(r)]]
 
         released = asyncio.Event()
+        state.open_calls += 1
         try:
-            results = await state.faults.around_store(store)
+            results = await state.faults.around_store(store, abandoned=release)
         finally:
-            if not released.is_set():
-                for c in codes:
-                    state.sending[c] -= 1
+            state.open_calls -= 1
+            release()
         failed = sum(1 for r in results if r["error_code"])
         return JSONResponse({"error_code": 1 if failed else 0, "message": f"{failed} rejected" if failed else "OK",
                              "count": len(results) - failed, "results": results})
@@ -130,6 +135,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls, "rejected": state.rejected,
-                "regressions": state.regressions, "overlaps": len(state.overlaps), "verdicts": state.faults.counts}
+                "regressions": state.regressions, "overlaps": len(state.overlaps), "open_calls": state.open_calls,
+                "verdicts": state.faults.counts}
 
     return app

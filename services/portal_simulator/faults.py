@@ -96,13 +96,15 @@ class Faults:
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
         return verdict
 
-    async def around_store(self, store: Callable[[], object]):
+    async def around_store(self, store: Callable[[], object], abandoned: Callable[[], None] = lambda: None):
         """Store (store() does it) as the verdict says: after a hang if late; then answer, or fail
-        although the records are held (500, or 504 after a hang)."""
+        although the records are held (500, or 504 after a hang). A late call is one its caller
+        has given up on (the hang outlasts its timeout): abandoned() is called before the hang."""
         verdict = self.judge_store()
         if self.settings.latency_seconds:
             await asyncio.sleep(self.settings.latency_seconds)
         if verdict == "late":
+            abandoned()
             await asyncio.sleep(self.settings.hang_seconds)
         result = store()
         if verdict == "stored_fail":

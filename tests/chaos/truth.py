@@ -137,10 +137,12 @@ async def check_metrics(conn, schema: str, truth: Truth) -> None:
     assert not wrong, f"{len(wrong)} dossiers in metrics differ from the truth: {wrong[:3]}"
 
 
-async def check_portal(portal_url: str, truth: Truth) -> dict:
+async def check_portal(portal_url: str, truth: Truth, *, late_stores: bool = False) -> dict:
     """The portal simulator holds every final status; each history only moves forward along the
     statuses the dossier really went through; nothing was refused as a regression; no dossier
-    was in two sync calls at once."""
+    was in two sync calls at once. With late_stores (the simulator stored calls after their
+    caller gave up), only the final statuses are checked: a late store of an older revision is
+    the portal's doing, out of any caller's reach, and reconciliation repairs its result."""
     async with httpx.AsyncClient(base_url=portal_url, timeout=30) as client:
         held = (await client.get("/admin/dossiers")).json()
         health = (await client.get("/health")).json()
@@ -151,6 +153,8 @@ async def check_portal(portal_url: str, truth: Truth) -> dict:
     wrong = {c: (held[c]["status"], to_portal_record(s).TrangThaiHoSo) for c, s in states.items()
              if held[c]["status"] != to_portal_record(s).TrangThaiHoSo}
     assert not wrong, f"{len(wrong)} final statuses differ at the portal (held, truth): {list(wrong.items())[:5]}"
+    if late_stores:
+        return health
     out_of_order = {}
     for code in states:
         history, path = held[code]["history"], truth.portal_statuses(code)
