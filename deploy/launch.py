@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from services.sync.documents.signing import provision
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -123,6 +125,8 @@ class Stack:
                 filter(None, [env.get("READER_OPERATOR_TOKEN_SHA256"), operator]))
         if service.name == "metrics":  # the dossier drill-down reads processing
             env["METRICS_PROCESSING_URL"] = self.url("processing")
+        if self.docsys and service.name in ("sync", "docsys-simulator"):
+            env |= self._signing_env(service.name)
         env |= self.extra_env.get(service.name, {})
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
@@ -130,6 +134,18 @@ class Stack:
             if self.docsys:
                 env["SYNC_DOCSYS_URL"] = self.url("docsys-simulator")
         return env
+
+    def _signing_env(self, name: str) -> dict[str, str]:
+        """edXML signatures on in the demo and the end-to-end tests: a throwaway authority and a key
+        and certificate for sync and for the document-system simulator, made at run time in
+        run_dir/pki (never committed); each trusts the authority, so each verifies the other."""
+        pki = provision(self.run_dir / "pki")
+        if name == "sync":
+            return {"SYNC_DOCSYS_SIGNING_KEY": str(pki["province_key"]),
+                    "SYNC_DOCSYS_SIGNING_CERT": str(pki["province_cert"]),
+                    "SYNC_DOCSYS_TRUST_STORE": str(pki["trust_store"])}
+        return {"DOCSYS_SIM_SIGNING_KEY": str(pki["docsys_key"]), "DOCSYS_SIM_SIGNING_CERT": str(pki["docsys_cert"]),
+                "DOCSYS_SIM_TRUST_STORE": str(pki["trust_store"])}
 
     def _secret_file(self, name: str, value: str | None = None) -> str:
         """A secret kept in run_dir, readable by its owner only; created once unless given."""
@@ -233,6 +249,7 @@ def main() -> None:
         print("services ready:", ", ".join(f"{s.name} {stack.url(s.name)}" for s in SERVICES))
         print(f"credentials in {args.run_dir}: simulator.key (X-API-Key, all units), "
               "reader.token (Authorization: Bearer, per-dossier routes)")
+        print(f"edXML signing on: throwaway demo certificates and trust store in {args.run_dir / 'pki'}")
     else:
         stack.stop_all()
 

@@ -138,13 +138,45 @@ class ResultRecorded(Data):
     document_symbol: str | None = Field(default=None, max_length=64, exclude_if=lambda v: v is None)  # ký hiệu
     promulgated_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)  # ngày ban hành
     signer: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)  # người ký
+    # The issuer's edXML DocumentId, so that a later recall (status 15) names which result it withdraws.
+    document_id: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)
 
 
 class DocumentStatus(Data):
-    """What the document-management system did with the dossier's signing request (edXML status)."""
+    """Version 1, read but no longer produced: a word per status (its codes were shifted by one
+    meaning; version 2 carries the axis's own StatusCode). It changes nothing on the dossier."""
 
     document_id: str = Field(min_length=1, max_length=128, description="The edXML DocumentId it is about")
     status: Literal["received", "assigned", "processing", "done", "returned", "refused"]
+    organ_id: str = Field(pattern=UNIT_CODE, description="The unit whose document system reports it")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+# edXML StatusCode (docs/documents.md): 01 arrived, 02 refused, 03 accepted, 04 waiting for
+# assignment, 05 assigned and being processed, 06 finished, 13 recall, 15 recall or update agreed,
+# 16 recall or update refused.
+DocumentStatusCode = Literal["01", "02", "03", "04", "05", "06", "13", "15", "16"]
+DOCUMENT_STATUS_NAMES = {
+    "01": "Đã đến",
+    "02": "Từ chối tiếp nhận",
+    "03": "Đã tiếp nhận",
+    "04": "Đã đến, đang chờ phân công",
+    "05": "Đã phân công, đang xử lý",
+    "06": "Đã xử lý xong",
+    "13": "Thu hồi văn bản",
+    "15": "Đồng ý thu hồi/cập nhật văn bản",
+    "16": "Từ chối thu hồi/cập nhật văn bản",
+}
+RECALL_AGREED = "15"
+
+
+class DocumentStatusV2(Data):
+    """A status message of the document-management system about the dossier's signing request or
+    its issued document, with the axis's StatusCode. 15 (recall agreed) withdraws the issued
+    document it names: its number leaves the dossier and it no longer counts as a result."""
+
+    document_id: str = Field(min_length=1, max_length=200, description="The edXML DocumentId it is about")
+    status_code: DocumentStatusCode
     organ_id: str = Field(pattern=UNIT_CODE, description="The unit whose document system reports it")
     note: str | None = Field(default=None, max_length=2000)
 
@@ -188,6 +220,7 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.feedback_handled", 1): FeedbackHandled,
     ("dossier.rated", 1): Rated,
     ("dossier.document_status", 1): DocumentStatus,
+    ("dossier.document_status", 2): DocumentStatusV2,
 }
 
 

@@ -138,13 +138,15 @@ def serialize(envelope: Envelope, data_json: bytes | None = None) -> bytes:
 
 
 def make_event(
-    *, event_id: str, type: str, source: str, subject: str, time: datetime, data: BaseModel | dict[str, Any]
+    *, event_id: str, type: str, source: str, subject: str, time: datetime, data: BaseModel | dict[str, Any],
+    version: int = 1,
 ) -> Envelope:
     """Build an envelope from a typed data model, or from its model_dump(mode="json") when the
     caller has it already (used by services that emit events)."""
     return Envelope(
         id=event_id,
         type=type,
+        version=version,
         source=source,
         subject=subject,
         time=time,

@@ -1,11 +1,13 @@
 """A simulator of the province's document-management system (Hệ thống quản lý văn bản và điều hành).
 
-edXML over HTTP (docs/domain.md §10), in memory:
+edXML over HTTP (docs/documents.md), in memory; organs are named by their national identifier:
 - POST /edxml/documents            a signing request (the draft); 202 when taken, 200 for a re-send
-- GET  /edxml/messages?organ=H44   the messages waiting for that system (statuses, issued documents)
+- GET  /edxml/messages?organ=000.00.00.H44   the messages waiting for that system (statuses, documents)
 - GET  /edxml/messages/{id}        one message, as edXML
 - POST /edxml/messages/{id}/ack    the recipient has recorded it; it is not offered again
-- GET  /edxml/requests/{organ}/{document_id}   what became of a request (reconciliation)
+- GET  /edxml/requests?organ=…&code=Number/Notation   what became of a request (reconciliation)
+With a trust store configured, a request must carry a valid XML-DSig signature from a trusted
+certificate; with a key, everything it sends is signed.
 The requesting system polls: messages stay until acknowledged, so nothing is lost while the
 product is down. Faults (5xx, hangs, outages, a rate limit) come from the portal simulator's
 Faults; refusal and return ratios, and the fate of named requests, are set under /admin.
@@ -20,9 +22,10 @@ from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from services.docsys_simulator.desk import Desk
-from services.docsys_simulator.edxml import Document, EdxmlError
-from services.docsys_simulator.edxml_read import parse
 from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
+from services.sync.documents.edxml import Document, EdxmlError, parse
+from services.sync.documents.organs import unit_code
+from services.sync.documents.signing import Verifier, load_signing_key
 from shared.units import load_units
 
 XML = "application/xml"
@@ -36,19 +39,31 @@ class DocsysSettings(SimulatorSettings):
     delay_min_seconds: float = 0.2  # between the steps of a request (received → assigned → issued)
     delay_max_seconds: float = 1.5
     seed: int | None = None
+    signing_key: str = ""  # PEM key (with signing_cert) or PKCS#12 file: signs what it sends
+    signing_cert: str = ""
+    trust_store: str = ""  # PEM certificates of trusted authorities: requests must be signed by one
 
 
 class Fates(BaseModel):
-    returned_ratio: float = Field(default=0.0, ge=0, le=1, description="share of requests returned for changes")
+    returned_ratio: float = Field(default=0.0, ge=0, le=1,
+                                  description="share of requests sent back for changes (answered 02)")
     refused_ratio: float = Field(default=0.0, ge=0, le=1, description="share of requests refused")
-    planned: dict[str, str] = Field(default_factory=dict, description="DocumentId -> issued|returned|refused")
+    planned: dict[str, str] = Field(default_factory=dict,
+                                    description="request number (the dossier code) -> issued|returned|refused")
+
+
+class Recall(BaseModel):
+    document_id: str = Field(description="DocumentId of an issued document")
+    agreed: bool = Field(default=True, description="15 recall agreed, or 16 refused")
 
 
 def create_app(settings: DocsysSettings | None = None) -> FastAPI:
     settings = settings or DocsysSettings()
     units = load_units()
+    key = load_signing_key(settings.signing_key, settings.signing_cert or None) if settings.signing_key else None
+    verifier = Verifier(settings.trust_store) if settings.trust_store else None
     desk = Desk(units, delay=(settings.delay_min_seconds, settings.delay_max_seconds),
-                rng=random.Random(settings.seed))
+                rng=random.Random(settings.seed), key=key)
     faults = Faults(FaultSettings(**settings.model_dump(include=set(FaultSettings.model_fields))))
     app = FastAPI(title="Hệ thống quản lý văn bản — simulator", version="1.0.0")
     app.state.desk, app.state.faults = desk, faults
@@ -62,19 +77,23 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
         """Take a signing request (edXML document without a number); 422 says why it is refused."""
         calls["requests"] += 1
         try:
-            doc = parse(await request.body())
+            doc = parse(await request.body(), verifier)
         except EdxmlError as exc:
             calls["refused"] += 1
             raise HTTPException(422, detail=str(exc)) from exc
-        if not isinstance(doc, Document) or doc.code_number is not None:
+        if not isinstance(doc, Document):
             calls["refused"] += 1
-            raise HTTPException(422, detail="a signing request is a document without a number (Code)")
-        if doc.receiver.id not in units:
+            raise HTTPException(422, detail="a signing request is a document, not a status message")
+        if verifier is not None and doc.signed_by is None:
             calls["refused"] += 1
-            raise HTTPException(422, detail=f"unknown receiving unit {doc.receiver.id}")
-        new, held = desk.accept(doc)
+            raise HTTPException(422, detail="unsigned: a signing request must carry an XML-DSig signature")
+        unit = unit_code(doc.receivers[0].id)
+        if unit is None or len(doc.receivers) != 1:
+            calls["refused"] += 1
+            raise HTTPException(422, detail=f"unknown receiving unit {', '.join(r.id for r in doc.receivers)}")
+        new, held = desk.accept(doc, unit)
         response.status_code = 202 if new else 200
-        return {"document_id": doc.document_id, "state": "received" if new else held.state, "round": held.rounds}
+        return {"document_id": doc.document_id, "state": held.state, "round": held.rounds}
 
     @app.get("/edxml/messages", dependencies=[Depends(judged)])
     async def messages(organ: str, limit: int = 100) -> list[dict]:
@@ -93,12 +112,15 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
             raise HTTPException(404, detail=f"no message {message_id}")
         desk.messages[message_id].acked = True
 
-    @app.get("/edxml/requests/{organ}/{document_id}", dependencies=[Depends(judged)])
-    async def look_up(organ: str, document_id: str) -> dict:
-        held = desk.requests.get((organ, document_id))
+    @app.get("/edxml/requests", dependencies=[Depends(judged)])
+    async def look_up(organ: str, code: str) -> dict:
+        """A request by its sender and its Number/Notation."""
+        held = desk.requests.get((organ, code))
         if held is None:
-            raise HTTPException(404, detail=f"no request {document_id} from {organ}")
-        return {"document_id": document_id, "state": held.state, "code": held.code, "round": held.rounds}
+            raise HTTPException(404, detail=f"no request {code} from {organ}")
+        issued = held.issued.document_id if held.issued else None
+        return {"document_id": held.request.document_id, "state": held.state, "code": held.code,
+                "issued_document_id": issued, "round": held.rounds}
 
     @app.post("/admin/faults", tags=["admin"])
     async def set_faults(body: FaultSettings) -> dict:
@@ -113,6 +135,14 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
         desk.planned.update(body.planned)
         return body.model_dump()
 
+    @app.post("/admin/recall", tags=["admin"])
+    async def recall(body: Recall) -> dict:
+        """Recall an issued document: status 13, then 15 (agreed) or 16 (refused)."""
+        held = desk.recall(body.document_id, body.agreed)
+        if held is None:
+            raise HTTPException(404, detail=f"no standing issued document {body.document_id}")
+        return {"document_id": body.document_id, "state": held.state}
+
     @app.post("/admin/inject", tags=["admin"])
     async def inject(request: Request, organ: str) -> dict:
         """Queue a raw envelope (even a malformed one) for `organ`, as if another system sent it."""
@@ -121,8 +151,9 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
     @app.get("/admin/requests", tags=["admin"])
     async def requests() -> dict:
         """Every request: its state, its number once issued, and how many rounds it took."""
-        return {doc_id: {"state": r.state, "code": r.code, "round": r.rounds, "unit": r.request.receiver.id}
-                for (_, doc_id), r in desk.requests.items()}
+        return {r.request.number: {"state": r.state, "code": r.code, "round": r.rounds, "unit": r.unit,
+                                   "document_id": r.issued.document_id if r.issued else None}
+                for r in desk.requests.values()}
 
     @app.get("/health")
     async def health() -> dict:

@@ -44,13 +44,18 @@ class Forbidden(EventError):
     """A valid event for a unit the posting key is not bound to."""
 
 
+# The document system's status messages reach processing from sync's connector only (a recall
+# agreed withdraws a result: a counter must not be able to say so).
+NOT_FROM_COUNTERS = {"dossier.document_status"}
+
+
 def validate(
     raw: Any, *, caller: Caller, units: UnitTree, now: datetime, max_skew: timedelta, applicant_key: bytes
 ) -> Envelope:
     """Contract checks plus intake's own: a known counter event type, known units, sane time,
     a unit the caller may post for; the applicant's identity number replaced by its pseudonym."""
     envelope = parse_event(pseudonymize(raw, applicant_key))
-    if (envelope.type, envelope.version) not in INTAKE_MODELS:
+    if (envelope.type, envelope.version) not in INTAKE_MODELS or envelope.type in NOT_FROM_COUNTERS:
         raise EventError([{"field": "type", "message": f"{envelope.type!r} is not posted by counters"}])
     errors = [
         {"field": f"data.{name}", "message": f"unknown unit code {envelope.data[name]!r}"}

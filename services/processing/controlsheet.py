@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from services.processing.working import ENDING, StoredEvent, in_order
+from shared.event_types import DOCUMENT_STATUS_NAMES, RECALL_AGREED
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 STEP_ENDS = {"dossier.transferred", *ENDING}
@@ -50,8 +51,11 @@ def control_sheet(events: list[StoredEvent]) -> list[dict]:
 
 
 def document_row(e: StoredEvent) -> dict:
-    """A status message of the document system about the result document (received, assigned,
-    returned for changes…), as a line of the sheet."""
-    return {"kind": "document_status", "status": e.data["status"], "document_id": e.data["document_id"],
+    """A status message of the document system about the result document (arrived, accepted,
+    refused, recalled…), as a line of the sheet. Version 2 carries the edXML StatusCode (its
+    Vietnamese name beside it); version 1 carried a word."""
+    status = e.data.get("status_code") or e.data["status"]
+    return {"kind": "document_status", "status": status, "status_name": DOCUMENT_STATUS_NAMES.get(status),
+            "recall": status == RECALL_AGREED, "document_id": e.data["document_id"],
             "note": e.data.get("note"), "from_unit": e.data["organ_id"], "to_unit": None, "from_official": None,
             "to_official": None, "handed_at": e.time, "due_at": None, "ended_at": e.time, "verdict": None}

@@ -14,7 +14,7 @@ from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
 from services.processing.working import APPLY, StoredEvent, Working, in_order
-from shared.event_types import Anomaly, DocumentItem, DossierState, StepItem
+from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, StepItem
 
 
 def fold(
@@ -25,8 +25,9 @@ def fold(
     calendar: WorkCalendar,
 ) -> DossierState | None:
     """The dossier's state, or None while its opening event has not arrived yet."""
-    # The document system's status messages show on the control sheet only; they change no state.
-    ordered = in_order(e for e in events if e.type != "dossier.document_status")
+    # The document system's status messages show on the control sheet; only a recall agreed changes
+    # the state (and only it counts in the revision, so the others publish no new state).
+    ordered = in_order(e for e in events if e.type != "dossier.document_status" or changes_state(e))
     if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
         return None
     w = Working(code, procedure, calendar)
@@ -37,7 +38,8 @@ def fold(
             w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
             APPLY[e.type](w, e)
-    return _state(w, len(ordered), control_sheet(ordered), **_document(w.procedure_code, ordered, procedure))
+    steps = control_sheet([e for e in ordered if e.type != "dossier.document_status"])
+    return _state(w, len(ordered), steps, **_document(w, procedure))
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
@@ -102,10 +104,12 @@ def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: 
     )
 
 
-def _document(procedure_code: str, ordered: list[StoredEvent], procedure) -> dict:
+def changes_state(e: StoredEvent) -> bool:
+    return e.data.get("status_code") == RECALL_AGREED
+
+
+def _document(w: Working, procedure) -> dict:
     """Whether the catalog says the result is an official document, and the number and symbol the
-    document system issued for it (docs/domain.md §10), e.g. 123/QĐ-UBND."""
-    proc = procedure(procedure_code)
-    issued = [e.data for e in ordered if e.type == "dossier.result_recorded" and e.data.get("document_number")]
-    number = f"{issued[-1]['document_number']}/{issued[-1]['document_symbol']}" if issued else None
-    return {"result_is_document": bool(proc and proc.result_is_document), "document_number": number}
+    document system issued for it (docs/domain.md §10), e.g. 123/QĐ-UBND, unless it was recalled."""
+    proc = procedure(w.procedure_code)
+    return {"result_is_document": bool(proc and proc.result_is_document), "document_number": w.document_number}

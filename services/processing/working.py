@@ -16,6 +16,7 @@ from shared.event_types import (
     Anomaly,
     Channel,
     FeeItem,
+    RECALL_AGREED,
     PaymentMethod,
     ProcedureFacts,
     Status,
@@ -104,6 +105,9 @@ class Working:
     supplements: list[SupplementItem] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    result_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # standing results, by result code
+    document_number: str | None = None  # number/symbol of the standing issued document (docs/domain.md §10)
+    document_id: str | None = None  # its edXML DocumentId
 
     def deadline(self) -> datetime | None:
         return self.due_at + self.paused if self.due_at else None
@@ -176,6 +180,28 @@ def result(w: Working, e: StoredEvent) -> None:
     w.electronic_result = w.electronic_result or e.data["electronic"]
     if e.data["result_code"] not in w.results:
         w.results.append(e.data["result_code"])
+    w.result_facts[e.data["result_code"]] = e.data
+    if e.data.get("document_number"):  # issued in the document system
+        w.document_number = f"{e.data['document_number']}/{e.data['document_symbol']}"
+        w.document_id = e.data.get("document_id")
+
+
+def document_status(w: Working, e: StoredEvent) -> None:
+    """Only a recall agreed (edXML status 15, event version 2) changes the dossier: the document it
+    names no longer stands, so its number leaves the dossier and it counts as no result (a new
+    document may be issued after). Other statuses, and version 1, only show on the control sheet."""
+    target = e.data.get("document_id")
+    if e.data.get("status_code") != RECALL_AGREED:
+        return
+    gone = [code for code, d in w.result_facts.items() if d.get("document_id") == target]
+    for code in gone:
+        del w.result_facts[code]
+        w.results.remove(code)
+    if gone:
+        w.result_digitized = any(d["digitized"] for d in w.result_facts.values())
+        w.electronic_result = any(d["electronic"] for d in w.result_facts.values())
+    if w.document_id == target:
+        w.document_number = w.document_id = None
 
 
 def feedback_handled(w: Working, e: StoredEvent) -> None:
@@ -208,6 +234,7 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.result_returned": returned,
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,
+    "dossier.document_status": document_status,
     "dossier.deadline_passed": _set(deadline_passed_at=lambda e: e.time),
     "dossier.feedback_received": lambda w, e: w.feedback_due.__setitem__(
         e.data["feedback_id"], datetime.fromisoformat(e.data["due_at"])),

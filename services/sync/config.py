@@ -24,8 +24,16 @@ class SyncSettings(ServiceSettings):
     reconcile_concurrency: int = 8
     # The document-management connector (services/sync/documents): off while docsys_url is empty.
     docsys_url: str = ""
-    docsys_organ_id: str = "H44"  # this dossier system's OrganId in edXML
+    docsys_organ_id: str = "H44"  # this dossier system's unit; its OrganId in edXML is the unit's national_id
     docsys_organ_name: str = "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh Phú Thọ"
     docsys_chunk: int = 20  # signing requests per delivery round (one HTTP call each)
     docsys_timeout_seconds: float = 10.0
     docsys_poll_seconds: float = 0.5  # how often the document system is asked for its messages
+    # XML-DSig (services/sync/documents/signing.py): the key and certificate that sign outgoing
+    # envelopes (a PEM key with a PEM certificate file, or one PKCS#12 file .p12/.pfx with its
+    # password), and the trust store (PEM certificates of the authorities whose signers are
+    # accepted). Without a trust store no issued document is accepted: each is refused, with why.
+    docsys_signing_key: str = ""
+    docsys_signing_cert: str = ""
+    docsys_signing_password: SecretStr | None = None
+    docsys_trust_store: str = ""

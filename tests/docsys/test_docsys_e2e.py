@@ -1,9 +1,11 @@
 """Results that are official documents go through the document system and come back numbered.
 
 The services run as processes on the real broker and database, with the document-management
-simulator failing part of its calls and going down for a while; two requests are returned for
-changes and sent again. Every dossier ends with its number on the dossier, on the control sheet
-and in the indicators; malformed and mismatched envelopes are rejected, each with its reason.
+simulator failing part of its calls and going down for a while; two requests are refused (sent
+back for changes) and sent again. Every envelope is signed and verified (the stack provisions a
+throwaway PKI). Every dossier ends with its number on the dossier, on the control sheet and in
+the indicators; malformed, mismatched, unsigned, tampered and untrusted envelopes are rejected,
+each with its reason; a recall withdraws one document and a new one is issued in its place.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -19,7 +21,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from deploy.launch import SERVICES, Stack
-from services.docsys_simulator.edxml import Document, Organ, Signer, build_document
+from services.sync.documents.edxml import Document, DocumentRef, Signer, Trace, build_document
+from services.sync.documents.organs import organ
+from services.sync.documents.request import DECISION_TYPE, REQUEST_NOTATION
+from services.sync.documents.signing import load_signing_key, make_authority, make_signer
 from simulator.events import EventFactory
 from simulator.post import post_events
 from tests.conftest import DATABASE_URL, KAFKA, free_port, poll
@@ -33,7 +38,7 @@ FAULTS = {"fail_ratio": 0.3, "timeout_ratio": 0.02, "hang_seconds": 1.5, "rate_p
 # (unit, procedure whose result is an official document, how many dossiers)
 DOCUMENT_DOSSIERS = [("H44.100", "1.004227", 25), ("H44.07", "1.001000", 15)]
 PLAIN = ("H44.100", "1.001193", 10)  # birth registration: its result is not a document
-SYSTEM = Organ("H44", "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh Phú Thọ")
+SYSTEM = organ("H44", "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh Phú Thọ")
 
 
 @pytest.fixture
@@ -80,8 +85,8 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
 
         async def both_returned():
             rows = {r["dossier_code"]: r for r in (await client.get(sync + "/v1/documents")).json()}
-            return rows if all(rows.get(c, {}).get("state") == "returned" for c in returned) else None
-        await poll(both_returned, 90, "the two planned requests were not returned")
+            return rows if all(rows.get(c, {}).get("state") == "refused" for c in returned) else None
+        await poll(both_returned, 120, "the two planned requests were not refused")
         operator = {"Authorization": f"Bearer {stack.operator_token}"}
         resent = await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned}, headers=operator)
         assert resent.json() == {"resent": 2}
@@ -89,7 +94,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def all_issued():
             rows = (await client.get(sync + "/v1/documents")).json()
             return rows if len(rows) == len(units) and all(r["document"] for r in rows) else None
-        rows = await poll(all_issued, 120, "not every dossier got its document")
+        rows = await poll(all_issued, 180, "not every dossier got its document")
         issued_after = time.monotonic() - started
         await client.post(sim + "/admin/faults", json={"rate_per_second": 500, "burst": 500})  # faults off
 
@@ -119,7 +124,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         assert {s["state"]["dossier_code"]: s["state"]["document_number"] for s in states} == numbers
         assert all(s["state"]["electronic_result"] for s in states)
         sheet = next(s for s in states if s["state"]["dossier_code"] == returned[0])["control_sheet"]
-        assert [r["status"] for r in sheet if r.get("kind") == "document_status"].count("returned") == 1
+        assert [r["status"] for r in sheet if r.get("kind") == "document_status"].count("02") == 1
 
         # The indicators: every result that is a document came back through the document system.
         period = received.strftime("%Y-%m")
@@ -136,35 +141,54 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         assert report["unit"]["rates"]["electronic_result_rate"]["numerator"] >= len(units)
         health = (await client.get(sim + "/health")).json()
         await check_rejections(client, stack, topics, rows)
+        await check_recall(client, stack, rows[2])
     print(f"{len(units)} document results issued {issued_after:.1f}s after the first post; "
           f"simulator verdicts {health['verdicts']}, requests {health['requests']}")
 
 
 async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows: list[dict]) -> None:
-    """Malformed and mismatched envelopes: each rejected with its reason, on the API and dead-letter topic."""
+    """Malformed, mismatched and badly signed envelopes: each rejected with its reason, on the API
+    and the dead-letter topic."""
     sim, sync = stack.url("docsys-simulator"), stack.url("sync")
     first, second = rows[0], rows[1]
-    unit = Organ(first["unit_code"], "Đơn vị")
+    pki = stack.run_dir / "pki"
+    key = load_signing_key(pki / "docsys.key", pki / "docsys.pem")
+    stranger = make_signer(make_authority("Another CA"), "Người lạ")
 
-    def issued(document_id: str, answers: str, sender: Organ = unit) -> bytes:
+    async def request_id(answers: str) -> str:
+        """The DocumentId of our signing request for this dossier, as the document system holds it."""
+        found = await client.get(sim + "/edxml/requests", params={"organ": SYSTEM.id,
+                                                                  "code": f"{answers}/{REQUEST_NOTATION}"})
+        return found.json()["document_id"]
+
+    ids = {c: await request_id(c) for c in (first["dossier_code"], second["dossier_code"])}
+
+    def issued(answers: str, unit: str = first["unit_code"], number: str = "999", signed_by=key,
+               document_id: str = "") -> bytes:
+        today = datetime.now(VN)
+        asked = ids.get(answers, f"{SYSTEM.id},{today:%Y/%m/%d},{answers}/{REQUEST_NOTATION}")
+        request = DocumentRef(SYSTEM.id, f"{answers}/{REQUEST_NOTATION}", today.date(), asked)
         return build_document(Document(
-            sender=sender, receiver=SYSTEM, document_id=document_id, type="QĐ", type_name="Quyết định",
-            subject="Quyết định cấp phép", code_number="999", code_notation="QĐ-UBND", place="Phú Thọ",
-            promulgated_on=date.today(),  # noqa: DTZ011 (any date will do)
-            signer=Signer("Lê Quang Vinh", "Chủ tịch", "TM. Ủy ban nhân dân"),
-            response_for=("H44", answers)))
+            sender=organ(unit), receivers=(SYSTEM,), number=number, notation="QĐ-UBND", place="Phú Thọ",
+            promulgated_on=today.date(), type=DECISION_TYPE, subject="Quyết định cấp phép",
+            signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Lê Quang Vinh"), response_for=(request,),
+            traces=(Trace(organ(unit).id, today),), document_id=document_id), signed_by)
 
-    other = Organ("H44.101" if first["unit_code"] != "H44.101" else "H44.102", "Đơn vị khác")
+    other = "H44.101" if first["unit_code"] != "H44.101" else "H44.102"
+    own = first["dossier_code"]
     cases = {
-        b"<edXML:edXMLEnvelope": "not well-formed",
+        b"<edXML": "not well-formed",
         b"<?xml version='1.0'?><edXML xmlns='http://www.mic.gov.vn/TBT/QCVN_102_2016'/>": "not valid edXML",
-        issued("H44.100,2026,1/QĐ-X", "H44.100-200101-9999"): "unknown dossier",
-        issued("H44.101,2026,1/QĐ-Y", first["dossier_code"], sender=other): "wrong unit",
-        issued(first["document"]["document_id"], second["dossier_code"], sender=Organ(second["unit_code"], "Đơn vị")):
+        issued("H44.100-200101-9999"): "unknown dossier",
+        issued(own, unit=other): "wrong unit",
+        issued(second["dossier_code"], unit=second["unit_code"], document_id=first["document"]["document_id"]):
             "duplicate document id",
+        issued(own, signed_by=None): "unsigned",
+        issued(own).replace("Quyết định cấp phép".encode(), "Quyết định cấp phéq".encode()): "tampered",
+        issued(own, signed_by=stranger): "untrusted signer",
     }
     for envelope in cases:
-        await client.post(sim + "/admin/inject", params={"organ": "H44"}, content=envelope)
+        await client.post(sim + "/admin/inject", params={"organ": SYSTEM.id}, content=envelope)
 
     async def recorded():
         found = (await client.get(sync + "/v1/documents/rejections")).json()
@@ -186,3 +210,31 @@ async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows
     finally:
         await consumer.stop()
     assert sorted(v["reason"] for v in letters) == sorted(r["reason"] for r in found)
+
+
+async def check_recall(client: httpx.AsyncClient, stack: Stack, row: dict) -> None:
+    """The issuer recalls one document (13, then 15 agreed): its number leaves the dossier, the
+    control sheet shows the recall; sent again, the dossier gets a new document."""
+    sim, sync, processing = stack.url("docsys-simulator"), stack.url("sync"), stack.url("processing")
+    code, old = row["dossier_code"], row["document"]
+    assert (await client.post(sim + "/admin/recall", json={"document_id": old["document_id"]})).status_code == 200
+
+    async def withdrawn():
+        state = (await client.get(processing + f"/v1/dossiers/{code}")).json()
+        return state if state["state"]["document_number"] is None else None
+    state = await poll(withdrawn, 30, "the recall did not withdraw the document")
+    assert not state["state"]["electronic_result"]
+    recall = [r for r in state["control_sheet"] if r.get("kind") == "document_status" and r["recall"]]
+    assert [(r["status"], r["document_id"]) for r in recall] == [("15", old["document_id"])]
+    held = (await client.get(sync + f"/v1/documents/{code}")).json()
+    assert held["state"] == "recalled" and held["document"] is None and held["withdrawn"][0]["code"] == old["code"]
+
+    operator = {"Authorization": f"Bearer {stack.operator_token}"}
+    resent = await client.post(sync + "/v1/documents/resend", json={"dossier_codes": [code]}, headers=operator)
+    assert resent.json() == {"resent": 1}
+
+    async def reissued():
+        state = (await client.get(processing + f"/v1/dossiers/{code}")).json()["state"]
+        return state if state["document_number"] not in (None, old["code"]) else None
+    state = await poll(reissued, 60, "no new document after the recall")
+    assert state["electronic_result"]

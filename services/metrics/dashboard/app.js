@@ -151,7 +151,9 @@ async function loadOverdue() {
 async function loadDossier(code) {
   try {
     const dossier = await getJSON(`/v1/dossiers/${encodeURIComponent(code)}`, authHeaders());
-    const steps = dossier.control_sheet.map((s) => `${s.from_unit} → ${s.to_unit}  ${s.handed_at}  ${s.verdict ?? "đang xử lý"}`);
+    const steps = dossier.control_sheet.map((s) => (s.kind === "document_status"
+      ? `Văn bản: ${s.status} ${s.status_name ?? ""}${s.recall ? " (văn bản bị thu hồi)" : ""}  ${s.from_unit}  ${s.handed_at}`
+      : `${s.from_unit} → ${s.to_unit}  ${s.handed_at}  ${s.verdict ?? "đang xử lý"}`));
     $("#dossier").textContent = `Hồ sơ ${code}: trạng thái ${dossier.state?.status}, hạn ${dossier.state?.due_at}\nPhiếu kiểm soát:\n${steps.join("\n") || "(chưa luân chuyển)"}`;
   } catch (error) {
     $("#dossier").textContent = `Không xem được hồ sơ ${code}: ${error.message}`;

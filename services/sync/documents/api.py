@@ -10,7 +10,7 @@ from services.sync import backlog
 from services.sync.api import Period
 from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
-from services.sync.documents.receive import NotYet, receive
+from services.sync.documents.receive import NotYet, receive, receiving_system
 from services.sync.documents.tables import DOCSYS
 from shared.auth import OPERATOR, READER
 
@@ -34,7 +34,8 @@ def _document(d: DocsysDocument | None) -> dict | None:
 async def list_requests(request: Request, unit: str | None = None, limit: int = 10_000) -> list[dict]:
     """Every signing request with its state and, once issued, its document number."""
     query = (select(DocsysRequest, DocsysDocument)
-             .outerjoin(DocsysDocument, DocsysDocument.dossier_code == DocsysRequest.dossier_code)
+             .outerjoin(DocsysDocument, (DocsysDocument.dossier_code == DocsysRequest.dossier_code)
+                        & DocsysDocument.withdrawn_at.is_(None))
              .order_by(DocsysRequest.dossier_code).limit(limit))
     async with request.app.state.runtime.sessionmaker() as session:
         rows = (await session.execute(query)).tuples().all()
@@ -72,14 +73,21 @@ async def requeue(request: Request, body: Codes) -> dict[str, int]:
 
 @router.post("/resend", dependencies=[OPERATOR])
 async def resend(request: Request, body: Codes) -> dict[str, int]:
-    """Send again the requests the document system returned for changes or refused."""
+    """Send again the requests the document system refused (02), or whose document was recalled (15)."""
     async with request.app.state.runtime.sessionmaker() as session, session.begin():
-        query = select(DocsysRequest.dossier_code).where(DocsysRequest.state.in_(["returned", "refused"]))
+        query = select(DocsysRequest.dossier_code).where(DocsysRequest.state.in_(["refused", "recalled"]))
         if body.dossier_codes:
             query = query.where(DocsysRequest.dossier_code.in_(body.dossier_codes))
         codes = list((await session.execute(query)).scalars())
         count = await backlog.requeue_from_state(session, codes, tables=DOCSYS)
     return {"resent": count}
+
+
+def _receiver(app) -> dict:
+    """Who receives a pushed envelope, and with which trust store (the connector's, when it runs)."""
+    if app.docsys is not None:
+        return {"system": app.docsys.system, "verifier": app.docsys.verifier}
+    return {"system": receiving_system(app.settings.docsys_organ_id, app.settings.docsys_organ_name), "verifier": None}
 
 
 @router.post("/inbox", status_code=200)
@@ -88,8 +96,7 @@ async def push(request: Request) -> dict:
     app = request.app.state
     try:
         async with app.runtime.sessionmaker() as session, session.begin():
-            outcome = await receive(session, await request.body(), topics=app.runtime.topics,
-                                    organ_id=app.settings.docsys_organ_id)
+            outcome = await receive(session, await request.body(), topics=app.runtime.topics, **_receiver(app))
     except NotYet as exc:
         raise HTTPException(409, detail=str(exc), headers={"Retry-After": "1"}) from exc
     app.runtime.relay.wake()
@@ -106,12 +113,14 @@ async def dossier(request: Request, dossier_code: str) -> dict:
         queued = await session.get(DOCSYS.backlog, dossier_code)
         if req is None and queued is None:
             raise HTTPException(404, detail=f"no signing request for {dossier_code}")
-        query = select(DocsysDocument).where(DocsysDocument.dossier_code == dossier_code)
-        doc = (await session.execute(query)).scalar()
+        docs = (await session.execute(select(DocsysDocument).where(DocsysDocument.dossier_code == dossier_code)
+                                      .order_by(DocsysDocument.received_at))).scalars().all()
+        doc = next((d for d in docs if d.withdrawn_at is None), None)
         statuses = (await session.execute(select(DocsysStatus).where(DocsysStatus.dossier_code == dossier_code)
                                           .order_by(DocsysStatus.at))).scalars()
         return {"dossier_code": dossier_code, "state": req.state if req else "queued",
                 "queued": queued is not None, "document": _document(doc),
+                "withdrawn": [{**(_document(d) or {}), "withdrawn_at": d.withdrawn_at} for d in docs if d.withdrawn_at],
                 "statuses": [{"status": s.status, "at": s.at, "description": s.description} for s in statuses]}
 
 

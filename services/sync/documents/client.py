@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import httpx
 
-from services.docsys_simulator.edxml import Organ
-from services.sync.documents.request import envelope
+from services.sync.documents.edxml import Organ
+from services.sync.documents.request import REQUEST_NOTATION, envelope
+from services.sync.documents.signing import SigningKey, Verifier
 from services.sync.portal import PortalError, PortalRejected, retry_after
 
 XML = {"Content-Type": "application/xml"}
 
 
 class HttpDocsys:
-    def __init__(self, client: httpx.AsyncClient, system: Organ):
-        self._client, self.system = client, system
+    def __init__(self, client: httpx.AsyncClient, system: Organ, *, key: SigningKey | None = None,
+                 verifier: Verifier | None = None):
+        """`system`: this dossier system as an edXML organ; `key` signs the requests; `verifier`
+        checks the signatures of what comes back (receive.py)."""
+        self._client, self.system, self.key, self.verifier = client, system, key, verifier
 
     async def _call(self, method: str, url: str, **kwargs) -> httpx.Response:
         try:
@@ -40,7 +44,7 @@ class HttpDocsys:
         taken: set[str] = set()
         for i, record in enumerate(records):
             try:
-                response = await self._call("POST", "/edxml/documents", content=envelope(record, self.system),
+                response = await self._call("POST", "/edxml/documents", content=envelope(record, self.system, self.key),
                                             headers=XML)
             except PortalError as exc:
                 untried = frozenset(r["dossier_code"] for r in records[i + 1:])
@@ -54,7 +58,8 @@ class HttpDocsys:
         return refused
 
     async def look_up(self, dossier_code: str) -> dict | None:
-        response = await self._call("GET", f"/edxml/requests/{self.system.id}/{dossier_code}")
+        code = f"{dossier_code}/{REQUEST_NOTATION}"  # the request's Number/Notation
+        response = await self._call("GET", "/edxml/requests", params={"organ": self.system.id, "code": code})
         return None if response.status_code == 404 else response.json()
 
     async def pending(self, limit: int = 100) -> list[int]:

@@ -52,7 +52,7 @@ class Inbox:
 
         At the first message that cannot be taken (fetch or acknowledgement failed, or it answers
         a request still being sent) the round stops: skipping it would apply a later status of the
-        same dossier first (e.g. "returned", then an older "assigned" over it). It comes again,
+        same dossier first (e.g. 02 refused, then an older 05 over it). It comes again,
         first, at the next poll."""
         ids = sorted(await self._docsys.pending(limit))
         for message_id in ids:
@@ -66,7 +66,8 @@ class Inbox:
     async def _take(self, message_id: int) -> None:
         raw = await self._docsys.fetch(message_id)
         async with self._sessionmaker() as session, session.begin():
-            outcome = await receive(session, raw, topics=self._topics, organ_id=self._docsys.system.id)
+            outcome = await receive(session, raw, topics=self._topics, system=self._docsys.system,
+                                    verifier=self._docsys.verifier)
         RECEIVED.labels(outcome["outcome"]).inc()
         if outcome["outcome"] == "rejected":
             log.error("document system envelope %s rejected: %s", message_id, outcome["reason"][:300])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Index, LargeBinary, String, Text, func
+from sqlalchemy import BigInteger, Date, DateTime, Index, LargeBinary, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.sync.models import BacklogColumns, Base, StateColumns
@@ -22,17 +22,21 @@ class DocsysRequest(StateColumns, Base):
 
     __tablename__ = "docsys_requests"
 
-    # requested → received → assigned → issued, or returned / refused (then resent by an operator)
+    # requested → arrived → accepted → waiting → processing → issued (status codes 01, 03, 04, 05, then
+    # the document); refused (02) or recalled (15): an operator may send it again
     state: Mapped[str] = mapped_column(String(16), default="requested", server_default="requested")
 
 
 class DocsysDocument(Base):
-    """The issued document, recorded on the dossier as its electronic result."""
+    """The issued document, recorded on the dossier as its electronic result, until recalled."""
 
     __tablename__ = "docsys_documents"
+    # One live document per dossier; a recalled one stays (withdrawn_at set) beside its successor.
+    __table_args__ = (Index("docsys_documents_live", "dossier_code", unique=True,
+                            postgresql_where=text("withdrawn_at IS NULL")),)
 
     document_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the issuer's edXML DocumentId
-    dossier_code: Mapped[str] = mapped_column(String(64), unique=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
     unit_code: Mapped[str] = mapped_column(String(32), index=True)
     number: Mapped[str] = mapped_column(String(16))  # số
     symbol: Mapped[str] = mapped_column(String(64))  # ký hiệu
@@ -42,6 +46,8 @@ class DocsysDocument(Base):
     file_name: Mapped[str | None] = mapped_column(String(200))
     file: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    signed_by: Mapped[str | None] = mapped_column(String(500))  # the verified signer's certificate subject
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # recall agreed (status 15)
 
 
 class DocsysStatus(Base):
@@ -51,7 +57,7 @@ class DocsysStatus(Base):
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the envelope
     dossier_code: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # the edXML StatusCode (01…16)
     description: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
