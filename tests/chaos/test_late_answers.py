@@ -51,7 +51,7 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
     stack = late_stack
     generator = DossierGenerator(load_units(), seed=SEED)
     now = datetime.now(VN)
-    dossiers = generator.dossiers(300, datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 8, 29, tzinfo=VN))
+    dossiers = generator.dossiers(150, datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 8, 29, tzinfo=VN))
     events = sorted((e for d in dossiers for e in d if datetime.fromisoformat(e["time"]) <= now),
                     key=lambda e: e["time"])
     print(f"late answers seed {SEED}: {len(events)} events; portal faults {FAULTS}")
@@ -59,7 +59,7 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
     async with httpx.AsyncClient(base_url=portal, timeout=10) as client:
         (await client.post("/admin/faults", json=FAULTS)).raise_for_status()
         acked, refused = {}, {}
-        await post_all(stack.url("intake"), stack.api_key, events, acked, refused, seconds=15)
+        await post_all(stack.url("intake"), stack.api_key, events, acked, refused, seconds=8)
         await wait_until_quiet(db, KAFKA, topics, schemas, timeout=180)
         (await client.post("/admin/faults", json={})).raise_for_status()
 
