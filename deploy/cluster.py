@@ -8,8 +8,8 @@ cluster tests and `./bench.sh --cluster`: what a province runs, on one machine.
 Each node has its own id, ports, log dir and a 512 MB heap; controller.quorum.voters lists all
 three, so the metadata quorum survives one node. Internal topics are replicated three times with
 min.insync.replicas 2, like the project's topics (shared.topics.ensure_topics with
-replication_factor=3, min_insync_replicas=2): with producers at acks=all, an acknowledged message
-is on two nodes at least, and losing any one node loses nothing and stops nothing.
+TopicSettings(kafka_replication_factor=3, kafka_min_insync_replicas=2)): with producers at
+acks=all, an acknowledged message is on two nodes at least, and losing any one node loses nothing and stops nothing.
 
 Tests and the bench pick free ports (deploy.launch.free_port) so they never clash with the
 shared single broker (19092/19093) or with each other. kill() is a SIGKILL (a crash, not a clean

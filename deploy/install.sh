@@ -37,7 +37,16 @@ ensure_chromium() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null
 }
 
+# The systemd units' test runs `systemd-analyze verify` (tests/deploy/test_systemd.py).
+ensure_systemd() {
+  [[ "$requirements" == *requirements-test.txt ]] || return 0
+  command -v systemd-analyze >/dev/null && return
+  log "installing Debian's systemd for the unit files' check"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
+}
+
 ensure_venv
 ensure_requirements
 ensure_chromium
+ensure_systemd
 log "python environment ready (.venv)"

@@ -68,7 +68,7 @@ def free_port() -> int:
 PORTAL_USER, PORTAL_PASSWORD = "motcua-h44", "demo-only"  # the simulator's built-in demo account
 # The counter-system simulator's API key: bound to the province root, it posts for every unit.
 SIMULATOR_KEY_NAME, SIMULATOR_KEY_UNITS = "simulator", "H44"
-READER_SERVICES = ("processing", "sync", "metrics")  # serve per-dossier data to readers
+READER_SERVICES = ("intake", "processing", "sync", "metrics")  # serve per-dossier data to readers
 
 
 @dataclass
@@ -86,6 +86,8 @@ class Stack:
     # once intake is up, the simulator's API key. Both are also written to run_dir (mode 0600).
     reader_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # sync's credential for the applicant's clear identity at intake (services/intake/internal.py)
+    identity_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api_key: str | None = None
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. for tests
     docsys: bool = False  # connect sync to the document-management simulator (the demo does)
@@ -117,6 +119,11 @@ class Stack:
             }
         if service.name == "intake" and "INTAKE_APPLICANT_ID_KEY" not in env:
             env["INTAKE_APPLICANT_ID_KEY"] = self._secret_file("applicant-id.key")
+        if service.name == "intake":
+            if "INTAKE_IDENTITY_KEYS_FILE" not in env:
+                self._secret_file("applicant-identity.keys", None, f"k1 {secrets.token_hex(32)}")
+                env["INTAKE_IDENTITY_KEYS_FILE"] = str(self.run_dir / "applicant-identity.keys")
+            env["INTAKE_SERVICE_TOKENS_SHA256"] = f"sync={hashlib.sha256(self.identity_token.encode()).hexdigest()}"
         if service.name in READER_SERVICES:
             digest = hashlib.sha256(self.reader_token.encode()).hexdigest()
             env["READER_TOKEN_SHA256"] = ",".join(filter(None, [env.get("READER_TOKEN_SHA256"), digest]))
@@ -130,7 +137,8 @@ class Stack:
         env |= self.extra_env.get(service.name, {})
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
-                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
+                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD,
+                    "SYNC_INTAKE_URL": self.url("intake"), "SYNC_INTAKE_TOKEN": self.identity_token}
             if self.docsys:
                 env["SYNC_DOCSYS_URL"] = self.url("docsys-simulator")
         return env
@@ -147,13 +155,14 @@ class Stack:
         return {"DOCSYS_SIM_SIGNING_KEY": str(pki["docsys_key"]), "DOCSYS_SIM_SIGNING_CERT": str(pki["docsys_cert"]),
                 "DOCSYS_SIM_TRUST_STORE": str(pki["trust_store"])}
 
-    def _secret_file(self, name: str, value: str | None = None) -> str:
-        """A secret kept in run_dir, readable by its owner only; created once unless given."""
+    def _secret_file(self, name: str, value: str | None = None, first: str | None = None) -> str:
+        """A secret kept in run_dir, readable by its owner only; created once (from `first`, else
+        random) unless given."""
         path = self.run_dir / name
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if value is not None or not path.exists():
             path.touch(mode=0o600)
-            path.write_text(value if value is not None else secrets.token_hex(32))
+            path.write_text(value if value is not None else first or secrets.token_hex(32))
         return path.read_text().strip()
 
     def provision_keys(self) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from prometheus_client import Gauge
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.exc import DBAPIError, InterfaceError
@@ -30,6 +31,24 @@ log = logging.getLogger(__name__)
 # with its reason; those go to the dead-letter topic in the same transaction.
 Rejected = list[tuple[ConsumerRecord, str]]
 BatchHandler = Callable[[AsyncSession, Sequence[ConsumerRecord]], Awaitable[Rejected]]
+
+
+# Records lost to the broker before this consumer applied them (deleted or expired past the
+# stored offset), per partition; 0 once an operator resolved the gap (deploy/offsets.py).
+OFFSET_GAP = Gauge("consumer_offset_gap_records",
+                   "Records missing between the stored offset and the partition's log start; the "
+                   "partition is paused until an operator replays or skips them",
+                   ["service", "topic", "partition"])
+# Records on the broker not yet applied, per partition (the broker's high watermark, as last
+# seen by the consumer, minus the next offset to apply); refreshed at most once a second.
+LAG = Gauge("consumer_lag_records", "Records on the broker this service has not applied yet",
+            ["service", "topic", "partition"])
+# How often a paused partition looks again for the operator's decision (a changed stored offset).
+GAP_RECHECK_SECONDS = 2.0
+
+
+class OffsetGap(RuntimeError):
+    """A stored offset the broker no longer holds: the records in between were never applied."""
 
 
 class RecordError(Exception):
@@ -85,6 +104,7 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._runner.lock:
             self._runner.expected.clear()
+            self._runner.forget_gaps(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self._runner.lock:
@@ -122,6 +142,11 @@ class BatchConsumer:
         # by each committed batch; a partition not in it has not been positioned yet.
         self.lock = asyncio.Lock()
         self.expected: dict[TopicPartition, int] = {}
+        # Partitions paused on an offset gap, with what is wrong. Reported by
+        # /ready, the gauge above and an error log line; never skipped without an operator.
+        self.gaps: dict[TopicPartition, str] = {}
+        self._next_gap_check = 0.0
+        self._lag_at = 0.0
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         delay = 0.2
@@ -135,12 +160,74 @@ class BatchConsumer:
                 log.warning("cannot read stored offsets (%s); retrying in %.1fs", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        starts = await self.consumer.beginning_offsets(partitions)
+        ends = await self.consumer.end_offsets(partitions)
         for tp in partitions:
+            self.expected[tp] = stored.get(tp, 0)
+            if starts[tp] > self.expected[tp]:
+                self._gap(tp, self.expected[tp], starts[tp])
+                continue
+            if ends[tp] < self.expected[tp]:
+                # The broker lost records this service applied (a recreated topic, an unclean leader
+                # election): the next records it is given reuse those offsets and would be skipped.
+                self._gap(tp, self.expected[tp], starts[tp], ends[tp])
+                continue
+            self._resume(tp)
             if tp in stored:
                 self.consumer.seek(tp, stored[tp])
             else:
                 await self.consumer.seek_to_beginning(tp)
-            self.expected[tp] = stored.get(tp, 0)
+
+    def _gap(self, tp: TopicPartition, stored: int, start: int, end: int | None = None) -> None:
+        """Stop reading the partition: carrying on would skip records silently."""
+        what = (f"stored {stored} < log start {start}" if end is None
+                else f"stored {stored} > log end {end} (the broker lost records)")
+        if self.gaps.get(tp) != what:
+            log.error("offset gap on %s/%s for %s: %s; partition paused until an operator replays or skips: "
+                      "python -m deploy.offsets", tp.topic, tp.partition, self._group, what,
+                      extra={"topic": tp.topic, "partition": tp.partition, "offset": stored})
+        self.gaps[tp] = what
+        self.consumer.pause(tp)
+        lost = start - stored if end is None else max(1, stored - end)
+        OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(lost)
+
+    def _resume(self, tp: TopicPartition) -> None:
+        if self.gaps.pop(tp, None) is not None:
+            log.warning("offset gap on %s/%s resolved; consuming from %s", tp.topic, tp.partition,
+                        self.expected[tp])
+            self.consumer.resume(tp)
+        OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(0)
+
+    def forget_gaps(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if self.gaps.pop(tp, None) is not None:
+                self.consumer.resume(tp)  # whoever gets it next judges it again
+                OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(0)
+
+    def check_gaps(self) -> None:
+        """For /ready: fail naming every paused partition."""
+        if self.gaps:
+            raise OffsetGap("offset gap, partition paused (python -m deploy.offsets): " + "; ".join(
+                f"{tp.topic}/{tp.partition} {what}" for tp, what in sorted(self.gaps.items())))
+
+    async def _recheck_gaps(self) -> None:
+        """A paused partition resumes once the stored offset reaches the log start (skip or replay
+        command) — under the lock, like an assignment."""
+        if not self.gaps or asyncio.get_running_loop().time() < self._next_gap_check:
+            return
+        self._next_gap_check = asyncio.get_running_loop().time() + GAP_RECHECK_SECONDS
+        await self.seek_to_stored(list(self.gaps))
+
+    async def _holes_are_gaps(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Records that start after the expected offset: compaction (fine, the newer record of each
+        dossier is there) or deletion past the expected offset while running (a gap)."""
+        jumped = [tp for tp, rs in fetched.items()
+                  if tp in self.expected and tp not in self.gaps and rs and rs[0].offset > self.expected[tp]]
+        if jumped:
+            starts = await self.consumer.beginning_offsets(jumped)
+            for tp in jumped:
+                if starts[tp] > self.expected[tp]:
+                    self._gap(tp, self.expected[tp], starts[tp])
 
     async def _stored_offsets(self) -> dict[TopicPartition, int]:
         async with self._sessionmaker() as session:
@@ -157,11 +244,14 @@ class BatchConsumer:
         while True:
             fetched = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
             async with self.lock:
+                await self._recheck_gaps()
+                await self._holes_are_gaps(fetched)
                 # Records fetched before the seek to the stored offsets (or already applied) are
-                # skipped; the seek makes aiokafka deliver the right ones next.
-                batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected
+                # skipped; the seek makes aiokafka deliver the right ones next. A gap's are not applied.
+                batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected and tp not in self.gaps
                            and (kept := [r for r in rs if r.offset >= self.expected[tp]])}
                 records = [r for rs in batches.values() for r in rs]
+                self._report_lag()
                 if not records:
                     continue
                 try:
@@ -173,6 +263,16 @@ class BatchConsumer:
                     for tp, rs in batches.items():
                         self.consumer.seek(tp, rs[0].offset)
                     raise
+
+    def _report_lag(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._lag_at < 1.0:
+            return
+        self._lag_at = now
+        for tp, expected in self.expected.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
     async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
         delay = 0.2

@@ -6,7 +6,7 @@ Statuses follow the national portal's TrangThaiHoSo codes (docs/domain.md §3).
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 UNIT_CODE = r"^H\d{2}(\.\d{1,3})*$"
@@ -82,6 +82,43 @@ class Received(Data):
     applicant: Applicant | None = _APPLICANT
 
 
+# Version 2 of the opening events (CONTRACT.md): where the dossier was received when that is not its
+# handling unit (reception regardless of administrative boundaries, Plan 617). Absent: the handling unit.
+_RECEIVING_UNIT = Field(default=None, pattern=UNIT_CODE, exclude_if=lambda v: v is None,
+                        description="The unit that received it, when not the handling unit (unit_code)")
+
+
+def _optional(**kwargs: Any) -> Any:
+    """A v2 field left out of the wire form when absent."""
+    return Field(default=None, exclude_if=lambda v: v is None, **kwargs)
+
+
+class PortalFacts(Data):
+    """What the national portal's record needs from the opening event (v2, issue 15)."""
+
+    summary: str | None = _optional(max_length=1000, description="TrichYeuHoSo: what is asked")
+    submission_place: Literal["counter", "province_system", "national_portal"] | None = _optional(
+        description="NoiNopHoSo: at the counter (1), online on the province's system (2) or the national portal (3)")
+    form: Literal["counter", "post"] | None = _optional(
+        description="HinhThuc: the result is returned at the counter (0) or by post (1)")
+    applicant_type: Literal["citizen", "organisation", "state_body", "other"] | None = _optional(
+        description="LoaiDoiTuong 1-4")
+    applicant_code: str | None = _optional(max_length=64, description="MaDoiTuong: the applicant's portal account id")
+    vneid_authenticated: bool = Field(default=False, exclude_if=lambda v: not v,
+                                      description="TaiKhoanDuocXacThucVoiVNeID: signed in with VNeID")
+    databases_consulted: list[Annotated[str, Field(pattern=r"^\d{1,15}$")]] = Field(
+        default_factory=list, max_length=20, exclude_if=lambda v: not v,
+        description="DSKetNoiCSDL: MaCSDL codes of the national databases used")
+
+
+class SubmittedV2(Submitted, PortalFacts):
+    receiving_unit_code: str | None = _RECEIVING_UNIT
+
+
+class ReceivedV2(Received, PortalFacts):
+    receiving_unit_code: str | None = _RECEIVING_UNIT
+
+
 class WithReason(Data):
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -123,6 +160,18 @@ class ComponentRecorded(Data):
     from_personal_data_store: bool = False  # kho dữ liệu cá nhân
 
 
+_FILE_NAME = Field(default=None, max_length=500, exclude_if=lambda v: v is None)
+_FILE_URL = Field(default=None, max_length=1000, pattern=r"^https?://\S+$", exclude_if=lambda v: v is None,
+                  description="The file's link in the province's storage")
+
+
+class ComponentRecordedV2(ComponentRecorded):
+    """Version 2: the component's file (TenTepDinhKem, DuongDanTaiTepTin)."""
+
+    file_name: str | None = _FILE_NAME
+    file_url: str | None = _FILE_URL
+
+
 class ResultRecorded(Data):
     """The result document (giấy tờ kết quả).
 
@@ -140,6 +189,15 @@ class ResultRecorded(Data):
     signer: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)  # người ký
     # The issuer's edXML DocumentId, so that a later recall (status 15) names which result it withdraws.
     document_id: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)
+
+
+class ResultRecordedV2(ResultRecorded):
+    """Version 2: the result's file (TenGiayTo, DuongDanTepTinKetQua) and whether it was also put in
+    the citizen's data store on the portal."""
+
+    file_name: str | None = _FILE_NAME
+    file_url: str | None = _FILE_URL
+    in_citizen_store: bool = Field(default=False, exclude_if=lambda v: not v)
 
 
 class DocumentStatus(Data):
@@ -221,6 +279,10 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.rated", 1): Rated,
     ("dossier.document_status", 1): DocumentStatus,
     ("dossier.document_status", 2): DocumentStatusV2,
+    ("dossier.submitted", 2): SubmittedV2,
+    ("dossier.received", 2): ReceivedV2,
+    ("dossier.component_recorded", 2): ComponentRecordedV2,
+    ("dossier.result_recorded", 2): ResultRecordedV2,
 }
 
 
@@ -243,6 +305,7 @@ class ProcedureFacts(Data):
     online_payment: bool  # the procedure can be paid online
     fee_data_synced: bool  # its fee data is synced to the national portal
     population_data_connected: bool  # connected to the national population database
+    field_code: str = Field(default="", exclude_if=lambda v: not v)  # mã lĩnh vực (MaLinhVuc)
 
 
 class DocumentItem(Data):
@@ -252,6 +315,9 @@ class DocumentItem(Data):
     digitized: bool
     reused: bool
     from_population_data: bool
+    from_personal_data_store: bool = Field(default=False, exclude_if=lambda v: not v)  # DuocLayTuKhoDMQG
+    file_name: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    file_url: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class FeeItem(Data):
@@ -266,6 +332,15 @@ class SupplementItem(Data):
     supplied_at: AwareDatetime | None
     due_before: AwareDatetime | None
     due_after: AwareDatetime | None
+    reason: str | None = Field(default=None, exclude_if=lambda v: v is None)  # NoiDungBoSung
+
+
+class ResultItem(Data):
+    """A result document with its file (DanhSachGiayToKetQua)."""
+
+    code: str
+    file_name: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    file_url: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class StepItem(Data):
@@ -306,6 +381,9 @@ class DossierState(Data):
     components_reused: int = 0
     uses_population_data: bool = False
     uses_personal_data_store: bool = False
+    vneid_authenticated: bool = Field(default=False, description="TaiKhoanDuocXacThucVoiVNeID")
+    databases_consulted: list[str] = Field(default_factory=list, description="DSKetNoiCSDL: MaCSDL codes")
+    result_in_citizen_store: bool = Field(default=False, description="A result link synced to the citizen's data store")
     result_digitized: bool = False
     electronic_result: bool = False
     result_is_document: bool = Field(default=False, description="The catalog says its result is an official document")
@@ -322,6 +400,15 @@ class DossierState(Data):
     results: list[str] = Field(default_factory=list, description="Result document codes")
     steps: list[StepItem] = Field(default_factory=list)
     anomalies: list[Anomaly] = Field(default_factory=list)
+    # The portal record's facts from the v2 intake events (issue 15); absent from older states.
+    summary: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    submission_place: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    form: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    applicant_type: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    applicant_code: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    payment_method: int = Field(default=0, exclude_if=lambda v: v == 0,
+                                description="DuocThanhToanTrucTuyen: 1 national portal, 2 the province's gateway")
+    result_items: list[ResultItem] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 
 class SyncOutcome(Data):

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,8 +19,14 @@ from shared.tables import outbox
 log = logging.getLogger(__name__)
 
 
+# Per topic: the dead-letter topic's rate is an alarm (deploy/alerts.yml).
+PUBLISHED = Counter("outbox_published_total", "Records the outbox relay published, by topic", ["topic"])
+
+# One relay per schema at a time; the key names the schema, so the services' relays (and tests'
+# schemas) never wait on each other.
+_RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
+
 _INSERT = BulkInsert(outbox, ["topic", "key", "value"])
-RELAY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.outbox'))")
 
 
 async def add_to_outbox(session: AsyncSession, messages: Iterable[tuple[str, str, bytes]]) -> None:
@@ -81,9 +88,7 @@ class OutboxRelay:
 
     async def publish_once(self) -> int:
         async with self._sessionmaker() as session, session.begin():
-            # One key per schema (the search path's): replicas of a service take turns, while the
-            # other services' relays, on other schemas of the same database, never wait for it.
-            locked = await session.execute(RELAY_LOCK)
+            locked = await session.execute(_RELAY_LOCK)
             if not locked.scalar_one():
                 return 0  # another replica is relaying this schema's outbox
             await commit_without_flush_wait(session)  # a lost delete only publishes duplicates
@@ -97,4 +102,9 @@ class OutboxRelay:
             # Delete by id, not by range: a lower id may commit later than a higher one.
             await session.execute(delete(outbox).where(any_of(outbox.c.id, [r.id for r in rows])))
         self.published += len(rows)
+        per_topic: dict[str, int] = {}
+        for r in rows:
+            per_topic[r.topic] = per_topic.get(r.topic, 0) + 1
+        for topic, count in per_topic.items():
+            PUBLISHED.labels(topic).inc(count)
         return len(rows)

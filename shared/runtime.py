@@ -12,14 +12,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared import certificates
 from shared.config import ServiceSettings
 from shared.consumer import BatchConsumer, BatchHandler
-from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker
 from shared.kafka import make_producer
+from shared.migrations import prepare_schema
 from shared.observability import Check, configure_logging
 from shared.outbox import OutboxRelay
-from shared.tables import PLUMBING
-from shared.topics import Topics
+from shared.topics import Topics, TopicsUnsafe, check_topics
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,11 @@ class Runtime:
             if dead:
                 raise RuntimeError(f"stopped: {', '.join(dead)}")
 
-        return {"database": database, "broker": broker, "workers": workers}
+        async def offsets() -> None:
+            if self.consumer is not None:
+                self.consumer.check_gaps()
+
+        return {"database": database, "broker": broker, "workers": workers, "offsets": offsets}
 
 
 async def _supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
@@ -83,12 +88,19 @@ async def service_runtime(
 ) -> AsyncIterator[Runtime]:
     """Start everything a service needs; on exit stop consuming, drain the outbox, close.
 
+    `metadata` is the service's models, whose tables the service's migrations create: an empty
+    schema is migrated to head, one behind (or ahead) refuses the start (shared/migrations.py).
     `seed` runs once in a transaction after the schema exists, before consuming starts.
     """
     configure_logging(settings.log_level)
     topics = Topics(settings.topic_prefix)
     engine = make_engine(settings.database_url, settings.db_schema, pool_size)
-    await create_schema(engine, settings.db_schema, PLUMBING, metadata)
+    try:
+        await prepare_schema(engine, settings.db_schema, service)
+        await _check_topics(settings, topics)
+    except BaseException:
+        await engine.dispose()
+        raise
     sessionmaker = make_sessionmaker(engine)
     if seed:
         async with sessionmaker() as session, session.begin():
@@ -98,6 +110,8 @@ async def service_runtime(
     relay = OutboxRelay(sessionmaker, producer)
     runtime = Runtime(settings, topics, engine, sessionmaker, producer, relay)
     runtime.spawn("outbox relay", relay.run)
+    if certificates.watched():
+        runtime.spawn("certificate expiry", certificates.watch)
     kafka_consumer = None
     if consume and handle:
         kafka_consumer = AIOKafkaConsumer(
@@ -125,6 +139,16 @@ async def service_runtime(
         yield runtime
     finally:
         await _shutdown(runtime, kafka_consumer)
+
+
+async def _check_topics(settings: ServiceSettings, topics: Topics) -> None:
+    """Refuse to start on a topic that would lose records (short retention, no compaction, fewer
+    replicas than configured): a consumer behind it would skip what expired, silently."""
+    problems = await check_topics(settings.kafka_bootstrap, topics)
+    if problems:
+        message = "refusing to start: " + "; ".join(problems) + " (python -m shared.topics fixes the settings)"
+        log.error(message)
+        raise TopicsUnsafe(message)
 
 
 async def _shutdown(runtime: Runtime, kafka_consumer: AIOKafkaConsumer | None) -> None:

@@ -70,6 +70,7 @@ async def _accept(request: Request, caller: Caller, items: list[Any]) -> list[It
             units=load_units(),
             max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
             applicant_key=settings.applicant_id_key.get_secret_value().encode(),
+            keyring=request.app.state.keyring,
         )
     # Answer only after commit; then let the relay publish without waiting for its poll.
     runtime.relay.wake()

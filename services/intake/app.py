@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from services.intake.api import router
 from services.intake.config import IntakeSettings
 from services.intake.guards import install_guards
+from services.intake.identity import Keyring
+from services.intake.internal import router as internal_router
 from services.intake.models import Base
 from shared.ratelimit import RateLimiter
 from shared.observability import health_router
@@ -29,9 +31,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keyring = Keyring.load(settings.identity_keys_file) if settings.identity_keys_file else None
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
     app.state.auth_failure_limiter = RateLimiter(settings.auth_failures_per_second, settings.auth_failures_burst)
     install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
+    app.include_router(internal_router)
     app.include_router(health_router())
     return app

@@ -10,10 +10,18 @@ class IntakeStoreSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
     db_schema: str = "intake"
+    # The keys that seal the applicant's clear identity (identity.py): a file, a secret mount in
+    # production. Unset: the clear identity is not kept (the portal's record goes without it).
+    identity_keys_file: str = ""
+    # Clear identities of dossiers closed longer than this are erased (erase-closed command).
+    identity_retention_months: int = 60
 
 
 class IntakeSettings(IntakeStoreSettings):
     max_batch: int = 1000
+    # Services that may read the clear identity: comma-separated `name=sha256(token)`; the name
+    # goes to the access log. Unset: the internal endpoint answers 503.
+    service_tokens_sha256: str = ""
     # Events stamped further in the future than this are refused (clock or data error).
     max_clock_skew_seconds: int = 300
     # The HMAC key that turns a citizen's identity number into a stable pseudonym (no default:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.apikeys import Caller
 from services.intake.models import AcceptedEvent
+from services.intake.identity import CLOSING, Clear, Keyring, mark_closed, store
 from services.intake.pii import pseudonymize
 from services.intake.scope import out_of_scope
 from shared.event_types import INTAKE_MODELS
@@ -38,6 +39,7 @@ class _Valid:
     envelope: Envelope
     value: bytes
     digest: str
+    clear: Clear | None = None  # the applicant's clear identity: to the encrypted store only
 
 
 class Forbidden(EventError):
@@ -51,10 +53,12 @@ NOT_FROM_COUNTERS = {"dossier.document_status"}
 
 def validate(
     raw: Any, *, caller: Caller, units: UnitTree, now: datetime, max_skew: timedelta, applicant_key: bytes
-) -> Envelope:
+) -> tuple[Envelope, Clear | None]:
     """Contract checks plus intake's own: a known counter event type, known units, sane time,
-    a unit the caller may post for; the applicant's identity number replaced by its pseudonym."""
-    envelope = parse_event(pseudonymize(raw, applicant_key))
+    a unit the caller may post for; the applicant's identity number replaced by its pseudonym
+    (the clear identity is returned beside, for the encrypted store)."""
+    hidden, clear = pseudonymize(raw, applicant_key)
+    envelope = parse_event(hidden)
     if (envelope.type, envelope.version) not in INTAKE_MODELS or envelope.type in NOT_FROM_COUNTERS:
         raise EventError([{"field": "type", "message": f"{envelope.type!r} is not posted by counters"}])
     errors = [
@@ -68,7 +72,7 @@ def validate(
         raise EventError(errors)
     if forbidden := out_of_scope(envelope, caller, units):
         raise Forbidden(forbidden)
-    return envelope
+    return envelope, clear
 
 
 async def accept_events(
@@ -80,6 +84,7 @@ async def accept_events(
     units: UnitTree,
     max_skew: timedelta,
     applicant_key: bytes,
+    keyring: Keyring | None = None,
 ) -> list[ItemResult]:
     """Judge every item on its own; store the new valid ones and queue them for Kafka."""
     now = datetime.now(UTC)
@@ -87,8 +92,8 @@ async def accept_events(
     valid: dict[str, _Valid] = {}
     for index, raw in enumerate(items):
         try:
-            envelope = validate(raw, caller=caller, units=units, now=now, max_skew=max_skew,
-                                applicant_key=applicant_key)
+            envelope, clear = validate(raw, caller=caller, units=units, now=now, max_skew=max_skew,
+                                       applicant_key=applicant_key)
         except EventError as exc:
             event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
             status: Outcome = "forbidden" if isinstance(exc, Forbidden) else "rejected"
@@ -100,12 +105,18 @@ async def accept_events(
             same = valid[envelope.id].digest == digest
             results[index] = ItemResult(index, envelope.id, "duplicate" if same else "conflict")
             continue
-        valid[envelope.id] = _Valid(index, envelope, value, digest)
+        valid[envelope.id] = _Valid(index, envelope, value, digest, clear)
 
     inserted = await _insert_new(session, list(valid.values()))
     await add_to_outbox(
         session, [(topic, v.envelope.subject, v.value) for v in valid.values() if v.envelope.id in inserted]
     )
+    new = [v for v in valid.values() if v.envelope.id in inserted]
+    if keyring is not None:  # without keys the clear identity is dropped, as before
+        await store(session, keyring, {v.envelope.subject: v.clear for v in new if v.clear is not None})
+    closing = {v.envelope.subject: v.envelope.time for v in new if v.envelope.type in CLOSING}
+    if closing:
+        await mark_closed(session, closing)
     stored = await _stored_digests(session, [i for i in valid if i not in inserted])
     for event_id, v in valid.items():
         if event_id in inserted:

@@ -18,9 +18,8 @@ from datetime import timedelta
 
 from services.intake import apikeys
 from services.intake.config import IntakeStoreSettings
-from services.intake.models import Base
-from shared.db import create_schema, make_engine, make_sessionmaker
-from shared.tables import PLUMBING
+from shared.db import make_engine, make_sessionmaker
+from shared.migrations import prepare_schema
 from shared.units import load_units
 
 
@@ -50,7 +49,7 @@ async def run(args: argparse.Namespace, settings: IntakeStoreSettings) -> str:
     """Carry out one command; returns what to print on stdout."""
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
-        await create_schema(engine, settings.db_schema, PLUMBING, Base.metadata)
+        await prepare_schema(engine, settings.db_schema, "intake")
         async with make_sessionmaker(engine)() as session, session.begin():
             return await _dispatch(session, args)
     finally:

@@ -5,6 +5,7 @@ dossier.received / dossier.submitted. Before anything is stored or published int
 with `{"id_hash": HMAC-SHA256(key, id_number), "id_masked": "0010******45"}` and drops the name:
 the keyed hash links one citizen's dossiers without revealing the number (a plain hash of a
 12-digit number is reversed by trying them all), the masked form is what a reader may display.
+The clear number and name go only to the encrypted store (identity.py), for the portal's record.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.intake.identity import Clear
 from shared.event_types import Applicant
 from shared.events import EventError
 
@@ -27,7 +29,8 @@ class ApplicantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id_number: str = Field(pattern=r"^\d{12}$", description="Căn cước công dân (CCCD), 12 digits")
-    name: str | None = Field(default=None, max_length=200, description="Dropped by intake")
+    name: str | None = Field(default=None, max_length=200,
+                             description="Kept only in the encrypted store (identity.py), for the portal's record")
 
 
 def pseudonym(id_number: str, key: bytes) -> Applicant:
@@ -35,17 +38,18 @@ def pseudonym(id_number: str, key: bytes) -> Applicant:
     return Applicant(id_hash=digest, id_masked=f"{id_number[:4]}{'*' * 6}{id_number[-2:]}")
 
 
-def pseudonymize(raw: Any, key: bytes) -> Any:
-    """The posted event with its applicant pseudonymized (a copy); anything else unchanged.
+def pseudonymize(raw: Any, key: bytes) -> tuple[Any, Clear | None]:
+    """The posted event with its applicant pseudonymized (a copy), and the clear identity for
+    the encrypted store (identity.py), never for anything else.
 
     Raise EventError naming the field if the applicant is malformed; the message never
     repeats the number.
     """
     if not isinstance(raw, dict) or raw.get("type") not in WITH_APPLICANT:
-        return raw
+        return raw, None
     data = raw.get("data")
     if not isinstance(data, dict) or data.get("applicant") is None:
-        return raw
+        return raw, None
     try:
         applicant = ApplicantIn.model_validate(data["applicant"])
     except ValidationError as exc:
@@ -55,4 +59,4 @@ def pseudonymize(raw: Any, key: bytes) -> Any:
             for e in exc.errors(include_url=False, include_input=False)
         ]) from exc
     hidden = pseudonym(applicant.id_number, key)
-    return {**raw, "data": {**data, "applicant": hidden.model_dump()}}
+    return {**raw, "data": {**data, "applicant": hidden.model_dump()}}, Clear(applicant.id_number, applicant.name or "")

@@ -1,125 +1,182 @@
-"""A simulator of the National Public Service Portal's dossier-sync interface (in memory).
+"""A simulator of the National Public Service Portal's integration interface (in memory).
 
-Session login, then DongBoHoSoMC (sync dossiers) and TraCuuHoSo (look up), as public
-implementations use them. It validates every record, refuses impossible status changes
-(rules.py), limits the call rate and can be told to fail (faults.py). It keeps what it
-accepted and each dossier's status history, so tests can read them back under /admin.
+It speaks the dialect sync speaks (services/sync/portal/record.py, docs/portal.md): a login
+returning a session that expires, then every call to one URL with the `dstcode` header and
+`{session, madonvi, service, ...}`; TraCuuHoSo, DongBoHoSoMC (isUpdating "False" creates,
+"True" updates) and CapNhatTienDoHoSoMC. Every value is checked as a string in its format.
+A call is judged as a whole, with one error_code (the simulator's codes, docs/portal.md):
+ 0 success; -1 session missing or expired; 2 a record or step is invalid (the message names
+ the dossier and the field); 3 a create of dossiers all held, -3 of some held; 4 an update or
+ a step of a dossier not held; 5 an impossible status change (rules.py).
+Nothing of a refused call is stored. It limits the call rate and fails on command (faults.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Body, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
-from services.portal_simulator.records import PortalDossier, SyncRequest
 from services.portal_simulator.rules import impossible_change
+from services.sync.portal.record import Call, HoSo, Login, TienDo
+
+INTERNAL_UNIT_KEY = re.compile(r"^H\d{2}(\.\d{1,3})*$")
 
 
-class Login(BaseModel):
-    username: str
-    password: str
+def _errors(exc: ValidationError, limit: int = 5) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}" for e in exc.errors()[:limit])
+
+
+def answer(code: str, message: str = "", status: int = 200, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error_code": code, "message": message, **extra}, status_code=status)
 
 
 class PortalState:
     def __init__(self, settings: SimulatorSettings):
         self.settings = settings
+        self.code_pattern = re.compile(settings.dossier_code_pattern)
         self.faults = Faults(FaultSettings(**settings.model_dump(include=set(FaultSettings.model_fields))))
         self.sessions: dict[str, float] = {}
-        self.dossiers: dict[str, PortalDossier] = {}
+        self.dossiers: dict[str, HoSo] = {}
         self.history: dict[str, list[int]] = {}  # statuses accepted, in order, per dossier
+        self.progress: dict[str, dict[str, dict]] = {}  # per dossier, steps by their content
         self.calls = 0
-        self.rejected = 0
+        self.rejected = 0  # calls refused for invalid data or an impossible change
         self.regressions = 0
+        self.exists = 0  # creates of a held dossier, updates of an unknown one
         self.sending: dict[str, int] = {}  # dossier code -> sync calls holding it now
         self.overlaps: list[str] = []  # dossiers that arrived while another call held them
         self.open_calls = 0  # sync calls not answered yet (a late one stores when its hang ends)
 
-    def store(self, raw: dict) -> tuple[int, str]:
-        """Validate and keep one record: (error code, message); 0 is success."""
-        try:
-            record = PortalDossier.model_validate(raw)
-        except ValidationError as exc:
+    def _validate(self, raw: list[dict], model: type[HoSo] | type[TienDo]) -> tuple[list, str | None]:
+        out: list[HoSo | TienDo] = []
+        for item in raw:
+            code = item.get("MaHoSo") if isinstance(item, dict) else None
+            try:
+                value = model.model_validate(item)
+            except ValidationError as exc:
+                return [], f"{code}: {_errors(exc)}"
+            if not self.code_pattern.match(value.MaHoSo):
+                return [], f"{code}: MaHoSo does not follow {self.settings.dossier_code_pattern}"
+            if isinstance(value, HoSo) and INTERNAL_UNIT_KEY.match(value.DonViXuLy):
+                return [], f"{code}: DonViXuLy is the unit's name, not a code"
+            out.append(value)
+        return out, None
+
+    def sync(self, raw: list[dict], updating: bool) -> JSONResponse:
+        records, invalid = self._validate(raw, HoSo)
+        if invalid:
             self.rejected += 1
-            fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(record)'}: {e['msg']}" for e in exc.errors())
-            return 2, fields[:500]
-        held = self.dossiers.get(record.MaHoSo)
-        if held is not None and (why := impossible_change(held.TrangThaiHoSo, record.TrangThaiHoSo)):
+            return answer("2", f"Dữ liệu không hợp lệ: {invalid}"[:2000])
+        held = [r.MaHoSo for r in records if r.MaHoSo in self.dossiers]
+        if not updating and held:
+            self.exists += 1
+            return answer("3" if len(held) == len(records) else "-3", f"Hồ sơ đã tồn tại: {', '.join(held[:20])}")
+        if updating and len(held) < len(records):
+            self.exists += 1
+            missing = [r.MaHoSo for r in records if r.MaHoSo not in self.dossiers]
+            return answer("4", f"Hồ sơ chưa tồn tại: {', '.join(missing[:20])}")
+        for r in records:
+            before = self.dossiers.get(r.MaHoSo)
+            if before is not None and (why := impossible_change(int(before.TrangThaiHoSo), int(r.TrangThaiHoSo))):
+                self.rejected += 1
+                self.regressions += 1
+                return answer("5", f"{r.MaHoSo}: {why}")
+        for r in records:
+            self.dossiers[r.MaHoSo] = r
+            statuses = self.history.setdefault(r.MaHoSo, [])
+            if not statuses or statuses[-1] != int(r.TrangThaiHoSo):
+                statuses.append(int(r.TrangThaiHoSo))
+        return answer("0", "Đồng bộ thành công", count=str(len(records)))
+
+    def steps(self, raw: list[dict]) -> JSONResponse:
+        steps, invalid = self._validate(raw, TienDo)
+        if invalid:
             self.rejected += 1
-            self.regressions += 1
-            return 3, why
-        self.dossiers[record.MaHoSo] = record
-        statuses = self.history.setdefault(record.MaHoSo, [])
-        if not statuses or statuses[-1] != record.TrangThaiHoSo:
-            statuses.append(record.TrangThaiHoSo)
-        return 0, "OK"
+            return answer("2", f"Dữ liệu không hợp lệ: {invalid}"[:2000])
+        missing = sorted({s.MaHoSo for s in steps if s.MaHoSo not in self.dossiers})
+        if missing:
+            return answer("4", f"Hồ sơ chưa tồn tại: {', '.join(missing[:20])}")
+        for s in steps:  # the same step twice is one step
+            self.progress.setdefault(s.MaHoSo, {})[s.model_dump_json()] = s.model_dump()
+        return answer("0", "Cập nhật tiến độ thành công", count=str(len(steps)))
 
 
 def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     state = PortalState(settings or SimulatorSettings())
-    app = FastAPI(title="Cổng Dịch vụ công quốc gia — simulator", version="1.1.0")
+    s = state.settings
+    app = FastAPI(title="Cổng Dịch vụ công quốc gia — simulator", version="2.0.0")
     app.state.portal = state
-
-    def session(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = (authorization or "").removeprefix("Bearer ")
-        if state.sessions.get(token, 0) < time.monotonic():
-            raise HTTPException(401, detail="session missing or expired; log in again")
 
     async def faults() -> None:
         await state.faults.answer("portal")
 
-    @app.post("/api/session", dependencies=[Depends(faults)])
-    async def login(body: Login) -> dict:
-        """Open a session (token valid for session_seconds)."""
-        if (body.username, body.password) != (state.settings.username, state.settings.password):
-            raise HTTPException(401, detail="wrong username or password")
-        token = secrets.token_urlsafe(24)
-        state.sessions[token] = time.monotonic() + state.settings.session_seconds
-        return {"token": token, "expires_in": state.settings.session_seconds}
+    def destination(dstcode: Annotated[str | None, Header()] = None) -> None:
+        if dstcode != s.dstcode:
+            raise HTTPException(400, detail={"error_code": "1", "message": "missing or unknown dstcode header"})
 
-    @app.post("/api/DongBoHoSoMC", dependencies=[Depends(faults), Depends(session)])
-    async def sync_dossiers(body: SyncRequest) -> JSONResponse:
-        """Judge each record on its own; error_code 0 when all were stored."""
+    @app.post(s.auth_path, dependencies=[Depends(faults), Depends(destination)])
+    async def login(body: Annotated[dict, Body()]) -> JSONResponse:
+        """Open a session (valid for session_seconds)."""
+        try:
+            credentials = Login.model_validate(body)
+        except ValidationError as exc:
+            return answer("1", _errors(exc), 400)
+        if (credentials.username, credentials.password) != (s.username, s.password):
+            return answer("-1", "Sai tên đăng nhập hoặc mật khẩu", 401)
+        session = secrets.token_urlsafe(24)
+        state.sessions[session] = time.monotonic() + s.session_seconds
+        return answer("0", "", session=session)
+
+    @app.post(s.service_path, dependencies=[Depends(faults), Depends(destination)])
+    async def integration(body: Annotated[dict, Body()]) -> JSONResponse:
+        """TraCuuHoSo, DongBoHoSoMC or CapNhatTienDoHoSoMC, by `service`."""
+        try:
+            call = Call.model_validate(body)
+        except ValidationError as exc:
+            return answer("1", _errors(exc), 400)
+        if state.sessions.get(call.session, 0) < time.monotonic():
+            return answer("-1", "Phiên làm việc không hợp lệ hoặc đã hết hạn", 401)
         state.calls += 1
-        codes = [str(r.get("MaHoSo")) for r in body.data]
-        state.overlaps += [c for c in codes if state.sending.get(c)]  # sent by two callers at once
+        if call.service == "TraCuuHoSo":
+            held = state.dossiers.get(call.mahoso or "")
+            return answer("0", "", result=[held.model_dump(mode="json")] if held else [])
+        if call.service == "DongBoHoSoMC":
+            return await sync_through_faults(call.data or [], call.isUpdating == "True")
+        return state.steps(call.data or [])
+
+    async def sync_through_faults(data: list[dict], updating: bool) -> JSONResponse:
+        """Store through the faults around storing (faults.py), noting a dossier that arrives while
+        another call still holds it: sent by two callers at once."""
+        codes = [str(r.get("MaHoSo")) for r in data if isinstance(r, dict)]
+        state.overlaps += [c for c in codes if state.sending.get(c)]
         for c in codes:
             state.sending[c] = state.sending.get(c, 0) + 1
+        released = asyncio.Event()
 
-        def release() -> None:  # a call counts as sending until it stored, or its caller gave up
+        def release() -> None:  # a call holds its dossiers until it stored, or its caller gave up
             if not released.is_set():
                 released.set()
                 for c in codes:
                     state.sending[c] -= 1
 
-        def store() -> list[dict]:
+        def store() -> JSONResponse:
             release()
-            return [{"MaHoSo": str(r.get("MaHoSo")), "error_code": c, "message": m}
-                    for r in body.data for c, m in [state.store(r)]]
+            return state.sync(data, updating)
 
-        released = asyncio.Event()
         state.open_calls += 1
         try:
-            results = await state.faults.around_store(store, abandoned=release)
+            return await state.faults.around_store(store, abandoned=release)
         finally:
             state.open_calls -= 1
             release()
-        failed = sum(1 for r in results if r["error_code"])
-        return JSONResponse({"error_code": 1 if failed else 0, "message": f"{failed} rejected" if failed else "OK",
-                             "count": len(results) - failed, "results": results})
-
-    @app.get("/api/TraCuuHoSo", dependencies=[Depends(faults), Depends(session)])
-    async def look_up(MaHoSo: str) -> PortalDossier:
-        """The record the portal holds for a dossier."""
-        if MaHoSo not in state.dossiers:
-            raise HTTPException(404, detail=f"no dossier {MaHoSo}")
-        return state.dossiers[MaHoSo]
 
     @app.post("/admin/faults", tags=["admin"])
     async def set_faults(body: FaultSettings) -> dict:
@@ -127,15 +184,31 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
         state.faults.configure(body)
         return body.model_dump()
 
+    @app.post("/admin/sessions/expire", tags=["admin"])
+    async def expire_sessions() -> dict:
+        """End every open session now (the portal's sessions expire on their own too)."""
+        count = len(state.sessions)
+        state.sessions.clear()
+        return {"expired": count}
+
     @app.get("/admin/dossiers", tags=["admin"])
     async def statuses() -> dict:
         """Each dossier's current status and the statuses it went through, in order."""
-        return {code: {"status": d.TrangThaiHoSo, "history": state.history[code]} for code, d in state.dossiers.items()}
+        return {code: {"status": int(d.TrangThaiHoSo), "history": state.history[code],
+                       "steps": len(state.progress.get(code, {}))} for code, d in state.dossiers.items()}
+
+    @app.get("/admin/dossiers/{code}", tags=["admin"])
+    async def held_record(code: str) -> dict:
+        """The record held for a dossier, with its progress steps (tests compare them)."""
+        if code not in state.dossiers:
+            raise HTTPException(404, detail="no such dossier")
+        return {"record": state.dossiers[code].model_dump(mode="json"),
+                "progress": list(state.progress.get(code, {}).values())}
 
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls, "rejected": state.rejected,
-                "regressions": state.regressions, "overlaps": len(state.overlaps), "open_calls": state.open_calls,
-                "verdicts": state.faults.counts}
+                "regressions": state.regressions, "exists": state.exists, "overlaps": len(state.overlaps),
+                "open_calls": state.open_calls, "verdicts": state.faults.counts}
 
     return app

@@ -10,7 +10,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
@@ -22,8 +22,9 @@ class FaultSettings(BaseModel):
     timeout_ratio: float = Field(default=0.0, ge=0, le=1, description="share of calls that hang")
     down_for_seconds: float = Field(default=0.0, ge=0, description="answer 503 to everything for this long")
     hang_seconds: float = Field(default=30.0, ge=0, description="how long a hanging call hangs")
-    rate_per_second: float = Field(default=50.0, gt=0, description="calls allowed per second (429 beyond)")
-    burst: int = Field(default=100, ge=1, description="calls allowed at once before the rate applies")
+    # Progress goes 10 steps per call (CapNhatTienDoHoSoMC): a few calls per dossier, not one per 200.
+    rate_per_second: float = Field(default=300.0, gt=0, description="calls allowed per second (429 beyond)")
+    burst: int = Field(default=300, ge=1, description="calls allowed at once before the rate applies")
     # Faults after the records were judged and stored: the portal holds them, the caller never hears
     # so (it must re-send, and a re-send may cross a newer one), and late duplicates.
     stored_fail_ratio: float = Field(default=0.0, ge=0, le=1, description="share of syncs stored, then 500")
@@ -39,10 +40,17 @@ class SimulatorSettings(BaseSettings, FaultSettings):
     username: str = "motcua-h44"
     password: str = "demo-only"
     session_seconds: float = 600.0
+    # The dialect's settings (docs/portal.md): the destination code, the two paths, and the
+    # province's dossier-code pattern that MaHoSo must follow.
+    dstcode: str = "000.00.00.H44"
+    auth_path: str = "/api/session"
+    service_path: str = "/api/integration"
+    dossier_code_pattern: str = r"^\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4,6}$"
 
 
 Verdict = Literal["ok", "fail", "hang", "down", "limited"]
 StoreVerdict = Literal["ok", "stored_fail", "stored_hang", "late"]
+T = TypeVar("T")
 
 
 class Faults:
@@ -96,7 +104,7 @@ class Faults:
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
         return verdict
 
-    async def around_store(self, store: Callable[[], object], abandoned: Callable[[], None] = lambda: None):
+    async def around_store(self, store: Callable[[], T], abandoned: Callable[[], None] = lambda: None) -> T:
         """Store (store() does it) as the verdict says: after a hang if late; then answer, or fail
         although the records are held (500, or 504 after a hang). A late call is one its caller
         has given up on (the hang outlasts its timeout): abandoned() is called before the hang."""

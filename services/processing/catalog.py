@@ -37,6 +37,7 @@ class Procedure(BaseModel):
     online_payment: bool = False  # fees can be paid online (Cổng DVC quốc gia or the province's gateway)
     fee_data_synced: bool = False  # the fee data is synced to the national portal
     population_data_connected: bool = False  # connected to the national population database
+    field_code: str | None = Field(default=None, max_length=64)  # mã lĩnh vực
 
     def facts(self) -> ProcedureFacts:
         return ProcedureFacts(
@@ -47,6 +48,7 @@ class Procedure(BaseModel):
             online_payment=self.online_payment,
             fee_data_synced=self.fee_data_synced,
             population_data_connected=self.population_data_connected,
+            field_code=self.field_code or "",
         )
 
     @property

@@ -14,7 +14,7 @@ from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
 from services.processing.working import APPLY, StoredEvent, Working, in_order
-from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, StepItem
+from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, ResultItem, StepItem
 
 
 def fold(
@@ -92,7 +92,10 @@ def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: 
         procedure=f.procedure,
         submitted_at=f.submitted_at,
         documents=[DocumentItem(code=code, digitized=c["digitized"], reused=c["reused"],
-                                from_population_data=c["from_population_data"]) for code, c in components.items()],
+                                from_population_data=c["from_population_data"],
+                                from_personal_data_store=c.get("from_personal_data_store", False),
+                                file_name=c.get("file_name"), file_url=c.get("file_url"))
+                   for code, c in components.items()],
         fees=f.fees,
         supplements=f.supplements,
         results=f.results,
@@ -101,6 +104,17 @@ def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: 
         anomalies=f.anomalies,
         result_is_document=result_is_document,
         document_number=document_number,
+        vneid_authenticated=bool(f.portal.get("vneid_authenticated")),
+        databases_consulted=list(f.portal.get("databases_consulted") or []),
+        result_in_citizen_store=any(d.get("in_citizen_store") for d in f.result_facts.values()),
+        summary=f.portal.get("summary"),
+        submission_place=f.portal.get("submission_place"),
+        form=f.portal.get("form"),
+        applicant_type=f.portal.get("applicant_type"),
+        applicant_code=f.portal.get("applicant_code"),
+        payment_method=f.payment_method,
+        result_items=[ResultItem(code=code, file_name=d.get("file_name"), file_url=d.get("file_url"))
+                      for code, d in f.result_facts.items()],
     )
 
 

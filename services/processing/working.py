@@ -40,6 +40,9 @@ class StoredEvent:
     data: dict[str, Any]
 
 
+PORTAL_FACTS = ("summary", "submission_place", "form", "applicant_type", "applicant_code", "vneid_authenticated",
+                "databases_consulted")
+
 # Events stamped with the same time are applied in lifecycle order.
 ORDER = {
     t: i
@@ -105,6 +108,8 @@ class Working:
     supplements: list[SupplementItem] = field(default_factory=list)
     results: list[str] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    portal: dict[str, Any] = field(default_factory=dict)  # the v2 opening events' portal facts
+    payment_method: int = 0
     result_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # standing results, by result code
     document_number: str | None = None  # number/symbol of the standing issued document (docs/domain.md §10)
     document_id: str | None = None  # its edXML DocumentId
@@ -125,6 +130,8 @@ def opened(w: Working, e: StoredEvent) -> None:
     w.has_fee = w.has_fee or bool(proc and proc.fee > 0)
     w.procedure = proc.facts() if proc else None
     w.submitted_at = w.submitted_at or e.time
+    # v2: the later opening event (reception) completes what the registration said.
+    w.portal |= {k: d[k] for k in PORTAL_FACTS if k in d}
     if e.type == "dossier.received":  # accepted: the clock starts
         w.received_at = e.time
         w.due_at = w.calendar.due_at(e.time, proc.time_limit) if proc else None
@@ -136,7 +143,7 @@ def supplement_requested(w: Working, e: StoredEvent) -> None:
     w.waiting_since = e.time
     w.status = Status.SUPPLEMENT_REQUESTED
     w.supplements.append(SupplementItem(requested_at=e.time, supplied_at=None, due_before=w.deadline(),
-                                        due_after=None))
+                                        due_after=None, reason=e.data.get("reason")))
 
 
 def supplement_supplied(w: Working, e: StoredEvent) -> None:
@@ -156,6 +163,7 @@ def fee_requested(w: Working, e: StoredEvent) -> None:
 def fee_paid(w: Working, e: StoredEvent) -> None:
     w.has_fee = True
     w.paid_online = w.paid_online or e.data["method"] != PaymentMethod.OFFLINE
+    w.payment_method = max(w.payment_method, e.data["method"])
     w.resume()
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sync import backlog
-from services.sync.reconcile import reconcile
+from services.sync.reconcile import reconcile, summary
 from shared.auth import OPERATOR
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
@@ -43,8 +44,11 @@ async def requeue(request: Request, body: Requeue) -> dict[str, int]:
 
 
 @router.post("/reconcile", dependencies=[OPERATOR])
-async def reconcile_period(request: Request, body: Period) -> dict[str, int]:
-    """Compare the period's dossiers with the portal (TraCuuHoSo) and re-queue the differences."""
+async def reconcile_period(request: Request, body: Period) -> dict[str, Any]:
+    """Compare the period's dossiers with the portal (TraCuuHoSo) and re-queue the differences;
+    the summary counts the differing fields (names only) and lists the first differing dossiers."""
     app = request.app.state
-    return await reconcile(app.runtime.sessionmaker, app.portal, start=body.start, end=body.end,
-                           concurrency=app.settings.reconcile_concurrency)
+    details: dict[str, list[str]] = {}
+    result = await reconcile(app.runtime.sessionmaker, app.portal, start=body.start, end=body.end,
+                             concurrency=app.settings.reconcile_concurrency, details=details)
+    return result | summary(details)

@@ -16,10 +16,21 @@ from services.sync.documents.api import router as documents_router
 from services.sync.documents.models import Base  # the connector's tables join sync's metadata
 from services.sync.documents.queue import with_signing_requests
 from services.sync.documents.wiring import connector
-from services.sync.handlers import handle_lifecycle_batch
-from services.sync.portal import HttpPortal
+from services.sync.handlers import lifecycle_handler
+from services.sync.portal.client import PortalClient
+from services.sync.portal.codec import Dialect
+from services.sync.portal.identity import IntakeIdentities, NoIdentities
+from services.sync.portal.sender import PortalSender
+from shared.units import load_units
 from shared.observability import health_router
 from shared.runtime import service_runtime
+
+
+def portal_client(client: httpx.AsyncClient, settings: SyncSettings) -> PortalClient:
+    return PortalClient(client, username=settings.portal_username,
+                        password=settings.portal_password.get_secret_value(), dstcode=settings.portal_dstcode,
+                        madonvi=settings.portal_madonvi, auth_path=settings.portal_auth_path,
+                        service_path=settings.portal_service_path)
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
@@ -27,8 +38,11 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        async with httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client:
-            portal = HttpPortal(client, settings.portal_username, settings.portal_password.get_secret_value())
+        dialect = Dialect(load_units(), settings.dossier_code_pattern)
+        handle_lifecycle_batch = lifecycle_handler(dialect)
+        async with (httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client,
+                    httpx.AsyncClient(base_url=settings.intake_url or "http://intake.invalid",
+                                      timeout=settings.portal_timeout_seconds) as intake):
             async with service_runtime(
                 settings,
                 Base.metadata,
@@ -38,12 +52,18 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 handle=lambda runtime: (with_signing_requests(handle_lifecycle_batch) if settings.docsys_url
                                         else handle_lifecycle_batch),
             ) as runtime, connector(runtime, settings) as docsys:
-                worker = DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
-                                        wake=runtime.relay.wake)
-                # A runtime task: restarted if it fails, cancelled at shutdown before the relay drains.
-                runtime.spawn("delivery", worker.run)
+                portal = PortalSender(portal_client(client, settings), runtime.sessionmaker, dialect,
+                                      IntakeIdentities(intake, settings.intake_token.get_secret_value())
+                                      if settings.intake_url and settings.intake_token else NoIdentities())
+                # Workers share the backlog as replicas do (leases, SKIP LOCKED): a round waits on
+                # the portal, the database and intake in turn, and another round can use that time.
+                workers = [DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
+                                          wake=runtime.relay.wake) for _ in range(settings.delivery_workers)]
+                for n, worker in enumerate(workers):
+                    # A runtime task: restarted if it fails, cancelled at shutdown before the relay drains.
+                    runtime.spawn(f"delivery-{n}", worker.run)
                 app.state.runtime, app.state.portal, app.state.settings = runtime, portal, settings
-                app.state.delivery, app.state.docsys = worker, docsys
+                app.state.delivery, app.state.docsys = workers, docsys
                 yield
 
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)

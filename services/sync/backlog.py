@@ -138,6 +138,12 @@ async def counts(session: AsyncSession, *, min_attempts: int, tables: Tables = P
     return tuple(row.one())
 
 
+async def oldest(session: AsyncSession, *, tables: Tables = PORTAL) -> datetime | None:
+    """When the oldest row still waiting was queued (None: nothing waits)."""
+    B = tables.backlog
+    return (await session.execute(select(func.min(B.enqueued_at)))).scalar()
+
+
 async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempts: int,
                   tables: Tables = PORTAL) -> int:
     """Make failing rows (all, or those named) due now with a fresh attempt count."""

@@ -11,7 +11,19 @@ class SyncSettings(ServiceSettings):
     portal_url: str = "http://127.0.0.1:8005"
     portal_username: str
     portal_password: SecretStr  # no default: a secret comes from the environment
-    portal_chunk: int = 200  # records per DongBoHoSoMC call
+    delivery_workers: int = 2  # delivery rounds in flight at once in this process
+    portal_chunk: int = 200  # dossiers per delivery round (portal/sender.py splits it into calls)
+    # The portal's dialect (docs/portal.md): the destination code header, the sending unit's
+    # national identifier, the two paths, and the province's dossier-code pattern for MaHoSo.
+    portal_dstcode: str = "000.00.00.H44"
+    portal_madonvi: str = "000.00.00.H44"
+    portal_auth_path: str = "/api/session"
+    portal_service_path: str = "/api/integration"
+    dossier_code_pattern: str = "{unit}-{date}-{seq}"
+    # Where the applicant's clear identity is read (intake's internal endpoint) and the service
+    # credential for it; unset, records go without the applicant's identity.
+    intake_url: str = ""
+    intake_token: SecretStr | None = None
     portal_timeout_seconds: float = 10.0
     lease_seconds: float = 60.0  # a claimed chunk is another replica's again after this (> 2 timeouts)
     idle_seconds: float = 0.05  # backlog poll interval when nothing is due (cheap: indexed, SKIP LOCKED)
@@ -21,7 +33,7 @@ class SyncSettings(ServiceSettings):
     breaker_cool_down_seconds: float = 1.0
     breaker_max_cool_down_seconds: float = 30.0
     failure_attempts: int = 8  # from this many failed attempts a dossier is listed as failing
-    reconcile_concurrency: int = 8
+    reconcile_concurrency: int = 16  # look-ups in flight: a province-month (~30,000) in minutes
     # The document-management connector (services/sync/documents): off while docsys_url is empty.
     docsys_url: str = ""
     docsys_organ_id: str = "H44"  # this dossier system's unit; its OrganId in edXML is the unit's national_id

@@ -39,6 +39,7 @@ class Meters:
     backlog: Gauge
     failing: Gauge
     breaker_open: Gauge
+    oldest: Gauge  # age of the oldest row waiting (deploy/alerts.yml)
 
 
 def meters(prefix: str, target: str, failures_path: str) -> Meters:
@@ -48,6 +49,8 @@ def meters(prefix: str, target: str, failures_path: str) -> Meters:
         Gauge(f"{prefix}_backlog", f"Dossiers waiting to be delivered to the {target}"),
         Gauge(f"{prefix}_failures", f"Dossiers whose delivery keeps failing (see GET {failures_path})"),
         Gauge(f"{prefix}_circuit_open", f"1 while the circuit breaker keeps calls from the {target}"),
+        Gauge(f"{prefix}_oldest_undelivered_seconds",
+              f"Age of the oldest dossier revision waiting for the {target} (0 when none waits)"),
     )
 
 
@@ -118,7 +121,9 @@ class DeliveryWorker:
                 async with self._sessionmaker() as session, session.begin():
                     await backlog.release(session, untried, tables=self._tables)
             failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried]
-            await self._failed(failed, str(exc), exc.retry_after)
+            # Some delivered, or some calls answered: the target is up, only some calls failed; the
+            # breaker is for outages.
+            await self._failed(failed, str(exc), exc.retry_after, outage=not taken and not exc.answered)
         except PortalRejected as exc:
             self.breaker.record_success()  # the portal answers; the records are at fault
             await self._refused(chunk, {c.dossier_code: str(exc) for c in chunk})
@@ -127,8 +132,12 @@ class DeliveryWorker:
             await self._refused(chunk, refused)
         return len(chunk)
 
-    async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None) -> None:
-        self.breaker.record_failure()
+    async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None, *,
+                      outage: bool = True) -> None:
+        if outage:
+            self.breaker.record_failure()
+        else:
+            self.breaker.record_success()
         self._m.attempts_failed.labels("unavailable").inc(len(chunk))
         if retry_after:
             self._paused_until = time.monotonic() + retry_after
@@ -167,7 +176,9 @@ class DeliveryWorker:
             async with self._sessionmaker() as session:
                 queued, failing = await backlog.counts(session, min_attempts=self._s.failure_attempts,
                                                        tables=self._tables)
+                oldest = await backlog.oldest(session, tables=self._tables)
         except Exception:  # a gauge is not worth failing delivery for
             return
         self._m.backlog.set(queued)
         self._m.failing.set(failing)
+        self._m.oldest.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)

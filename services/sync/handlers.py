@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pydantic_core
 from aiokafka import ConsumerRecord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.models import SyncBacklog, SyncState
-from services.sync.portal import to_portal_record
+from services.sync.portal.codec import Dialect, payload
 from shared.consumer import Rejected
 from shared.db import BulkInsert, any_of
 from shared.event_types import DossierState
 from shared.events import EventError, parse_typed
+from shared.units import load_units
 
 
 def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierState], Rejected]:
@@ -38,13 +40,22 @@ def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierS
     return latest, rejected
 
 
-def _row(s: DossierState) -> dict:
+def _row(s: DossierState, dialect: Dialect) -> dict:
     return {"dossier_code": s.dossier_code, "revision": s.revision, "status": int(s.status),
-            "received_at": s.received_at, "record": to_portal_record(s).model_dump_json().encode(),
+            "received_at": s.received_at, "record": pydantic_core.to_json(payload(s, dialect)),
             "attempts": 0, "parked": False}
 
 
-async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
+def lifecycle_handler(dialect: Dialect):
+    """The consumer's handler, building records in the province's dialect (units, code pattern)."""
+    async def handle(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
+        return await handle_lifecycle_batch(session, records, dialect)
+    return handle
+
+
+async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[ConsumerRecord],
+                                 dialect: Dialect | None = None) -> Rejected:
+    dialect = dialect or Dialect(load_units())
     latest, rejected = newest_states(records)
     if not latest:
         return rejected
@@ -55,7 +66,7 @@ async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[Consum
     # Never queue what the portal already holds (redeliveries, replays).
     # Sorted by dossier code: every statement on the backlog locks rows in this order, so the
     # consumer and the delivery worker never deadlock.
-    wanted = [_row(s) for code, s in sorted(latest.items()) if s.revision > held.get(code, 0)]
+    wanted = [_row(s, dialect) for code, s in sorted(latest.items()) if s.revision > held.get(code, 0)]
     if wanted:
         await QUEUE_NEWER.execute(session, wanted)
     return rejected

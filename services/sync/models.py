@@ -55,3 +55,13 @@ class SyncBacklog(BacklogColumns, Base):
 
     __tablename__ = "sync_backlog"
     __table_args__ = (Index("sync_backlog_due", "next_attempt_at"),)
+
+
+class SyncProgressSent(Base):
+    """Each progress step (CapNhatTienDoHoSoMC) the portal accepted, so it is never sent again."""
+
+    __tablename__ = "sync_progress_sent"
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step_key: Mapped[str] = mapped_column(String(32), primary_key=True)  # codec.step_key
+    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

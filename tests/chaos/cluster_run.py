@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from deploy.cluster import KafkaCluster, leaders
 from deploy.launch import Stack, free_port
 from deploy.quiescence import wait_until_quiet
-from shared.topics import Topics, ensure_topics
+from shared.topics import Topics, TopicSettings, ensure_topics
 from shared.units import load_units
 from simulator.generator import DossierGenerator
 from tests.chaos import truth as check
@@ -46,7 +46,11 @@ SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "6", "SYNC
             "SYNC_PORTAL_CHUNK": "25"}  # many calls, so that the portal's faults surely strike
 PORTAL_FAULTS = {"stored_fail_ratio": 0.05, "fail_ratio": 0.02, "latency_seconds": 0.02,
                  "rate_per_second": 1000, "burst": 1000}
-WINDOW = 15.0  # seconds after a kill whose dossiers count as "during" it
+WINDOW = 15.0  # seconds after a kill whose events count as "during" it
+# Three copies, two in sync for a write to be acknowledged; the services are told so and refuse to
+# start on weaker topics.
+REPLICATED = TopicSettings(kafka_replication_factor=3, kafka_min_insync_replicas=2)
+REPLICATED_ENV = {"KAFKA_REPLICATION_FACTOR": "3", "KAFKA_MIN_INSYNC_REPLICAS": "2"}
 
 
 @dataclass
@@ -251,15 +255,16 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
     topics = Topics(f"{prefix}.")
     stack = Stack(run_dir=work / "run", database_url=database_url, kafka_bootstrap=cluster.bootstrap,
                   topic_prefix=topics.prefix, schema_prefix=prefix, replicas=2,
-                  extra_env={"sync": SYNC_ENV} | ({"processing": {"FAULT_DROP_ONE": "1"}} if settings.inject_loss
-                                                   else {}))
+                  extra_env={name: dict(REPLICATED_ENV) for name in KILLED})
+    stack.extra_env["sync"] |= SYNC_ENV
+    if settings.inject_loss:
+        stack.extra_env["processing"]["FAULT_DROP_ONE"] = "1"
     stack.ports = {name: free_port() for name in stack.all_instances()}
     db = create_async_engine(database_url)
     stop_chaos, stop_watch = threading.Event(), asyncio.Event()
     try:
         await asyncio.to_thread(cluster.start)
-        await ensure_topics(cluster.bootstrap, topics, settings.partitions, replication_factor=3,
-                            min_insync_replicas=2)
+        assert await ensure_topics(cluster.bootstrap, topics, settings.partitions, settings=REPLICATED) == []
         await asyncio.to_thread(stack.start_all)
         async with httpx.AsyncClient(timeout=10) as client:
             (await client.post(stack.url("portal-simulator") + "/admin/faults", json=PORTAL_FAULTS)).raise_for_status()

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import ValidationError
 from sqlalchemy import text
 
 from services.metrics.handlers import _fact
@@ -25,9 +24,10 @@ from services.processing.catalog import load_seed
 from services.processing.lifecycle import fold
 from services.processing.workcalendar import load_calendar
 from services.processing.working import StoredEvent, in_order
-from services.sync.portal import to_portal_record
+from services.sync.portal.codec import Dialect
 from shared.event_types import DossierState
 from shared.events import parse_event
+from shared.units import load_units
 
 
 class Truth:
@@ -89,18 +89,13 @@ class Truth:
         return deadlines
 
     def portal_statuses(self, code: str) -> list[int]:
-        """The portal statuses the dossier went through, event by event, in order (no repeats)."""
+        """The portal statuses (TrangThaiHoSo is the status's code) the dossier went through, event
+        by event, in order (no repeats)."""
         ordered, statuses = in_order(self.events[code]), []
         for i in range(1, len(ordered) + 1):
             s = self._fold(code, ordered[:i])
-            if s is None:
-                continue
-            try:
-                status = to_portal_record(s).TrangThaiHoSo
-            except ValidationError:
-                continue  # a prefix the portal would refuse is never sent
-            if not statuses or statuses[-1] != status:
-                statuses.append(status)
+            if s is not None and (not statuses or statuses[-1] != int(s.status)):
+                statuses.append(int(s.status))
         return statuses
 
 
@@ -146,12 +141,14 @@ async def check_portal(portal_url: str, truth: Truth, *, late_stores: bool = Fal
     async with httpx.AsyncClient(base_url=portal_url, timeout=30) as client:
         held = (await client.get("/admin/dossiers")).json()
         health = (await client.get("/health")).json()
+    national = Dialect(load_units()).national_code  # the portal knows dossiers by their MaHoSo
+    by_code = {national(c): c for c in truth.states}
+    held = {by_code.get(code, code): d for code, d in held.items()}
     states = truth.states
     missing = set(states) - set(held)
     assert not missing, f"the portal lacks {len(missing)} dossiers, e.g. {sorted(missing)[:3]}"
     assert not set(held) - set(states), f"the portal holds unknown dossiers: {sorted(set(held) - set(states))[:3]}"
-    wrong = {c: (held[c]["status"], to_portal_record(s).TrangThaiHoSo) for c, s in states.items()
-             if held[c]["status"] != to_portal_record(s).TrangThaiHoSo}
+    wrong = {c: (held[c]["status"], int(s.status)) for c, s in states.items() if held[c]["status"] != int(s.status)}
     assert not wrong, f"{len(wrong)} final statuses differ at the portal (held, truth): {list(wrong.items())[:5]}"
     if late_stores:
         return health

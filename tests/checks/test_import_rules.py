@@ -36,9 +36,9 @@ def test_the_tree_keeps_the_rules(tree: Path):
 
 
 @pytest.mark.parametrize(("module", "line", "contract", "named"), [
-    ("services/metrics/leak.py", "from services.portal_simulator import records",
+    ("services/metrics/leak.py", "from services.portal_simulator import rules",
      "services never import the test doubles of external systems",
-     "services.metrics.leak -> services.portal_simulator.records"),
+     "services.metrics.leak -> services.portal_simulator.rules"),
     ("services/sync/leak.py", "import simulator.generator",
      "services never import the test doubles of external systems", "services.sync.leak -> simulator.generator"),
     ("services/metrics/leak.py", "from services.processing import workcalendar",

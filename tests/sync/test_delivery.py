@@ -51,9 +51,11 @@ class FakePortal:
         if self.fail_calls:
             self.fail_calls -= 1
             raise PortalError("503 (fake)", retry_after=None)
-        self.sent += [r["MaHoSo"] for r in records]
-        self.held |= {r["MaHoSo"]: r["TrangThaiHoSo"] for r in records if r["MaHoSo"] not in self.refuse}
-        return {c: "2: refused (fake)" for c in self.refuse if c in {r["MaHoSo"] for r in records}}
+        # Queued payloads (services/sync/portal/codec.py), keyed by the internal dossier code.
+        self.sent += [r["dossier_code"] for r in records]
+        self.held |= {r["dossier_code"]: int(r["record"]["TrangThaiHoSo"]) for r in records
+                      if r["dossier_code"] not in self.refuse}
+        return {c: "2: refused (fake)" for c in self.refuse if c in {r["dossier_code"] for r in records}}
 
 
 @pytest.fixture

@@ -79,9 +79,11 @@ async def assert_portal_holds_every_final_status(stack: Stack, events: list[dict
     assert len(truth.states) == dossiers
     health = await check_portal(stack.url("portal-simulator"), truth)
     async with httpx.AsyncClient(timeout=30) as client:
+        portal = (await client.get(stack.url("portal-simulator") + "/admin/dossiers")).json()
         failures = (await client.get(stack.url("sync") + "/v1/sync/failures")).json()
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     assert failures == []
+    assert all(held["steps"] >= 1 for held in portal.values())  # the progress service was used
     assert health["rejected"] == 0, health
     unit = report["unit"]
     sync_rate = (unit.get("rates") or unit["indicators"])["sync_rate"]  # the report's shape is metrics'
