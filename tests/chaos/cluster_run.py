@@ -192,7 +192,7 @@ def figures(run: Run, posting: tuple[float, float]) -> dict:
         samples = [(s, v) for s, v in run.progress if t - 1 <= s <= min(until, posting[1])]
         longest = 0.0
         for partition in {p for _, v in samples for p in v}:
-            since, last = None, None
+            since, last = samples[0][0], samples[0][1].get(partition)
             for s, v in samples:
                 if v.get(partition) != last:
                     since, last = s, v.get(partition)
