@@ -75,7 +75,7 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
                                                     "2026-08-01", "--to", "2026-08-31"],
                                    env=stack.env(sync), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    reconciled = json.loads(done.stdout.strip().splitlines()[-1])
+    reconciled = json.loads(done.stdout)
     assert reconciled["unchecked"] == 0, reconciled
     await wait_until_quiet(db, KAFKA, topics, schemas, timeout=120)
 
@@ -83,4 +83,5 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
     check.acknowledged_all(truth, acked, refused)
     health = await check.check_portal(portal, truth, late_stores=True)
     print(f"late answers seed {SEED}: portal {health['verdicts']}, {health['regressions']} late regressions "
-          f"refused; reconciliation {reconciled}")
+          f"refused; reconciliation {reconciled['checked']} checked, {reconciled['differences']} differed, "
+          f"{reconciled['requeued']} re-queued")
