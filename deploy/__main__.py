@@ -41,13 +41,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from deploy.launch import ROOT, SERVICES, _alive
+from deploy.launch import ROOT, SERVICES, Stack, _alive
 from shared.db import make_engine
 from shared.migrations import SERVICES as SCHEMA_SERVICES, head, schema_revision, upgrade_schema
 from shared.topics import TopicSettings, Topics, check_topics, ensure_topics
 
 DEFAULT_DATA = ROOT / "var" / "deploy"
-READERS = ("processing", "sync", "metrics")
+READERS = ("intake", "processing", "sync", "metrics")  # serve per-dossier data to readers
 
 
 class Deployment:
@@ -92,7 +92,12 @@ class Deployment:
                           "KAFKA_REPLICATION_FACTOR": common["replication"],
                           "KAFKA_MIN_INSYNC_REPLICAS": common["min_insync"]}
             if service.name == "intake":
-                lines["INTAKE_APPLICANT_ID_KEY"] = secrets.token_hex(32)
+                lines |= {"INTAKE_APPLICANT_ID_KEY": secrets.token_hex(32),
+                          # The applicants' sealed identities (services/intake/identity.py) and
+                          # sync's credential to read them back for the portal.
+                          "INTAKE_IDENTITY_KEYS_FILE": str(self._secret("applicant-identity.keys",
+                                                                        f"k1 {secrets.token_hex(32)}")),
+                          "INTAKE_SERVICE_TOKENS_SHA256": f"sync={_digest(self._token('identity.token'))}"}
             if service.name in READERS:
                 lines["READER_TOKEN_SHA256"] = _digest(self._token("reader.token"))
                 lines["READER_OPERATOR_TOKEN_SHA256"] = _digest(self._token("operator.token"))
@@ -100,7 +105,16 @@ class Deployment:
                 lines["METRICS_PROCESSING_URL"] = f"http://{common['host']}:{common['ports']['processing']}"
             if service.name == "sync":
                 lines |= {"SYNC_PORTAL_URL": common["portal_url"], "SYNC_PORTAL_USERNAME": common["portal_user"],
-                          "SYNC_PORTAL_PASSWORD": common["portal_password"], "SYNC_DOCSYS_URL": common["docsys_url"]}
+                          "SYNC_PORTAL_PASSWORD": common["portal_password"], "SYNC_DOCSYS_URL": common["docsys_url"],
+                          "SYNC_INTAKE_URL": f"http://{common['host']}:{common['ports']['intake']}",
+                          "SYNC_INTAKE_TOKEN": self._token("identity.token")}
+            if common["simulated"] and service.name in ("sync", "docsys-simulator"):
+                # The simulators' throwaway signing authority, as the demo makes it; a real
+                # document system's keys and trust store are set in sync.env instead.
+                lines |= Stack(run_dir=self.env_dir)._signing_env(service.name)
+                if service.name == "sync":  # the expiry alarm (shared/certificates.py)
+                    lines["WATCH_CERTIFICATES"] = ",".join(
+                        (lines["SYNC_DOCSYS_SIGNING_CERT"], lines["SYNC_DOCSYS_TRUST_STORE"]))
             path.touch(mode=0o600)
             path.write_text(f"# {service.name}: written by `python -m deploy init` on {datetime.now(UTC):%Y-%m-%d}; "
                             "edit, then restart the service.\n" + "".join(f"{k}={v}\n" for k, v in lines.items()))
@@ -133,15 +147,20 @@ class Deployment:
             "portal_user": e.get("SYNC_PORTAL_USERNAME", "motcua-h44"),
             "portal_password": e.get("SYNC_PORTAL_PASSWORD", "demo-only"),
             "docsys_url": e.get("SYNC_DOCSYS_URL", f"http://{host}:{ports['docsys-simulator']}" if simulated else ""),
+            "simulated": simulated,
         }
 
     def _token(self, name: str) -> str:
-        """A reader/operator token, made once and kept beside the env files (mode 0600)."""
+        """A token (reader, operator, sync's identity reads), made once and kept beside the env
+        files (mode 0600)."""
+        return self._secret(name, secrets.token_urlsafe(32)).read_text().strip()
+
+    def _secret(self, name: str, first: str) -> Path:
         path = self.env_dir / name
         if not path.exists():
             path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(32))
-        return path.read_text().strip()
+            path.write_text(first)
+        return path
 
     def service_env(self, name: str) -> dict[str, str]:
         return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1") | self.env(name)

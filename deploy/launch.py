@@ -68,6 +68,8 @@ def free_port() -> int:
 PORTAL_USER, PORTAL_PASSWORD = "motcua-h44", "demo-only"  # the simulator's built-in demo account
 # The counter-system simulator's API key: bound to the province root, it posts for every unit.
 SIMULATOR_KEY_NAME, SIMULATOR_KEY_UNITS = "simulator", "H44"
+# A reader token bound to one unit, to show (and test) that it reads that unit's dossiers only.
+UNIT_READER_NAME, UNIT_READER_UNITS = "demo-h44-100", "H44.100"
 READER_SERVICES = ("intake", "processing", "sync", "metrics")  # serve per-dossier data to readers
 
 
@@ -89,6 +91,7 @@ class Stack:
     # sync's credential for the applicant's clear identity at intake (services/intake/internal.py)
     identity_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api_key: str | None = None
+    unit_reader_token: str | None = None  # bound to UNIT_READER_UNITS (python -m shared.auth)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. for tests
     docsys: bool = False  # connect sync to the document-management simulator (the demo does)
     # Instances of each service (not of the simulators): the second of intake is "intake.2", with
@@ -130,6 +133,8 @@ class Stack:
             operator = hashlib.sha256(self.operator_token.encode()).hexdigest()
             env["READER_OPERATOR_TOKEN_SHA256"] = ",".join(
                 filter(None, [env.get("READER_OPERATOR_TOKEN_SHA256"), operator]))
+            # Unit-bound reader tokens: in this stack's own schema, in its database.
+            env |= {"READER_DB_SCHEMA": f"{self.schema_prefix}readers", "READER_DATABASE_URL": self.database_url}
         if service.name == "metrics":  # the dossier drill-down reads processing
             env["METRICS_PROCESSING_URL"] = self.url("processing")
         if self.docsys and service.name in ("sync", "docsys-simulator"):
@@ -137,8 +142,9 @@ class Stack:
         env |= self.extra_env.get(service.name, {})
         if service.name == "sync":
             env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
-                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD,
-                    "SYNC_INTAKE_URL": self.url("intake"), "SYNC_INTAKE_TOKEN": self.identity_token}
+                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
+            if "intake" in self.ports:  # the applicant's identity for the portal's record
+                env |= {"SYNC_INTAKE_URL": self.url("intake"), "SYNC_INTAKE_TOKEN": self.identity_token}
             if self.docsys:
                 env["SYNC_DOCSYS_URL"] = self.url("docsys-simulator")
         return env
@@ -176,6 +182,13 @@ class Stack:
         if done.returncode != 0:
             raise RuntimeError(f"could not create the simulator's API key: {done.stderr.strip()}")
         self.api_key = self._secret_file("simulator.key", done.stdout.strip())
+        processing = next(s for s in SERVICES if s.name == "processing")
+        command = [sys.executable, "-m", "shared.auth", "create", "--or-rotate",
+                   "--name", UNIT_READER_NAME, "--units", UNIT_READER_UNITS]
+        done = subprocess.run(command, env=self.env(processing), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"could not create the unit reader token: {done.stderr.strip()}")
+        self.unit_reader_token = self._secret_file(f"reader-{UNIT_READER_UNITS}.token", done.stdout.strip())
         self._secret_file("reader.token", self.reader_token)
         self._secret_file("operator.token", self.operator_token)
         os.environ["SIMULATOR_API_KEY"] = self.api_key
@@ -184,8 +197,7 @@ class Stack:
         service = next(s for s in SERVICES if s.name == name.split(".")[0])
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (self.run_dir / f"{name}.log").open("ab")
-        command = [sys.executable, "-m", "uvicorn", service.app, "--factory", "--host", "127.0.0.1",
-                   "--port", str(self.ports[name]), "--no-access-log", "--timeout-graceful-shutdown", "20"]
+        command = uvicorn_command(service.app, self.ports[name])
         process = subprocess.Popen(command, env=self.env(service), cwd=ROOT, stdout=log, stderr=log,
                                    start_new_session=True)
         self.processes[name] = process
@@ -236,6 +248,17 @@ class Stack:
             self.stop(name)
 
 
+def uvicorn_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:
+    """How a service is started. Forwarded headers (X-Forwarded-For) are trusted only from the
+    proxies listed in TRUSTED_PROXIES (comma-separated addresses; empty by default): uvicorn
+    would otherwise trust them from 127.0.0.1, and anyone on the machine could pick the address
+    the per-address rate limits see by rotating the header."""
+    command = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port),
+               "--no-access-log", "--timeout-graceful-shutdown", "20"]
+    proxies = os.environ.get("TRUSTED_PROXIES", "").strip()
+    return command + (["--proxy-headers", f"--forwarded-allow-ips={proxies}"] if proxies else ["--no-proxy-headers"])
+
+
 def _alive(pid: int, process: subprocess.Popen | None) -> bool:
     if process is not None:
         return process.poll() is None  # reaps our own child
@@ -257,7 +280,9 @@ def main() -> None:
         stack.start_all()
         print("services ready:", ", ".join(f"{s.name} {stack.url(s.name)}" for s in SERVICES))
         print(f"credentials in {args.run_dir}: simulator.key (X-API-Key, all units), "
-              "reader.token (Authorization: Bearer, per-dossier routes)")
+              "reader.token (Authorization: Bearer, per-dossier routes, all units), "
+              f"reader-{UNIT_READER_UNITS}.token (the same for {UNIT_READER_UNITS} only), "
+              "operator.token (changes)")
         print(f"edXML signing on: throwaway demo certificates and trust store in {args.run_dir / 'pki'}")
     else:
         stack.stop_all()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import sys
 import uuid
@@ -30,18 +31,14 @@ from shared.tables import PLUMBING
 
 
 def metadata(service: str) -> list[MetaData]:
-    """Every table a service's schema holds: the shared plumbing and the service's models."""
-    if service == "intake":
-        from services.intake.models import Base
-    elif service == "processing":
-        from services.processing.models import Base
-    elif service == "sync":
-        from services.sync.documents.models import Base  # the connector's tables join sync's metadata
-    elif service == "metrics":
-        from services.metrics.models import Base
-    else:
+    """Every table a service's schema holds: the shared plumbing and the service's models, with
+    the tables modules beside models.py add to its metadata (intake's identity store, sync's
+    document connector): importing the app imports them all, as the running service does."""
+    if service not in SERVICES:
         raise ValueError(f"unknown service {service!r}")
-    return [PLUMBING, Base.metadata]
+    importlib.import_module(f"services.{service}.app")
+    base = importlib.import_module(f"services.{service}.models").Base
+    return [PLUMBING, base.metadata]
 
 
 async def _in_scratch_schema(database_url: str, service: str, work):

@@ -18,3 +18,5 @@ class ServiceSettings(BaseSettings):
     # took the bench's end to end from ~4,800 to ~5,900 events/s (bench/README.md).
     batch_size: int = 5000
     log_level: str = "INFO"
+    # Request bodies larger than this are refused (413) before they are read (shared/guards.py).
+    max_body_bytes: int = 1024 * 1024

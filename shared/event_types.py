@@ -5,12 +5,50 @@ Statuses follow the national portal's TrangThaiHoSo codes (docs/domain.md §3).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import IntEnum
 from typing import Annotated, Any, Literal
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-UNIT_CODE = r"^H\d{2}(\.\d{1,3})*$"
-PROCEDURE_CODE = r"^\d\.\d{6}$"  # mã TTHC, e.g. 2.000815
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+
+# ASCII digits only: \d would also admit Arabic-Indic and other Unicode digits.
+UNIT_CODE = r"^H[0-9]{2}(\.[0-9]{1,3})*$"
+PROCEDURE_CODE = r"^[0-9]\.[0-9]{6}$"  # mã TTHC, e.g. 2.000815
+
+# The one contract of what intake accepts and processing applies (issue 13): whatever passes
+# these types is applied or held visibly downstream, never dead-lettered for its shape.
+# - Times lie in the years 1900-2100 (read in their own offset, so year 1 at +14:00 cannot
+#   overflow a conversion); processing's working-day calendar covers 1800-2199, so deadlines
+#   counted from any accepted time stay inside it.
+# - No coercion: integers are JSON integers (not "2", not true, not 2.0), booleans are JSON
+#   booleans, times are ISO 8601 strings with an offset (not epoch numbers).
+# - Fee amounts (VND) are at most MAX_AMOUNT.
+YEAR_MIN, YEAR_MAX = 1900, 2100
+MAX_AMOUNT = 10**12  # 1,000 billion VND: above any fee or charge of an administrative procedure
+
+
+# These raise ValueError, not TypeError: pydantic turns only ValueError into a field error.
+def _integer(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be a JSON integer (not text, a boolean or a decimal)")
+    return value
+
+
+def _time_text(value: object) -> object:
+    if not isinstance(value, (str, datetime)):
+        raise ValueError("must be an ISO 8601 date-time string with its offset (not a number)")
+    return value
+
+
+def _within_years(value: datetime) -> datetime:
+    if not YEAR_MIN <= value.year <= YEAR_MAX:
+        raise ValueError(f"must lie between the years {YEAR_MIN} and {YEAR_MAX}")
+    return value
+
+
+Integer = BeforeValidator(_integer)
+Moment = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(_within_years)]
+Amount = Annotated[int, Integer, Field(ge=0, le=MAX_AMOUNT, description="VND")]
 
 
 class Status(IntEnum):
@@ -57,7 +95,7 @@ class Applicant(Data):
     """
 
     id_hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="HMAC-SHA256 of the CCCD number (intake's key)")
-    id_masked: str = Field(pattern=r"^\d{4}\*{6}\d{2}$", description="For display, e.g. 0010******45")
+    id_masked: str = Field(pattern=r"^\*{8}[0-9]{4}$", description="For display: the last 4 digits, e.g. ********1245")
 
 
 # Left out of the wire form when absent, so events without an applicant serialize as before.
@@ -69,7 +107,7 @@ class Submitted(Data):
 
     unit_code: str = Field(pattern=UNIT_CODE)
     procedure_code: str = Field(pattern=PROCEDURE_CODE)
-    channel: Channel = Channel.ONLINE
+    channel: Annotated[Channel, Integer] = Channel.ONLINE
     applicant: Applicant | None = _APPLICANT
 
 
@@ -78,7 +116,7 @@ class Received(Data):
 
     unit_code: str = Field(pattern=UNIT_CODE)
     procedure_code: str = Field(pattern=PROCEDURE_CODE)
-    channel: Channel
+    channel: Annotated[Channel, Integer]
     applicant: Applicant | None = _APPLICANT
 
 
@@ -104,9 +142,9 @@ class PortalFacts(Data):
     applicant_type: Literal["citizen", "organisation", "state_body", "other"] | None = _optional(
         description="LoaiDoiTuong 1-4")
     applicant_code: str | None = _optional(max_length=64, description="MaDoiTuong: the applicant's portal account id")
-    vneid_authenticated: bool = Field(default=False, exclude_if=lambda v: not v,
+    vneid_authenticated: StrictBool = Field(default=False, exclude_if=lambda v: not v,
                                       description="TaiKhoanDuocXacThucVoiVNeID: signed in with VNeID")
-    databases_consulted: list[Annotated[str, Field(pattern=r"^\d{1,15}$")]] = Field(
+    databases_consulted: list[Annotated[str, Field(pattern=r"^[0-9]{1,15}$")]] = Field(
         default_factory=list, max_length=20, exclude_if=lambda v: not v,
         description="DSKetNoiCSDL: MaCSDL codes of the national databases used")
 
@@ -130,23 +168,23 @@ class Transferred(Data):
     to_unit: str = Field(pattern=UNIT_CODE)
     from_official: str | None = Field(default=None, max_length=200)
     to_official: str | None = Field(default=None, max_length=200)
-    step_due_at: AwareDatetime | None = None
+    step_due_at: Moment | None = None
 
 
 class FeeRequested(Data):
-    amount: int = Field(ge=0, description="VND")
-    fee_type: Literal[1, 2] = Field(default=2, description="LoaiPhiLePhi: 1 phí, 2 lệ phí")
+    amount: Amount
+    fee_type: Annotated[Literal[1, 2], Integer] = Field(default=2, description="LoaiPhiLePhi: 1 phí, 2 lệ phí")
 
 
 class FeePaid(Data):
-    amount: int = Field(ge=0, description="VND")
-    method: PaymentMethod
+    amount: Amount
+    method: Annotated[PaymentMethod, Integer]
 
 
 class Extended(Data):
     """Extension with an apology letter (thư xin lỗi): a new due date."""
 
-    new_due_at: AwareDatetime
+    new_due_at: Moment
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -154,10 +192,10 @@ class ComponentRecorded(Data):
     """A dossier component (thành phần hồ sơ) and how it was obtained."""
 
     component_code: str = Field(min_length=1, max_length=64)
-    digitized: bool = False  # DuocSoHoa
-    reused: bool = False  # DuocTaiSuDung
-    from_population_data: bool = False  # from the national population database
-    from_personal_data_store: bool = False  # kho dữ liệu cá nhân
+    digitized: StrictBool = False  # DuocSoHoa
+    reused: StrictBool = False  # DuocTaiSuDung
+    from_population_data: StrictBool = False  # from the national population database
+    from_personal_data_store: StrictBool = False  # kho dữ liệu cá nhân
 
 
 _FILE_NAME = Field(default=None, max_length=500, exclude_if=lambda v: v is None)
@@ -180,12 +218,12 @@ class ResultRecorded(Data):
     """
 
     result_code: str = Field(min_length=1, max_length=64)
-    electronic: bool = False  # kết quả điện tử (signed file)
-    digitized: bool = False
+    electronic: StrictBool = False  # kết quả điện tử (signed file)
+    digitized: StrictBool = False
     # Each left out of the wire form when absent, so counter-recorded results serialize as before.
     document_number: str | None = Field(default=None, max_length=16, exclude_if=lambda v: v is None)  # số
     document_symbol: str | None = Field(default=None, max_length=64, exclude_if=lambda v: v is None)  # ký hiệu
-    promulgated_at: AwareDatetime | None = Field(default=None, exclude_if=lambda v: v is None)  # ngày ban hành
+    promulgated_at: Moment | None = Field(default=None, exclude_if=lambda v: v is None)  # ngày ban hành
     signer: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)  # người ký
     # The issuer's edXML DocumentId, so that a later recall (status 15) names which result it withdraws.
     document_id: str | None = Field(default=None, max_length=200, exclude_if=lambda v: v is None)
@@ -197,7 +235,7 @@ class ResultRecordedV2(ResultRecorded):
 
     file_name: str | None = _FILE_NAME
     file_url: str | None = _FILE_URL
-    in_citizen_store: bool = Field(default=False, exclude_if=lambda v: not v)
+    in_citizen_store: StrictBool = Field(default=False, exclude_if=lambda v: not v)
 
 
 class DocumentStatus(Data):
@@ -243,13 +281,13 @@ class FeedbackReceived(Data):
     """A citizen's complaint or petition (PAKN, phản ánh kiến nghị) about the dossier."""
 
     feedback_id: str = Field(min_length=1, max_length=64)
-    due_at: AwareDatetime = Field(description="The deadline for handling this feedback")
+    due_at: Moment = Field(description="The deadline for handling this feedback")
     content: str | None = Field(default=None, max_length=4000)
 
 
 class FeedbackHandled(Data):
     feedback_id: str = Field(min_length=1, max_length=64)
-    satisfied: bool | None = Field(default=None, description="The citizen's verdict on the answer")
+    satisfied: StrictBool | None = Field(default=None, description="The citizen's verdict on the answer")
 
 
 class Rated(Data):

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import pydantic_core
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from shared import event_types as types
 
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
-# Mã hồ sơ: "<unit code>-YYMMDD-NNNN", e.g. H44.100-260815-0042.
-DOSSIER_CODE_PATTERN = r"^H\d{2}(\.\d{1,3})*-\d{6}-\d{4,6}$"
+# Mã hồ sơ: "<unit code>-YYMMDD-NNNN", e.g. H44.100-260815-0042. ASCII digits only.
+DOSSIER_CODE_PATTERN = r"^H[0-9]{2}(\.[0-9]{1,3})*-[0-9]{6}-[0-9]{4,6}$"
+DossierCode = Annotated[str, Field(pattern=DOSSIER_CODE_PATTERN, max_length=64, description="Mã hồ sơ")]
 
 
 class Envelope(BaseModel):
@@ -28,10 +29,11 @@ class Envelope(BaseModel):
 
     id: str = Field(pattern=EVENT_ID_PATTERN, description="Globally unique event id (a UUID).")
     type: str = Field(description="Event type, e.g. dossier.received.")
-    version: int = Field(default=1, ge=1, description="Version of the event type's data schema.")
+    version: Annotated[int, types.Integer] = Field(default=1, ge=1, le=1000,
+                                                   description="Version of the event type's data schema.")
     source: str = Field(min_length=1, max_length=64, description="The system that emitted it.")
     subject: str = Field(pattern=DOSSIER_CODE_PATTERN, description="The dossier code (mã hồ sơ).")
-    time: AwareDatetime = Field(description="When it happened (ISO 8601 with offset).")
+    time: types.Moment = Field(description="When it happened (ISO 8601 with offset, years 1900-2100).")
     data: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -43,11 +45,18 @@ class EventError(ValueError):
         self.errors = errors
 
 
+MAX_ERRORS = 20  # listed per event: 50,000 unknown keys must not make a 3 MB answer or dead letter
+
+
 def _errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    return [
-        {"field": prefix + ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-        for e in exc.errors(include_url=False)
+    errors = exc.errors(include_url=False, include_input=False)
+    listed = [
+        {"field": prefix + ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"][:300]}
+        for e in errors[:MAX_ERRORS]
     ]
+    if len(errors) > MAX_ERRORS:
+        listed.append({"field": "…", "message": f"{len(errors) - MAX_ERRORS} more errors not listed"})
+    return listed
 
 
 def _typed_envelope(model: type[BaseModel]) -> type[Envelope]:

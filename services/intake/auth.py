@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from services.intake.apikeys import Caller, find_caller
-from shared.ratelimit import RateLimiter, client_ip
+from services.intake.apikeys import KEYS, Caller
+from shared.credentials import authenticate as check
+from shared.ratelimit import RateLimiter
 
 api_key_header = APIKeyHeader(
     name="X-API-Key",
@@ -21,24 +22,15 @@ UNAUTHORIZED = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
 async def authenticate(request: Request, key: Annotated[str | None, Security(api_key_header)]) -> Caller:
     """The caller of this request: 401 without a valid key, 429 over its rate limit.
 
-    Failed attempts are limited per client address: past the limit, that address gets 429 for
-    every request (even with a valid key) until its budget refills, without a database look-up.
+    Failed attempts are limited per client address: past the limit, that address gets 429
+    without a database look-up until its budget refills, except for keys that authenticated
+    lately (their digests are kept in memory): a flood of bad keys from a shared address
+    neither reaches the database nor locks out the counter systems behind it.
     """
-    failures: RateLimiter = request.app.state.auth_failure_limiter
-    ip = client_ip(request)
-    if wait := failures.wait(ip):
-        raise failures.refuse(wait, "too many failed authentications from this address; retry later")
-    caller = None
-    if key and len(key) <= 200:
-        async with request.app.state.runtime.sessionmaker() as session:
-            caller = await find_caller(session, key)
-    if caller is None:
-        failures.take(ip)
-        if not key:
-            raise HTTPException(401, detail="a valid X-API-Key header is required", headers=UNAUTHORIZED)
-        # One answer for malformed, unknown, revoked and expired keys: nothing to probe.
-        raise HTTPException(401, detail="invalid, revoked or expired API key", headers=UNAUTHORIZED)
-    limiter: RateLimiter = request.app.state.rate_limiter
+    state = request.app.state
+    caller = await check(request, key, KEYS, failures=state.auth_failure_limiter, known=state.known_keys,
+                         headers=UNAUTHORIZED, what="API key")
+    limiter: RateLimiter = state.rate_limiter
     if wait := limiter.take(caller.name):
         raise limiter.refuse(wait)
     return caller

@@ -28,6 +28,7 @@ class IntakeSettings(IntakeStoreSettings):
     # a leaked or guessable key would let anyone confirm a known CCCD number by hashing it).
     applicant_id_key: SecretStr
     # A batch of 1,000 events is ~300 KB; larger bodies are refused (413) before being parsed.
+    # (The other services take 1 MiB, sync 10 MiB: shared.config and sync.config.)
     max_body_bytes: int = 2 * 1024 * 1024
     # Per API key, in this process's memory: N replicas admit up to N times this rate.
     rate_limit_per_second: float = 50.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -14,13 +15,14 @@ from services.intake.apikeys import Caller
 from services.intake.models import AcceptedEvent
 from services.intake.identity import CLOSING, Clear, Keyring, mark_closed, store
 from services.intake.pii import pseudonymize
-from services.intake.scope import out_of_scope
+from services.intake.scope import dossier_unit, out_of_scope
 from shared.event_types import INTAKE_MODELS
 from shared.events import Envelope, EventError, parse_event, serialize
 from shared.db import BulkInsert, any_of
 from shared.outbox import add_to_outbox
 from shared.units import UnitTree
 
+log = logging.getLogger(__name__)
 Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "forbidden"]
 UNIT_FIELDS = ("unit_code", "from_unit", "to_unit")
 
@@ -55,8 +57,10 @@ def validate(
     raw: Any, *, caller: Caller, units: UnitTree, now: datetime, max_skew: timedelta, applicant_key: bytes
 ) -> tuple[Envelope, Clear | None]:
     """Contract checks plus intake's own: a known counter event type, known units, sane time,
-    a unit the caller may post for; the applicant's identity number replaced by its pseudonym
-    (the clear identity is returned beside, for the encrypted store)."""
+    a unit the caller may post for, a unit_code that is the dossier's own; the applicant's
+    identity number replaced by its pseudonym (the clear identity is returned beside, for the
+    encrypted store); the source set from the key, whatever was posted (a counter system cannot
+    speak as the document system)."""
     hidden, clear = pseudonymize(raw, applicant_key)
     envelope = parse_event(hidden)
     if (envelope.type, envelope.version) not in INTAKE_MODELS or envelope.type in NOT_FROM_COUNTERS:
@@ -72,6 +76,12 @@ def validate(
         raise EventError(errors)
     if forbidden := out_of_scope(envelope, caller, units):
         raise Forbidden(forbidden)
+    # Checked after the scope, so that a key bound to one unit hears 403 for another unit's code;
+    # a province-wide key may post for both units, but a dossier is counted for its own.
+    unit_code, own = envelope.data.get("unit_code"), dossier_unit(envelope.subject)
+    if isinstance(unit_code, str) and unit_code != own:
+        raise EventError([{"field": "data.unit_code", "message": f"must be the dossier code's unit {own}"}])
+    envelope.source = caller.name
     return envelope, clear
 
 
@@ -98,6 +108,11 @@ async def accept_events(
             event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
             status: Outcome = "forbidden" if isinstance(exc, Forbidden) else "rejected"
             results[index] = ItemResult(index, event_id, status, exc.errors)
+            continue
+        except (ValueError, ArithmeticError, TypeError) as exc:  # a check that failed on odd input
+            # The item is refused; the batch's other items are still judged (never a 500 for all).
+            log.warning("item %d of a batch could not be validated: %s", index, type(exc).__name__)
+            results[index] = ItemResult(index, None, "rejected", [{"field": "(event)", "message": "invalid event"}])
             continue
         value = serialize(envelope)
         digest = hashlib.sha256(value).hexdigest()

@@ -32,37 +32,14 @@ from pathlib import Path
 from typing import cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, CursorResult, DateTime, Index, LargeBinary, String, func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
-from services.intake.models import Base
+from services.intake.models import ApplicantAccessLog, ApplicantIdentity
 
 # Events after which nothing more happens to a dossier: the retention clock starts.
 CLOSING = {"dossier.result_returned", "dossier.refused", "dossier.stopped", "dossier.withdrawal_requested"}
-
-
-class ApplicantIdentity(Base):
-    __tablename__ = "applicant_identities"
-
-    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(32), index=True)
-    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)  # nonce ‖ AES-GCM(number, name); NULL once erased
-    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class ApplicantAccessLog(Base):
-    __tablename__ = "applicant_access_log"
-    __table_args__ = (Index("applicant_access_log_dossier", "dossier_code"),)
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
-    who: Mapped[str] = mapped_column(String(64))  # the service credential's name, or "operator:<command>"
-    dossier_code: Mapped[str] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(64))
 
 
 @dataclass(frozen=True)
@@ -194,12 +171,13 @@ async def access_log(session: AsyncSession, dossier_code: str | None = None, lim
 
 async def _command(args: argparse.Namespace) -> dict:
     from services.intake.config import IntakeStoreSettings
-    from shared.db import create_schema, make_engine, make_sessionmaker
+    from shared.db import make_engine, make_sessionmaker
+    from shared.migrations import prepare_schema
 
     settings = IntakeStoreSettings()
-    engine = make_engine(settings.database_url, settings.db_schema)
+    engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
-        await create_schema(engine, settings.db_schema, Base.metadata)
+        await prepare_schema(engine, settings.db_schema, "intake")
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as session, session.begin():
             if args.command == "rotate":

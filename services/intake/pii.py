@@ -2,7 +2,7 @@
 
 Counters may send `data.applicant = {"id_number": <CCCD, 12 digits>, "name": ...}` with
 dossier.received / dossier.submitted. Before anything is stored or published intake replaces it
-with `{"id_hash": HMAC-SHA256(key, id_number), "id_masked": "0010******45"}` and drops the name:
+with `{"id_hash": HMAC-SHA256(key, id_number), "id_masked": "********1245"}` and drops the name:
 the keyed hash links one citizen's dossiers without revealing the number (a plain hash of a
 12-digit number is reversed by trying them all), the masked form is what a reader may display.
 The clear number and name go only to the encrypted store (identity.py), for the portal's record.
@@ -28,14 +28,15 @@ class ApplicantIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id_number: str = Field(pattern=r"^\d{12}$", description="Căn cước công dân (CCCD), 12 digits")
+    id_number: str = Field(pattern=r"^[0-9]{12}$", description="Căn cước công dân (CCCD), 12 digits")
     name: str | None = Field(default=None, max_length=200,
                              description="Kept only in the encrypted store (identity.py), for the portal's record")
 
 
 def pseudonym(id_number: str, key: bytes) -> Applicant:
     digest = hmac.new(key, id_number.encode(), hashlib.sha256).hexdigest()
-    return Applicant(id_hash=digest, id_masked=f"{id_number[:4]}{'*' * 6}{id_number[-2:]}")
+    # At most the last 4 digits are shown (the first ones encode the province and birth year).
+    return Applicant(id_hash=digest, id_masked=f"{'*' * 8}{id_number[-4:]}")
 
 
 def pseudonymize(raw: Any, key: bytes) -> tuple[Any, Clear | None]:

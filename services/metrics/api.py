@@ -13,7 +13,8 @@ from services.metrics.models import DossierFact
 from services.metrics.periods import TZ, Period, date_range, months_until, parse_period
 from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
 from services.metrics.targets import targets_report
-from shared.auth import READER, aggregate_reader
+from shared.auth import READER, ReaderDep, aggregate_reader, check_dossier, check_unit
+from shared.event_types import YEAR_MAX, YEAR_MIN
 from shared.events import DOSSIER_CODE_PATTERN
 from shared.units import load_units
 
@@ -31,16 +32,23 @@ def chosen_period(
     from_: Annotated[date | None, Query(alias="from", description="First day of a date range")] = None,
     to: Annotated[date | None, Query(description="Last day of a date range")] = None,
 ) -> Period:
+    field = "from" if from_ or to else "period"
     try:
         if from_ and to:
-            return date_range(from_, to)
-        if period:
-            return parse_period(period)
-        if from_ or to:
+            chosen = date_range(from_, to)
+        elif period:
+            chosen = parse_period(period)
+        elif from_ or to:
             raise ValueError("a date range needs both from and to")
+        else:
+            return parse_period(datetime.now(TZ).strftime("%Y-%m"))  # default: the current month
+        # The contract's years (shared.event_types): no event lies outside them, and the year 1
+        # would overflow the previous period's arithmetic.
+        if not (chosen.start.year >= YEAR_MIN and chosen.end.year <= YEAR_MAX + 1):
+            raise ValueError(f"must lie between the years {YEAR_MIN} and {YEAR_MAX}")
     except ValueError as exc:
-        raise HTTPException(422, detail=str(exc)) from exc
-    return parse_period(datetime.now(TZ).strftime("%Y-%m"))  # default: the current month
+        raise HTTPException(422, detail=[{"field": field, "message": str(exc)}]) from exc
+    return chosen
 
 
 def chosen_unit(unit: Annotated[str, Query(description="Unit code; H44 is the whole province")] = "H44") -> str:
@@ -122,9 +130,11 @@ async def report_xlsx(request: Request, period: PeriodDep, unit: UnitDep) -> Res
 
 @dossier_router.get("/overdue")
 async def get_overdue(
-    request: Request, unit: UnitDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    request: Request, unit: UnitDep, reader: ReaderDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[dict]:
-    """Open dossiers past their deadline now (live), most overdue first."""
+    """Open dossiers past their deadline now (live), most overdue first; 403 for a unit the
+    reader token is not bound to (nor below one it is)."""
+    check_unit(reader, unit)
     now = datetime.now(UTC)
     query = (
         select(DossierFact.dossier_code, DossierFact.unit_code, DossierFact.procedure_code, DossierFact.status,
@@ -142,9 +152,12 @@ async def get_overdue(
 
 @dossier_router.get("/dossiers/{code}")
 async def get_dossier(
-    request: Request, code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, description="Mã hồ sơ")]
+    request: Request, code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, description="Mã hồ sơ")],
+    reader: ReaderDep,
 ) -> dict:
-    """Drill-down: the dossier's state and control sheet, as processing holds them."""
+    """Drill-down: the dossier's state and control sheet, as processing holds them (which checks
+    the token again)."""
+    check_dossier(reader, code)
     response = await request.app.state.http.get(f"/v1/dossiers/{code}", headers=_forwarded(request))
     if response.status_code != 200:
         raise HTTPException(response.status_code, detail=response.json().get("detail", "not available"))

@@ -12,6 +12,7 @@ from services.metrics.api import dossier_router, router
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -44,6 +45,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(dossier_router)
     app.include_router(health_router())

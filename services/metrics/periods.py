@@ -22,12 +22,12 @@ class Period:
     def previous(self) -> Period:
         """The period of the same kind just before this one."""
         first = self.start.date()
-        if re.fullmatch(r"\d{4}-\d{2}", self.label):
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}", self.label):
             return parse_period((first - timedelta(days=1)).strftime("%Y-%m"))
-        if re.fullmatch(r"\d{4}-Q\d", self.label):
+        if re.fullmatch(r"[0-9]{4}-Q[1-4]", self.label):
             prev = first - timedelta(days=1)
             return parse_period(f"{prev.year}-Q{(prev.month - 1) // 3 + 1}")
-        if re.fullmatch(r"\d{4}", self.label):
+        if re.fullmatch(r"[0-9]{4}", self.label):
             return parse_period(str(first.year - 1))
         days = (self.end - self.start).days
         return date_range(first - timedelta(days=days), first - timedelta(days=1))
@@ -49,14 +49,14 @@ def date_range(first: date, last: date) -> Period:
 
 def parse_period(text: str) -> Period:
     """Parse 2026-08, 2026-Q3 or 2026; raise ValueError saying which forms are accepted."""
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", text):
+    if m := re.fullmatch(r"([0-9]{4})-([0-9]{2})", text):
         year, month = int(m[1]), int(m[2])
         if 1 <= month <= 12:
             return Period(text, _at(date(year, month, 1)), _at(_month_after(year, month)))
-    elif m := re.fullmatch(r"(\d{4})-Q([1-4])", text):
+    elif m := re.fullmatch(r"([0-9]{4})-Q([1-4])", text):
         year, quarter = int(m[1]), int(m[2])
         return Period(text, _at(date(year, 3 * quarter - 2, 1)), _at(_month_after(year, 3 * quarter)))
-    elif m := re.fullmatch(r"(\d{4})", text):
+    elif m := re.fullmatch(r"([0-9]{4})", text):
         year = int(m[1])
         return Period(text, _at(date(year, 1, 1)), _at(date(year + 1, 1, 1)))
     raise ValueError(f"period {text!r} is not a month (2026-08), a quarter (2026-Q3) or a year (2026)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -12,18 +12,23 @@ from services.processing.catalog import Procedure
 from services.processing.controlsheet import control_sheet
 from services.processing.working import StoredEvent, in_order
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
-from shared.auth import OPERATOR, READER
+from shared.auth import OPERATOR, READER, ReaderDep, check_dossier, readable
+from shared.events import DOSSIER_CODE_PATTERN
 
 router = APIRouter(prefix="/v1")
 
 
 # Per-dossier data needs a reader token (shared/auth.py).
-READER_ONLY: dict[str, Any] = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"}}}
+# A reader token reads the dossiers of its units (and the units below them) only.
+READER_ONLY: dict[str, Any] = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"},
+                                                                       403: {"description": "Another unit's dossier"}}}
+Code = Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64, description="Mã hồ sơ")]
 
 
 @router.get("/dossiers/{code}", tags=["dossiers"], **READER_ONLY)
-async def get_dossier(request: Request, code: str) -> dict:
+async def get_dossier(request: Request, code: Code, reader: ReaderDep) -> dict:
     """A dossier's canonical state and its events in the order they happened."""
+    check_dossier(reader, code)
     async with request.app.state.runtime.sessionmaker() as session:
         dossier = await session.get(Dossier, code)
         rows = (await session.execute(select(DossierEvent).where(DossierEvent.dossier_code == code))).scalars()
@@ -40,11 +45,14 @@ async def get_dossier(request: Request, code: str) -> dict:
 @router.get("/anomalies", tags=["dossiers"], **READER_ONLY)
 async def list_anomalies(
     request: Request,
-    dossier: Annotated[str | None, Query(description="Only this dossier code")] = None,
+    reader: ReaderDep,
+    dossier: Annotated[str | None, Query(pattern=DOSSIER_CODE_PATTERN, description="Only this dossier code")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict]:
-    """Events that were not applied because the dossier's status did not allow them, newest first."""
-    query = select(AnomalyRow).order_by(AnomalyRow.detected_at.desc(), AnomalyRow.event_id).limit(limit)
+    """Events that were not applied because the dossier's status did not allow them, newest
+    first; of the reader's units only."""
+    query = (select(AnomalyRow).where(readable(reader, AnomalyRow.dossier_code))
+             .order_by(AnomalyRow.detected_at.desc(), AnomalyRow.event_id).limit(limit))
     if dossier:
         query = query.where(AnomalyRow.dossier_code == dossier)
     async with request.app.state.runtime.sessionmaker() as session:

@@ -12,6 +12,7 @@ from services.processing.deadlines import run_overdue_timer
 from services.processing.handlers import handle_intake_batch
 from services.processing.models import Base
 from services.processing.workcalendar import load_calendar
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 
@@ -51,6 +52,7 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(health_router())
     return app

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sync import backlog
 from services.sync.reconcile import reconcile, summary
-from shared.auth import OPERATOR
+from shared.auth import OPERATOR, ReaderDep, may_read
+from shared.events import DossierCode
 
 router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
 
 class Requeue(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[str] | None = Field(default=None, description="None: every failing dossier")
+    dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
+                                                    description="None: every failing dossier")
 
 
 class Period(BaseModel):
@@ -27,11 +29,14 @@ class Period(BaseModel):
 
 
 @router.get("/failures")
-async def list_failures(request: Request, limit: int = 1000) -> list[dict]:
-    """Dossiers the portal refused, or whose sync failed at least failure_attempts times."""
+async def list_failures(request: Request, reader: ReaderDep,
+                        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict]:
+    """Dossiers the portal refused, or whose sync failed at least failure_attempts times (of the
+    reader's units)."""
     app = request.app.state
     async with app.runtime.sessionmaker() as session:
-        return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit)
+        rows = await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit)
+    return [r for r in rows if may_read(reader, r["dossier_code"])]
 
 
 @router.post("/requeue", dependencies=[OPERATOR])

@@ -14,6 +14,7 @@ from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
 from services.sync.documents.api import router as documents_router
 from services.sync.documents.models import Base  # the connector's tables join sync's metadata
+from services.sync.documents.push import install as install_push
 from services.sync.documents.queue import with_signing_requests
 from services.sync.documents.wiring import connector
 from services.sync.handlers import lifecycle_handler
@@ -21,9 +22,10 @@ from services.sync.portal.client import PortalClient
 from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import IntakeIdentities, NoIdentities
 from services.sync.portal.sender import PortalSender
-from shared.units import load_units
+from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
+from shared.units import load_units
 
 
 def portal_client(client: httpx.AsyncClient, settings: SyncSettings) -> PortalClient:
@@ -67,6 +69,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 yield
 
     app = FastAPI(title="Sync — national portal", version="1.1.0", lifespan=lifespan)
+    install_guards(app, max_body_bytes=settings.max_body_bytes)
+    install_push(app.state, settings)
     app.include_router(health_router())
     app.include_router(router)
     app.include_router(documents_router)

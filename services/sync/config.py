@@ -4,10 +4,15 @@ from pydantic_settings import SettingsConfigDict
 from shared.config import ServiceSettings
 
 
-class SyncSettings(ServiceSettings):
+class SyncStoreSettings(ServiceSettings):
+    """What the admin commands need: where sync's tables are (no secrets)."""
+
     model_config = SettingsConfigDict(env_prefix="SYNC_", extra="ignore")
 
     db_schema: str = "sync"
+
+
+class SyncSettings(SyncStoreSettings):
     portal_url: str = "http://127.0.0.1:8005"
     portal_username: str
     portal_password: SecretStr  # no default: a secret comes from the environment
@@ -49,3 +54,8 @@ class SyncSettings(ServiceSettings):
     docsys_signing_cert: str = ""
     docsys_signing_password: SecretStr | None = None
     docsys_trust_store: str = ""
+    # An edXML envelope carries its signed file in base64: 10 MiB holds a scanned decision.
+    max_body_bytes: int = 10 * 1024 * 1024
+    # Failed push authentications (POST /v1/documents/inbox) per client address.
+    auth_failures_per_second: float = 1.0
+    auth_failures_burst: int = 20

@@ -113,14 +113,14 @@ class DeliveryWorker:
             refused = await self._portal.sync([c.record for c in chunk])
             faultpoints.crash_point("portal-answered", len(chunk))  # answered, not yet recorded
         except PortalError as exc:
-            taken = [c for c in chunk if c.dossier_code in exc.taken]
-            if taken:  # the target took these before it failed: they are delivered
-                await self._refused(taken, {})
+            taken = [c for c in chunk if c.dossier_code in exc.taken | exc.refused.keys()]
+            if taken:  # the target took these before it failed (delivered), or refused them (parked)
+                await self._refused(taken, exc.refused)
             untried = [c for c in chunk if c.dossier_code in exc.untried]
             if untried:  # never sent: due again at once, no attempt counted
                 async with self._sessionmaker() as session, session.begin():
                     await backlog.release(session, untried, tables=self._tables)
-            failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried]
+            failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried | exc.refused.keys()]
             # Some delivered, or some calls answered: the target is up, only some calls failed; the
             # breaker is for outages.
             await self._failed(failed, str(exc), exc.retry_after, outage=not taken and not exc.answered)

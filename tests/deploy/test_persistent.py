@@ -51,6 +51,10 @@ def deployment(tmp_path, deploy_env):
     made.stop()
 
 
+def settings_files(deployment: Deployment) -> dict[str, str]:
+    return {p.name: p.read_text() for p in (deployment.data / "env").iterdir() if p.is_file()}
+
+
 def api_key(deployment: Deployment) -> str:
     done = subprocess.run([sys.executable, "-m", "services.intake.keys", "create", "--or-rotate", "--name", "test",
                            "--units", "H44"], env=deployment.service_env("intake"), cwd=ROOT,
@@ -88,7 +92,7 @@ async def dossiers(db, schemas: str) -> dict[str, int]:
 async def test_two_starts_keep_every_dossier_and_a_restore_gives_the_same_figures(deployment, db, topics, schemas):
     deployment.run("start")
     await every_metric_the_alarms_read_is_served(deployment)
-    env_files = {p.name: p.read_text() for p in (deployment.data / "env").iterdir()}
+    env_files = settings_files(deployment)
     key = api_key(deployment)
     await post(deployment, key, august_dossiers())
     await wait_until_quiet(db, KAFKA, topics, schemas)
@@ -99,7 +103,7 @@ async def test_two_starts_keep_every_dossier_and_a_restore_gives_the_same_figure
     upgraded = deployment.run("upgrade")  # nothing to do: every schema is at head already
     assert all(f"{s}: {head(s)} -> {head(s)}" in upgraded for s in SCHEMA_SERVICES), upgraded
     deployment.run("start")
-    assert {p.name: p.read_text() for p in (deployment.data / "env").iterdir()} == env_files  # secrets kept
+    assert settings_files(deployment) == env_files  # the secrets too
     assert await dossiers(db, schemas) == kept
     assert await figures(deployment) == shown
     assert '"topics": "ok"' in deployment.run("status")

@@ -31,6 +31,8 @@ async def test_dashboard_shows_the_figures_in_vietnamese(stack, db, topics, sche
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = await browser.new_page(viewport={"width": 1280, "height": 1800}, locale="vi-VN")
+        console: list[str] = []  # the page runs under its content security policy: nothing refused
+        page.on("console", lambda message: console.append(message.text))
         await page.goto(stack.url("metrics") + "/?period=2026-08")
         await page.wait_for_selector("body[data-loaded='2026-08']", timeout=15000)
 
@@ -57,6 +59,20 @@ async def test_dashboard_shows_the_figures_in_vietnamese(stack, db, topics, sche
         assert "Bưu chính công ích" in await page.inner_text("#by-channel")
 
         image = await page.screenshot(full_page=False)
+
+        # The per-dossier panel with a token bound to H44.100: another unit's overdue list is
+        # refused (said in Vietnamese), its own unit's is shown.
+        await page.fill("#token", stack.unit_reader_token)
+        async with page.expect_response(lambda r: "/v1/overdue" in r.url) as refused:
+            await page.click("#load-overdue")
+        assert (await refused.value).status == 403
+        await page.wait_for_function("document.querySelector('#overdue tbody').textContent.includes('không được xem')")
+        await page.click("#units tbody tr[data-unit='H44.100']")
+        await page.wait_for_function("document.querySelector('#drill-unit').textContent === 'H44.100'")
+        async with page.expect_response(lambda r: "/v1/overdue" in r.url) as allowed:
+            await page.click("#load-overdue")
+        assert (await allowed.value).status == 200
+        assert not [m for m in console if "Content Security Policy" in m], console
         await browser.close()
 
     picture = Image.open(io.BytesIO(image)).convert("RGB")

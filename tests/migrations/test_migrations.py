@@ -127,7 +127,7 @@ async def test_a_schema_ahead_of_the_code_refuses_the_start(engines, schemas):
 @pytest.mark.e2e
 async def test_a_service_process_on_a_schema_behind_exits_saying_why(tmp_path, topics, schemas):
     """The real process: it logs why and exits (systemd retries it until `upgrade` ran)."""
-    from deploy.launch import Stack, free_port
+    from deploy.launch import SERVICES as PROCESSES, Stack, free_port
     from tests.conftest import KAFKA
 
     engine = make_engine(DATABASE_URL, f"{schemas}sync", pool_size=1)
@@ -136,7 +136,7 @@ async def test_a_service_process_on_a_schema_behind_exits_saying_why(tmp_path, t
     finally:
         await engine.dispose()
     stack = Stack(run_dir=tmp_path, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                  schema_prefix=schemas, ports={"sync": free_port(), "portal-simulator": free_port()})
+                  schema_prefix=schemas, ports={s.name: free_port() for s in PROCESSES})
     stack.start("sync")
     try:
         with pytest.raises(RuntimeError, match="sync exited"):
@@ -146,3 +146,17 @@ async def test_a_service_process_on_a_schema_behind_exits_saying_why(tmp_path, t
     log = (tmp_path / "sync.log").read_text()
     assert f"schema {schemas}sync is at revision {BASELINE}, this code needs {head('sync')} (behind)" in log
     assert "python -m deploy upgrade" in log
+
+
+async def test_sync_0003_refuses_while_old_records_wait_in_the_backlog(engines, schemas):
+    engine, schema = engines["sync"], f"{schemas}sync"
+    await upgrade_schema(engine, schema, "sync", "0002")
+    async with engine.begin() as conn:  # queued by the older sync: the record in the old format
+        await conn.execute(text("INSERT INTO sync_backlog (dossier_code, revision, status, record, attempts, parked) "
+                                "VALUES ('H44.1-241001-0001', 2, 2, '{\"MaHoSo\": \"H44.1-241001-0001\"}', 0, false)"))
+    with pytest.raises(RuntimeError, match="1 dossier revisions wait in sync_backlog"):
+        await upgrade_schema(engine, schema, "sync", "0003")
+    assert await schema_revision(engine, schema) == "0002"  # nothing changed
+    async with engine.begin() as conn:  # the older version delivered it
+        await conn.execute(text("DELETE FROM sync_backlog"))
+    assert await upgrade_schema(engine, schema, "sync", "0003") == ("0002", "0003")

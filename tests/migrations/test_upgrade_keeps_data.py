@@ -11,6 +11,7 @@ mangles data, or leaves a new column unfilled, does not).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,6 +32,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 HERE = Path(__file__).parent
 SNAPSHOT = json.loads((HERE / "schema-587e2f2.json").read_text())
 STATES = json.loads((HERE / "states-587e2f2.json").read_text())
+# Columns a later revision replaces on purpose; the test checks that revision's conversion instead.
+REPLACED = {("sync", "docsys_rejections", "envelope"): "sync 0004 keeps the first 4 KB, the sha256 and the size"}
+# A rejected envelope as 587e2f2 stored it whole (5,000 bytes of Vietnamese text).
+OLD_ENVELOPE = ("<edXML>" + "Quyết định " * 500).encode()[:5000]
 
 
 async def load_587e2f2_rows(db, schemas: str) -> None:
@@ -48,7 +53,8 @@ async def baseline_rows(db, schemas: str) -> dict[str, list]:
     async with db.connect() as conn:
         for service, tables in SNAPSHOT.items():
             for table, shape in tables.items():
-                columns = ", ".join(f'"{c.split(" ", 1)[0]}"' for c in shape["columns"])
+                names = [c.split(" ", 1)[0] for c in shape["columns"]]
+                columns = ", ".join(f'"{n}"' for n in names if (service, table, n) not in REPLACED)
                 result = await conn.execute(text(f'SELECT {columns} FROM "{schemas}{service}".{table} ORDER BY 1, 2'))
                 rows[f"{service}.{table}"] = [tuple(r) for r in result]
     return rows
@@ -89,6 +95,9 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
         await upgrade_schema(engine, f"{schemas}{service}", service, BASELINE)
         await engine.dispose()
     await load_587e2f2_rows(db, schemas)
+    async with db.begin() as conn:
+        await conn.execute(text(f'INSERT INTO "{schemas}sync".docsys_rejections (reason, envelope, received_at) '
+                                "VALUES ('bad signature', :e, now())"), {"e": OLD_ENVELOPE})
     before = await baseline_rows(db, schemas)
     assert len(before["processing.dossiers"]) == len(STATES["dossiers"])
 
@@ -98,6 +107,10 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
         assert await schema_revision(engine, f"{schemas}{service}") == head(service)
         await engine.dispose()
     assert await baseline_rows(db, schemas) == before
+    async with db.connect() as conn:
+        kept = (await conn.execute(text(
+            f'SELECT envelope_head, envelope_sha256, envelope_size FROM "{schemas}sync".docsys_rejections'))).one()
+    assert kept == (OLD_ENVELOPE[:4096], hashlib.sha256(OLD_ENVELOPE).hexdigest(), len(OLD_ENVELOPE))
 
     async with db.connect() as conn:
         accepted = [r.body for r in await conn.execute(
@@ -114,9 +127,12 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
             for code, state in STATES["dossiers"].items():
                 got = await client.get(stack.url("processing") + f"/v1/dossiers/{code}")
                 assert got.json()["state"] == state, code
-            # intake still knows every event: posting them again changes nothing.
-            again = await client.post(stack.url("intake") + "/v1/events/batch", json=accepted,
-                                      headers={"X-API-Key": stack.api_key})
-            assert again.json()["duplicates"] == len(accepted) == len(before["intake.accepted_events"])
+            # intake still knows every event: posting them again changes nothing. The source is now
+            # the posting key's name (issue 13), so the same ids under another key are conflicts.
+            again = (await client.post(stack.url("intake") + "/v1/events/batch", json=accepted,
+                                       headers={"X-API-Key": stack.api_key})).json()
+            assert again["accepted"] == 0
+            assert {r["status"] for r in again["results"]} <= {"duplicate", "conflict"}
+            assert len(again["results"]) == len(accepted) == len(before["intake.accepted_events"])
     finally:
         stack.stop_all()

@@ -59,7 +59,7 @@ async def test_the_identity_number_and_name_never_reach_the_topic_or_intakes_tab
         text_ = blob.decode()
         assert CCCD not in text_ and NAME not in text_ and "Nguy" not in text_ and "id_number" not in text_
         assert f'"id_hash":"{expected}"' in text_.replace(" ", "")
-        assert "0010******45" in text_
+        assert '"id_masked":"********5645"' in text_.replace(" ", "")  # at most the last 4 digits
 
 
 async def test_a_malformed_applicant_is_named_without_echoing_the_number(topics, schemas):
@@ -68,7 +68,7 @@ async def test_a_malformed_applicant_is_named_without_echoing_the_number(topics,
         async with client(app, key) as c:
             short = await c.post("/v1/events", json=with_applicant("H44.100-260821-0001", id_number="00101234564"))
             forged = await c.post("/v1/events", json=received(
-                "H44.100-260821-0002", applicant={"id_hash": "0" * 64, "id_masked": "0010******45"}))
+                "H44.100-260821-0002", applicant={"id_hash": "0" * 64, "id_masked": "********5645"}))
     assert short.status_code == 422
     assert [e["field"] for e in short.json()["detail"]] == ["data.applicant.id_number"]
     assert "00101234564" not in short.text and NAME not in short.text

@@ -22,7 +22,7 @@ def tiny_app() -> FastAPI:
 
     @app.get("/dossier")
     async def dossier(reader: ReaderDep) -> dict:
-        return {"who": reader}
+        return {"who": reader.name, "units": list(reader.units)}
 
     @app.get("/aggregate")
     async def aggregate(reader: AggregateReaderDep) -> dict:
@@ -47,7 +47,7 @@ async def test_a_reader_route_needs_a_configured_token(reader_env):
     assert (await get(app, "/dossier")).status_code == 401
     assert (await get(app, "/dossier", {"Authorization": "Bearer wrong"})).headers["WWW-Authenticate"] == "Bearer"
     assert (await get(app, "/dossier", {"Authorization": f"Basic {TOKEN}"})).status_code == 401
-    assert (await get(app, "/dossier", BEARER)).json() == {"who": "reader"}
+    assert (await get(app, "/dossier", BEARER)).json() == {"who": "reader (READER_TOKEN_SHA256)", "units": ["H44"]}
     assert (await get(app, "/aggregate")).json() == {"who": "public"}
 
 

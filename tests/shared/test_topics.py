@@ -41,11 +41,15 @@ async def test_topics_are_created_as_configured(topics):
     assert await check_topics(KAFKA, topics) == []
 
 
-async def test_a_wanted_replication_the_broker_cannot_give_is_reported(topics):
-    problems = await check_topics(KAFKA, topics, TopicSettings(kafka_replication_factor=3,
-                                                                kafka_min_insync_replicas=2))
-    assert f"topic {topics.dossier_events} has replication factor 1, wanted 3" in problems
-    assert f"topic {topics.lifecycle} has min.insync.replicas=1, wanted 2" in problems
+async def test_more_replication_than_the_topics_have_is_reported(topics):
+    have = TopicSettings()  # as the fixture created them (1 and 1 on one broker)
+    wanted = TopicSettings(kafka_replication_factor=have.kafka_replication_factor + 1,
+                           kafka_min_insync_replicas=have.kafka_min_insync_replicas + 1)
+    problems = await check_topics(KAFKA, topics, wanted)
+    assert (f"topic {topics.dossier_events} has replication factor {have.kafka_replication_factor}, "
+            f"wanted {wanted.kafka_replication_factor}") in problems
+    assert (f"topic {topics.lifecycle} has min.insync.replicas={have.kafka_min_insync_replicas}, "
+            f"wanted {wanted.kafka_min_insync_replicas}") in problems
 
 
 async def test_a_topic_with_the_default_retention_is_refused_then_corrected(topics, schemas):

@@ -154,3 +154,22 @@ async def test_two_replicas_share_the_backlog_without_sending_a_dossier_twice(se
     # what may not happen is a dossier claimed, or sent, twice.
     assert sum(claimed) == 400 and max(claimed) <= 150
     assert len(portal.sent) == len(set(portal.sent)) == 400
+
+
+async def test_a_refusal_in_a_round_with_a_failed_call_is_parked_not_retried(sessionmaker):
+    class PartlyFailing(FakePortal):
+        async def sync(self, records):
+            codes = [r["dossier_code"] for r in records]
+            raise PortalError("500 (fake)", taken=frozenset(codes[:1]), answered=True,
+                              refused={codes[1]: "5: status 4 cannot follow 10 (fake)"})
+
+    await queue(sessionmaker, [state_record(n, 1) for n in range(1, 4)])
+    w = worker(sessionmaker, PartlyFailing())
+    assert await w.deliver_once() == 3
+    async with sessionmaker() as session:
+        failing = {f["dossier_code"]: f for f in await backlog.failures(session, min_attempts=1)}
+        held = set((await session.execute(select(SyncState.dossier_code))).scalars())
+    assert held == {CODE.format(1)}  # delivered
+    assert failing[CODE.format(2)]["parked"] and "cannot follow" in failing[CODE.format(2)]["last_error"]
+    assert not failing[CODE.format(3)]["parked"]  # failed: retried with backoff
+    assert w.breaker.failures == 0  # the portal answered: not an outage

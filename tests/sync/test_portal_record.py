@@ -4,6 +4,7 @@ from services.processing.catalog import load_seed
 from services.processing.lifecycle import fold
 from services.processing.workcalendar import load_calendar
 from services.sync.portal.codec import Dialect, payload, step_key
+from services.sync.portal.record import HoSo, TienDo
 from shared.units import load_units
 from tests.processing.test_lifecycle import CODE, at, ev
 
@@ -36,6 +37,9 @@ def test_every_part_of_the_record_comes_from_the_canonical_state():
                            vneid_authenticated=True, databases_consulted=["7"])
     sent = payload(state, Dialect(load_units()))
     r = sent["record"]
+    # What sync builds is what the portal takes: the dialect's strict models accept it as is.
+    assert HoSo.model_validate(r).model_dump(mode="json") == r
+    assert [TienDo.model_validate(s).model_dump(mode="json") for s in sent["progress"]] == sent["progress"]
     assert sent["dossier_code"] == CODE and r["MaHoSo"] == "000.00.30.H44-260810-0001"
     assert r["DonViXuLy"] == "UBND Phường Việt Trì"  # the unit's name, not its key
     assert (r["TenTTHC"], r["TenLinhVuc"]) == ("Đăng ký thành lập hộ kinh doanh", "Đăng ký kinh doanh")
@@ -66,6 +70,7 @@ def test_every_part_of_the_record_comes_from_the_canonical_state():
 
 def test_version_1_events_still_give_a_full_record_with_deliberate_blanks():
     r = payload(august_dossier(), Dialect(load_units()))["record"]
+    HoSo.model_validate(r)
     assert (r["TrichYeuHoSo"], r["NoiNopHoSo"], r["MaDoiTuong"], r["TaiKhoanDuocXacThucVoiVNeID"]) == (
         "Đăng ký thành lập hộ kinh doanh", "", "", "0")
 

@@ -58,8 +58,10 @@ async def post(stack: Stack, events: list[dict]) -> None:
     assert totals["accepted"] == len(events), totals
 
 
-async def wait_until_synced(db, topics, schemas: str, timeout: float = 90) -> None:
-    """Until the sync backlog is empty and everything it published has been consumed."""
+async def wait_until_synced(db, topics, schemas: str, timeout: float = 180) -> None:
+    """Until the sync backlog is empty and everything it published has been consumed. A deadline,
+    not a speed goal: the portal's dialect takes a few calls per dossier (record, then progress
+    steps 10 at a time), each failing 30% of the time here, on a machine that may be shared."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await wait_until_quiet(db, KAFKA, topics, schemas, timeout=deadline - time.monotonic())
@@ -80,7 +82,8 @@ async def assert_portal_holds_every_final_status(stack: Stack, events: list[dict
     health = await check_portal(stack.url("portal-simulator"), truth)
     async with httpx.AsyncClient(timeout=30) as client:
         portal = (await client.get(stack.url("portal-simulator") + "/admin/dossiers")).json()
-        failures = (await client.get(stack.url("sync") + "/v1/sync/failures")).json()
+        failures = (await client.get(stack.url("sync") + "/v1/sync/failures",
+                                     headers={"Authorization": f"Bearer {stack.reader_token}"})).json()
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     assert failures == []
     assert all(held["steps"] >= 1 for held in portal.values())  # the progress service was used

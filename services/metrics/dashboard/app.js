@@ -25,9 +25,19 @@ function fillRows(tbody, rows) {
   return tbody;
 }
 
+// What the per-dossier panels say when the token may not read (the API's own detail is English).
+const DENIED = {
+  401: "cần mã truy cập hợp lệ",
+  403: "mã truy cập này không được xem hồ sơ của đơn vị này",
+  503: "chưa cấu hình mã truy cập",
+};
+
 async function getJSON(path, headers = {}) {
   const response = await fetch(path, { headers });
-  if (!response.ok) throw new Error(`${response.status}: ${(await response.json()).detail ?? ""}`);
+  if (!response.ok) {
+    const detail = DENIED[response.status] ?? `${(await response.json()).detail ?? ""}`;
+    throw new Error(`${response.status}: ${detail}`);
+  }
   return response.json();
 }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -10,16 +12,20 @@ from services.sync import backlog
 from services.sync.api import Period
 from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
+from services.sync.documents.push import PusherDep, answer_for, check_organ
 from services.sync.documents.receive import NotYet, receive, receiving_system
 from services.sync.documents.tables import DOCSYS
-from shared.auth import OPERATOR, READER
+from shared.auth import OPERATOR, ReaderDep, check_dossier, may_read, readable
+from shared.events import DOSSIER_CODE_PATTERN, DossierCode
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
+Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many rows")]
 
 
 class Codes(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[str] | None = Field(default=None, description="None: every one that qualifies")
+    dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
+                                                    description="None: every one that qualifies")
 
 
 def _document(d: DocsysDocument | None) -> dict | None:
@@ -30,12 +36,14 @@ def _document(d: DocsysDocument | None) -> dict | None:
             "file_name": d.file_name, "file_bytes": len(d.file or b"")}
 
 
-@router.get("", dependencies=[READER])
-async def list_requests(request: Request, unit: str | None = None, limit: int = 10_000) -> list[dict]:
-    """Every signing request with its state and, once issued, its document number."""
+@router.get("")
+async def list_requests(request: Request, reader: ReaderDep, unit: str | None = None,
+                        limit: Limit = 10_000) -> list[dict]:
+    """Every signing request (of the reader's units) with its state and, once issued, its number."""
     query = (select(DocsysRequest, DocsysDocument)
              .outerjoin(DocsysDocument, (DocsysDocument.dossier_code == DocsysRequest.dossier_code)
                         & DocsysDocument.withdrawn_at.is_(None))
+             .where(readable(reader, DocsysRequest.dossier_code))
              .order_by(DocsysRequest.dossier_code).limit(limit))
     async with request.app.state.runtime.sessionmaker() as session:
         rows = (await session.execute(query)).tuples().all()
@@ -45,20 +53,25 @@ async def list_requests(request: Request, unit: str | None = None, limit: int = 
 
 
 @router.get("/rejections")
-async def rejections(request: Request, limit: int = 1000) -> list[dict]:
-    """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic)."""
+async def rejections(request: Request, reader: ReaderDep, limit: Limit = 1000) -> list[dict]:
+    """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic);
+    only their size, sha256 and first 4 KB were kept. Those naming no dossier of the reader's
+    units are for province-wide readers only."""
+    query = (select(DocsysRejection).where(readable(reader, DocsysRejection.dossier_code))
+             .order_by(DocsysRejection.id).limit(limit))
     async with request.app.state.runtime.sessionmaker() as session:
-        rows = (await session.execute(select(DocsysRejection).order_by(DocsysRejection.id).limit(limit))).scalars()
+        rows = (await session.execute(query)).scalars()
         return [{"id": r.id, "reason": r.reason, "dossier_code": r.dossier_code, "received_at": r.received_at,
-                 "envelope_bytes": len(r.envelope)} for r in rows]
+                 "envelope_bytes": r.envelope_size, "envelope_sha256": r.envelope_sha256} for r in rows]
 
 
 @router.get("/failures")
-async def failures(request: Request, limit: int = 1000) -> list[dict]:
+async def failures(request: Request, reader: ReaderDep, limit: Limit = 1000) -> list[dict]:
     """Signing requests the document system refused, or that failed failure_attempts times."""
     app = request.app.state
     async with app.runtime.sessionmaker() as session:
-        return await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit, tables=DOCSYS)
+        rows = await backlog.failures(session, min_attempts=app.settings.failure_attempts, limit=limit, tables=DOCSYS)
+    return [r for r in rows if may_read(reader, r["dossier_code"])]
 
 
 @router.post("/requeue", dependencies=[OPERATOR])
@@ -90,24 +103,34 @@ def _receiver(app) -> dict:
     return {"system": receiving_system(app.settings.docsys_organ_id, app.settings.docsys_organ_name), "verifier": None}
 
 
-@router.post("/inbox", status_code=200)
-async def push(request: Request) -> dict:
-    """An envelope pushed by the document system (the same path as the polled ones); 422 when rejected."""
+@router.post("/inbox", status_code=200, responses={
+    401: {"description": "No valid document-system credential (X-API-Key); nothing is read"},
+    403: {"description": "The envelope's sender is an organ the credential may not push for; nothing changes"},
+    413: {"description": "The body is larger than SYNC_MAX_BODY_BYTES"},
+    422: {"description": "Rejected (recorded with its reason, its sha256, size and first 4 KB)"}})
+async def push(request: Request, system: PusherDep) -> dict:
+    """An envelope pushed by an authenticated document system (then the same path as the polled
+    ones); 422 when rejected."""
     app = request.app.state
+    raw = await request.body()
+    check_organ(raw, system)
     try:
         async with app.runtime.sessionmaker() as session, session.begin():
-            outcome = await receive(session, await request.body(), topics=app.runtime.topics, **_receiver(app))
+            outcome = await receive(session, raw, topics=app.runtime.topics, **_receiver(app))
     except NotYet as exc:
-        raise HTTPException(409, detail=str(exc), headers={"Retry-After": "1"}) from exc
+        raise HTTPException(409, detail="the request this answers is still being sent; retry",
+                            headers={"Retry-After": "1"}) from exc
     app.runtime.relay.wake()
     if outcome["outcome"] == "rejected":
-        raise HTTPException(422, detail=outcome)
+        raise HTTPException(422, detail=answer_for(system, outcome))
     return outcome
 
 
-@router.get("/{dossier_code}", dependencies=[READER])
-async def dossier(request: Request, dossier_code: str) -> dict:
+@router.get("/{dossier_code}")
+async def dossier(request: Request, reader: ReaderDep,
+                  dossier_code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64)]) -> dict:
     """One dossier's signing request, its document and the status messages, in order."""
+    check_dossier(reader, dossier_code)
     async with request.app.state.runtime.sessionmaker() as session:
         req = await session.get(DocsysRequest, dossier_code)
         queued = await session.get(DOCSYS.backlog, dossier_code)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Date, DateTime, Index, LargeBinary, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.sync.models import BacklogColumns, Base, StateColumns
+from shared.credentials import CredentialColumns
 
 
 class DocsysBacklog(BacklogColumns, Base):
@@ -63,7 +65,9 @@ class DocsysStatus(Base):
 
 
 class DocsysRejection(Base):
-    """An envelope refused on the way in, kept whole with the reason (also on the dead-letter topic)."""
+    """An envelope refused on the way in, with the reason (also on the dead-letter topic): its
+    sha256, its size and its first 4 KB, never the whole body (one request must not fill the
+    database)."""
 
     __tablename__ = "docsys_rejections"
 
@@ -71,5 +75,16 @@ class DocsysRejection(Base):
     reason: Mapped[str] = mapped_column(Text)
     dossier_code: Mapped[str | None] = mapped_column(String(64), index=True)
     document_id: Mapped[str | None] = mapped_column(String(200))
-    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    envelope_head: Mapped[bytes] = mapped_column(LargeBinary)  # the first HEAD_BYTES bytes
+    envelope_sha256: Mapped[str] = mapped_column(String(64))
+    envelope_size: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DocsysCredential(CredentialColumns, Base):
+    """A document system's credential for pushing envelopes (POST /v1/documents/inbox): only its
+    sha256 is kept; it is bound to the organ ids (unit codes) whose envelopes it may push."""
+
+    __tablename__ = "docsys_credentials"
+
+    organs: Mapped[list[str]] = mapped_column(ARRAY(String(32)))

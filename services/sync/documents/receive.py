@@ -14,19 +14,18 @@ Other status messages are verified when they carry a signature.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.documents import edxml
 from services.sync.documents.edxml import Document, EdxmlError, Organ, StatusMessage, parse
-from services.sync.documents.models import (
-    DocsysBacklog, DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus,
-)
+from services.sync.documents.models import DocsysBacklog, DocsysDocument, DocsysRequest, DocsysStatus
 from services.sync.documents.organs import organ, unit_code, units
+from services.sync.documents.rejections import reject
 from services.sync.documents.request import dossier_of, request_document_id
 from services.sync.documents.signing import DSIG, Verifier
 from shared.event_types import DocumentStatusV2, ResultRecorded
@@ -63,21 +62,25 @@ async def receive(session: AsyncSession, raw: bytes, *, topics: Topics, system: 
     """{"outcome": recorded | duplicate | rejected, ...}; the rejected ones say why.
 
     Raises NotYet for an answer that overtook our record of its request (leave it, take it later)."""
+    code = None
     try:
         msg = parse(raw, verifier)
-        if isinstance(msg, Document):
-            answered = await _request_answered(session, msg, system)
-            _signed(msg, verifier, "an issued document", answered.dossier_code)
-            outcome = await _document(session, msg, answered, topics)
-            code = answered.dossier_code
-        else:
-            code, about = await _subject_of(session, msg, system)
-            if msg.code in MUST_BE_SIGNED:
-                _signed(msg, verifier, f"a status {msg.code} ({edxml.STATUS_CODES[msg.code]})", code)
-            outcome = await _status(session, msg, code, about, raw, topics)
+        # A savepoint: an envelope refused half-way (e.g. a date outside the event contract's
+        # years, found when its event is built) leaves no row behind, only its rejection.
+        async with session.begin_nested():
+            if isinstance(msg, Document):
+                answered = await _request_answered(session, msg, system)
+                code = answered.dossier_code
+                _signed(msg, verifier, "an issued document", code)
+                outcome = await _document(session, msg, answered, topics)
+            else:
+                code, about = await _subject_of(session, msg, system)
+                if msg.code in MUST_BE_SIGNED:
+                    _signed(msg, verifier, f"a status {msg.code} ({edxml.STATUS_CODES[msg.code]})", code)
+                outcome = await _status(session, msg, code, about, raw, topics)
         return {"outcome": outcome, "dossier_code": code}
-    except (EdxmlError, Mismatch) as exc:
-        concerned = getattr(exc, "dossier_code", None)
+    except (EdxmlError, Mismatch, ValidationError) as exc:  # ValidationError: outside the event contract
+        concerned = getattr(exc, "dossier_code", None) or code
         await reject(session, raw, str(exc), concerned, topics)
         return {"outcome": "rejected", "reason": str(exc), "dossier_code": concerned}
 
@@ -213,12 +216,3 @@ async def _publish(session: AsyncSession, topics: Topics, code: str, event_id: s
     event = make_event(event_id=event_id, type=type_, source=SOURCE, subject=code,
                        time=at or datetime.now(UTC), data=data, version=version)
     await add_to_outbox(session, [(topics.dossier_events, code, serialize(event))])
-
-
-async def reject(session: AsyncSession, raw: bytes, reason: str, code: str | None, topics: Topics) -> None:
-    """Keep the envelope whole with its reason, and tell the dead-letter topic."""
-    session.add(DocsysRejection(reason=reason[:4000], dossier_code=code, envelope=raw))
-    value = json.dumps({"service": "sync", "source": SOURCE, "reason": reason, "dossier_code": code,
-                        "value": raw.decode(errors="replace")[:100_000], "time": datetime.now(UTC).isoformat()},
-                       ensure_ascii=False).encode()
-    await add_to_outbox(session, [(topics.dead_letter, code or "-", value)])

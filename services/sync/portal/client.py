@@ -28,8 +28,9 @@ class PortalError(Exception):
 
     def __init__(self, message: str, retry_after: float | None = None, *,
                  taken: frozenset[str] = frozenset(), untried: frozenset[str] = frozenset(),
-                 answered: bool = False):
+                 answered: bool = False, refused: dict[str, str] | None = None):
         super().__init__(message)
+        self.refused = refused or {}  # dossiers the target refused in the same round: parked
         self.retry_after = retry_after
         # Some calls of the round succeeded: the target is up, only some calls failed (not an
         # outage for the circuit breaker).

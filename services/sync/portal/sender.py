@@ -97,7 +97,8 @@ class PortalSender:
         if failures:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
-            raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done, answered=answered > 0)
+            raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done, answered=answered > 0,
+                              refused=refused)
         return refused
 
     async def look_up(self, dossier_code: str) -> HoSo | None:
