@@ -120,7 +120,7 @@ class Received(Data):
     applicant: Applicant | None = _APPLICANT
 
 
-# Version 2 of the opening events (CONTRACT.md): where the dossier was received when that is not its
+# Version 2 of the opening events (agreed with issue 15): where the dossier was received when that is not its
 # handling unit (reception regardless of administrative boundaries, Plan 617). Absent: the handling unit.
 _RECEIVING_UNIT = Field(default=None, pattern=UNIT_CODE, exclude_if=lambda v: v is None,
                         description="The unit that received it, when not the handling unit (unit_code)")
@@ -281,12 +281,18 @@ class FeedbackReceived(Data):
     """A citizen's complaint or petition (PAKN, phản ánh kiến nghị) about the dossier."""
 
     feedback_id: str = Field(min_length=1, max_length=64)
-    due_at: Moment = Field(description="The deadline for handling this feedback")
+    # Optional: absent, processing computes the deadlines by rule (15 working days to answer,
+    # 2 to refuse, 5 to ask for more information). Left out of the wire form when absent.
+    due_at: Moment | None = Field(default=None, exclude_if=lambda v: v is None,
+                                  description="The deadline for answering this feedback")
     content: str | None = Field(default=None, max_length=4000)
 
 
 class FeedbackHandled(Data):
     feedback_id: str = Field(min_length=1, max_length=64)
+    # What the handling was; absent = answered. A supplement request keeps the feedback open.
+    outcome: Literal["answered", "refused", "supplement_requested"] | None = Field(
+        default=None, exclude_if=lambda v: v is None)
     satisfied: StrictBool | None = Field(default=None, description="The citizen's verdict on the answer")
 
 
@@ -294,6 +300,13 @@ class Rated(Data):
     """The citizen's satisfaction rating of the reception and handling (đánh giá mức độ hài lòng)."""
 
     rating: Literal["very_satisfied", "satisfied", "neutral", "dissatisfied"]
+
+
+class ResultReturned(Data):
+    """Version 2 of dossier.result_returned: how the result reached the citizen."""
+
+    return_method: Literal["counter", "post", "online"] = Field(
+        description="counter: at the one-stop counter; post: by the public postal service; online: electronically")
 
 
 INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
@@ -321,6 +334,7 @@ INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.received", 2): ReceivedV2,
     ("dossier.component_recorded", 2): ComponentRecordedV2,
     ("dossier.result_recorded", 2): ResultRecordedV2,
+    ("dossier.result_returned", 2): ResultReturned,
 }
 
 
@@ -344,6 +358,8 @@ class ProcedureFacts(Data):
     fee_data_synced: bool  # its fee data is synced to the national portal
     population_data_connected: bool  # connected to the national population database
     field_code: str = Field(default="", exclude_if=lambda v: not v)  # mã lĩnh vực (MaLinhVuc)
+    paper_result: bool = False  # the result is a paper document (3.3: online counts only with an e-result)
+    time_unit: str = "working_days"  # the unit of its time limit (2.2 is shown in it)
 
 
 class DocumentItem(Data):
@@ -422,6 +438,19 @@ class DossierState(Data):
     vneid_authenticated: bool = Field(default=False, description="TaiKhoanDuocXacThucVoiVNeID")
     databases_consulted: list[str] = Field(default_factory=list, description="DSKetNoiCSDL: MaCSDL codes")
     result_in_citizen_store: bool = Field(default=False, description="A result link synced to the citizen's data store")
+    receiving_unit_code: str | None = Field(default=None, description="Where it was received, if not the handling unit")
+    # Issue 14's facts; each left out of the wire form when absent.
+    appointment_at: AwareDatetime | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="The citizen's appointment: the due date, or the new date of an extension")
+    handling_time: float | None = Field(
+        default=None, exclude_if=lambda v: v is None,
+        description="Processed: reception to end minus supplementation, in the procedure's time unit")
+    return_method: str | None = Field(default=None, exclude_if=lambda v: v is None,
+                                      description="How the result was returned (counter, post, online)")
+    pending_catalog: list[str] = Field(
+        default_factory=list, exclude_if=lambda v: not v,
+        description="Codes the catalog does not know yet ('procedure:X', 'unit:Y'): held, not judged")
     result_digitized: bool = False
     electronic_result: bool = False
     result_is_document: bool = Field(default=False, description="The catalog says its result is an official document")

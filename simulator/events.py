@@ -32,8 +32,13 @@ class EventFactory:
             "data": data,
         }
 
-    def received(self, code: str, at: datetime, *, unit: str, procedure: str, channel: int) -> dict:
-        return self.event("dossier.received", code, at, unit_code=unit, procedure_code=procedure, channel=channel)
+    def received(self, code: str, at: datetime, *, unit: str, procedure: str, channel: int,
+                 receiving_unit: str | None = None) -> dict:
+        if receiving_unit is None:
+            return self.event("dossier.received", code, at, unit_code=unit, procedure_code=procedure, channel=channel)
+        # Version 2: received by another unit than the one handling it (outside its area).
+        return self.event("dossier.received", code, at, unit_code=unit, procedure_code=procedure, channel=channel,
+                          receiving_unit_code=receiving_unit) | {"version": 2}
 
     def component(self, code: str, at: datetime, name: str, *, digitized: bool, reused: bool = False,
                   population: bool = False, personal_store: bool = False) -> dict:
@@ -64,8 +69,10 @@ class EventFactory:
     def processed(self, code: str, at: datetime) -> dict:
         return self.event("dossier.processed", code, at)
 
-    def returned(self, code: str, at: datetime) -> dict:
-        return self.event("dossier.result_returned", code, at)
+    def returned(self, code: str, at: datetime, method: str | None = None) -> dict:
+        if method is None:
+            return self.event("dossier.result_returned", code, at)
+        return self.event("dossier.result_returned", code, at, return_method=method) | {"version": 2}
 
     def refused(self, code: str, at: datetime, reason: str = "Hồ sơ không đủ điều kiện") -> dict:
         return self.event("dossier.refused", code, at, reason=reason)

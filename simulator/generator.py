@@ -36,6 +36,8 @@ class Profile:
     withdrawn: float = 0.005
     late: float = 0.2
     paid_online: float = 0.6
+    received_elsewhere: float = 0.02  # received by another commune (reception regardless of boundaries)
+    returned_by_post: float = 0.05  # results sent by post, besides those of dossiers received by post
 
 
 def load_procedures(path: Path = CATALOG) -> list[dict]:
@@ -45,6 +47,8 @@ def load_procedures(path: Path = CATALOG) -> list[dict]:
 class DossierGenerator:
     def __init__(self, units: UnitTree, *, seed: int = 1, profile: Profile = Profile()):
         self.rng = random.Random(seed)
+        # A separate stream for the choices added later (issue 14), so a seed's dossiers stay the same.
+        self.rng2 = random.Random(seed + 1_000_003)
         self.profile = profile
         self.events = EventFactory("motcua-simulator", seed=seed)
         self.communes = [u.code for u in units.units.values() if u.level == "COMMUNE"]
@@ -78,7 +82,10 @@ class DossierGenerator:
         code = self.dossier_code(unit, at)
         r = rng.random()
         channel = 2 if r < p.online else 3 if r < p.online + p.postal else 1
-        out = [ev.received(code, at, unit=unit, procedure=proc["code"], channel=channel)]
+        elsewhere = (commune and channel != 2 and self.rng2.random() < p.received_elsewhere
+                     and self.rng2.choice([c for c in self.communes if c != unit]))
+        out = [ev.received(code, at, unit=unit, procedure=proc["code"], channel=channel,
+                           receiving_unit=elsewhere or None)]
         digitized = rng.random() < p.component_digitized
         for name in ("TP01", "TP02")[: rng.randint(1, 2)]:
             out.append(ev.component(code, at + timedelta(minutes=5), name, digitized=digitized,
@@ -103,7 +110,8 @@ class DossierGenerator:
         out.append(ev.result(code, done - timedelta(minutes=30), electronic=rng.random() < p.electronic_result,
                              digitized=rng.random() < p.result_digitized))
         out.append(ev.processed(code, done))
-        out.append(ev.returned(code, done + timedelta(hours=rng.uniform(1, 48))))
+        by_post = channel == 3 or self.rng2.random() < p.returned_by_post
+        out.append(ev.returned(code, done + timedelta(hours=rng.uniform(1, 48)), "post" if by_post else None))
         return sorted(out, key=lambda e: e["time"])
 
     def dossiers(self, count: int, start: datetime, end: datetime) -> list[list[dict]]:

@@ -7,6 +7,8 @@ import json
 import os
 import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -99,6 +101,19 @@ async def dead_letters(topic: str, expected: int, timeout: float = 30) -> list[d
         await consumer.stop()
 
 
+def targets_file(directory: Path) -> Path:
+    """A targets file for the stacks: the shipped file has 2025's targets only, while the tests post
+    dossiers of 2026 and of the current year; both get Plan 617's 2025 targets here."""
+    from services.metrics.targets import DEFAULT_TARGETS
+
+    table = json.loads(DEFAULT_TARGETS.read_text(encoding="utf-8"))
+    for year in {"2026", str(datetime.now(UTC).year)}:
+        table["years"][year] = dict(table["years"]["2025"], plan="Test copy of Plan 617's 2025 targets")
+    path = directory / "targets.json"
+    path.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def stack(tmp_path, topics, schemas):
     """All five services as separate processes, on free ports, with this test's topics/schemas."""
@@ -109,6 +124,8 @@ def stack(tmp_path, topics, schemas):
         topic_prefix=topics.prefix,
         schema_prefix=schemas,
         ports={s.name: free_port() for s in SERVICES},
+        # The tests post 2026 dossiers; the shipped targets file has 2025's targets only.
+        extra_env={"metrics": {"METRICS_TARGETS_PATH": str(targets_file(tmp_path))}},
     )
     try:
         running.start_all()

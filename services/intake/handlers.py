@@ -24,7 +24,9 @@ from shared.units import UnitTree
 
 log = logging.getLogger(__name__)
 Outcome = Literal["accepted", "duplicate", "conflict", "rejected", "forbidden"]
-UNIT_FIELDS = ("unit_code", "from_unit", "to_unit")
+# Units that must be in the unit list. A dossier's own (handling) unit_code need not be: processing
+# holds a dossier of an unknown unit (pending catalog) until the unit list learns it.
+UNIT_FIELDS = ("receiving_unit_code", "from_unit", "to_unit")
 
 
 @dataclass

@@ -23,8 +23,14 @@ def dossier_unit(dossier_code: str) -> str:
 def out_of_scope(envelope: Envelope, caller: Caller, tree: UnitTree) -> list[dict[str, str]]:
     """The fields naming units the caller may not post for (empty: allowed)."""
     named = [("subject", dossier_unit(envelope.subject))]
+    receiving = envelope.data.get("receiving_unit_code")
     if isinstance(envelope.data.get("unit_code"), str):
         named.append(("data.unit_code", envelope.data["unit_code"]))
+    if isinstance(receiving, str):
+        # Reception regardless of administrative boundaries: the key speaks for the receiving unit
+        # as well as for the handling unit whose dossier it opens (e.g. a reception centre's or the
+        # postal operator's key bound to both).
+        named.append(("data.receiving_unit_code", receiving))
     return [
         {"field": name, "message": f"the key {caller.name!r} may not post for unit {unit}"}
         for name, unit in named

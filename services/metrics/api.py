@@ -11,8 +11,8 @@ from sqlalchemy import select
 from services.metrics.export import to_csv, to_xlsx
 from services.metrics.models import DossierFact
 from services.metrics.periods import TZ, Period, date_range, months_until, parse_period
-from services.metrics.reports import Options, breakdown, monthly_trend, unit_report
-from services.metrics.targets import targets_report
+from services.metrics.reports import Options, breakdown, monthly_trend, received_elsewhere, unit_report
+from services.metrics.targets import load_targets, targets_report
 from shared.auth import READER, ReaderDep, aggregate_reader, check_dossier, check_unit
 from shared.event_types import YEAR_MAX, YEAR_MIN
 from shared.events import DOSSIER_CODE_PATTERN
@@ -61,8 +61,14 @@ PeriodDep = Annotated[Period, Depends(chosen_period)]
 UnitDep = Annotated[str, Depends(chosen_unit)]
 
 
+async def options_of(request: Request) -> Options:
+    settings = request.app.state.settings
+    return Options(weights=settings.online_service_weights,
+                   catalog=await request.app.state.catalog.get(request.app.state.http))
+
+
 async def _report(request: Request, period: Period, unit: str) -> dict:
-    options = Options(request.app.state.settings.online_service_formula)
+    options = await options_of(request)
     async with request.app.state.runtime.sessionmaker() as session:
         return await unit_report(session, period=period, unit=unit, units=load_units(), now=datetime.now(UTC),
                                  options=options)
@@ -87,7 +93,7 @@ async def get_breakdown(
     request: Request, period: PeriodDep, unit: UnitDep, by: Literal["procedure", "channel"] = "procedure"
 ) -> dict:
     """A unit's figures per procedure or per channel (1 counter, 2 online, 3 postal)."""
-    options = Options(request.app.state.settings.online_service_formula)
+    options = await options_of(request)
     async with request.app.state.runtime.sessionmaker() as session:
         return await breakdown(session, period=period, unit=unit, by=by, now=datetime.now(UTC), options=options)
 
@@ -97,17 +103,38 @@ async def get_trend(
     request: Request, unit: UnitDep, period: PeriodDep, months: Annotated[int, Query(ge=1, le=36)] = 12
 ) -> list[dict]:
     """Month by month up to the period's last month: received, 766 score and rates."""
-    options = Options(request.app.state.settings.online_service_formula)
+    options = await options_of(request)
     async with request.app.state.runtime.sessionmaker() as session:
         return await monthly_trend(session, months=months_until(period, months), unit=unit, units=load_units(),
                                    now=datetime.now(UTC), options=options)
 
 
+def year_targets(request: Request, period: Period):
+    """The targets of the period's year (its first day's), or None when the file has none for it."""
+    year = period.start.astimezone(TZ).year
+    try:
+        return year, load_targets(request.app.state.settings.targets_path).get(year)
+    except (OSError, ValueError) as exc:  # an operator's edit that does not parse: say so, serve no guess
+        raise HTTPException(503, detail=f"the targets file cannot be used: {str(exc)[:300]}") from exc
+
+
+@router.get("/received-elsewhere")
+async def get_received_elsewhere(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
+    """Dossiers received outside their handling unit's area (tiếp nhận không phụ thuộc địa giới
+    hành chính): per handling unit, the units that received them. Indicators count them for the
+    handling unit, as the portal does."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        return await received_elsewhere(session, period=period, unit=unit, units=load_units())
+
+
 @router.get("/targets")
 async def get_targets(request: Request, period: PeriodDep, unit: UnitDep) -> dict:
-    """Plan 617 targets beside the actual values, with the units that fall short."""
+    """The plan's targets for the period's year beside the actual values, with the units that fall
+    short; none for a year without targets (never another year's)."""
     report = await _report(request, period, unit)
-    return {"period": report["period"], "unit": unit, "targets": targets_report(report)}
+    year, targets = year_targets(request, period)
+    return {"period": report["period"], "unit": unit, "year": year, "plan": targets.plan if targets else None,
+            "targets": targets_report(report, targets)}
 
 
 @router.get("/report.csv", response_class=Response)
@@ -124,7 +151,8 @@ async def report_xlsx(request: Request, period: PeriodDep, unit: UnitDep) -> Res
     """The monthly report as an Excel workbook (index sheet and Plan 617 targets sheet)."""
     report = await _report(request, period, unit)
     name = f"bao-cao-766-{unit}-{period.label}.xlsx"
-    return Response(to_xlsx(report, targets_report(report)), media_type=XLSX,
+    year, targets = year_targets(request, period)
+    return Response(to_xlsx(report, targets_report(report, targets), year=year), media_type=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

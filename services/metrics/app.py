@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from services.metrics.api import dossier_router, router
+from services.metrics.catalog import CatalogView
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
@@ -45,6 +46,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.catalog = CatalogView(settings.catalog_ttl)
     install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(dossier_router)

@@ -1,5 +1,4 @@
-from typing import Literal
-
+from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -9,7 +8,19 @@ class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
 
     db_schema: str = "metrics"
-    # The online-service group (CLGQ) of the 766 index has no public formula: pick a candidate.
-    online_service_formula: Literal["procedures_online", "online_dossiers_synced"] = "procedures_online"
+    # How the online-service group's (CLGQ) 12 points split among 3.1, 3.2 and 3.3: not public,
+    # provisional. Three numbers adding up to 12, e.g. METRICS_ONLINE_SERVICE_WEIGHTS=[4,4,4].
+    online_service_weights: tuple[float, float, float] = (4.0, 4.0, 4.0)
+    # Plan 617's targets per year (an operator edits a copy; None: the shipped data/targets.json).
+    targets_path: str | None = None
+    # Seconds the procedure catalog read from processing is reused (CLGQ 3.1/3.2).
+    catalog_ttl: float = 60.0
+
+    @field_validator("online_service_weights")
+    @classmethod
+    def _twelve(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if abs(sum(value) - 12) > 1e-9 or min(value) < 0:
+            raise ValueError("the three weights must be >= 0 and add up to 12")
+        return value
     # Where the dossier drill-down (state and control sheet) is read from.
     processing_url: str = "http://127.0.0.1:8002"

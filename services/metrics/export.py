@@ -39,7 +39,7 @@ def to_csv(report: dict) -> bytes:
     return ("\ufeff" + buffer.getvalue()).encode()  # BOM: Excel opens UTF-8 Vietnamese correctly
 
 
-def to_xlsx(report: dict, targets: list[dict]) -> bytes:
+def to_xlsx(report: dict, targets: list[dict], *, year: int | None = None) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "Chỉ số 766"
@@ -51,12 +51,32 @@ def to_xlsx(report: dict, targets: list[dict]) -> bytes:
     for line in rows(report):
         sheet.append(line)
     plan = book.create_sheet("Chỉ tiêu KH 617")
-    plan.append(["Chỉ tiêu", "Mục tiêu (%)", "Thực hiện (%)", "Tử số", "Mẫu số", "Đạt", "Đơn vị chưa đạt"])
+    plan.append(["Chỉ tiêu", "Mục tiêu (%)", "Thực hiện (%)", "Tử số", "Mẫu số", "Đạt", "Đơn vị chưa đạt",
+                 "Nguồn", "Ghi chú"])
     for t in targets:
         actual = round(t["actual"] * 100, 2) if t["actual"] is not None else None
         short = ", ".join(u["unit_code"] for u in t["units_short"])
         verdict = {True: "Đạt", False: "Chưa đạt", None: "—"}[t["met"]]
-        plan.append([t["label"], t["target"] * 100, actual, t["numerator"], t["denominator"], verdict, short])
+        notes = "; ".join(f"{a['source']}: {a['target'] * 100:g}% — {a['note']}" for a in t["alternatives"])
+        plan.append([t["label"], t["target"] * 100, actual, t["numerator"], t["denominator"], verdict, short,
+                     t["source"], notes or None])
+    if not targets:
+        plan.append([f"Không có chỉ tiêu cho năm {year}" if year else "Không có chỉ tiêu cho kỳ này"])
+    received_elsewhere(book, report)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
+
+
+def received_elsewhere(book: Workbook, report: dict) -> None:
+    """Reception regardless of administrative boundaries and the postal public service, per unit."""
+    sheet = book.create_sheet("Tiếp nhận ngoài địa bàn, BCCI")
+    sheet.append(["Mã đơn vị", "Tên đơn vị", "Hồ sơ tiếp nhận", "Tiếp nhận ngoài địa bàn", "Tỷ lệ (%)",
+                  "Tiếp nhận qua BCCI", "Tỷ lệ (%)", "Kết quả trả qua BCCI", "Tỷ lệ trên kết quả đã trả (%)"])
+    for r in [report["unit"], *report["children"]]:
+        rates = r["rates"]
+        line = [r["key"], r["name"], r["received"]]
+        for name in ("received_elsewhere_rate", "received_by_post_rate", "returned_by_post_rate"):
+            ratio = rates[name]["ratio"]
+            line += [rates[name]["numerator"], round(ratio * 100, 2) if ratio is not None else None]
+        sheet.append(line)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.metrics.models import DossierFact, PortalSyncFact
 from shared.consumer import Rejected
 from shared.db import BulkInsert, upsert
-from shared.event_types import DossierState, Status, SyncOutcome
+from shared.event_types import Channel, DossierState, Status, SyncOutcome
 from shared.events import EventError, parse_typed
 
 HANDLED = ("dossier.state", "dossier.synced")
@@ -46,6 +46,21 @@ def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
         rows[code] = row
 
 
+# MaCSDL of the national population database in DSKetNoiCSDL (P2 in docs/indicators.md sends "7"): provisional.
+POPULATION_DATABASES = frozenset({"7"})
+ENDED_UNOWED = (Status.REFUSED, Status.WITHDRAWAL_REQUESTED, Status.STOPPED)
+
+
+def fee_owed(s: DossierState) -> bool:
+    """3.6's denominator: a dossier of a fee-bearing procedure, unless its fees are all zero, or it
+    ended (refused, withdrawn, stopped) without any fee asked or paid."""
+    if not (s.procedure and s.procedure.has_fee):
+        return False
+    if s.fees:
+        return any(f.amount > 0 for f in s.fees)
+    return s.status not in ENDED_UNOWED or s.paid_online
+
+
 def _fact(s: DossierState) -> dict:
     proc = s.procedure
     return {
@@ -64,8 +79,12 @@ def _fact(s: DossierState) -> dict:
         "document_expected": s.result_is_document and s.status in (Status.PROCESSED, Status.RETURNED),
         "document_result": s.result_is_document and s.document_number is not None,
         "reused": s.components_reused > 0,
-        "personal_store": s.uses_personal_data_store,
-        "population_data": s.uses_population_data,
+        # 4.4: a component taken from the citizen's data store, or a result link synced to it.
+        "personal_store": s.uses_personal_data_store or s.result_in_citizen_store,
+        # 4.5 (F): a VNeID-authenticated account, a component taken from the citizen's data store
+        # (DuocLayTuKhoDMQG), or the population database consulted (or a component taken from it).
+        "population_data": s.uses_population_data or s.vneid_authenticated or s.uses_personal_data_store
+        or not POPULATION_DATABASES.isdisjoint(s.databases_consulted),
         "has_fee": s.has_fee,
         "paid_online": s.paid_online,
         "feedback": s.feedback,
@@ -78,6 +97,17 @@ def _fact(s: DossierState) -> dict:
         "proc_online_payment": bool(proc and proc.online_payment),
         "proc_fee_synced": bool(proc and proc.fee_data_synced),
         "proc_population": bool(proc and proc.population_data_connected),
+        # Issue 14's facts (models.ISSUE_14_COLUMNS).
+        # 3.3: online, and for a procedure whose result is a paper document, with an electronic result.
+        "online_counted": s.channel == Channel.ONLINE and (not (proc and proc.paper_result) or s.electronic_result),
+        "fee_owed": fee_owed(s),
+        "fee_data": bool(s.fees),
+        "handling_time": s.handling_time,
+        "time_unit": proc.time_unit if proc else None,
+        "receiving_unit_code": s.receiving_unit_code,
+        # The return event's method, else the form chosen at reception (HinhThuc: by post).
+        "returned_by_post": s.return_method == "post" or (s.return_method is None and s.form == "post"),
+        "pending_catalog": bool(s.pending_catalog),
     }
 
 

@@ -2,8 +2,9 @@
 
 Each component has a numerator, a denominator, a ratio and a score with two decimals
 (half up, on the exact fraction). Components that are catalog-publication facts this system
-does not hold are listed with `tracked: false` and no score; the online-service group's
-formula is not public, so it is configurable and marked provisional.
+does not hold are listed with `tracked: false` and no score; how the online-service group's 12
+points split among its components is not public, so it is a setting and marked provisional.
+docs/indicators.md states each formula and its source.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def linear(weight: int) -> Callable[[Fraction | None], Fraction]:
 
 def full_at(weight: float, threshold: float) -> Callable[[Fraction | None], Fraction]:
     """Full points once the ratio reaches `threshold` (e.g. reuse: full at 80%)."""
-    w, t = Fraction(weight), Fraction(threshold)
+    # From the decimal text: Fraction(0.8) would be the binary float's value, 0.8000000000000000444.
+    w, t = Fraction(str(weight)), Fraction(str(threshold))
     return lambda r: min(w, w * r / t) if r is not None else Fraction(0)
 
 
@@ -50,15 +52,24 @@ class Component:
     provisional: bool = False
 
 
-def _online_service(formula: str) -> Component:
-    if formula == "online_dossiers_synced":  # online dossiers × sync ratio, full at 50%
-        return Component("CLGQ", "Hồ sơ trực tuyến × tỷ lệ đồng bộ (tạm tính)", 12, "online_synced",
-                         "received", full_at(12, 0.5), provisional=True)
-    return Component("CLGQ", "Thủ tục cung cấp trực tuyến (tạm tính)", 12, "procedures_online", "procedures",
-                     full_at(12, 0.8), provisional=True)
+def _online_service(weights: tuple[float, float, float]) -> list[Component]:
+    """The formula document's 3.1-3.3 (docs/indicators.md); how the 12 points split is not public:
+    a setting (METRICS_ONLINE_SERVICE_WEIGHTS), so every component is marked provisional."""
+    w1, w2, w3 = (Fraction(w).limit_denominator(100) for w in weights)
+    return [
+        Component("CLGQ.3.1", "Thủ tục cung cấp DVC trực tuyến (tạm tính)", float(w1), "catalog_online",
+                  "catalog_procedures", full_at(w1, 0.8), provisional=True),
+        Component("CLGQ.3.2", "DVC trực tuyến phát sinh hồ sơ (tạm tính)", float(w2), "online_services_used",
+                  "catalog_online", linear(w2), provisional=True),
+        Component("CLGQ.3.3", "Hồ sơ trực tuyến × tỷ lệ đồng bộ (tạm tính)", float(w3), "online_synced",
+                  "received", full_at(w3, 0.5), provisional=True),
+    ]
 
 
-def groups(online_formula: str) -> list[tuple[str, str, float, list[Component]]]:
+DEFAULT_WEIGHTS = (4.0, 4.0, 4.0)
+
+
+def groups(weights: tuple[float, float, float] = DEFAULT_WEIGHTS) -> list[tuple[str, str, float, list[Component]]]:
     return [
         ("CKMB", "Công khai, minh bạch", 18, [
             Component("CKMB.sync", "Hồ sơ đồng bộ lên Cổng DVC quốc gia", 6, "synced", "received", linear(6)),
@@ -69,13 +80,15 @@ def groups(online_formula: str) -> list[tuple[str, str, float, list[Component]]]
         ("TDGQ", "Tiến độ giải quyết", 20, [
             Component("TDGQ", "Hồ sơ giải quyết đúng hạn", 20, "on_time", "received", linear(20)),
         ]),
-        ("CLGQ", "Dịch vụ trực tuyến", 12, [_online_service(online_formula)]),
+        ("CLGQ", "Dịch vụ trực tuyến", 12, _online_service(weights)),
         ("TTTT", "Thanh toán trực tuyến", 10, [
-            Component("TTTT.A", "Hồ sơ thanh toán trực tuyến", 6, "paid_online", "has_fee", linear(6)),
-            Component("TTTT.B", "Thủ tục có thanh toán trực tuyến", 2, "procedures_online_payment",
+            # 3.6: methods 1 and 2 both count; dossiers that owed nothing are not in the denominator.
+            Component("TTTT.A", "Hồ sơ thanh toán trực tuyến", 6, "paid_online", "fee_owed", linear(6)),
+            # 3.5: fee-bearing procedures whose dossiers synced their fee data, full at 80%.
+            Component("TTTT.B", "Thủ tục đồng bộ dữ liệu phí", 2, "procedures_fee_synced",
                       "procedures_with_fee", full_at(2, 0.8)),
-            Component("TTTT.C", "Thủ tục đồng bộ dữ liệu phí", 2.5, "procedures_fee_synced",
-                      "procedures_with_fee", linear(Fraction(5, 2))),
+            Component("TTTT.C", "Thủ tục có thanh toán trực tuyến", 2.5, "procedures_online_payment",
+                      "procedures_with_fee", linear(Fraction(5, 2)), provisional=True),
         ]),
         ("MDSH", "Mức độ số hóa", 22, [
             Component("MDSH.eresult", "Cấp kết quả điện tử", 6, "electronic_result", "received", linear(6)),
@@ -102,10 +115,14 @@ def component_result(c: Component, counts: Counts) -> dict:
     if c.numerator is None:
         return {"code": c.code, "name": c.name, "max": c.max, "tracked": False, "numerator": None,
                 "denominator": None, "ratio": None, "score": None, "provisional": c.provisional}
-    if c.numerator == "online_synced":  # candidate formula: online share × sync share
+    if c.numerator == "online_synced":  # 3.3: online share × sync share
         received = counts["received"]
-        ratio = Fraction(counts["online"] * counts["synced"], received * received) if received else None
-        numerator, denominator = counts["online"], received
+        ratio = Fraction(counts["online_counted"] * counts["synced"], received * received) if received else None
+        numerator, denominator = counts["online_counted"], received
+    elif c.denominator in ("catalog_procedures", "catalog_online") and c.denominator not in counts.extra:
+        # No catalog to count against (processing unreachable): shown, not scored.
+        return {"code": c.code, "name": c.name, "max": c.max, "tracked": False, "numerator": None,
+                "denominator": None, "ratio": None, "score": None, "provisional": c.provisional}
     else:
         numerator, denominator = counts[c.numerator], counts[c.denominator]
         ratio = Fraction(numerator, denominator) if denominator else None
@@ -117,10 +134,10 @@ def component_result(c: Component, counts: Counts) -> dict:
     }
 
 
-def index766(counts: Counts, *, online_formula: str = "procedures_online") -> dict:
+def index766(counts: Counts, *, weights: tuple[float, float, float] = DEFAULT_WEIGHTS) -> dict:
     """The whole index for one unit and period."""
     out, total, available = [], 0.0, 0.0
-    for code, name, maximum, components in groups(online_formula):
+    for code, name, maximum, components in groups(weights):
         results = [component_result(c, counts) for c in components]
         tracked = [r for r in results if r["tracked"]]
         score = round(min(maximum, sum(r["score"] for r in tracked)), 2)

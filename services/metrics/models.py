@@ -6,7 +6,7 @@ instead of adding to a count.
 
 from datetime import datetime
 
-from sqlalchemy import DDL, Boolean, DateTime, Index, Integer, MetaData, SmallInteger, String, event
+from sqlalchemy import DDL, Boolean, DateTime, Float, Index, Integer, MetaData, SmallInteger, String, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,6 +53,16 @@ class DossierFact(Base):
     proc_online_payment: Mapped[bool] = mapped_column(Boolean)
     proc_fee_synced: Mapped[bool] = mapped_column(Boolean)
     proc_population: Mapped[bool] = mapped_column(Boolean)
+    # --- Facts for the corrected formulas (issue 14; docs/indicators.md says which indicator reads
+    # which; migration 0002 adds them). All have defaults so rows written before them stay valid.
+    online_counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # 3.3
+    fee_owed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # 3.6 denominator
+    fee_data: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # 3.5: fee items sent
+    handling_time: Mapped[float | None] = mapped_column(Float)  # 2.2, in the procedure's time unit
+    time_unit: Mapped[str | None] = mapped_column(String(16))
+    receiving_unit_code: Mapped[str | None] = mapped_column(String(32))  # received outside the handling unit
+    returned_by_post: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    pending_catalog: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")  # held, unjudged
 
 
 # create_all does not add columns to a table that exists (a deployed schema from before the

@@ -1,20 +1,65 @@
-"""Plan 617's 2025 targets (docs/domain.md §7) beside the actual values, with the units short of them."""
+"""Plan targets by year beside the actual values, with the units short of them.
+
+The targets load from a file an operator edits (data/targets.json, or METRICS_TARGETS_PATH): Plan
+617's appendix gives 2025's; a year the file does not list has none (never another year's). Where
+the plan's body and appendix disagree, the target judged is the file's `target` and the other
+figure is shown beside it with its source and a note.
+"""
 
 from __future__ import annotations
 
-# rate name (see reports.RATES) -> (target ratio, Vietnamese label of the target)
-TARGETS = {
-    "full_online_procedures_rate": (0.80, "DVC trực tuyến toàn trình trên thủ tục đủ điều kiện ≥ 80%"),
-    "online_payment_rate": (0.60, "Thanh toán trực tuyến ≥ 60%"),
-    "online_rate": (0.60, "Hồ sơ trực tuyến ≥ 60%"),
-    "digitization_rate": (0.80, "Số hóa hồ sơ, kết quả ≥ 80%"),
-    "sync_rate": (1.00, "Đồng bộ kết quả lên Cổng DVC quốc gia 100%"),
-    "electronic_result_rate": (1.00, "Cấp kết quả điện tử 100%"),
-    "document_result_rate": (1.00, "Kết nối hệ thống QLVB: kết quả đồng bộ 100%"),
-    "reuse_rate": (0.50, "Tái sử dụng dữ liệu số hóa ≥ 50%"),
-    "pakn_on_time_rate": (1.00, "Xử lý PAKN đúng hạn 100%"),
-    "satisfaction_rate": (0.90, "Mức độ hài lòng ≥ 90%"),
-}
+import json
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.metrics.reports import RATES
+
+DEFAULT_TARGETS = Path(__file__).parent / "data" / "targets.json"
+
+
+class Alternative(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: float = Field(ge=0, le=1)
+    source: str
+    note: str
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rate: str
+    target: float = Field(ge=0, le=1)
+    label: str
+    source: str
+    alternatives: list[Alternative] = Field(default_factory=list)
+
+
+class YearTargets(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    plan: str
+    targets: list[Target]
+
+
+class TargetsFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # "_about"
+    years: dict[int, YearTargets]
+
+
+def load_targets(path: str | None = None) -> dict[int, YearTargets]:
+    """The file's targets per year, read again when the file changes (an operator's edit applies
+    without a restart); a rate the indicators do not compute is refused."""
+    file = Path(path or DEFAULT_TARGETS)
+    return _parse(file, file.stat().st_mtime_ns)
+
+
+@cache
+def _parse(file: Path, version: int) -> dict[int, YearTargets]:
+    parsed = TargetsFile.model_validate(json.loads(file.read_text(encoding="utf-8")))
+    unknown = {t.rate for y in parsed.years.values() for t in y.targets} - set(RATES)
+    if unknown:
+        raise ValueError(f"targets file: unknown rate(s) {sorted(unknown)}; known: {sorted(RATES)}")
+    return parsed.years
 
 
 def met(name: str, rate: dict, target: float) -> bool | None:
@@ -24,17 +69,21 @@ def met(name: str, rate: dict, target: float) -> bool | None:
     return rate["ratio"] >= target
 
 
-def targets_report(report: dict) -> list[dict]:
-    """For each target: the unit's actual value, whether it is met, and the child units short of it."""
+def targets_report(report: dict, year_targets: YearTargets | None) -> list[dict]:
+    """For each target of the year: the unit's actual value, whether it is met, the child units
+    short of it, and the plan's other figure where its body and appendix disagree."""
+    if year_targets is None:
+        return []
     out = []
-    for name, (target, label) in TARGETS.items():
-        actual = report["unit"]["rates"][name]
+    for t in year_targets.targets:
+        actual = report["unit"]["rates"][t.rate]
         short = [
-            {"unit_code": c["key"], "name": c["name"], "ratio": c["rates"][name]["ratio"]}
+            {"unit_code": c["key"], "name": c["name"], "ratio": c["rates"][t.rate]["ratio"]}
             for c in report["children"]
-            if c["received"] and met(name, c["rates"][name], target) is False
+            if c["received"] and met(t.rate, c["rates"][t.rate], t.target) is False
         ]
-        out.append({"rate": name, "label": label, "target": target, "actual": actual["ratio"],
-                    "numerator": actual["numerator"], "denominator": actual["denominator"],
-                    "met": met(name, actual, target), "units_short": sorted(short, key=lambda u: u["ratio"])})
+        out.append({"rate": t.rate, "label": t.label, "target": t.target, "source": t.source,
+                    "alternatives": [a.model_dump() for a in t.alternatives],
+                    "actual": actual["ratio"], "numerator": actual["numerator"], "denominator": actual["denominator"],
+                    "met": met(t.rate, actual, t.target), "units_short": sorted(short, key=lambda u: u["ratio"])})
     return out

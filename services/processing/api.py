@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from datetime import date
+from typing import Literal
+
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.processing.catalog import Procedure
+from services.processing.catalog_import import CatalogFileError, import_catalog
+from services.processing.pending import learn_known, pending_summary
 from services.processing.controlsheet import control_sheet
 from services.processing.working import StoredEvent, in_order
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
@@ -76,7 +81,47 @@ async def put_procedure(request: Request, code: str, procedure: Procedure) -> Pr
         raise HTTPException(422, detail=f"body code {procedure.code} differs from path code {code}")
     async with request.app.state.runtime.sessionmaker() as session, session.begin():
         await session.execute(upsert_procedures([procedure], replace=True))
+        await learn_known(session, request.app.state.folding)  # dossiers held for this code are judged
+    request.app.state.runtime.relay.wake()  # their new states go out now, not at the next poll
     return procedure
+
+
+MAX_CATALOG_FILE = 20 * 1024 * 1024
+
+
+@router.post("/procedures/import", tags=["catalog"], dependencies=[OPERATOR],
+             responses={422: {"description": "Invalid rows: nothing was changed; each row and field is named"}})
+async def import_procedures(
+    request: Request,
+    format: Annotated[Literal["csv", "xlsx"], Query(description="The body's format")],
+    dry_run: Annotated[bool, Query(description="Only show what would change")] = False,
+    effective_from: Annotated[date | None, Query(description="When changed time limits apply (default today)")]
+    = None,
+) -> dict:
+    """Import the province's procedure list, the file as the request body (CSV or xlsx in the national
+    TTHC database's export shape): added, changed (old and new values), unchanged, not in the file
+    (kept), dossiers released from the pending catalog."""
+    content = b""
+    async for chunk in request.stream():
+        content += chunk
+        if len(content) > MAX_CATALOG_FILE:
+            raise HTTPException(413, detail="body: the file is larger than 20 MB")
+    try:
+        async with request.app.state.runtime.sessionmaker() as session, session.begin():
+            report = await import_catalog(session, content, f"import.{format}", dry_run=dry_run,
+                                          effective_from=effective_from, folding=request.app.state.folding)
+    except CatalogFileError as exc:
+        raise HTTPException(422, detail=exc.errors) from exc
+    request.app.state.runtime.relay.wake()
+    return report
+
+
+@router.get("/pending-catalog", tags=["catalog"], **READER_ONLY)
+async def list_pending_catalog(request: Request) -> list[dict]:
+    """Dossiers held because their procedure or unit is not in the catalog yet, by unknown code:
+    received and counted, judged as soon as the catalog learns the code."""
+    async with request.app.state.runtime.sessionmaker() as session:
+        return await pending_summary(session)
 
 
 def upsert_procedures(procedures: list[Procedure], *, replace: bool):

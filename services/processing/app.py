@@ -11,6 +11,8 @@ from services.processing.config import ProcessingSettings
 from services.processing.deadlines import run_overdue_timer
 from services.processing.handlers import handle_intake_batch
 from services.processing.models import Base
+from services.processing.pending import Folding, learn_known
+from services.processing.working import FoldRules
 from services.processing.workcalendar import load_calendar
 from shared.guards import install_guards
 from shared.observability import health_router
@@ -21,9 +23,10 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
     settings = settings or ProcessingSettings()
     calendar = load_calendar(settings.holidays_path, cutoff=settings.cutoff)
     catalog = CatalogCache()
+    rules = FoldRules(extension_moves_due_date=settings.extension_moves_due_date)
 
     def handler(runtime):
-        return partial(handle_intake_batch, calendar=calendar, catalog=catalog, topics=runtime.topics)
+        return partial(handle_intake_batch, calendar=calendar, catalog=catalog, topics=runtime.topics, rules=rules)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -36,9 +39,13 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
             seed=seed_catalog,
         ) as runtime:
             app.state.runtime = runtime
+            app.state.folding = Folding(calendar, catalog, runtime.topics, rules)
+            # Codes learned while stopped (a new unit file, a catalog import by command): judge them.
+            async with runtime.sessionmaker() as session, session.begin():
+                await learn_known(session, app.state.folding)
             runtime.spawn("overdue timer", partial(
                 run_overdue_timer, runtime.sessionmaker, calendar=calendar, catalog=catalog, topics=runtime.topics,
-                wake=runtime.relay.wake,
+                wake=runtime.relay.wake, rules=rules,
             ))
             yield
 

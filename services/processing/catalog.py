@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -15,12 +17,19 @@ from services.processing.models import ProcedureRow
 from services.processing.workcalendar import TimeLimit
 
 SEED = Path(__file__).parent / "data" / "procedures.json"
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class Limit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: int = Field(ge=0)
     unit: Literal["working_days", "calendar_days", "hours", "months"]
+
+
+class FormerLimit(Limit):
+    """A time limit that was in force for dossiers received before `until` (a local date)."""
+
+    until: date
 
 
 class Procedure(BaseModel):
@@ -38,6 +47,11 @@ class Procedure(BaseModel):
     fee_data_synced: bool = False  # the fee data is synced to the national portal
     population_data_connected: bool = False  # connected to the national population database
     field_code: str | None = Field(default=None, max_length=64)  # mã lĩnh vực
+    paper_result: bool = False  # the result is a paper document (kết quả bản giấy)
+    applicants: str | None = Field(default=None, max_length=500)  # đối tượng thực hiện
+    full_online_eligible: bool = False  # đủ điều kiện cung cấp DVC trực tuyến toàn trình
+    # Earlier time limits, oldest first: a dossier is judged by the limit in force when received.
+    former_limits: list[FormerLimit] = Field(default_factory=list)
 
     def facts(self) -> ProcedureFacts:
         return ProcedureFacts(
@@ -49,11 +63,21 @@ class Procedure(BaseModel):
             fee_data_synced=self.fee_data_synced,
             population_data_connected=self.population_data_connected,
             field_code=self.field_code or "",
+            paper_result=self.paper_result,
+            time_unit=self.limit.unit,
         )
 
     @property
     def time_limit(self) -> TimeLimit:
         return TimeLimit(self.limit.amount, self.limit.unit)
+
+    def time_limit_on(self, received_at: datetime) -> TimeLimit:
+        """The limit in force on the (local) day the dossier was received."""
+        day = received_at.astimezone(VN).date()
+        for former in sorted(self.former_limits, key=lambda f: f.until):
+            if day < former.until:
+                return TimeLimit(former.amount, former.unit)
+        return self.time_limit
 
 
 def load_seed(path: str | Path | None = None) -> dict[str, Procedure]:

@@ -14,3 +14,6 @@ class ProcessingSettings(ServiceSettings):
     holidays_path: str | None = None
     # Receipts after this local time count from the next working day (off by default).
     cutoff: time | None = None
+    # The portal's mechanical rule: an extension's new date replaces the due date it is judged
+    # against (for a province that syncs the new date as NgayHenTra). Off: docs/domain.md §5's rule.
+    extension_moves_due_date: bool = False

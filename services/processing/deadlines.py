@@ -17,13 +17,14 @@ from services.processing.catalog import CatalogCache
 from services.processing.handlers import INSERT_EVENTS, refold
 from services.processing.models import Dossier
 from services.processing.workcalendar import WorkCalendar
+from services.processing.working import FoldRules
 from shared.db import commit_without_flush_wait
 from shared.topics import Topics
 
 
 async def fire_due_deadlines(
     session: AsyncSession, now: datetime, *, calendar: WorkCalendar, catalog: CatalogCache, topics: Topics,
-    limit: int = 500,
+    limit: int = 500, rules: FoldRules = FoldRules(),
 ) -> int:
     """Mark the open dossiers whose deadline has passed by `now`; returns how many."""
     rows = await session.execute(
@@ -45,20 +46,21 @@ async def fire_due_deadlines(
     # each deadline is recorded, folded and published once.
     inserted = set((await INSERT_EVENTS.execute(session, events)).scalars())
     if inserted:
-        await refold(session, inserted, calendar=calendar, catalog=catalog, topics=topics)
+        await refold(session, inserted, calendar=calendar, catalog=catalog, topics=topics,
+                     rules=rules)
     return len(inserted)
 
 
 async def run_overdue_timer(
     sessionmaker: async_sessionmaker, *, calendar: WorkCalendar, catalog: CatalogCache, topics: Topics, wake,
-    interval: float = 0.5,
+    interval: float = 0.5, rules: FoldRules = FoldRules(),
 ) -> None:
     """Check twice a second (a timer with sub-second lateness, not a nightly batch)."""
     while True:
         async with sessionmaker() as session, session.begin():
             await commit_without_flush_wait(session)  # lost, it fires again: the event id is deterministic
             fired = await fire_due_deadlines(session, datetime.now(UTC), calendar=calendar, catalog=catalog,
-                                             topics=topics)
+                                             topics=topics, rules=rules)
         if fired:
             wake()
         else:

@@ -17,17 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.processing.catalog import CatalogCache
 from services.processing.lifecycle import StoredEvent, fold
-from services.processing.models import AnomalyRow, Dossier, DossierEvent
+from services.processing.models import AnomalyRow, Dossier, DossierEvent, PendingCatalog
+from services.processing.working import FoldRules
 from services.processing.workcalendar import WorkCalendar
 from shared.consumer import Rejected
 from shared.db import BulkInsert, any_of, none_of, upsert
-from shared.event_types import INTAKE_MODELS, Anomaly, DossierState, Received, Submitted
+from shared.event_types import INTAKE_MODELS, Anomaly, DossierState
 from shared.events import Envelope, EventError, make_event, parse_typed, serialize
 from shared.outbox import add_to_outbox
 from shared.topics import Topics
+from shared.units import load_units
 
 log = logging.getLogger(__name__)
-OPENING = (Submitted, Received)  # the data of the events that open a dossier (they name its procedure)
 
 
 async def handle_intake_batch(
@@ -37,6 +38,7 @@ async def handle_intake_batch(
     calendar: WorkCalendar,
     catalog: CatalogCache,
     topics: Topics,
+    rules: FoldRules = FoldRules(),
 ) -> Rejected:
     rejected: Rejected = []
     parsed: list[tuple[ConsumerRecord, Envelope, BaseModel]] = []
@@ -49,12 +51,10 @@ async def handle_intake_batch(
         except EventError as exc:
             rejected.append((record, f"invalid event: {exc}"))
 
-    procedures = await catalog.procedures(session)
+    # A dossier of a procedure or unit the catalog does not know yet is kept and held (pending
+    # catalog), never dropped: it is judged when the catalog learns the code (pending.py).
     new_rows: dict[str, dict] = {}
-    for record, e, data in parsed:
-        if isinstance(data, OPENING) and data.procedure_code not in procedures:
-            rejected.append((record, f"unknown procedure code {data.procedure_code}"))
-            continue
+    for _, e, data in parsed:
         new_rows[e.id] = {
             "id": e.id,
             "dossier_code": e.subject,
@@ -66,12 +66,12 @@ async def handle_intake_batch(
     if new_rows:
         changed = set((await INSERT_EVENTS.execute(session, list(new_rows.values()))).scalars())
         if changed:
-            await refold(session, changed, calendar=calendar, catalog=catalog, topics=topics)
+            await refold(session, changed, calendar=calendar, catalog=catalog, topics=topics, rules=rules)
     return rejected
 
 
 async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalendar, catalog: CatalogCache,
-                 topics: Topics) -> None:
+                 topics: Topics, rules: FoldRules = FoldRules()) -> None:
     """Recompute the given dossiers from all their events and publish their new states.
 
     Per-dossier advisory locks serialize this with the overdue timer and with another replica
@@ -89,15 +89,18 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     for code, *event in rows.tuples():
         events[code].append(StoredEvent(*event))
     procedures = await catalog.procedures(session)
+    units = load_units()
     states = [
         s
         for code, evs in events.items()
-        if (s := fold(code, evs, procedure=procedures.get, calendar=calendar)) is not None
+        if (s := fold(code, evs, procedure=procedures.get, calendar=calendar, rules=rules,
+                      known_unit=units.__contains__)) is not None
     ]
     if not states:
         return
     encoded = [(s, pydantic_core.to_json(s)) for s in states]  # once, for the row and the event
     await UPSERT_DOSSIER.execute(session, [_dossier_row(s, data) for s, data in encoded])
+    await _record_pending(session, states)
     new_anomalies = await _record_anomalies(session, states)
     now = datetime.now(UTC)
     messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now), data))
@@ -132,6 +135,16 @@ async def _record_anomalies(session: AsyncSession, states: list[DossierState]) -
             for code, a in found]
     inserted = set((await session.execute(stmt, rows)).scalars())
     return [(code, a) for code, a in found if a.event_id in inserted]
+
+
+async def _record_pending(session: AsyncSession, states: list[DossierState]) -> None:
+    """Make the pending-catalog list match the folds (a dossier leaves it once judged)."""
+    await session.execute(delete(PendingCatalog).where(any_of(PendingCatalog.dossier_code,
+                                                             [s.dossier_code for s in states])))
+    rows = [{"dossier_code": s.dossier_code, "code": code, "unit_code": s.unit_code, "received_at": s.received_at}
+            for s in states for code in s.pending_catalog]
+    if rows:
+        await session.execute(insert(PendingCatalog).on_conflict_do_nothing(), rows)
 
 
 def _anomaly_record(code: str, anomaly: Anomaly) -> bytes:

@@ -7,14 +7,14 @@ out-of-order arrival harmless: the same set of events always gives the same stat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services.processing.catalog import Procedure
 from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
-from services.processing.working import APPLY, StoredEvent, Working, in_order
-from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, ResultItem, StepItem
+from services.processing.working import APPLY, FoldRules, StoredEvent, Working, in_order
+from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, ResultItem, Status, StepItem
 
 
 def fold(
@@ -23,23 +23,31 @@ def fold(
     *,
     procedure: Callable[[str], Procedure | None],
     calendar: WorkCalendar,
+    rules: FoldRules = FoldRules(),
+    known_unit: Callable[[str], bool] = lambda code: True,
 ) -> DossierState | None:
-    """The dossier's state, or None while its opening event has not arrived yet."""
+    """The dossier's state, or None while its opening event has not arrived yet.
+
+    A dossier whose procedure or unit the catalog does not know yet is still folded and published
+    (received and counted) but not judged: `pending_catalog` names the unknown codes, and the
+    catalog's learning them re-folds it (services/processing/pending.py)."""
     # The document system's status messages show on the control sheet; only a recall agreed changes
     # the state (and only it counts in the revision, so the others publish no new state).
     ordered = in_order(e for e in events if e.type != "dossier.document_status" or changes_state(e))
     if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
         return None
-    w = Working(code, procedure, calendar)
+    w = Working(code, procedure, calendar, rules)
     for e in ordered:
-        reason = illegal_reason(e.type, w.status, opened=bool(w.unit_code),
-                                received=w.received_at is not None, waiting=w.waiting_since is not None)
+        reason = illegal_reason(e.type, w.status, opened=bool(w.unit_code), received=w.received_at is not None,
+                                waiting=w.waiting_since is not None, processed=w.processed_at is not None)
         if reason:
             w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
             APPLY[e.type](w, e)
+    pending = [f"procedure:{w.procedure_code}"] * (procedure(w.procedure_code) is None)
+    pending += [f"unit:{w.unit_code}"] * (not known_unit(w.unit_code))
     steps = control_sheet([e for e in ordered if e.type != "dossier.document_status"])
-    return _state(w, len(ordered), steps, **_document(w, procedure))
+    return _state(w, len(ordered), steps, pending, **_document(w, procedure))
 
 
 def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
@@ -55,10 +63,25 @@ def _verdict(f: Working) -> tuple[bool | None, datetime | None]:
     return judged_at <= deadline, None
 
 
-def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: bool,
+def _handling_time(f: Working) -> float | None:
+    """Indicator 2.2: reception to the end of processing, minus supplementation, in the
+    procedure's time unit (working days and hours count office time only)."""
+    if f.status not in (Status.PROCESSED, Status.RETURNED) or not (f.received_at and f.end_at and f.procedure):
+        return None
+    unit = f.procedure.time_unit
+    pauses = [(s.requested_at, s.supplied_at) for s in f.supplements if s.supplied_at]
+    if unit in ("working_days", "hours"):
+        office = f.calendar.office_time_between(f.received_at, f.end_at) - sum(
+            (f.calendar.office_time_between(a, b) for a, b in pauses), timedelta())
+        return round(office / (f.calendar.office_day if unit == "working_days" else timedelta(hours=1)), 2)
+    elapsed = f.end_at - f.received_at - f.paused
+    return round(elapsed / timedelta(days=30 if unit == "months" else 1), 2)
+
+
+def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, result_is_document: bool,
            document_number: str | None) -> DossierState:
     components = f.components
-    on_time, deadline = _verdict(f)
+    on_time, deadline = _verdict(f) if not pending else (None, None)
     overdue = deadline is not None and f.deadline_passed_at is not None and f.deadline_passed_at >= deadline
     return DossierState(
         dossier_code=f.code,
@@ -69,6 +92,7 @@ def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: 
         revision=revision,
         received_at=f.received_at,
         due_at=f.due_at,
+        appointment_at=f.appointment_at,
         end_at=f.end_at,
         returned_at=f.returned_at,
         supplement_requests=f.supplement_requests,
@@ -104,6 +128,10 @@ def _state(f: Working, revision: int, steps: list[dict], *, result_is_document: 
         anomalies=f.anomalies,
         result_is_document=result_is_document,
         document_number=document_number,
+        receiving_unit_code=f.receiving_unit_code if f.receiving_unit_code != f.unit_code else None,
+        handling_time=_handling_time(f),
+        return_method=f.return_method,
+        pending_catalog=pending,
         vneid_authenticated=bool(f.portal.get("vneid_authenticated")),
         databases_consulted=list(f.portal.get("databases_consulted") or []),
         result_in_citizen_store=any(d.get("in_citizen_store") for d in f.result_facts.values()),

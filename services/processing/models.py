@@ -70,3 +70,18 @@ class AnomalyRow(Base):
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reason: Mapped[str] = mapped_column(String(500))
     detected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PendingCatalog(Base):
+    """Dossiers held because the catalog does not know their procedure or unit yet (current fold).
+
+    They are received and counted but not judged; the catalog's learning the code re-folds them.
+    """
+
+    __tablename__ = "pending_catalog"
+
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)  # procedure:X or unit:Y
+    unit_code: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -20,12 +20,13 @@ FACTS = {
     "dossier.feedback_received",
     "dossier.feedback_handled",
     "dossier.rated",
+    "dossier.catalog_learned",
 }
 AFTER_PROCESSED = {"dossier.result_returned", "dossier.fee_requested", "dossier.fee_paid"}
 
 
 def illegal_reason(
-    event_type: str, status: Status, *, opened: bool, received: bool, waiting: bool
+    event_type: str, status: Status, *, opened: bool, received: bool, waiting: bool, processed: bool = False
 ) -> str | None:
     """Why `event_type` cannot happen now, or None when it can."""
     if event_type in FACTS:
@@ -43,7 +44,8 @@ def illegal_reason(
         return None if ok else "refusal (không tiếp nhận) is only possible at reception"
     if not received:
         return "the dossier has not been received yet"
-    if status == Status.PROCESSED and event_type not in AFTER_PROCESSED:
+    # Processed, then fees asked (status 6): still only fees and the return may follow.
+    if (status == Status.PROCESSED or processed) and event_type not in AFTER_PROCESSED:
         return "the dossier is already processed; only fees and the return of the result may follow"
     if event_type == "dossier.supplement_supplied" and not waiting:
         return "no supplementation request is pending"

@@ -131,6 +131,26 @@ class WorkCalendar:
             return -self.working_days_between(b, a)
         return sum(self.is_working_day(a + i * _DAY) for i in range(1, (b - a).days + 1))
 
+    def office_time_between(self, a: datetime, b: datetime) -> timedelta:
+        """Office time (working days, office hours) from `a` to `b`; zero when b <= a."""
+        total = timedelta()
+        a, b = a.astimezone(self.tz), b.astimezone(self.tz)
+        day = a.date()
+        while day <= b.date():
+            if self.is_working_day(day):
+                for opens, closes in self.office_hours:
+                    start = max(a, datetime.combine(day, opens, self.tz))
+                    end = min(b, datetime.combine(day, closes, self.tz))
+                    total += max(end - start, timedelta())
+            day += _DAY
+        return total
+
+    @property
+    def office_day(self) -> timedelta:
+        """The length of one working day's office hours (7.5 h by default)."""
+        return sum((datetime.combine(date.min, c) - datetime.combine(date.min, o) for o, c in self.office_hours),
+                   timedelta())
+
     def due_at(self, received_at: datetime, limit: TimeLimit) -> datetime:
         if received_at.tzinfo is None:
             raise ValueError("received_at must be timezone-aware")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.processing.catalog import Procedure
-from services.processing.workcalendar import WorkCalendar
+from services.processing.workcalendar import TimeLimit, WorkCalendar
 from shared.event_types import (
     Anomaly,
     Channel,
@@ -30,6 +30,22 @@ ENDING = {
     "dossier.stopped": Status.STOPPED,
     "dossier.processed": Status.PROCESSED,
 }
+
+
+@dataclass(frozen=True)
+class FoldRules:
+    """Rule choices a province states (docs/domain.md §5); the defaults are the legal reading."""
+
+    # An extension (thư xin lỗi) gives the citizen a new appointment but does not make a late dossier
+    # on time: it is judged against the original due date. The portal judges against the NgayHenTra
+    # it was sent; a province that sends the new date there gets that mechanical verdict: set this.
+    extension_moves_due_date: bool = False
+
+
+# PAKN deadlines when the event carries none (Decision 766's formula document, 5.2), in working days
+# from the day the feedback was received: answer, refuse to handle, ask the citizen for more.
+FEEDBACK_LIMITS = {"answered": TimeLimit(15, "working_days"), "refused": TimeLimit(2, "working_days"),
+                   "supplement_requested": TimeLimit(5, "working_days")}
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,7 @@ ORDER = {
             "dossier.feedback_handled",
             "dossier.rated",
             "dossier.deadline_passed",
+            "dossier.catalog_learned",
         ]
     )
 }
@@ -81,15 +98,20 @@ class Working:
     code: str
     procedure_of: Callable[[str], Procedure | None]
     calendar: WorkCalendar
+    rules: FoldRules = FoldRules()
     unit_code: str = ""
+    receiving_unit_code: str | None = None
     procedure_code: str = ""
     channel: Channel = Channel.COUNTER
     status: Status = Status.SUBMITTED
     submitted_at: datetime | None = None  # NgayNopHoSo
     received_at: datetime | None = None
-    due_at: datetime | None = None
+    due_at: datetime | None = None  # judged against (the original due date unless the rules say otherwise)
+    appointment_at: datetime | None = None  # the citizen's appointment (moved by an extension)
     end_at: datetime | None = None
+    processed_at: datetime | None = None  # reached status 9
     returned_at: datetime | None = None
+    return_method: str | None = None
     supplement_requests: int = 0
     paused: timedelta = timedelta()
     waiting_since: datetime | None = None  # supplementation requested, not yet supplied
@@ -100,7 +122,9 @@ class Working:
     electronic_result: bool = False
     deadline_passed_at: datetime | None = None  # the overdue timer fired at this moment
     procedure: ProcedureFacts | None = None
-    feedback_due: dict[str, datetime] = field(default_factory=dict)  # PAKN id -> its deadline
+    feedback_due: dict[str, datetime] = field(default_factory=dict)  # PAKN id -> its answer deadline
+    feedback_received_at: dict[str, datetime] = field(default_factory=dict)  # PAKN id -> when received
+    feedback_late: set[str] = field(default_factory=set)  # a step (refusal, supplement request) was late
     feedback_on_time: set[str] = field(default_factory=set)
     feedback_satisfied: set[str] = field(default_factory=set)
     disliked: bool = False
@@ -117,6 +141,11 @@ class Working:
     def deadline(self) -> datetime | None:
         return self.due_at + self.paused if self.due_at else None
 
+    def feedback_deadline(self, feedback_id: str, outcome: str) -> datetime:
+        if outcome == "answered" and feedback_id in self.feedback_due:
+            return self.feedback_due[feedback_id]
+        return self.calendar.due_at(self.feedback_received_at[feedback_id], FEEDBACK_LIMITS[outcome])
+
     def resume(self) -> None:
         """Back to processing (4), unless processing has already ended."""
         if self.end_at is None:
@@ -126,6 +155,7 @@ class Working:
 def opened(w: Working, e: StoredEvent) -> None:
     d = e.data
     w.unit_code, w.procedure_code, w.channel = d["unit_code"], d["procedure_code"], Channel(d["channel"])
+    w.receiving_unit_code = d.get("receiving_unit_code") or w.receiving_unit_code
     proc = w.procedure_of(w.procedure_code)
     w.has_fee = w.has_fee or bool(proc and proc.fee > 0)
     w.procedure = proc.facts() if proc else None
@@ -134,7 +164,9 @@ def opened(w: Working, e: StoredEvent) -> None:
     w.portal |= {k: d[k] for k in PORTAL_FACTS if k in d}
     if e.type == "dossier.received":  # accepted: the clock starts
         w.received_at = e.time
-        w.due_at = w.calendar.due_at(e.time, proc.time_limit) if proc else None
+        # The limit in force on the day it was received, even if the catalog changed it since.
+        w.due_at = w.calendar.due_at(e.time, proc.time_limit_on(e.time)) if proc else None
+        w.appointment_at = w.due_at
         w.status = Status.ACCEPTED
 
 
@@ -164,19 +196,31 @@ def fee_paid(w: Working, e: StoredEvent) -> None:
     w.has_fee = True
     w.paid_online = w.paid_online or e.data["method"] != PaymentMethod.OFFLINE
     w.payment_method = max(w.payment_method, e.data["method"])
-    w.resume()
+    if w.processed_at is not None and w.status == Status.FEE_REQUESTED:
+        w.status = Status.PROCESSED  # fees asked after processing: paid, the result awaits its return
+    else:
+        w.resume()
 
 
 def ended(w: Working, e: StoredEvent) -> None:
     w.status = ENDING[e.type]
     if w.end_at is None or e.type == "dossier.processed":  # "processed" is the preferred end
         w.end_at = e.time
+    if e.type == "dossier.processed":
+        w.processed_at = e.time
+
+
+def extended(w: Working, e: StoredEvent) -> None:
+    w.appointment_at = datetime.fromisoformat(e.data["new_due_at"])
+    if w.rules.extension_moves_due_date:
+        w.due_at = w.appointment_at
 
 
 def returned(w: Working, e: StoredEvent) -> None:
     w.status = Status.RETURNED
     w.returned_at = e.time
     w.end_at = w.end_at or e.time  # returned stands in when "processed" never came
+    w.return_method = e.data.get("return_method", w.return_method)
 
 
 def component(w: Working, e: StoredEvent) -> None:
@@ -212,10 +256,24 @@ def document_status(w: Working, e: StoredEvent) -> None:
         w.document_number = w.document_id = None
 
 
-def feedback_handled(w: Working, e: StoredEvent) -> None:
+def feedback_received(w: Working, e: StoredEvent) -> None:
     feedback_id = e.data["feedback_id"]
-    due = w.feedback_due.get(feedback_id)
-    if due is not None and e.time <= due:
+    w.feedback_received_at[feedback_id] = e.time
+    due = e.data.get("due_at")
+    w.feedback_due[feedback_id] = (datetime.fromisoformat(due) if due
+                                   else w.calendar.due_at(e.time, FEEDBACK_LIMITS["answered"]))
+
+
+def feedback_handled(w: Working, e: StoredEvent) -> None:
+    """On time when every step kept its limit: a supplement request within 5 working days, a
+    refusal within 2, the answer by its deadline (the event's, else 15 working days)."""
+    feedback_id = e.data["feedback_id"]
+    if feedback_id not in w.feedback_received_at:
+        return  # handled before it was received (out of order): judged when the received event comes
+    outcome = e.data.get("outcome") or "answered"
+    if e.time > w.feedback_deadline(feedback_id, outcome):
+        w.feedback_late.add(feedback_id)
+    if outcome != "supplement_requested" and feedback_id not in w.feedback_late:
         w.feedback_on_time.add(feedback_id)
     if e.data.get("satisfied"):
         w.feedback_satisfied.add(feedback_id)
@@ -237,15 +295,15 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.supplement_supplied": supplement_supplied,
     "dossier.fee_requested": fee_requested,
     "dossier.fee_paid": fee_paid,
-    "dossier.extended": _set(due_at=lambda e: datetime.fromisoformat(e.data["new_due_at"])),
+    "dossier.extended": extended,
     **dict.fromkeys(ENDING, ended),
     "dossier.result_returned": returned,
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,
     "dossier.document_status": document_status,
     "dossier.deadline_passed": _set(deadline_passed_at=lambda e: e.time),
-    "dossier.feedback_received": lambda w, e: w.feedback_due.__setitem__(
-        e.data["feedback_id"], datetime.fromisoformat(e.data["due_at"])),
+    "dossier.feedback_received": feedback_received,
     "dossier.feedback_handled": feedback_handled,
+    "dossier.catalog_learned": lambda w, e: None,  # only marks the re-fold (a new revision)
     "dossier.rated": _set(disliked=lambda e: e.data["rating"] == "dissatisfied"),  # the latest counts
 }

@@ -27,7 +27,7 @@ from services.sync.documents.request import DECISION_TYPE, REQUEST_NOTATION
 from services.sync.documents.signing import load_signing_key, make_authority, make_signer
 from simulator.events import EventFactory
 from simulator.post import post_events
-from tests.conftest import DATABASE_URL, KAFKA, free_port, poll
+from tests.conftest import DATABASE_URL, KAFKA, free_port, poll, targets_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -47,7 +47,7 @@ def stack(tmp_path, topics, schemas, monkeypatch):
         monkeypatch.setenv(name, value)
     running = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
                     topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES},
-                    docsys=True)
+                    docsys=True, extra_env={"metrics": {"METRICS_TARGETS_PATH": str(targets_file(tmp_path))}})
     try:
         running.start_all()
         yield running

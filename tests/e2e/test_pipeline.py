@@ -133,9 +133,9 @@ async def test_a_malformed_event_is_named_and_the_rest_of_its_batch_accepted(sta
         response = await client.post(stack.url("intake") + "/v1/events/batch", json=[good, bad, unknown_unit])
         assert response.status_code == 207
         results = response.json()["results"]
-        assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+        # A unit the list does not know yet is held by processing (pending catalog), not refused.
+        assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"]
         assert [e["field"] for e in results[1]["errors"]] == ["data.channel"]
-        assert results[2]["errors"] == [{"field": "data.unit_code", "message": "unknown unit code 'H44.999'"}]
 
         single = await client.post(stack.url("intake") + "/v1/events", json=bad)
         assert single.status_code == 422

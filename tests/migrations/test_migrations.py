@@ -74,6 +74,12 @@ async def test_a_create_all_schema_from_before_migrations_counts_as_the_baseline
     from deploy.migrate import metadata
     engine, schema = engines["processing"], f"{schemas}processing"
     await create_schema(engine, schema, *metadata("processing"))  # as 587e2f2 started a service
+    # ... with 587e2f2's tables only: today's models hold tables later revisions add.
+    baseline_tables = set(json.loads((Path(__file__).parent / "schema-587e2f2.json").read_text())["processing"])
+    async with engine.begin() as conn:
+        for table in reversed(metadata("processing")[-1].sorted_tables):
+            if table.name not in baseline_tables:
+                await conn.execute(text(f'DROP TABLE "{schema}"."{table.name}"'))
     assert await schema_revision(engine, schema) == BASELINE
     before, after = await upgrade_schema(engine, schema, "processing")
     assert (before, after) == (BASELINE, head("processing"))

@@ -8,6 +8,7 @@ import pytest
 
 from services.processing.catalog import load_seed
 from services.processing.lifecycle import StoredEvent, fold
+from services.processing.working import FoldRules
 from services.processing.workcalendar import load_calendar
 from shared.event_types import Status
 
@@ -106,13 +107,31 @@ def test_refusal_ends_the_clock():
     assert s.status == Status.REFUSED and s.on_time is True
 
 
-def test_extension_sets_a_new_due_date():
-    s = state(
+def test_extension_gives_a_new_appointment_but_does_not_erase_lateness():
+    # Due Mon 17/8 17:00. The apology letter on 14/8 promises 24/8; processed Fri 21/8: late against
+    # the original due date (docs/domain.md §5), the citizen's appointment is the new date.
+    events = (
         received(at("2026-08-10")),
         ev("dossier.extended", at("2026-08-14"), new_due_at=at("2026-08-24", "17:00").isoformat(), reason="Xin lỗi"),
         ev("dossier.processed", at("2026-08-21")),
     )
-    assert s.due_at == at("2026-08-24", "17:00") and s.on_time is True
+    s = state(*events)
+    assert s.due_at == at("2026-08-17", "17:00") and s.appointment_at == at("2026-08-24", "17:00")
+    assert s.on_time is False
+    # The portal's mechanical rule (a province that sends the new date as NgayHenTra): on time.
+    mechanical = fold(CODE, events, procedure=CATALOG.get, calendar=CALENDAR,
+                      rules=FoldRules(extension_moves_due_date=True))
+    assert mechanical.due_at == at("2026-08-24", "17:00") and mechanical.on_time is True
+
+
+def test_an_extension_issued_after_the_deadline_leaves_the_dossier_late():
+    # Apology written on 19/8, two days after the 17/8 deadline; processed 20/8 within the new date.
+    s = state(
+        received(at("2026-08-10")),
+        ev("dossier.extended", at("2026-08-19"), new_due_at=at("2026-08-21", "17:00").isoformat(), reason="Xin lỗi"),
+        ev("dossier.processed", at("2026-08-20")),
+    )
+    assert s.on_time is False and s.appointment_at == at("2026-08-21", "17:00")
 
 
 def test_digitization_and_payment_facts():
@@ -159,9 +178,11 @@ def test_on_time_boundary_is_inclusive(clock, on_time):
     assert s.on_time is on_time
 
 
-def test_unknown_procedure_gives_no_due_date():
-    s = fold(CODE, [received(at("2026-08-10"), procedure="9.999999")], procedure=lambda c: None, calendar=CALENDAR)
+def test_unknown_procedure_is_held_unjudged_with_the_code_named():
+    s = fold(CODE, [received(at("2026-08-10"), procedure="9.999999"), ev("dossier.processed", at("2026-08-11"))],
+             procedure=lambda c: None, calendar=CALENDAR)
     assert s.due_at is None and s.deadline_at is None and s.on_time is None
+    assert s.pending_catalog == ["procedure:9.999999"] and s.status == Status.PROCESSED
 
 
 
@@ -204,10 +225,14 @@ def test_deadline_timer_marks_open_dossiers_overdue_until_they_end():
     timer = ev("dossier.deadline_passed", at("2026-08-17", "17:00"))
     assert state(opened, timer).overdue is True
     assert state(opened).overdue is False
-    # An extension after the timer fired: the new deadline has not passed.
+    # An extension does not lift lateness: the original deadline passed, the dossier is overdue;
+    # only under the portal's mechanical rule does the new date count.
     extended = ev("dossier.extended", at("2026-08-17", "16:00"), new_due_at=at("2026-08-20", "17:00").isoformat(),
                   reason="Thư xin lỗi")
-    assert state(opened, extended, timer).overdue is False
+    assert state(opened, extended, timer).overdue is True
+    mechanical = fold(CODE, [opened, extended, timer], procedure=CATALOG.get, calendar=CALENDAR,
+                      rules=FoldRules(extension_moves_due_date=True))
+    assert mechanical.overdue is False
     assert state(opened, timer, ev("dossier.processed", at("2026-08-18"))).overdue is False
 
 

@@ -291,3 +291,27 @@ def test_naive_datetime_is_rejected(official):
 def test_invalid_time_limit(amount, unit):
     with pytest.raises(ValueError):
         TimeLimit(amount, unit)
+
+
+def test_next_years_table_added_as_docs_holidays_md_says(tmp_path, official):
+    # The documented procedure: copy the shipped table, add the new year's official entries (each with
+    # its source), point PROCESSING_HOLIDAYS_PATH at the copy. Here 2027 (a test notice, not the real
+    # one) and 24/11 (Ngày Văn hóa Việt Nam) made a day off by the table alone, no code change.
+    table = json.loads(DEFAULT_TABLE.read_text(encoding="utf-8"))
+    table["years"]["2027"] = [
+        {"name": "Tết Nguyên đán Đinh Mùi", "replaces": ["tet"], "off": ["2027-02-05/2027-02-12"],
+         "source": "test notice for 2027"},
+        {"name": "Ngày Văn hóa Việt Nam", "off": ["2027-11-24"], "source": "test notice for 2027"},
+    ]
+    table["years"]["2026"].append({"name": "Ngày Văn hóa Việt Nam", "off": ["2026-11-24"], "source": "test notice"})
+    path = tmp_path / "holidays.json"
+    path.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+    edited = load_calendar(path)
+    assert official.is_working_day(date(2027, 11, 24)) and not edited.is_working_day(date(2027, 11, 24))
+    assert official.is_working_day(date(2026, 11, 24)) and not edited.is_working_day(date(2026, 11, 24))
+    assert not edited.is_working_day(date(2027, 2, 12)) and official.is_working_day(date(2027, 2, 12))
+    # Received Tue 23/11/2027, 1 working day: Wed 24/11 is now off, so due Thu 25/11 at 17:00.
+    assert official.due_at(at(2027, 11, 23), TimeLimit(1, "working_days")) == at(2027, 11, 24, 17)
+    assert edited.due_at(at(2027, 11, 23), TimeLimit(1, "working_days")) == at(2027, 11, 25, 17)
+    # Earlier years answer as before.
+    assert edited.days_off(2025) == official.days_off(2025)

@@ -80,3 +80,17 @@ def test_the_dossier_code_pattern_is_the_provinces_setting():
     assert dialect.national_code("H44.07-260803-00012") == "000.00.07.H44-260803-00012"
     assert Dialect(load_units(), "{unit}.{date}.{seq}").national_code("H44-260803-0001") == "000.00.00.H44.260803.0001"
     assert dialect.national_code("000.00.07.H44-260803-00012") == "000.00.07.H44-260803-00012"
+
+
+def test_an_extensions_new_appointment_travels_in_the_note_and_ngayhentra_stays_the_due_date():
+    # 1.000894 received Mon 10/8 (due 17/8 17:00); an apology letter promises Mon 24/8 17:00.
+    state = fold(CODE, [
+        ev("dossier.received", at("2026-08-10"), unit_code="H44.100", procedure_code="1.000894", channel=1),
+        ev("dossier.extended", at("2026-08-14"), new_due_at=at("2026-08-24", "17:00").isoformat(), reason="Xin lỗi"),
+    ], procedure=load_seed().get, calendar=load_calendar())
+    r = payload(state, Dialect(load_units()))["record"]
+    assert r["NgayHenTra"] == "20260817170000"
+    assert r["GhiChu"] == "Gia hạn giải quyết (thư xin lỗi), hẹn trả mới: 17:00 24/08/2026"
+    plain = fold(CODE, [ev("dossier.received", at("2026-08-10"), unit_code="H44.100", procedure_code="1.000894",
+                           channel=1)], procedure=load_seed().get, calendar=load_calendar())
+    assert payload(plain, Dialect(load_units()))["record"]["GhiChu"] == ""

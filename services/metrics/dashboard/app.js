@@ -51,7 +51,8 @@ function query() {
 function renderSummary(unit) {
   const index = unit.index ?? { score: null, max_available: 0, max: 100, groups: [] };
   $("#total-score").textContent = index.score === null ? "—" : num.format(index.score);
-  $("#total-note").textContent = `trên ${num.format(index.max_available)} điểm tính được (tối đa ${index.max})`;
+  $("#total-note").textContent = `trên ${num.format(index.max_available)} điểm tính được (tối đa ${index.max})`
+    + (unit.pending_catalog ? ` · ${num.format(unit.pending_catalog)} hồ sơ chờ danh mục, chưa đánh giá` : "");
   $("#groups").replaceChildren(...index.groups.map((g) => {
     const div = document.createElement("div");
     div.className = "group" + (g.provisional ? " provisional" : "");
@@ -99,9 +100,16 @@ function renderUnits() {
   [...tbody.rows].forEach((tr, i) => { tr.dataset.unit = rows[i].key; tr.tabIndex = 0; });
 }
 
-function renderTargets(targets) {
+function renderTargets({ targets, year }) {
+  if (!targets.length) {  // a year without targets shows none, never another year's
+    const none = cell(`Chưa có chỉ tiêu cho năm ${year}`);
+    none.colSpan = 5;
+    fillRows($("#targets tbody"), [[none]]);
+    return;
+  }
   fillRows($("#targets tbody"), targets.map((t) => [
-    cell(t.label), cell(pct.format(t.target), "num"), cell(ratio(t.actual), "num"),
+    cell(t.alternatives.length ? `${t.label} (${t.alternatives.map((a) => a.note).join("; ")})` : t.label),
+    cell(pct.format(t.target), "num"), cell(ratio(t.actual), "num"),
     cell(t.met === null ? "—" : t.met ? "Đạt" : "Chưa đạt", t.met ? "up" : t.met === false ? "down" : ""),
     cell(t.units_short.length ? `${t.units_short.length} đơn vị` : "—", "num"),
   ]));
@@ -133,6 +141,9 @@ async function loadDrillDown(unit) {
   fillRows($("#by-procedure tbody"), procedures.rows.map((r) => [
     cell(r.key), cell(num.format(r.received), "num"), cell(ratio(r.rates.on_time_rate.ratio), "num"),
     cell(ratio(r.rates.online_rate.ratio), "num"),
+    // 2.2, shown not scored, in the procedure's own time unit.
+    cell(r.average_handling_time
+      ? `${num.format(r.average_handling_time.value)} ${r.average_handling_time.label}` : "—", "num"),
   ]));
   fillRows($("#by-channel tbody"), channels.rows.map((r) => [
     cell(CHANNELS[r.key] ?? r.key), cell(num.format(r.received), "num"), cell(ratio(r.rates.on_time_rate.ratio), "num"),
@@ -182,7 +193,7 @@ async function load() {
   $("#unit-name").textContent = report.unit.name ?? report.unit.key;
   renderSummary(report.unit);
   renderUnits();
-  renderTargets(targets.targets);
+  renderTargets(targets);
   renderTrend(trend);
   await loadDrillDown(report.unit.key);
   document.body.dataset.loaded = report.period.label;  // lets tests and monitors know rendering finished

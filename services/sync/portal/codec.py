@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from services.sync.portal.record import portal_date
+from services.sync.portal.record import PORTAL_TZ, portal_date
 from shared.event_types import DossierState, ResultItem, Status
 from shared.units import UnitTree
 
@@ -53,6 +53,15 @@ def payload(s: DossierState, dialect: Dialect) -> dict:
     return {"dossier_code": s.dossier_code, "record": record(s, code, dialect), "progress": progress(s, code, dialect)}
 
 
+def _appointment_note(s: DossierState) -> str:
+    """An extension's new appointment (thư xin lỗi): NgayHenTra stays the due date the dossier is
+    judged against (docs/indicators.md), so the new date the citizen was given travels here."""
+    if s.appointment_at is None or s.appointment_at == s.due_at:
+        return ""
+    local = s.appointment_at.astimezone(PORTAL_TZ)
+    return f"Gia hạn giải quyết (thư xin lỗi), hẹn trả mới: {local:%H:%M %d/%m/%Y}"
+
+
 def record(s: DossierState, code: str, dialect: Dialect) -> dict[str, Any]:
     """The record (HoSo's fields, in JSON form). Built as plain data: models.HoSo is the check,
     applied by the tests and by the simulator as the portal would, not on sync's hot path."""
@@ -80,7 +89,7 @@ def record(s: DossierState, code: str, dialect: Dialect) -> dict[str, Any]:
         HinhThuc="1" if s.form == "post" else "0",
         NgayKetThucXuLy=portal_date(s.end_at) if ended else "",
         DonViXuLy=dialect.unit_name(s.unit_code),
-        GhiChu="",
+        GhiChu=_appointment_note(s),
         TaiLieuNop=[{
             "TepDinhKemId": d.code, "TenTepDinhKem": d.file_name or "", "IsDeleted": "0",
             "MaThanhPhanHoSo": d.code, "DuongDanTaiTepTin": d.file_url or "", "DuocSoHoa": _flag(d.digitized),
