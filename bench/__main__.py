@@ -4,6 +4,7 @@
     .venv/bin/python -m bench --quick    # ~1 minute, smaller counts
     .venv/bin/python -m bench --month    # a province-month (185,000 dossiers) through the pipeline, ~15 min
     .venv/bin/python -m bench --ref HEAD # a commit's snapshot, not the working tree being edited
+    .venv/bin/python -m bench --cluster  # three brokers, two instances each, kills: pause and freshness (~6 min)
 Needs the broker and database running (./bench.sh starts them). Results: var/bench/results.json.
 """
 
@@ -140,9 +141,18 @@ def main() -> None:
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     sizes.add_argument("--month", action="store_true", help="a province-month through the pipeline (~15 min)")
+    sizes.add_argument("--cluster", action="store_true",
+                       help="chaos on a three-node cluster with two instances of each service (~6 min)")
     parser.add_argument("--ref", help="measure this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
     args = parser.parse_args()
+    if args.cluster:
+        from bench.cluster import cluster_bench, table
+
+        out = args.out.with_name("cluster.json") if args.out.name == "results.json" else args.out
+        print(table(asyncio.run(cluster_bench(out))))
+        print(f"\nresults: {out}")
+        return
     mode = "quick" if args.quick else "month" if args.month else "full"
     if args.ref:
         raise SystemExit(run_at(args.ref, mode, args.out))
