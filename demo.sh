@@ -26,7 +26,7 @@ bash deploy/infra.sh up
 $PY -m shared.topics --bootstrap "127.0.0.1:$KAFKA_PORT" --partitions 4
 $PY -m deploy.launch start   # also provisions var/run/simulator.key and var/run/reader.token
 log "posting $DOSSIERS dossiers from the counter-system simulator"
-SIMULATOR_API_KEY="$(cat var/run/simulator.key)" $PY -m simulator --intake http://127.0.0.1:8001 --dossiers "$DOSSIERS" --days 60 --rate "$RATE"
+SIMULATOR_API_KEY="$(cat var/run/simulator.key)" $PY -m simulators.counter --intake http://127.0.0.1:8001 --dossiers "$DOSSIERS" --days 60 --rate "$RATE"
 this_month=$(TZ=Asia/Ho_Chi_Minh date +%Y-%m)
 last_month=$(TZ=Asia/Ho_Chi_Minh date -d "$(date +%Y-%m-15) -1 month" +%Y-%m)
 $PY -m deploy.report --period "$last_month" --period "$this_month"
@@ -47,5 +47,5 @@ Where to look (everything keeps running; './demo.sh stop' stops it):
   Portal simulator http://127.0.0.1:8005/health
   Prometheus       http://127.0.0.1:800{1,2,3,4}/metrics
   Logs             var/run/*.log, var/kafka/kafka.log, var/pg/postgres.log
-  More load        SIMULATOR_API_KEY=\$(cat var/run/simulator.key) .venv/bin/python -m simulator --dossiers 10000 --rate 3000
+  More load        SIMULATOR_API_KEY=\$(cat var/run/simulator.key) .venv/bin/python -m simulators.counter --dossiers 10000 --rate 3000
 MSG

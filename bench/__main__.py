@@ -6,6 +6,7 @@
     .venv/bin/python -m bench --ref HEAD # a commit's snapshot, not the working tree being edited
     .venv/bin/python -m bench --queries [--years N]  # /v1/indicators on N province-years (default 10)
     .venv/bin/python -m bench --rebuild-year         # rebuild from compacted topics: a month and a year
+    .venv/bin/python -m bench --cluster  # three brokers, two instances each, kills: pause and freshness (~6 min)
 Needs the broker and database running (./bench.sh starts them). Results: var/bench/results.json.
 """
 
@@ -187,6 +188,8 @@ def main() -> None:
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     sizes.add_argument("--month", action="store_true", help="a province-month through the pipeline (~15 min)")
+    sizes.add_argument("--cluster", action="store_true",
+                       help="chaos on a three-node cluster with two instances of each service (~6 min)")
     sizes.add_argument("--queries", action="store_true",
                        help="/v1/indicators and the dashboard on --years province-years generated in PostgreSQL")
     sizes.add_argument("--rebuild-year", action="store_true",
@@ -199,6 +202,13 @@ def main() -> None:
         raise SystemExit(run_queries(args.years, args.out.with_name("queries.json")))
     if args.rebuild_year:
         raise SystemExit(run_rebuild_year(args.out.with_name("rebuild-year.json")))
+    if args.cluster:
+        from bench.cluster import cluster_bench, table
+
+        out = args.out.with_name("cluster.json") if args.out.name == "results.json" else args.out
+        print(table(asyncio.run(cluster_bench(out))))
+        print(f"\nresults: {out}")
+        return
     mode = "quick" if args.quick else "month" if args.month else "full"
     if args.ref:
         raise SystemExit(run_at(args.ref, mode, args.out))

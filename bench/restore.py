@@ -66,7 +66,7 @@ async def main(dossiers: int) -> None:
             cli("start")
             key = api_key(deployment)
             timed(f"post {dossiers} dossiers and wait until quiet", lambda: subprocess.run(
-                [sys.executable, "-m", "simulator", "--intake", deployment.url("intake"), "--dossiers",
+                [sys.executable, "-m", "simulators.counter", "--intake", deployment.url("intake"), "--dossiers",
                  str(dossiers), "--rate", "3000", "--api-key", key], cwd=ROOT, check=True,
                 stdout=subprocess.DEVNULL))
             await wait_until_quiet(db, KAFKA, topics, schemas, timeout=600)

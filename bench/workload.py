@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.events import parse_event, serialize
 from shared.topics import Topics
 from shared.units import load_units
-from simulator.generator import DossierGenerator
+from simulators.counter.generator import DossierGenerator
 
 KAFKA = os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
 DATABASE_URL = os.environ.get(

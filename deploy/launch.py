@@ -35,8 +35,8 @@ class Service:
 
 
 SERVICES = [
-    Service("portal-simulator", "services.portal_simulator.app:create_app", None, 8005),
-    Service("docsys-simulator", "services.docsys_simulator.app:create_app", None, 8006),
+    Service("portal-simulator", "simulators.portal.app:create_app", None, 8005),
+    Service("docsys-simulator", "simulators.docsys.app:create_app", None, 8006),
     Service("intake", "services.intake.app:create_app", "INTAKE", 8001),
     Service("processing", "services.processing.app:create_app", "PROCESSING", 8002),
     Service("sync", "services.sync.app:create_app", "SYNC", 8003),
@@ -94,9 +94,21 @@ class Stack:
     unit_reader_token: str | None = None  # bound to UNIT_READER_UNITS (python -m shared.auth)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service, e.g. for tests
     docsys: bool = False  # connect sync to the document-management simulator (the demo does)
+    # Instances of each service (not of the simulators): the second of intake is "intake.2", with
+    # its own port (ports must name it). Instances share the schema, the consumer group and the
+    # outbox; see docs/cluster.md for what keeps each once-only effect once.
+    replicas: int = 1
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def instances(self, service: str) -> list[str]:
+        """The instance names of one service ("intake", "intake.2", …)."""
+        count = 1 if service.endswith("-simulator") else self.replicas
+        return [service] + [f"{service}.{i}" for i in range(2, count + 1)]
+
+    def all_instances(self) -> list[str]:
+        return [name for s in SERVICES for name in self.instances(s.name)]
 
     def env(self, service: Service) -> dict[str, str]:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
@@ -161,8 +173,8 @@ class Stack:
 
     def provision_keys(self) -> None:
         """The simulator's API key (created, or rotated if it exists) and the reader token, in
-        run_dir; the key is also exported as SIMULATOR_API_KEY so that simulator.post, called in
-        this process (tests, bench), posts with it."""
+        run_dir; the key is also exported as SIMULATOR_API_KEY so that simulators.counter.post,
+        called in this process (tests, bench), posts with it."""
         intake = next(s for s in SERVICES if s.name == "intake")
         command = [sys.executable, "-m", "services.intake.keys", "create", "--or-rotate",
                    "--name", SIMULATOR_KEY_NAME, "--units", SIMULATOR_KEY_UNITS]
@@ -182,7 +194,7 @@ class Stack:
         os.environ["SIMULATOR_API_KEY"] = self.api_key
 
     def start(self, name: str) -> None:
-        service = next(s for s in SERVICES if s.name == name)
+        service = next(s for s in SERVICES if s.name == name.split(".")[0])
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (self.run_dir / f"{name}.log").open("ab")
         command = uvicorn_command(service.app, self.ports[name])
@@ -207,10 +219,10 @@ class Stack:
         raise TimeoutError(f"{name} not ready after {timeout:.0f} s; see {self.run_dir}/{name}.log")
 
     def start_all(self) -> None:
-        for service in SERVICES:
-            self.start(service.name)
-        for service in SERVICES:
-            self.wait_ready(service.name)
+        for name in self.all_instances():
+            self.start(name)
+        for name in self.all_instances():
+            self.wait_ready(name)
         self.provision_keys()
 
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
@@ -232,8 +244,8 @@ class Stack:
         self.processes.pop(name, None)
 
     def stop_all(self) -> None:
-        for service in reversed(SERVICES):
-            self.stop(service.name)
+        for name in reversed(self.all_instances()):
+            self.stop(name)
 
 
 def uvicorn_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
 # Extra fields handlers attach to log records (logger.info(..., extra={"dossier": code})).
 _CONTEXT_FIELDS = ("dossier", "event_id", "topic", "partition", "offset")
@@ -44,6 +45,11 @@ async def _not_started() -> None:
     raise RuntimeError("the service is still starting")
 
 
+class Readiness(BaseModel):
+    ready: bool
+    failures: dict[str, str] = Field(description="per failing check, the error (empty when ready)")
+
+
 def health_router() -> APIRouter:
     """/health: the process is up. /ready: every dependency answers. /metrics: Prometheus.
 
@@ -56,8 +62,8 @@ def health_router() -> APIRouter:
         """Liveness: the process serves requests."""
         return {"status": "ok"}
 
-    @router.get("/ready")
-    async def ready(request: Request, response: Response) -> dict[str, object]:
+    @router.get("/ready", responses={503: {"model": Readiness, "description": "Not ready: the failures say why"}})
+    async def ready(request: Request, response: Response) -> Readiness:
         """Readiness: the database, the broker and the background workers are healthy."""
         failures: dict[str, str] = {}
         runtime = getattr(request.app.state, "runtime", None)
@@ -69,7 +75,7 @@ def health_router() -> APIRouter:
                 failures[name] = f"{type(exc).__name__}: {exc}"[:300]
         if failures:
             response.status_code = 503
-        return {"ready": not failures, "failures": failures}
+        return Readiness(ready=not failures, failures=failures)
 
     @router.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -11,6 +11,7 @@ from prometheus_client import Counter
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared import faultpoints
 from shared.db import BulkInsert, any_of, commit_without_flush_wait
 from shared.kafka import publish_all
 from shared.tables import outbox
@@ -97,6 +98,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             await publish_all(self._producer, [(r.topic, r.key.encode(), r.value) for r in rows])
+            faultpoints.crash_point("outbox-published", len(rows))  # published, delete not committed
             # Delete by id, not by range: a lower id may commit later than a higher one.
             await session.execute(delete(outbox).where(any_of(outbox.c.id, [r.id for r in rows])))
         self.published += len(rows)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Response
 from prometheus_client import Counter
 from pydantic import BaseModel
 
 from services.intake.apikeys import Caller
 from services.intake.auth import CallerDep
+from services.intake.config import SettingsDep
 from services.intake.handlers import ItemResult, accept_events
+from services.intake.internal import KeyringDep
+from shared.deps import RuntimeDep
 from shared.units import load_units
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -58,9 +61,8 @@ class BatchOut(BaseModel):
     results: list[ItemOut]
 
 
-async def _accept(request: Request, caller: Caller, items: list[Any]) -> list[ItemResult]:
-    runtime = request.app.state.runtime
-    settings = request.app.state.settings
+async def _accept(runtime: RuntimeDep, settings: SettingsDep, keyring: KeyringDep, caller: Caller,
+                  items: list[Any]) -> list[ItemResult]:
     async with runtime.sessionmaker() as session, session.begin():
         results = await accept_events(
             session,
@@ -70,7 +72,7 @@ async def _accept(request: Request, caller: Caller, items: list[Any]) -> list[It
             units=load_units(),
             max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
             applicant_key=settings.applicant_id_key.get_secret_value().encode(),
-            keyring=request.app.state.keyring,
+            keyring=keyring,
         )
     # Answer only after commit; then let the relay publish without waiting for its poll.
     runtime.relay.wake()
@@ -83,20 +85,22 @@ async def _accept(request: Request, caller: Caller, items: list[Any]) -> list[It
     "/events",
     status_code=201,
     response_model=ItemOut,
-    responses={200: {"description": "Already accepted (same id, same content)"},
+    responses={200: {"model": ItemOut, "description": "Already accepted (same id, same content)"},
                403: {"description": "The key is not bound to the dossier's unit"},
                409: {"description": "Same id, different content"},
                422: {"description": "Invalid event; each failing field is named"}},
     description="Accept one dossier lifecycle event (idempotent on its id)." + APPLICANT_NOTE,
 )
 async def post_event(
-    request: Request,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
     response: Response,
     caller: CallerDep,
     event: Annotated[dict[str, Any], Body(examples=[EVENT_EXAMPLE])],
 ) -> ItemOut:
     """Accept one dossier lifecycle event (idempotent on its id)."""
-    (result,) = await _accept(request, caller, [event])
+    (result,) = await _accept(runtime, settings, keyring, caller, [event])
     if result.status == "rejected":
         raise HTTPException(422, detail=result.errors)
     if result.status == "forbidden":
@@ -110,7 +114,7 @@ async def post_event(
 @router.post(
     "/events/batch",
     response_model=BatchOut,
-    responses={207: {"description": "Some items were rejected (invalid, conflicting or forbidden)"},
+    responses={207: {"model": BatchOut, "description": "Some items were rejected (invalid, conflicting or forbidden)"},
                403: {"description": "Every item names a unit the key is not bound to"},
                413: {"description": "More events than a batch may hold, or too large a body"},
                422: {"description": "Every item was rejected, or the batch is empty"}},
@@ -119,18 +123,20 @@ async def post_event(
     + APPLICANT_NOTE,
 )
 async def post_batch(
-    request: Request,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    keyring: KeyringDep,
     response: Response,
     caller: CallerDep,
     events: Annotated[list[Any], Body(examples=[[EVENT_EXAMPLE]])],
 ) -> BatchOut:
     """Accept a batch of events; each item is judged on its own and reported by index."""
-    limit = request.app.state.settings.max_batch
+    limit = settings.max_batch
     if len(events) > limit:
         raise HTTPException(413, detail=f"a batch holds at most {limit} events, got {len(events)}")
     if not events:
         raise HTTPException(422, detail="a batch holds at least one event")
-    results = await _accept(request, caller, events)
+    results = await _accept(runtime, settings, keyring, caller, events)
     failed = sum(r.status in ("rejected", "conflict", "forbidden") for r in results)
     all_forbidden = all(r.status == "forbidden" for r in results)
     response.status_code = 200 if failed == 0 else 207 if failed < len(results) else 403 if all_forbidden else 422

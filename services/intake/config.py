@@ -1,7 +1,11 @@
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
+from shared.deps import app_settings
 
 
 class IntakeStoreSettings(ServiceSettings):
@@ -37,3 +41,7 @@ class IntakeSettings(IntakeStoreSettings):
     # counter system that keeps failing is misconfigured, and nobody else needs more.
     auth_failures_per_second: float = 1.0
     auth_failures_burst: int = 20
+
+
+# The settings a route reads (create_app sets them): `settings: SettingsDep`.
+SettingsDep = Annotated[IntakeSettings, Depends(app_settings)]

@@ -12,7 +12,10 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import identity
+from services.intake.config import SettingsDep
+from services.intake.identity import Keyring
 from shared.auth import OPERATOR, bearer
+from shared.deps import SessionDep, Timestamp
 
 router = APIRouter(tags=["applicant identity"])
 
@@ -32,11 +35,26 @@ class ReadOut(BaseModel):
     applicants: dict[str, ClearOut]
 
 
-def service_name(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+class AccessOut(BaseModel):
+    at: Timestamp
+    who: str = Field(description="the service credential's name, or operator:<command>")
+    dossier_code: str
+    purpose: str
+
+
+def app_keyring(request: Request) -> Keyring | None:
+    """The keys that encrypt applicants' identities (None: not configured)."""
+    keyring: Keyring | None = request.app.state.keyring
+    return keyring
+
+
+KeyringDep = Annotated[Keyring | None, Depends(app_keyring)]
+
+
+def service_name(settings: SettingsDep, keyring: KeyringDep, credentials: HTTPAuthorizationCredentials | None) -> str:
     """The name of the service credential presented (401 otherwise; 503 when none is configured)."""
-    settings = request.app.state.settings
     pairs = [p.split("=", 1) for p in settings.service_tokens_sha256.split(",") if "=" in p]
-    if not pairs or request.app.state.keyring is None:
+    if not pairs or keyring is None:
         raise HTTPException(503, detail="applicant identity service is not configured")
     presented = hashlib.sha256((credentials.credentials if credentials else "").encode()).hexdigest()
     matches = [name.strip() for name, digest in pairs if hmac.compare_digest(presented, digest.strip().lower())]
@@ -46,22 +64,23 @@ def service_name(request: Request, credentials: HTTPAuthorizationCredentials | N
     return matches[0]
 
 
-async def _service(request: Request, credentials=Depends(bearer)) -> str:
-    return service_name(request, credentials)
+async def _service(settings: SettingsDep, keyring: KeyringDep,
+                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    return service_name(settings, keyring, credentials)
 
 
 @router.post("/internal/v1/applicants/read", response_model=ReadOut, include_in_schema=False)
-async def read_applicants(request: Request, body: ReadRequest, who: Annotated[str, Depends(_service)]) -> ReadOut:
+async def read_applicants(session: SessionDep, keyring: KeyringDep, body: ReadRequest,
+                          who: Annotated[str, Depends(_service)]) -> ReadOut:
     """The clear identity of these dossiers (those that have one kept); every value read is logged."""
-    app = request.app.state
-    async with app.runtime.sessionmaker() as session, session.begin():
-        found = await identity.read(session, app.keyring, body.dossier_codes, who=who, purpose=body.purpose)
+    assert keyring is not None  # _service answered 503 without one
+    async with session.begin():
+        found = await identity.read(session, keyring, body.dossier_codes, who=who, purpose=body.purpose)
     return ReadOut(applicants={c: ClearOut(id_number=v.id_number, name=v.name) for c, v in found.items()})
 
 
 @router.get("/v1/applicants/access-log", dependencies=[OPERATOR])
-async def read_access_log(request: Request, dossier_code: str | None = None,
-                          limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict]:
+async def read_access_log(session: SessionDep, dossier_code: str | None = None,
+                          limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[AccessOut]:
     """Who read an applicant's clear identity, when, for which dossier and for what (newest first)."""
-    async with request.app.state.runtime.sessionmaker() as session:
-        return await identity.access_log(session, dossier_code, limit)
+    return [AccessOut(**row) for row in await identity.access_log(session, dossier_code, limit)]

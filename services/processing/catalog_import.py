@@ -71,7 +71,20 @@ def _norm(text: object) -> str:
 
 
 def read_rows(content: bytes, filename: str) -> list[dict[str, str]]:
-    """The file's rows as header -> text (CSV in UTF-8, with or without BOM, or the first xlsx sheet)."""
+    """The file's rows as header -> text (CSV in UTF-8, with or without BOM, or the first xlsx sheet).
+
+    A file that is not what its format says (not a workbook, not UTF-8, no sheet, no header) is
+    the sender's error: answered as such, never as a server error."""
+    try:
+        return _read_rows(content, filename)
+    except CatalogFileError:
+        raise
+    except Exception as exc:  # openpyxl and csv raise many kinds (BadZipFile, KeyError, IndexError...)
+        message = f"not a readable {filename.rsplit('.', 1)[-1]} file ({type(exc).__name__})"
+        raise CatalogFileError([{"row": None, "field": "file", "message": message}]) from exc
+
+
+def _read_rows(content: bytes, filename: str) -> list[dict[str, str]]:
     if filename.lower().endswith(".xlsx"):
         from openpyxl import load_workbook
 

@@ -41,9 +41,14 @@ async def fire_due_deadlines(
          "time": deadline, "source": "processing-timer", "data": {}}
         for code, deadline in due if deadline is not None  # (never NULL: deadline_at <= now)
     ]
-    await INSERT_EVENTS.execute(session, events)
-    await refold(session, {code for code, _ in due}, calendar=calendar, catalog=catalog, topics=topics, rules=rules)
-    return len(due)
+    # Only the dossiers whose event this replica inserted are re-folded: when two replicas fire
+    # together, the second one's insert waits for the first's commit and then adds nothing, so
+    # each deadline is recorded, folded and published once.
+    inserted = set((await INSERT_EVENTS.execute(session, events)).scalars())
+    if inserted:
+        await refold(session, inserted, calendar=calendar, catalog=catalog, topics=topics,
+                     rules=rules)
+    return len(inserted)
 
 
 async def run_overdue_timer(

@@ -1,7 +1,11 @@
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
+from shared.deps import app_settings
 
 
 class SyncStoreSettings(ServiceSettings):
@@ -59,3 +63,7 @@ class SyncSettings(SyncStoreSettings):
     # Failed push authentications (POST /v1/documents/inbox) per client address.
     auth_failures_per_second: float = 1.0
     auth_failures_burst: int = 20
+
+
+# The settings a route reads (create_app sets them): `settings: SettingsDep`.
+SettingsDep = Annotated[SyncSettings, Depends(app_settings)]

@@ -23,6 +23,7 @@ from services.sync.backlog import Claimed
 from services.sync.config import SyncSettings
 from services.sync.portal import Portal, PortalError, PortalRejected
 from services.sync.retry import CircuitBreaker, backoff_seconds
+from shared import faultpoints
 from shared.event_types import Status, SyncOutcome
 from shared.events import make_event, serialize
 from shared.outbox import add_to_outbox
@@ -110,6 +111,7 @@ class DeliveryWorker:
         try:
             # As stored: each record was built and validated when it was queued.
             refused = await self._portal.sync([c.record for c in chunk])
+            faultpoints.crash_point("portal-answered", len(chunk))  # answered, not yet recorded
         except PortalError as exc:
             taken = [c for c in chunk if c.dossier_code in exc.taken | exc.refused.keys()]
             if taken:  # the target took these before it failed (delivered), or refused them (parked)

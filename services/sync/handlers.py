@@ -19,12 +19,13 @@ from shared.consumer import Rejected
 from shared.db import BulkInsert, any_of
 from shared.event_types import DossierState
 from shared.events import EventError, parse_typed
+from shared.revisions import newest, only_if_newer
 from shared.units import load_units
 
 
 def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierState], Rejected]:
     """The newest state per dossier in a batch; older revisions are superseded."""
-    latest: dict[str, DossierState] = {}
+    states: list[DossierState] = []
     rejected: Rejected = []
     for record in records:
         try:
@@ -34,10 +35,8 @@ def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierS
         except EventError as exc:
             rejected.append((record, f"invalid event: {exc}"))
             continue
-        current = latest.get(state.dossier_code)
-        if current is None or state.revision > current.revision:
-            latest[state.dossier_code] = state
-    return latest, rejected
+        states.append(state)
+    return newest(states, key=lambda s: s.dossier_code, revision=lambda s: s.revision), rejected
 
 
 def _row(s: DossierState, dialect: Dialect) -> dict:
@@ -77,4 +76,4 @@ QUEUE_NEWER = BulkInsert(
     SyncBacklog.__table__, ["dossier_code", "revision", "status", "received_at", "record", "attempts", "parked"],
     "ON CONFLICT (dossier_code) DO UPDATE SET revision = EXCLUDED.revision, status = EXCLUDED.status, "
     "received_at = EXCLUDED.received_at, record = EXCLUDED.record, attempts = 0, next_attempt_at = now(), "
-    "parked = false, last_error = NULL WHERE sync_backlog.revision < EXCLUDED.revision")
+    f"parked = false, last_error = NULL WHERE {only_if_newer(SyncBacklog.__tablename__)}")

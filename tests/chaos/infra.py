@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,30 @@ class PrivateInfra:
         if failed:
             raise RuntimeError("private infrastructure did not start: " + "\n".join(failed))
 
+    def crash(self, script: str) -> None:
+        """SIGKILL the broker, or PostgreSQL's postmaster and all its processes (a machine's
+        crash: nothing is flushed or shut down); start it again with run(script, "start")."""
+        if script == "kafka.sh":
+            pids = [int((self.var / "kafka" / "kafka.pid").read_text())]
+        else:
+            location = self.var / "pg" / "location"
+            base = Path(location.read_text().strip()) if location.exists() else self.var / "pg"
+            postmaster = int((base / "data" / "postmaster.pid").read_text().splitlines()[0])
+            children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout
+            pids = [postmaster, *map(int, children.split())]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # Until reaped, not only dead: pg_ctl takes a zombie postmaster for a running server (this
+        # machine's init reaps orphans about a second or two after they die).
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in pids):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{script}: processes {pids} survived SIGKILL")
+            time.sleep(0.05)
+
     def down(self) -> None:
         """Stop both (each even if the other fails) and remove their data, wherever it lives."""
         location = self.var / "pg" / "location"
@@ -69,3 +95,4 @@ class PrivateInfra:
         if base is not None and base.name.startswith("dossier-pg-") and not base.is_relative_to(self.var):
             shutil.rmtree(base, ignore_errors=True)  # postgres.sh's /var/tmp fallback
         shutil.rmtree(self.var, ignore_errors=True)
+

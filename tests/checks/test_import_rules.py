@@ -24,7 +24,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    for package in ("shared", "services", "simulator"):
+    for package in ("shared", "services", "simulators"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     return tmp_path
@@ -36,11 +36,12 @@ def test_the_tree_keeps_the_rules(tree: Path):
 
 
 @pytest.mark.parametrize(("module", "line", "contract", "named"), [
-    ("services/metrics/leak.py", "from services.portal_simulator import rules",
+    ("services/metrics/leak.py", "from simulators.portal import rules",
      "services never import the test doubles of external systems",
-     "services.metrics.leak -> services.portal_simulator.rules"),
-    ("services/sync/leak.py", "import simulator.generator",
-     "services never import the test doubles of external systems", "services.sync.leak -> simulator.generator"),
+     "services.metrics.leak -> simulators.portal.rules"),
+    ("services/sync/leak.py", "import simulators.counter.generator",
+     "services never import the test doubles of external systems",
+     "services.sync.leak -> simulators.counter.generator"),
     ("services/metrics/leak.py", "from services.processing import workcalendar",
      "services talk over Kafka and HTTP, never by importing each other",
      "services.metrics.leak -> services.processing.workcalendar"),

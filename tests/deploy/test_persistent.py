@@ -18,7 +18,7 @@ from deploy.__main__ import Deployment
 from deploy.launch import ROOT, SERVICES, free_port
 from deploy.quiescence import wait_until_quiet
 from shared.migrations import SERVICES as SCHEMA_SERVICES, head
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA
 from tests.deploy.alarms import named_metrics, served
 from tests.e2e.test_pipeline import at, august_dossiers

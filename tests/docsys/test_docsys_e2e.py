@@ -25,8 +25,8 @@ from services.sync.documents.edxml import Document, DocumentRef, Signer, Trace, 
 from services.sync.documents.organs import organ
 from services.sync.documents.request import DECISION_TYPE, REQUEST_NOTATION
 from services.sync.documents.signing import load_signing_key, make_authority, make_signer
-from simulator.events import EventFactory
-from simulator.post import post_events
+from simulators.counter.events import EventFactory
+from simulators.counter.post import post_events
 from tests.conftest import DATABASE_URL, KAFKA, free_port, poll, targets_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

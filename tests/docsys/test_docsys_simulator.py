@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import httpx
 
-from services.docsys_simulator.app import DocsysSettings, create_app
+from simulators.docsys.app import DocsysSettings, create_app
 from services.sync.documents.edxml import Document, Organ, StatusMessage, build_document, parse
 from services.sync.documents.organs import organ
 from services.sync.documents.request import envelope

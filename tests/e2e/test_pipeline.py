@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import KAFKA, publish
 from deploy.quiescence import wait_until_quiet
 

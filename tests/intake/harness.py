@@ -14,7 +14,7 @@ from services.intake.apikeys import create_key
 from services.intake.app import create_app
 from services.intake.config import IntakeSettings
 from shared.units import load_units
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA
 
 APPLICANT_KEY = "test-applicant-hmac-key"

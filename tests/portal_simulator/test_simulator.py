@@ -8,9 +8,10 @@ import random
 import httpx
 import pytest
 
-from services.portal_simulator.app import create_app
-from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
-from services.portal_simulator.rules import impossible_change
+from simulators.faults import Faults, FaultSettings
+from simulators.portal.app import create_app
+from simulators.portal.rules import impossible_change
+from simulators.portal.settings import SimulatorSettings
 from services.sync.portal.record import HoSo
 
 DST = {"dstcode": "000.00.00.H44"}

@@ -27,7 +27,7 @@ from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.tables import PLUMBING, outbox
 from shared.topics import Topics
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "catalog" / "phu-tho-procedures.csv"
@@ -198,3 +198,16 @@ def test_the_import_command_as_an_operator_runs_it(schemas):
     assert json.loads(run(str(FIXTURE)).stdout)["dry_run"] is False
     bad = run(str(FIXTURE.with_name("generate.py")))
     assert bad.returncode == 2 and "must be a .csv or .xlsx file" in bad.stderr
+
+
+@pytest.mark.parametrize("content, name", [
+    (b"", "import.xlsx"),  # an empty body
+    (b"PK\x03\x04 not a zip", "import.xlsx"),  # a broken workbook
+    (b"\xff\xfe\x00 not utf-8", "import.csv"),
+])
+def test_an_unreadable_file_is_the_senders_error_naming_the_file(content, name):
+    """Found by the fuzzer: a body that is not what its format says answered 500."""
+    with pytest.raises(CatalogFileError) as caught:
+        read_rows(content, name)
+    assert [(e["field"], e["message"].split(" (")[0]) for e in caught.value.errors] == [
+        ("file", f"not a readable {name.rsplit('.', 1)[1]} file")]

@@ -241,7 +241,7 @@ def test_property_any_order_with_duplicates_gives_the_in_order_state():
 
     from shared.events import parse_event
     from shared.units import load_units
-    from simulator.generator import DossierGenerator
+    from simulators.counter.generator import DossierGenerator
 
     rng = random.Random(5)
     generated = DossierGenerator(load_units(), seed=5).dossiers(200, at("2026-03-01"), at("2026-06-01"))

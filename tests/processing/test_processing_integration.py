@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from services.processing.app import create_app
 from services.processing.config import ProcessingSettings
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA, dead_letters, poll, publish
 
 pytestmark = pytest.mark.integration

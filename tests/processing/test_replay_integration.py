@@ -17,7 +17,7 @@ from services.processing.workcalendar import load_calendar
 from shared.event_types import DossierState
 from shared.events import parse_event
 from shared.units import load_units
-from simulator.generator import DossierGenerator
+from simulators.counter.generator import DossierGenerator
 from tests.conftest import DATABASE_URL, KAFKA, publish
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from deploy.launch import SERVICES, Stack
 from services.sync.portal.codec import Dialect
 from shared.units import load_units
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA, free_port, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]

@@ -20,7 +20,7 @@ from shared.kafka import make_producer
 from shared.migrations import prepare_schema
 from shared.outbox import OutboxRelay
 from shared.topics import Topics, ensure_topics
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA, poll
 
 pytestmark = pytest.mark.integration

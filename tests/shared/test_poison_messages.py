@@ -24,7 +24,7 @@ from services.sync.app import create_app as sync_app
 from services.sync.config import SyncSettings
 from shared.event_types import DossierState, SyncOutcome
 from shared.events import make_event, serialize
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA, dead_letters, poll
 
 pytestmark = pytest.mark.integration

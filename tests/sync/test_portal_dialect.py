@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import delete
 
-from services.portal_simulator.app import create_app
-from services.portal_simulator.faults import SimulatorSettings
+from simulators.portal.app import create_app
+from simulators.portal.settings import SimulatorSettings
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
 from services.sync.models import SyncProgressSent, SyncState

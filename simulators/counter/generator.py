@@ -9,11 +9,11 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from simulator.events import EventFactory
+from simulators.counter.events import EventFactory
 from shared.units import UnitTree
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-CATALOG = Path(__file__).parents[1] / "services" / "processing" / "data" / "procedures.json"
+CATALOG = Path(__file__).parents[2] / "services" / "processing" / "data" / "procedures.json"
 # Rough calendar length of one unit of each time limit, to place realistic finishing times.
 CALENDAR_DAYS = {"working_days": 1.45, "calendar_days": 1.0, "hours": 1 / 8, "months": 30.0}
 

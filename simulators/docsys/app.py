@@ -9,8 +9,8 @@ edXML over HTTP (docs/documents.md), in memory; organs are named by their nation
 With a trust store configured, a request must carry a valid XML-DSig signature from a trusted
 certificate; with a key, everything it sends is signed.
 The requesting system polls: messages stay until acknowledged, so nothing is lost while the
-product is down. Faults (5xx, hangs, outages, a rate limit) come from the portal simulator's
-Faults; refusal and return ratios, and the fate of named requests, are set under /admin.
+product is down. Faults (5xx, hangs, outages, a rate limit) are the simulators' shared ones
+(simulators/faults.py); refusal and return ratios, and the fate of named requests, are set under /admin.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ import random
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.docsys_simulator.desk import Desk
-from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
 from services.sync.documents.edxml import Document, EdxmlError, parse
 from services.sync.documents.organs import unit_code
 from services.sync.documents.signing import Verifier, load_signing_key
+from simulators.docsys.desk import Desk
+from simulators.faults import Faults, FaultSettings
 from shared.units import load_units
 
 XML = "application/xml"
 
 
-class DocsysSettings(SimulatorSettings):
+class DocsysSettings(BaseSettings, FaultSettings):
     model_config = SettingsConfigDict(env_prefix="DOCSYS_SIM_", extra="ignore")
 
     rate_per_second: float = 500.0  # the connector polls: list, fetch and acknowledge per message

@@ -1,7 +1,8 @@
-"""The simulator's bad days: a share of calls failing (5xx) or hanging, outages, a rate limit.
+"""A simulated system's bad days: a share of calls failing (5xx) or hanging, outages, a rate limit.
 
-Set at start-up from the environment (PORTAL_SIM_FAIL_RATIO=0.3, …) or at run time through
-POST /admin/faults, so tests can break the portal while a pipeline is running.
+Shared by the portal and document-system simulators. Set at start-up from the environment
+(PORTAL_SIM_FAIL_RATIO=0.3, DOCSYS_SIM_FAIL_RATIO=…) or at run time through POST /admin/faults,
+so tests can break a system while a pipeline is running.
 """
 
 from __future__ import annotations
@@ -10,11 +11,10 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar
 
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class FaultSettings(BaseModel):
@@ -25,23 +25,18 @@ class FaultSettings(BaseModel):
     # Progress goes 10 steps per call (CapNhatTienDoHoSoMC): a few calls per dossier, not one per 200.
     rate_per_second: float = Field(default=300.0, gt=0, description="calls allowed per second (429 beyond)")
     burst: int = Field(default=300, ge=1, description="calls allowed at once before the rate applies")
-
-
-class SimulatorSettings(BaseSettings, FaultSettings):
-    model_config = SettingsConfigDict(env_prefix="PORTAL_SIM_", extra="ignore")
-
-    username: str = "motcua-h44"
-    password: str = "demo-only"
-    session_seconds: float = 600.0
-    # The dialect's settings (docs/portal.md): the destination code, the two paths, and the
-    # province's dossier-code pattern that MaHoSo must follow.
-    dstcode: str = "000.00.00.H44"
-    auth_path: str = "/api/session"
-    service_path: str = "/api/integration"
-    dossier_code_pattern: str = r"^\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4,6}$"
+    # Faults after the records were judged and stored: the portal holds them, the caller never hears
+    # so (it must re-send, and a re-send may cross a newer one), and late duplicates.
+    stored_fail_ratio: float = Field(default=0.0, ge=0, le=1, description="share of syncs stored, then 500")
+    stored_hang_ratio: float = Field(default=0.0, ge=0, le=1, description="share of syncs stored, then hang, 504")
+    late_ratio: float = Field(default=0.0, ge=0, le=1,
+                              description="share of syncs stored only after hanging (late), then 504")
+    latency_seconds: float = Field(default=0.0, ge=0, description="every sync call takes this long")
 
 
 Verdict = Literal["ok", "fail", "hang", "down", "limited"]
+StoreVerdict = Literal["ok", "stored_fail", "stored_hang", "late"]
+T = TypeVar("T")
 
 
 class Faults:
@@ -80,6 +75,39 @@ class Faults:
         if verdict == "hang":
             await asyncio.sleep(self.settings.hang_seconds)
             raise HTTPException(504, detail="gateway timeout (simulated)")
+
+    def judge_store(self) -> StoreVerdict:
+        """The fate of a sync call that got past judge(): around the storing of its records."""
+        s, dice = self.settings, self._rng.random()
+        verdict: StoreVerdict = "ok"
+        if dice < s.stored_fail_ratio:
+            verdict = "stored_fail"
+        elif dice < s.stored_fail_ratio + s.stored_hang_ratio:
+            verdict = "stored_hang"
+        elif dice < s.stored_fail_ratio + s.stored_hang_ratio + s.late_ratio:
+            verdict = "late"
+        if verdict != "ok":  # "ok" is judge()'s count already
+            self.counts[verdict] = self.counts.get(verdict, 0) + 1
+        return verdict
+
+    async def around_store(self, store: Callable[[], T], abandoned: Callable[[], None] = lambda: None) -> T:
+        """Store (store() does it) as the verdict says: after a hang if late; then answer, or fail
+        although the records are held (500, or 504 after a hang). A late call is one its caller
+        has given up on (the hang outlasts its timeout): abandoned() is called before the hang."""
+        verdict = self.judge_store()
+        if self.settings.latency_seconds:
+            await asyncio.sleep(self.settings.latency_seconds)
+        if verdict == "late":
+            abandoned()
+            await asyncio.sleep(self.settings.hang_seconds)
+        result = store()
+        if verdict == "stored_fail":
+            raise HTTPException(500, detail="internal error after storing (simulated)")
+        if verdict in ("stored_hang", "late"):
+            if verdict == "stored_hang":
+                await asyncio.sleep(self.settings.hang_seconds)
+            raise HTTPException(504, detail="gateway timeout (simulated)")
+        return result
 
     def judge(self) -> Verdict:
         verdict = self._judge()

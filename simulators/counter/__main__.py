@@ -1,6 +1,6 @@
 """Counter-system simulator: realistic dossiers for the province's units, posted to intake.
 
-    SIMULATOR_API_KEY=... python -m simulator --intake http://127.0.0.1:8001 --dossiers 3000 --rate 2000
+    SIMULATOR_API_KEY=... python -m simulators.counter --intake http://127.0.0.1:8001 --dossiers 3000 --rate 2000
 
 The API key (--api-key, or SIMULATOR_API_KEY) must be bound to the province root (H44): the
 simulator posts for every unit. `python -m deploy.launch start` provisions one in var/run/simulator.key.
@@ -15,8 +15,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from shared.units import load_units
-from simulator.generator import DossierGenerator
-from simulator.post import post_events
+from simulators.counter.generator import DossierGenerator
+from simulators.counter.post import post_events
 
 
 def main() -> None:

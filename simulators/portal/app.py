@@ -13,6 +13,7 @@ Nothing of a refused call is stored. It limits the call rate and fails on comman
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
@@ -22,9 +23,10 @@ from fastapi import Body, Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.portal_simulator.faults import Faults, FaultSettings, SimulatorSettings
-from services.portal_simulator.rules import impossible_change
 from services.sync.portal.record import Call, HoSo, Login, TienDo
+from simulators.faults import Faults, FaultSettings
+from simulators.portal.rules import impossible_change
+from simulators.portal.settings import SimulatorSettings
 
 INTERNAL_UNIT_KEY = re.compile(r"^H\d{2}(\.\d{1,3})*$")
 
@@ -50,6 +52,9 @@ class PortalState:
         self.rejected = 0  # calls refused for invalid data or an impossible change
         self.regressions = 0
         self.exists = 0  # creates of a held dossier, updates of an unknown one
+        self.sending: dict[str, int] = {}  # dossier code -> sync calls holding it now
+        self.overlaps: list[str] = []  # dossiers that arrived while another call held them
+        self.open_calls = 0  # sync calls not answered yet (a late one stores when its hang ends)
 
     def _validate(self, raw: list[dict], model: type[HoSo] | type[TienDo]) -> tuple[list, str | None]:
         out: list[HoSo | TienDo] = []
@@ -145,8 +150,34 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
             held = state.dossiers.get(call.mahoso or "")
             return answer("0", "", result=[held.model_dump(mode="json")] if held else [])
         if call.service == "DongBoHoSoMC":
-            return state.sync(call.data or [], call.isUpdating == "True")
+            return await sync_through_faults(call.data or [], call.isUpdating == "True")
         return state.steps(call.data or [])
+
+    async def sync_through_faults(data: list[dict], updating: bool) -> JSONResponse:
+        """Store through the faults around storing (faults.py), noting a dossier that arrives while
+        another call still holds it: sent by two callers at once."""
+        codes = [str(r.get("MaHoSo")) for r in data if isinstance(r, dict)]
+        state.overlaps += [c for c in codes if state.sending.get(c)]
+        for c in codes:
+            state.sending[c] = state.sending.get(c, 0) + 1
+        released = asyncio.Event()
+
+        def release() -> None:  # a call holds its dossiers until it stored, or its caller gave up
+            if not released.is_set():
+                released.set()
+                for c in codes:
+                    state.sending[c] -= 1
+
+        def store() -> JSONResponse:
+            release()
+            return state.sync(data, updating)
+
+        state.open_calls += 1
+        try:
+            return await state.faults.around_store(store, abandoned=release)
+        finally:
+            state.open_calls -= 1
+            release()
 
     @app.post("/admin/faults", tags=["admin"])
     async def set_faults(body: FaultSettings) -> dict:
@@ -178,6 +209,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     @app.get("/health")
     async def health() -> dict:
         return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls, "rejected": state.rejected,
-                "regressions": state.regressions, "exists": state.exists, "verdicts": state.faults.counts}
+                "regressions": state.regressions, "exists": state.exists, "overlaps": len(state.overlaps),
+                "open_calls": state.open_calls, "verdicts": state.faults.counts}
 
     return app
