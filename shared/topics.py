@@ -59,7 +59,9 @@ class TopicSettings(BaseSettings):
 
 
 # Kept for ever: the events as counter systems posted them (the source of every rebuild, besides
-# intake's table) and what could not be applied (an operator's to-do list).
+# intake's table), sync's outcomes (the 766 sync ratio counts a dossier synced once, even if a later
+# revision failed: compacting by dossier would keep only that failure and a rebuild would count
+# fewer), and what could not be applied (an operator's to-do list).
 _KEPT = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 # One record per key (the dossier code) kept for ever: the newest state of every dossier, so a
 # rebuild reads one message per dossier. Consumers keep the newest revision per dossier anyway,
@@ -73,7 +75,7 @@ def topic_configs(topics: Topics, settings: TopicSettings) -> dict[str, dict[str
     return {
         topics.dossier_events: _KEPT | durability,
         topics.lifecycle: _COMPACTED | durability,
-        topics.portal_sync: _COMPACTED | durability,
+        topics.portal_sync: _KEPT | durability,
         topics.dead_letter: _KEPT | durability,
     }
 

@@ -29,11 +29,11 @@ async def test_topics_are_created_as_configured(topics):
     """The fixture created them with the settings' defaults; check every one from the broker."""
     got = await described(topics)
     settings = TopicSettings()
-    for kept in (topics.dossier_events, topics.dead_letter):
+    for kept in (topics.dossier_events, topics.portal_sync, topics.dead_letter):
         assert got[kept]["configs"]["cleanup.policy"] == "delete"
         assert got[kept]["configs"]["retention.ms"] == "-1"
         assert got[kept]["configs"]["retention.bytes"] == "-1"
-    for compacted in (topics.lifecycle, topics.portal_sync):
+    for compacted in (topics.lifecycle,):
         assert got[compacted]["configs"]["cleanup.policy"] == "compact"
     for topic in topics.all():
         assert got[topic]["replication"] == settings.kafka_replication_factor
