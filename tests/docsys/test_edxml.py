@@ -45,7 +45,7 @@ ISSUED = Document(
 STATUS = StatusMessage(sender=UNIT, response_for=REQUEST, staff=CLERK, code="05", description="Đã phân công, trình ký",
                        timestamp=datetime(2026, 8, 15, 9, 30, 5, tzinfo=VN))
 
-# EXTERNAL.md §3 (docs/documents.md): each element's children, in the axis's order.
+# docs/domain.md §10 and docs/documents.md: each element's children, in the axis's order.
 DOCUMENT_SHAPE = {
     "edXML": ["edXMLEnvelope", "AttachmentEncoded"],
     "edXMLEnvelope": ["edXMLHeader", "edXMLBody"],
@@ -81,7 +81,7 @@ STATUS_SHAPE = {
     "From": DOCUMENT_SHAPE["From"], "ResponseFor": DOCUMENT_SHAPE["ResponseFor"],
     "StaffInfo": DOCUMENT_SHAPE["StaffInfo"],
 }
-FORMATS = {  # the axis's formats, by element (EXTERNAL.md §3)
+FORMATS = {  # the axis's formats, by element (docs/documents.md)
     "OrganId": r"\d{3}\.\d{2}\.\d{2}\.H44",
     "DocumentId": r"\d{3}\.\d{2}\.\d{2}\.H44,\d{4}/\d{2}/\d{2},[^,/]+/[^,]+",
     "PromulgationDate": r"\d{4}/\d{2}/\d{2}", "DueDate": r"\d{4}/\d{2}/\d{2}",

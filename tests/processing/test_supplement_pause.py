@@ -1,5 +1,5 @@
 """The README's guarantee for supplementation: the time waiting for the citizen is taken out of
-the clock whole (DOMAIN.md §5: subtract completion − request), also when the wait spans a weekend
+the clock whole (docs/domain.md §5: subtract completion − request), also when the wait spans a weekend
 or public holidays; the deadline moves by exactly that, to the second."""
 
 from datetime import timedelta

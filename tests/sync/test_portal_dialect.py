@@ -1,5 +1,5 @@
 """Sync against the portal simulator, in the portal's dialect, with the bodies checked field by
-field against EXTERNAL.md §1 (the names below are copied from it, not from the models).
+field against the public sources as docs/portal.md lists them (the names below are copied from there, not from the models).
 
 The delivery worker runs on the real PostgreSQL; the simulator is called in process (ASGI)
 through a transport that records every request.
@@ -38,7 +38,7 @@ CODE = "H44.100-260803-{:04d}"
 NATIONAL = "000.00.30.H44-260803-{:04d}"
 ID_NUMBER, NAME = "001099012345", "Nguyễn Văn An"
 
-# EXTERNAL.md §1, name by name.
+# docs/portal.md, name by name.
 RECORD = ("MaHoSo MaTTHC TenTTHC MaLinhVuc TenLinhVuc KenhThucHien SoGiayToChuHoSo ChuHoSo LoaiDoiTuong MaDoiTuong "
           "ThongTinKhac Email Fax SoDienThoai TrichYeuHoSo NgayTiepNhan NgayHenTra TrangThaiHoSo NgayTra ThongTinTra "
           "HinhThuc NgayKetThucXuLy DonViXuLy GhiChu TaiLieuNop DanhSachLePhi DanhSachTepDinhKemKhac "
