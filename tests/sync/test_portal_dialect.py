@@ -1,5 +1,6 @@
 """Sync against the portal simulator, in the portal's dialect, with the bodies checked field by
-field against the public sources as docs/portal.md lists them (the names below are copied from there, not from the models).
+field against the public sources as docs/portal.md lists them (the names below are copied from
+there, not from the models).
 
 The delivery worker runs on the real PostgreSQL; the simulator is called in process (ASGI)
 through a transport that records every request.
