@@ -63,6 +63,10 @@ class RecordError(Exception):
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "42")
 
 
+class PositionLost(Exception):
+    """The database holds older offsets than this consumer applied: commits were lost with it."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """True if the database (not the record) is at fault, so the same batch should be retried."""
     if isinstance(exc, (OSError, InterfaceError)):
@@ -258,6 +262,9 @@ class BatchConsumer:
                     await self._apply_with_retry(records)
                     for tp, rs in batches.items():
                         self.expected[tp] = rs[-1].offset + 1
+                except PositionLost as exc:
+                    log.warning("%s; reading again from the stored offsets", exc)
+                    await self.seek_to_stored(list(self.expected))
                 except Exception:
                     # Not applied and not committed: read the same records again next time.
                     for tp, rs in batches.items():
@@ -280,6 +287,8 @@ class BatchConsumer:
             try:
                 await self._apply(records)
                 return
+            except PositionLost:
+                raise
             except Exception as exc:
                 if not is_transient(exc):  # a record's fault (or a handler's bug): isolate it
                     await self._apply_one_by_one(records)
@@ -294,6 +303,7 @@ class BatchConsumer:
             # The chaos tests' injected loss (off unless FAULT_DROP_ONE is set): one record is
             # skipped while its offset is stored, which they must detect.
             handled = records[1:] if faultpoints.drop_one() else records
+            await self._check_position(session, records)
             rejected = await self._handle(session, handled)
             for record, reason in rejected:
                 await self.dead_letter(session, record, reason)
@@ -308,6 +318,8 @@ class BatchConsumer:
         for record in records:
             try:
                 await self._apply([record])
+            except PositionLost:
+                raise
             except Exception as exc:
                 if is_transient(exc):
                     raise  # not the record's fault: run() reads it again once the database is back
@@ -318,6 +330,22 @@ class BatchConsumer:
                     await self._store_offsets(session, [record])
                 self.dead_lettered += 1
                 self._after_commit()
+
+    async def _check_position(self, session: AsyncSession, records: Sequence[ConsumerRecord]) -> None:
+        """The stored offsets must not be behind what this process has applied. Batches commit
+        without waiting for the WAL flush, so a database crash can lose the last few commits, effects
+        and offsets together; a restarted consumer reads them again from the stored offsets, but a
+        running one would carry on from memory and lose them for good."""
+        rows = await session.execute(select(consumer_offsets.c.topic, consumer_offsets.c.partition,
+                                            consumer_offsets.c.next_offset)
+                                     .where(consumer_offsets.c.consumer_group == self._group))
+        stored = {TopicPartition(t, p): o for t, p, o in rows.tuples()}
+        behind = sorted({TopicPartition(r.topic, r.partition) for r in records
+                         if stored.get(TopicPartition(r.topic, r.partition), 0) < self.expected.get(
+                             TopicPartition(r.topic, r.partition), 0)})
+        if behind:
+            raise PositionLost("stored offsets behind what was applied on " + ", ".join(
+                f"{tp.topic}/{tp.partition} ({stored.get(tp, 0)} < {self.expected[tp]})" for tp in behind))
 
     async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, reason: str) -> None:
         """Queue a dead-letter record in the caller's transaction (used by handlers too)."""
