@@ -36,6 +36,9 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel("WARNING")
+    # httpx logs every request at INFO: a line per portal call (thousands a minute under load)
+    # says nothing the metrics do not, and costs CPU. Failures are logged by their callers.
+    logging.getLogger("httpx").setLevel("WARNING")
 
 
 Check = Callable[[], Awaitable[None]]

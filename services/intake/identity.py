@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, DateTime, String, column, func, select, update, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +56,8 @@ class Keyring:
         if current not in keys:
             raise ValueError("the current key is not in the keyring")
         self.keys, self.current = keys, current
+        # One cipher object per key: building one costs more than sealing a short value.
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
 
     @classmethod
     def load(cls, path: str | Path) -> Keyring:
@@ -80,10 +82,10 @@ class Keyring:
     def seal(self, dossier_code: str, clear: Clear) -> tuple[str, bytes]:
         nonce = os.urandom(12)
         plain = json.dumps([clear.id_number, clear.name], ensure_ascii=False).encode()
-        return self.current, nonce + AESGCM(self.keys[self.current]).encrypt(nonce, plain, dossier_code.encode())
+        return self.current, nonce + self._ciphers[self.current].encrypt(nonce, plain, dossier_code.encode())
 
     def open(self, dossier_code: str, key_id: str, sealed: bytes) -> Clear:
-        plain = AESGCM(self.keys[key_id]).decrypt(sealed[:12], sealed[12:], dossier_code.encode())
+        plain = self._ciphers[key_id].decrypt(sealed[:12], sealed[12:], dossier_code.encode())
         number, name = json.loads(plain)
         return Clear(number, name)
 
@@ -108,10 +110,14 @@ async def store(session: AsyncSession, keyring: Keyring, clear: dict[str, Clear]
 
 
 async def mark_closed(session: AsyncSession, closed: dict[str, datetime]) -> None:
-    """The retention clock of these dossiers starts (at the latest closing event)."""
-    for code, at in closed.items():
-        await session.execute(update(ApplicantIdentity).where(ApplicantIdentity.dossier_code == code).values(
-            closed_at=func.greatest(func.coalesce(ApplicantIdentity.closed_at, at), at)))
+    """The retention clock of these dossiers starts (at the latest closing event). One statement
+    for the whole batch: a statement per dossier was a fifth of intake's time under load."""
+    if not closed:
+        return
+    batch = values(column("code", String), column("at", DateTime(timezone=True)), name="closing").data(
+        sorted(closed.items()))
+    await session.execute(update(ApplicantIdentity).where(ApplicantIdentity.dossier_code == batch.c.code).values(
+        closed_at=func.greatest(func.coalesce(ApplicantIdentity.closed_at, batch.c.at), batch.c.at)))
 
 
 async def read(session: AsyncSession, keyring: Keyring, codes: list[str], *, who: str,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -15,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.models import SyncBacklog, SyncState
-from shared.db import any_of
+from shared.db import BulkInsert, any_of
 
 
 @dataclass(frozen=True)
@@ -64,18 +65,24 @@ async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Table
     B, SyncState = tables.backlog, tables.state
     sent = sorted(sent, key=lambda c: c.dossier_code)
     await _lock_in_order(session, sent, B)
-    state = SyncState.__table__  # Core, not ORM: a third less CPU per row
-    stmt = insert(state)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["dossier_code"],
-        set_={"revision": stmt.excluded.revision, "status": stmt.excluded.status, "record": stmt.excluded.record,
-              "received_at": stmt.excluded.received_at, "synced_at": func.now()},
-        where=state.c.revision <= stmt.excluded.revision,
-    ), [{"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
+    await _state_upsert(SyncState).execute(session, [
+        {"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
          "received_at": c.received_at, "record": c.record} for c in sent])
     keys = [(c.dossier_code, c.revision) for c in sent]
     await session.execute(delete(B).where(tuple_(B.dossier_code, B.revision).in_(keys)))
     await _release(session, sent, B)
+
+
+@cache
+def _state_upsert(state: type[SyncState]) -> BulkInsert:
+    """The target now holds these revisions (one statement a round, not one per dossier; an
+    older revision never replaces a newer one)."""
+    name = state.__tablename__
+    return BulkInsert(state.__table__, ["dossier_code", "revision", "status", "received_at", "record"],
+                      'ON CONFLICT ("dossier_code") DO UPDATE SET "revision" = EXCLUDED."revision", '
+                      '"status" = EXCLUDED."status", "record" = EXCLUDED."record", '
+                      '"received_at" = EXCLUDED."received_at", "synced_at" = now() '
+                      f'WHERE {name}."revision" <= EXCLUDED."revision"')
 
 
 async def release(session: AsyncSession, rows: list[Claimed], *, tables: Tables = PORTAL) -> None:

@@ -23,7 +23,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.sync.models import SyncProgressSent, SyncState
@@ -31,7 +30,7 @@ from services.sync.portal.client import Answer, PortalClient, PortalError
 from services.sync.portal.codec import Dialect, step_key
 from services.sync.portal.identity import Identities, fill_identity
 from services.sync.portal.record import ALREADY_EXISTS, IDENTITY_FIELDS, HoSo
-from shared.db import any_of
+from shared.db import BulkInsert, any_of
 
 log = logging.getLogger(__name__)
 NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulator's code)
@@ -147,7 +146,7 @@ class PortalSender:
         if not codes:
             return
         async with self._sessionmaker() as session, session.begin():
-            await session.execute(insert(SyncProgressSent).on_conflict_do_nothing(), [
+            await REMEMBER.execute(session, [
                 {"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys, strict=True)))])
 
     @staticmethod
@@ -169,3 +168,7 @@ def portal_differs(found: HoSo | None, held: dict) -> bool:
     mine = {k: v for k, v in held["record"].items() if k not in IDENTITY_FIELDS}
     theirs = {k: v for k, v in found.model_dump(mode="json").items() if k not in IDENTITY_FIELDS}
     return mine != theirs
+
+
+# One statement for a round's accepted steps (a row each; already known ones are kept as they are).
+REMEMBER = BulkInsert(SyncProgressSent.__table__, ["dossier_code", "step_key"], "ON CONFLICT DO NOTHING")
