@@ -18,12 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.runtime import Runtime
 
 
-def app_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` even when they await nothing: FastAPI runs a plain `def` in its
+# thread pool, a thread hop per request and per dependency (most of intake's idle-looking CPU in
+# the bench's profile was threads handing requests back and forth).
+async def app_runtime(request: Request) -> Runtime:
     """The service's runtime (engine, producer, relay), set by its lifespan."""
     return cast(Runtime, request.app.state.runtime)
 
 
-def app_settings(request: Request) -> Any:
+async def app_settings(request: Request) -> Any:
     """The service's settings, set by create_app; each service types it with its own alias
     (`Annotated[SyncSettings, Depends(app_settings)]`)."""
     return request.app.state.settings

@@ -42,7 +42,7 @@ class AccessOut(BaseModel):
     purpose: str
 
 
-def app_keyring(request: Request) -> Keyring | None:
+async def app_keyring(request: Request) -> Keyring | None:
     """The keys that encrypt applicants' identities (None: not configured)."""
     keyring: Keyring | None = request.app.state.keyring
     return keyring

@@ -28,7 +28,7 @@ dossier_router = APIRouter(prefix="/v1", tags=["dossiers"], dependencies=[READER
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def chosen_period(
+async def chosen_period(
     period: Annotated[str | None, Query(description="2026-08, 2026-Q3 or 2026")] = None,
     from_: Annotated[date | None, Query(alias="from", description="First day of a date range")] = None,
     to: Annotated[date | None, Query(description="Last day of a date range")] = None,
@@ -52,7 +52,7 @@ def chosen_period(
     return chosen
 
 
-def chosen_unit(unit: Annotated[str, Query(description="Unit code; H44 is the whole province")] = "H44") -> str:
+async def chosen_unit(unit: Annotated[str, Query(description="Unit code; H44 is the whole province")] = "H44") -> str:
     if unit not in load_units():
         raise HTTPException(404, detail=f"unknown unit code {unit!r}")
     return unit

@@ -31,7 +31,7 @@ class Period(BaseModel):
     end: date = Field(alias="to")
 
 
-def app_portal(request: Request) -> Portal:
+async def app_portal(request: Request) -> Portal:
     """The portal client the service runs (its lifespan sets it)."""
     return cast(Portal, request.app.state.portal)
 

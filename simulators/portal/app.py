@@ -119,7 +119,7 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     async def faults() -> None:
         await state.faults.answer("portal")
 
-    def destination(dstcode: Annotated[str | None, Header()] = None) -> None:
+    async def destination(dstcode: Annotated[str | None, Header()] = None) -> None:
         if dstcode != s.dstcode:
             raise HTTPException(400, detail={"error_code": "1", "message": "missing or unknown dstcode header"})
 

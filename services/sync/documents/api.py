@@ -32,7 +32,7 @@ class Codes(BaseModel):
                                                     description="None: every one that qualifies")
 
 
-def app_docsys(request: Request) -> HttpDocsys | None:
+async def app_docsys(request: Request) -> HttpDocsys | None:
     """The document-system connector, or None when it is off (SYNC_DOCSYS_URL unset)."""
     docsys: HttpDocsys | None = request.app.state.docsys
     return docsys
