@@ -15,7 +15,7 @@ from services.metrics.gauges import refresh_forever
 from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.reports import Options
-from services.metrics.rollups import ensure_rollups
+from services.metrics.rollups import ensure_rollups, fold_forever
 from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
@@ -43,6 +43,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             async def options() -> Options:  # as the API's reports: the weights and processing's catalog
                 return Options(weights=settings.online_service_weights, catalog=await app.state.catalog.get(http))
 
+            runtime.spawn("rollup fold", lambda: fold_forever(runtime.sessionmaker, settings.rollup_fold_seconds))
             runtime.spawn("indicator gauges", lambda: refresh_forever(runtime.sessionmaker, options,
                                                                       settings.gauge_interval_seconds))
             app.state.http = http

@@ -26,3 +26,6 @@ class MetricsSettings(ServiceSettings):
     processing_url: str = "http://127.0.0.1:8002"
     # How often the Prometheus gauges of the current month's figures are computed from the rollups.
     gauge_interval_seconds: float = 60.0
+    # How often the rollups' pending changes are summed into their buckets (rollups.py): reports
+    # are exact either way; a longer interval folds more batches at once.
+    rollup_fold_seconds: float = 1.0

@@ -11,17 +11,26 @@ difference goes into the buckets. So a replaced revision, a late sync outcome, a
 another procedure or day, a dossier closing, or a duplicate (no difference) all keep every bucket
 equal to the GROUP BY of the facts it covers. When the list of counts changes, `ensure_rollups`
 rebuilds the tables from the facts at start-up.
+
+The signed contributions are written in the facts' transaction to the change tables; `fold` sums
+them into the buckets about once a second (`METRICS_ROLLUP_FOLD_SECONDS`), in a transaction of
+its own. Readers read a rollup through `current()`: its buckets plus the changes not folded yet,
+in one statement, so a report is exact whenever it runs. Folding a second of changes at once
+instead of each batch's: a bucket touched by many batches is written once, and the month and
+year buckets of a busy second once each (in the bench, the rollups had been a third of the
+database's time).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Date, DateTime, Index, Integer, SmallInteger, String, Table, Text, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics.aggregates import COUNTERS, COUNTS, JUDGED, PROCEDURE_SETS
 from services.metrics.models import Base, DossierFact
@@ -104,12 +113,13 @@ OPEN = Projection({"unit_code": "f.unit_code", "day": DAY, "deadline_at": "f.dea
 
 
 def _changes_table(name: str, projection: Projection) -> Table:
-    """Scratch rows of one transaction: its dossiers' contributions, -1 before and +1 after."""
+    """Contributions not folded into the buckets yet: per batch, its dossiers' -1 before and +1
+    after. Logged (they are committed state until folded: a crash must not lose them)."""
     types: dict[str, Any] = {"day": Date, "unit_code": String(32), "procedure_code": String(16),
                              "channel": SmallInteger, "deadline_at": DateTime(timezone=True)}
     return Table(name, Base.metadata, Column("sign", SmallInteger, nullable=False),
                  *(Column(k, types[k]) for k in projection.keys),
-                 *(Column(c, Integer, nullable=False) for c in projection.counters), prefixes=["UNLOGGED"])
+                 *(Column(c, Integer, nullable=False) for c in projection.counters))
 
 
 CHANGES = {DAYS: _changes_table("rollup_day_changes", DAYS), OPEN: _changes_table("rollup_open_changes", OPEN)}
@@ -142,6 +152,23 @@ def _grains(rollup: Rollup) -> str:
     return f"FROM rollup_day_changes c CROSS JOIN LATERAL (VALUES {values}) AS g(grain, bucket)"
 
 
+def current(rollup: Rollup) -> str:
+    """The rollup as of now, for a FROM clause: its buckets, and the changes not folded into them
+    yet as signed rows of their own (readers sum per key, so each counts once either way)."""
+    columns = ", ".join((*GRAIN_KEYS, *rollup.keys, *rollup.counters))
+    pending = ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in rollup.keys),
+                         *(f"c.sign * c.{n} AS {n}" for n in rollup.counters)))
+    return f"(SELECT {columns} FROM {rollup.table.name} UNION ALL SELECT {pending} {_grains(rollup)})"
+
+
+def current_open() -> str:
+    """The open dossiers' summary as of now (see current())."""
+    keys, counters = ", ".join(OPEN.keys), list(OPEN_COUNTERS)
+    pending = ", ".join((*(f"c.{k}" for k in OPEN.keys), *(f"c.sign * c.{n} AS {n}" for n in counters)))
+    return (f"(SELECT {keys}, {', '.join(counters)} FROM open_rollups "
+            f"UNION ALL SELECT {pending} FROM rollup_open_changes c)")
+
+
 _RECORD = {p: text(_record(p)) for p in CHANGES}
 _APPLY = [text(_adding(r.table.name, ", ".join((*GRAIN_KEYS, *r.keys)), r.counters, _grains(r),
                        ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in r.keys))))) for r in ROLLUPS]
@@ -159,8 +186,8 @@ LOCK = text("SELECT pg_advisory_xact_lock(hashtext('metrics.rollups'))")
 
 
 async def tracking(session: AsyncSession, codes: Collection[str], change: Callable[[], Awaitable[None]]) -> None:
-    """Run `change` (which writes the facts of these dossiers) and move the rollups with it: all
-    in SQL, the contributions before and after summed per bucket by PostgreSQL."""
+    """Run `change` (which writes the facts of these dossiers) and record, in the same
+    transaction, how the rollups move: the contributions before and after, computed in SQL."""
     if not codes:
         return
     params = {"codes": sorted(codes)}
@@ -170,15 +197,32 @@ async def tracking(session: AsyncSession, codes: Collection[str], change: Callab
     await change()
     for statement in _RECORD.values():
         await session.execute(statement, params | {"sign": 1})
+
+
+async def fold(session: AsyncSession) -> None:
+    """Sum the pending changes into the buckets and clear them (what readers see is unchanged)."""
+    await session.execute(LOCK)
     for statement in _APPLY:
         await session.execute(statement)
+
+
+async def fold_forever(sessionmaker: async_sessionmaker[AsyncSession], interval: float) -> None:
+    while True:
+        async with sessionmaker() as session, session.begin():
+            if (await session.execute(_PENDING)).scalar():
+                await fold(session)
+        await asyncio.sleep(interval)
+
+
+_PENDING = text("SELECT EXISTS (SELECT 1 FROM rollup_day_changes) OR EXISTS (SELECT 1 FROM rollup_open_changes)")
 
 
 async def rebuild_rollups(session: AsyncSession) -> None:
     """Replace every rollup by the GROUP BY of the facts: days from the facts, months and years from
     the days, the narrower rollups from the widest; and the open dossiers' summary."""
     await session.execute(LOCK)
-    for table in (*(r.table.name for r in ROLLUPS), "open_rollups"):
+    # The pending changes are in the facts already: the buckets are rebuilt from those.
+    for table in (*(r.table.name for r in ROLLUPS), "open_rollups", *(t.name for t in CHANGES.values())):
         await session.execute(text(f"DELETE FROM {table}"))
     counters = ", ".join(COUNTERS)
     await session.execute(text(f"INSERT INTO rollups (grain, bucket, {', '.join(KEYS)}, {counters}) "

@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import handle_canonical_batch
+from services.metrics.rollups import fold
 from services.metrics.rebuild import rebuild
 from tests.conftest import DATABASE_URL, KAFKA
 from tests.metrics.test_rollups import KEYS, history, metrics_db, tables  # noqa: F401 (fixture)
@@ -40,6 +41,8 @@ async def test_rebuild_equals_the_live_projection(metrics_db, topics, schemas): 
     for at in range(0, len(records), 97):  # live: batch by batch, in delivery order
         async with metrics_db() as session, session.begin():
             await handle_canonical_batch(session, records[at:at + 97])
+    async with metrics_db() as session, session.begin():
+        await fold(session)  # what the live service does every second: the buckets hold every change
 
     settings = MetricsSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
                                db_schema=f"{schemas}rebuilt")
