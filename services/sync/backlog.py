@@ -44,20 +44,18 @@ async def claim(session: AsyncSession, *, limit: int, lease_seconds: float, tabl
     """Lease up to `limit` due rows; rows another replica holds are skipped, not waited for."""
     B = tables.backlog
     now = func.now()
+    due = (select(B.dossier_code)
+           .where(~B.parked, B.next_attempt_at <= now, or_(B.leased_until.is_(None), B.leased_until < now))
+           .order_by(B.next_attempt_at)
+           .limit(limit)
+           .with_for_update(skip_locked=True))
+    # One statement: the due rows are locked, leased and returned together.
     rows = await session.execute(
-        select(B.dossier_code, B.revision, B.status, B.received_at, B.record, B.attempts)
-        .where(~B.parked, B.next_attempt_at <= now, or_(B.leased_until.is_(None), B.leased_until < now))
-        .order_by(B.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+        update(B).where(B.dossier_code.in_(due)).values(leased_until=now + timedelta(seconds=lease_seconds))
+        .returning(B.dossier_code, B.revision, B.status, B.received_at, B.record, B.attempts)
+        .execution_options(synchronize_session=False)
     )
-    claimed = [Claimed(*r) for r in rows.tuples()]
-    if claimed:
-        await session.execute(
-            update(B).where(any_of(B.dossier_code, [c.dossier_code for c in claimed]))
-            .values(leased_until=now + timedelta(seconds=lease_seconds))
-        )
-    return claimed
+    return sorted((Claimed(*r) for r in rows.tuples()), key=lambda c: c.dossier_code)
 
 
 async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Tables = PORTAL) -> None:

@@ -48,8 +48,8 @@ class PortalSender:
 
     async def sync(self, payloads: list[dict]) -> dict[str, str]:
         codes = [p["dossier_code"] for p in payloads]
-        held, sent = await self._known(codes)
-        clear = await self._identities.fetch(codes)
+        # What the portal holds (our database) and the applicants' identities (intake): at once.
+        (held, sent), clear = await asyncio.gather(self._known(codes), self._identities.fetch(codes))
         records = {p["dossier_code"]: fill_identity(p["record"], clear.get(p["dossier_code"])) for p in payloads}
         refused: dict[str, str] = {}
         recorded: list[str] = []  # records the portal accepted in this round
@@ -78,9 +78,6 @@ class PortalSender:
         await asyncio.gather(*(send_records(group[i:i + RECORD_CHUNK], updating) for updating in (False, True)
                                for group in [[c for c in codes if (c in held) == updating]]
                                for i in range(0, len(group), RECORD_CHUNK)))
-        # What the portal accepted is written once per phase (a crash in between re-sends at most
-        # one round's calls; the portal keeps a re-sent step once).
-        await self._remember(recorded, [HOLDS] * len(recorded))  # next time an update, even if a step fails now
         steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
                  for step in p["progress"] if step_key(step) not in sent.get(code, ())]
         chunks = [steps[i:i + PROGRESS_CHUNK] for i in range(0, len(steps), PROGRESS_CHUNK)]
@@ -92,7 +89,12 @@ class PortalSender:
                 await attempt({c for c, _ in chunk}, self._steps(chunk, refused, delivered))
 
         await asyncio.gather(*(send_steps(chunk) for chunk in chunks))
-        await self._remember([c for c, _ in delivered], [step_key(s) for _, s in delivered])
+        # What the portal accepted, written once at the end of the round: the records it now holds
+        # (next time an update, even if a step failed) and the steps delivered. A crash before this
+        # re-sends the round's calls once: a create the portal answers "already exists" (3, -3) is
+        # sent again as an update, and the portal keeps a re-sent step once.
+        await self._remember([*recorded, *(c for c, _ in delivered)],
+                             [*([HOLDS] * len(recorded)), *(step_key(s) for _, s in delivered)])
         if failures:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
