@@ -1,7 +1,11 @@
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
+from shared.deps import app_settings
 
 
 class MetricsSettings(ServiceSettings):
@@ -26,3 +30,7 @@ class MetricsSettings(ServiceSettings):
     processing_url: str = "http://127.0.0.1:8002"
     # How often the Prometheus gauges of the current month's figures are computed from the rollups.
     gauge_interval_seconds: float = 60.0
+
+
+# The settings a route reads (create_app sets them): `settings: SettingsDep`.
+SettingsDep = Annotated[MetricsSettings, Depends(app_settings)]
