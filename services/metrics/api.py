@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from services.metrics.answers import (Breakdown, Indicators, Overdue, ReceivedElsewhere, Targets, TrendMonth,
                                       UnitOut)
-from services.metrics.config import SettingsDep
+from services.metrics.config import MetricsSettings, SettingsDep
 from services.metrics.deps import CatalogDep, ProcessingDep
 from services.metrics.export import to_csv, to_xlsx
 from services.metrics.models import DossierFact
@@ -142,7 +142,7 @@ async def get_trend(
     return [TrendMonth.model_validate(m) for m in trend]
 
 
-def year_targets(settings: SettingsDep, period: Period) -> tuple[int, YearTargets | None]:
+def year_targets(settings: MetricsSettings, period: Period) -> tuple[int, YearTargets | None]:
     """The targets of the period's year (its first day's), or None when the file has none for it."""
     year = period.start.astimezone(TZ).year
     try:
