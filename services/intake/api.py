@@ -13,7 +13,7 @@ from services.intake.apikeys import Caller
 from services.intake.auth import CallerDep
 from services.intake.config import SettingsDep
 from services.intake.handlers import ItemResult, accept_events
-from services.intake.internal import KeyringDep
+from services.intake.deps import KeyringDep
 from shared.deps import RuntimeDep
 from shared.units import load_units
 

@@ -7,13 +7,13 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import identity
 from services.intake.config import SettingsDep
-from services.intake.identity import Keyring
+from services.intake.deps import KeyringDep
 from shared.auth import OPERATOR, bearer
 from shared.deps import SessionDep, Timestamp
 
@@ -40,15 +40,6 @@ class AccessOut(BaseModel):
     who: str = Field(description="the service credential's name, or operator:<command>")
     dossier_code: str
     purpose: str
-
-
-async def app_keyring(request: Request) -> Keyring | None:
-    """The keys that encrypt applicants' identities (None: not configured)."""
-    keyring: Keyring | None = request.app.state.keyring
-    return keyring
-
-
-KeyringDep = Annotated[Keyring | None, Depends(app_keyring)]
 
 
 def service_name(settings: SettingsDep, keyring: KeyringDep, credentials: HTTPAuthorizationCredentials | None) -> str:

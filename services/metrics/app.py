@@ -41,12 +41,12 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         ):
             app.state.runtime = runtime
             async def options() -> Options:  # as the API's reports: the weights and processing's catalog
-                return Options(weights=settings.online_service_weights, catalog=await app.state.catalog.get(http))
+                return Options(weights=settings.online_service_weights, catalog=await catalog.get(http))
 
             runtime.spawn("rollup fold", lambda: fold_forever(runtime.sessionmaker, settings.rollup_fold_seconds))
             runtime.spawn("indicator gauges", lambda: refresh_forever(runtime.sessionmaker, options,
                                                                       settings.gauge_interval_seconds))
-            app.state.http = http
+            app.state.processing = http  # services/metrics/deps.py: ProcessingDep
             yield
 
     app = FastAPI(
@@ -55,8 +55,9 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.catalog = CatalogView(settings.catalog_ttl)
+    # What the routes take as typed dependencies (config.SettingsDep, deps.CatalogDep).
+    catalog = CatalogView(settings.catalog_ttl)
+    app.state.settings, app.state.catalog = settings, catalog
     install_guards(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(router)
     app.include_router(dossier_router)

@@ -1,7 +1,11 @@
+from typing import Annotated
+
+from fastapi import Depends
 from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
+from shared.deps import app_settings
 
 
 class MetricsSettings(ServiceSettings):
@@ -29,3 +33,7 @@ class MetricsSettings(ServiceSettings):
     # How often the rollups' pending changes are summed into their buckets (rollups.py): reports
     # are exact either way; a longer interval folds more batches at once.
     rollup_fold_seconds: float = 1.0
+
+
+# The settings a route reads (create_app sets them): `settings: SettingsDep`.
+SettingsDep = Annotated[MetricsSettings, Depends(app_settings)]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, cast
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.sync import backlog
 from services.sync.config import SettingsDep
-from services.sync.portal.client import Portal
+from services.sync.deps import PortalDep
 from services.sync.reconcile import reconcile, summary
 from shared.auth import OPERATOR, ReaderDep, may_read
 from shared.deps import RuntimeDep, SessionDep, Timestamp
@@ -29,14 +29,6 @@ class Period(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     start: date = Field(alias="from")
     end: date = Field(alias="to")
-
-
-async def app_portal(request: Request) -> Portal:
-    """The portal client the service runs (its lifespan sets it)."""
-    return cast(Portal, request.app.state.portal)
-
-
-PortalDep = Annotated[Portal, Depends(app_portal)]
 
 
 class Failure(BaseModel):

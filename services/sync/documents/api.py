@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.sync import backlog
 from services.sync.api import Failure, Period, Reconciled, Requeued
 from services.sync.config import SettingsDep
-from services.sync.documents.client import HttpDocsys
+from services.sync.deps import DocsysDep
 from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
 from services.sync.documents.push import PusherDep, answer_for, check_organ
@@ -30,15 +30,6 @@ class Codes(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
                                                     description="None: every one that qualifies")
-
-
-async def app_docsys(request: Request) -> HttpDocsys | None:
-    """The document-system connector, or None when it is off (SYNC_DOCSYS_URL unset)."""
-    docsys: HttpDocsys | None = request.app.state.docsys
-    return docsys
-
-
-DocsysDep = Annotated[HttpDocsys | None, Depends(app_docsys)]
 
 
 class DocumentOut(BaseModel):
