@@ -23,7 +23,7 @@ from services.metrics.handlers import _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import Period, parse_period
 from services.processing.catalog import load_seed
-from services.processing.handlers import _state_event
+from services.processing.refold import _state_event
 from services.processing.lifecycle import StoredEvent, fold
 from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
