@@ -8,10 +8,8 @@ offsets. A record that fails on its own goes to the dead-letter topic; the consu
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from prometheus_client import Gauge
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import faultpoints
 from shared.db import commit_without_flush_wait
+from shared.deadletters import DeadLetter
 from shared.outbox import add_to_outbox
 from shared.tables import consumer_offsets
 
@@ -80,21 +79,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> bytes:
-    """The dead-letter record: where the message came from, why it failed, and its raw bytes."""
-    raw = record.value or b""
-    return json.dumps(
-        {
-            "service": service,
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": (record.key or b"").decode(errors="replace"),
-            "value": raw.decode(errors="replace"),
-            "reason": reason,
-            "time": datetime.now(UTC).isoformat(),
-        },
-        ensure_ascii=False,
-    ).encode()
+    """The dead letter of a consumed record: where it came from, why it failed, and its bytes."""
+    raw: bytes = record.value or b""
+    return DeadLetter(service=service, kind="unapplied_record", reason=reason, topic=record.topic,
+                      partition=record.partition, offset=record.offset,
+                      key=(record.key or b"").decode(errors="replace"), value=raw.decode(errors="replace")).encode()
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped

@@ -7,7 +7,6 @@ store their synthetic events with INSERT_EVENTS themselves, then call `refold`.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from services.processing.lifecycle import StoredEvent, fold
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, PendingCatalog
 from services.processing.working import FoldRules
 from services.processing.workcalendar import WorkCalendar
+from shared.deadletters import DeadLetter
 from shared.db import BulkInsert, any_of, none_of, upsert
 from shared.event_types import Anomaly, DossierState
 from shared.events import Envelope, make_event, serialize
@@ -133,10 +133,9 @@ async def _record_pending(session: AsyncSession, states: list[DossierState]) -> 
 
 
 def _anomaly_record(code: str, anomaly: Anomaly) -> bytes:
-    """The dead-letter record of an illegal transition (same shape as other dead letters)."""
-    return json.dumps({"service": "processing", "kind": "illegal_transition", "dossier_code": code,
-                       **anomaly.model_dump(mode="json"), "detected_at": datetime.now(UTC).isoformat()},
-                      ensure_ascii=False).encode()
+    """The dead letter of an illegal transition: the dossier and the event not applied."""
+    return DeadLetter(service="processing", kind="illegal_transition", reason=anomaly.reason, dossier_code=code,
+                      event_id=anomaly.event_id, type=anomaly.type, event_time=anomaly.time).encode()
 
 
 def _dossier_row(s: DossierState, state: bytes) -> dict:
