@@ -19,7 +19,7 @@ import pydantic_core
 import pytest
 
 from services.metrics.aggregates import count
-from services.metrics.handlers import _fact, handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import Period, parse_period
 from services.processing.catalog import load_seed
@@ -30,7 +30,7 @@ from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
 from shared.events import serialize
 from shared.tables import PLUMBING
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -72,7 +72,7 @@ def record(state: DossierState) -> SimpleNamespace:
 async def apply(sessionmaker, *batches: list[DossierState]) -> None:
     for batch in batches:
         async with sessionmaker() as session, session.begin():
-            assert await handle_canonical_batch(session, [record(s) for s in batch]) == []
+            assert await handle_canonical_batch(session, consumed([record(s) for s in batch], ACCEPTS)) == []
 
 
 async def fact(sessionmaker, code: str) -> dict:

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
-from services.metrics.handlers import handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, handle_canonical_batch
 from services.metrics.rebuild import rebuild
-from tests.conftest import DATABASE_URL, KAFKA
+from tests.conftest import DATABASE_URL, KAFKA, consumed
 from tests.metrics.test_rollups import KEYS, history, metrics_db, tables  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ async def test_rebuild_equals_the_live_projection(metrics_db, topics, schemas): 
         await producer.stop()
     for at in range(0, len(records), 97):  # live: batch by batch, in delivery order
         async with metrics_db() as session, session.begin():
-            await handle_canonical_batch(session, records[at:at + 97])
+            await handle_canonical_batch(session, consumed(records[at:at + 97], ACCEPTS))
 
     settings = MetricsSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
                                db_schema=f"{schemas}rebuilt")
