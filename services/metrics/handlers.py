@@ -32,9 +32,11 @@ async def handle_canonical_batch(session: AsyncSession, messages: Sequence[Messa
     return []
 
 
-def fold_messages(messages: Sequence[Message]) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The newest fact and sync fact per dossier among these messages."""
-    states: list[DossierState] = []
+def fold_messages(messages: Sequence[Message], states: Sequence[DossierState] = ()
+                  ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The newest fact and sync fact per dossier among these messages (and states read otherwise:
+    the rebuild's; of equal revisions, the first seen, as a redelivery changes nothing)."""
+    states = list(states)
     synced: list[tuple[Envelope, SyncOutcome]] = []
     for m in messages:
         if isinstance(m.data, DossierState):
