@@ -10,7 +10,7 @@ from services.metrics.models import DossierFact, PortalSyncFact
 from services.metrics.rollups import tracking
 from shared.consumer import Message, Rejected
 from shared.db import BulkInsert, upsert
-from shared.event_types import Channel, DossierState, Status, SyncOutcome
+from shared.event_types import Channel, DossierState, Status, SyncOutcome, dossier_digitized
 from shared.events import Envelope
 from shared.revisions import newest, only_if_newer
 
@@ -78,7 +78,7 @@ def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (r
         "due_at": s.due_at,
         "on_time": s.on_time,
         "deadline_at": s.deadline_at,
-        "digitized": s.components > 0 and s.components_digitized == s.components and s.result_digitized,
+        "digitized": dossier_digitized(s) and s.result_digitized,  # 4.2: the components and the result
         "electronic_result": s.electronic_result,
         "document_expected": s.result_is_document and s.status in (Status.PROCESSED, Status.RETURNED),
         "document_result": s.result_is_document and s.document_number is not None,

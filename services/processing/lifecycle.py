@@ -14,7 +14,16 @@ from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
 from services.processing.working import APPLY, FoldRules, StoredEvent, Working, in_order
-from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, ResultItem, Status, StepItem
+from shared.event_types import (
+    OPENING_TYPES,
+    RECALL_AGREED,
+    Anomaly,
+    DocumentItem,
+    DossierState,
+    ResultItem,
+    Status,
+    StepItem,
+)
 
 
 def fold(
@@ -34,7 +43,7 @@ def fold(
     # The document system's status messages show on the control sheet; only a recall agreed changes
     # the state (and only it counts in the revision, so the others publish no new state).
     ordered = in_order(e for e in events if e.type != "dossier.document_status" or changes_state(e))
-    if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
+    if not any(e.type in OPENING_TYPES for e in ordered):
         return None
     w = Working(code, procedure, calendar, rules)
     for e in ordered:

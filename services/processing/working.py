@@ -14,6 +14,7 @@ from services.processing.catalog import Procedure
 from services.processing.workcalendar import TimeLimit, WorkCalendar
 from shared.event_types import (
     Anomaly,
+    OPENING_TYPES,
     Channel,
     FeeItem,
     RECALL_AGREED,
@@ -288,8 +289,7 @@ def _set(**changes: Callable[[StoredEvent], Any]) -> Callable[[Working, StoredEv
 
 
 APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
-    "dossier.submitted": opened,
-    "dossier.received": opened,
+    **dict.fromkeys(OPENING_TYPES, opened),
     "dossier.transferred": lambda w, e: w.resume(),
     "dossier.supplement_requested": supplement_requested,
     "dossier.supplement_supplied": supplement_supplied,
