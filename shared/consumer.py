@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from prometheus_client import Gauge
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.exc import DBAPIError, InterfaceError
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared import faultpoints
 from shared.db import commit_without_flush_wait
 from shared.deadletters import DeadLetter
+from shared.event_types import Data
 from shared.events import Envelope, EventError, parse_typed
 from shared.outbox import add_to_outbox
 from shared.tables import consumer_offsets
@@ -38,7 +38,7 @@ class Message:
 
     record: ConsumerRecord
     envelope: Envelope
-    data: BaseModel
+    data: Data
 
 
 @dataclass(frozen=True, slots=True)

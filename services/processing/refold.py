@@ -12,26 +12,26 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pydantic_core
-from sqlalchemy import delete, select, text
+from sqlalchemy import Text, cast, delete, select, text
 from sqlalchemy.dialects.postgresql import insert
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.processing.catalog import CatalogCache
-from services.processing.lifecycle import StoredEvent, fold
+from services.processing.lifecycle import fold
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, PendingCatalog
+from services.processing.stored import StoredEvent, remember, stored_event
 from services.processing.working import FoldRules
 from services.processing.workcalendar import WorkCalendar
 from shared.deadletters import DeadLetter
 from shared.db import BulkInsert, any_of, none_of, upsert
-from shared.event_types import Anomaly, DossierState
+from shared.event_types import Anomaly, Data, DossierState
 from shared.events import Envelope, make_event, serialize
 from shared.outbox import add_to_outbox
 from shared.topics import Topics
 from shared.units import load_units
 
 
-async def add_intake_events(session: AsyncSession, events: Sequence[tuple[Envelope, BaseModel]], *,
+async def add_intake_events(session: AsyncSession, events: Sequence[tuple[Envelope, Data]], *,
                             calendar: WorkCalendar, catalog: CatalogCache, topics: Topics,
                             rules: FoldRules = FoldRules()) -> None:
     """Store the events not stored yet (by id) and re-fold the dossiers they changed.
@@ -40,14 +40,10 @@ async def add_intake_events(session: AsyncSession, events: Sequence[tuple[Envelo
     catalog), never dropped: it is judged when the catalog learns the code (pending.py)."""
     new_rows: dict[str, dict] = {}
     for e, data in events:
-        new_rows[e.id] = {
-            "id": e.id,
-            "dossier_code": e.subject,
-            "type": e.type,
-            "time": e.time,
-            "source": e.source,
-            "data": pydantic_core.to_json(data),  # the normalized form, encoded once (Rust)
-        }
+        encoded = pydantic_core.to_json(data)  # the normalized form, encoded once (Rust)
+        new_rows[e.id] = {"id": e.id, "dossier_code": e.subject, "type": e.type, "time": e.time, "source": e.source,
+                          "data": encoded}
+        remember(e.type, encoded.decode(), data)  # what the folds below read back: decoded already
     if not new_rows:
         return
     changed = set((await INSERT_EVENTS.execute(session, list(new_rows.values()))).scalars())
@@ -68,11 +64,12 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
         {"codes": ordered},
     )
     ev = DossierEvent.__table__.c  # Core rows, not ORM objects: no identity map to build
-    rows = await session.execute(select(ev.dossier_code, ev.id, ev.type, ev.time, ev.data)
+    # The data as stored text (`json` keeps it verbatim): stored_event decodes what it has not seen.
+    rows = await session.execute(select(ev.dossier_code, ev.id, ev.type, ev.time, cast(ev.data, Text))
                                  .where(any_of(ev.dossier_code, ordered)))
     events: dict[str, list[StoredEvent]] = defaultdict(list)
     for code, *event in rows.tuples():
-        events[code].append(StoredEvent(*event))
+        events[code].append(stored_event(*event))
     procedures = await catalog.procedures(session)
     units = load_units()
     states = [

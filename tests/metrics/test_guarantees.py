@@ -24,7 +24,8 @@ from services.metrics.models import Base
 from services.metrics.periods import Period, parse_period
 from services.processing.catalog import load_seed
 from services.processing.refold import _state_event
-from services.processing.lifecycle import StoredEvent, fold
+from services.processing.lifecycle import fold
+from services.processing.stored import StoredEvent, stored_event
 from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
@@ -49,7 +50,7 @@ async def metrics_db(schemas):
 
 
 def ev(type: str, when: datetime, **data) -> StoredEvent:
-    return StoredEvent(f"e{next(_ids):05d}", type, when, data)
+    return stored_event(f"e{next(_ids):05d}", type, when, data)
 
 
 def received(when: datetime, **data) -> StoredEvent:
