@@ -2,16 +2,17 @@
 
 This is aiokafka's "storing offsets outside Kafka" pattern: a batch's state changes and its
 next offsets commit in one transaction, and on assignment the consumer seeks to the stored
-offsets. A record that fails on its own goes to the dead-letter topic; the consumer moves on.
+offsets. Each record is decoded here, once, into a typed envelope; one that is not a valid event
+of a type the consumer accepts, or that fails on its own, goes to the dead-letter topic
+(shared/deadletters.py) and the consumer moves on. Handlers see only typed messages.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from prometheus_client import Gauge
@@ -22,15 +23,51 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import faultpoints
 from shared.db import commit_without_flush_wait
+from shared.deadletters import DeadLetter
+from shared.event_types import Data
+from shared.events import Envelope, EventError, parse_typed
 from shared.outbox import add_to_outbox
 from shared.tables import consumer_offsets
 
 log = logging.getLogger(__name__)
 
-# A handler applies a batch in the given session and returns the records it rejected, each
-# with its reason; those go to the dead-letter topic in the same transaction.
-Rejected = list[tuple[ConsumerRecord, str]]
-BatchHandler = Callable[[AsyncSession, Sequence[ConsumerRecord]], Awaitable[Rejected]]
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A consumed record decoded once: its typed envelope (`data` is the model), and the model."""
+
+    record: ConsumerRecord
+    envelope: Envelope
+    data: Data
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A consumed record that is not a valid event of an accepted type, with the reason."""
+
+    record: ConsumerRecord
+    reason: str
+
+
+# A handler applies a batch of messages in the given session and returns those it could not
+# apply, each with its reason; they go to the dead-letter topic in the same transaction.
+Rejected = list[tuple[Message, str]]
+BatchHandler = Callable[[AsyncSession, Sequence[Message]], Awaitable[Rejected]]
+# The (event type, version) pairs a consumer accepts: anything else is refused before its handler.
+Accepts = Collection[tuple[str, int]]
+
+
+def decode(record: ConsumerRecord, accepts: Accepts, service: str) -> Message | Refused:
+    """The record as a typed message, or refused with the reason (parsed once, here)."""
+    try:
+        envelope, data = parse_typed(record.value)
+    except EventError as exc:
+        return Refused(record, f"invalid event: {exc}")
+    except Exception as exc:  # nothing a record holds may stop the consumer (it would read it again for ever)
+        return Refused(record, f"invalid event: {type(exc).__name__}: {exc}"[:2000])
+    if (envelope.type, envelope.version) not in accepts:
+        return Refused(record, f"not accepted: {envelope.type} v{envelope.version} is not an event {service} consumes")
+    return Message(record, envelope, data)
 
 
 # Records lost to the broker before this consumer applied them (deleted or expired past the
@@ -80,21 +117,11 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> bytes:
-    """The dead-letter record: where the message came from, why it failed, and its raw bytes."""
-    raw = record.value or b""
-    return json.dumps(
-        {
-            "service": service,
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": (record.key or b"").decode(errors="replace"),
-            "value": raw.decode(errors="replace"),
-            "reason": reason,
-            "time": datetime.now(UTC).isoformat(),
-        },
-        ensure_ascii=False,
-    ).encode()
+    """The dead letter of a consumed record: where it came from, why it failed, and its bytes."""
+    raw: bytes = record.value or b""
+    return DeadLetter(service=service, kind="unapplied_record", reason=reason, topic=record.topic,
+                      partition=record.partition, offset=record.offset,
+                      key=(record.key or b"").decode(errors="replace"), value=raw.decode(errors="replace")).encode()
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -126,6 +153,7 @@ class BatchConsumer:
         group: str,
         sessionmaker: async_sessionmaker[AsyncSession],
         handle: BatchHandler,
+        accepts: Accepts,
         dead_letter_topic: str,
         service: str,
         after_commit: Callable[[], None] | None = None,
@@ -136,6 +164,7 @@ class BatchConsumer:
         self._group = group
         self._sessionmaker = sessionmaker
         self._handle = handle
+        self._accepts = frozenset(accepts)
         self._dead_letter_topic = dead_letter_topic
         self._service = service
         self._after_commit = after_commit or (lambda: None)
@@ -258,8 +287,10 @@ class BatchConsumer:
                 self._report_lag()
                 if not records:
                     continue
+                # Decoded once, outside the retries: a batch read again after a failure is not parsed again.
+                decoded = [decode(r, self._accepts, self._service) for r in records]
                 try:
-                    await self._apply_with_retry(records)
+                    await self._apply_with_retry(decoded)
                     for tp, rs in batches.items():
                         self.expected[tp] = rs[-1].offset + 1
                 except PositionLost as exc:
@@ -281,30 +312,34 @@ class BatchConsumer:
             if highwater is not None:
                 LAG.labels(self._service, tp.topic, str(tp.partition)).set(max(0, highwater - expected))
 
-    async def _apply_with_retry(self, records: list[ConsumerRecord]) -> None:
+    async def _apply_with_retry(self, items: list[Message | Refused]) -> None:
         delay = 0.2
         while True:
             try:
-                await self._apply(records)
+                await self._apply(items)
                 return
             except PositionLost:
                 raise
             except Exception as exc:
                 if not is_transient(exc):  # a record's fault (or a handler's bug): isolate it
-                    await self._apply_one_by_one(records)
+                    await self._apply_one_by_one(items)
                     return
                 log.warning("database unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _apply(self, records: Sequence[ConsumerRecord]) -> None:
+    async def _apply(self, items: Sequence[Message | Refused]) -> None:
+        records = [i.record for i in items]
         async with self._sessionmaker() as session, session.begin():
             await commit_without_flush_wait(session)  # offsets commit with the effects: redone if lost
             # The chaos tests' injected loss (off unless FAULT_DROP_ONE is set): one record is
             # skipped while its offset is stored, which they must detect.
-            handled = records[1:] if faultpoints.drop_one() else records
+            handled = items[1:] if faultpoints.drop_one() else items
             await self._check_position(session, records)
-            rejected = await self._handle(session, handled)
+            messages = [i for i in handled if isinstance(i, Message)]
+            rejected = [(i.record, i.reason) for i in handled if isinstance(i, Refused)]
+            if messages:
+                rejected += [(m.record, reason) for m, reason in await self._handle(session, messages)]
             for record, reason in rejected:
                 await self.dead_letter(session, record, reason)
             await self._store_offsets(session, records)
@@ -313,11 +348,12 @@ class BatchConsumer:
         self.dead_lettered += len(rejected)
         self._after_commit()
 
-    async def _apply_one_by_one(self, records: list[ConsumerRecord]) -> None:
+    async def _apply_one_by_one(self, items: list[Message | Refused]) -> None:
         """Isolate the failing record(s): each good one applies, each bad one is dead-lettered."""
-        for record in records:
+        for item in items:
+            record = item.record
             try:
-                await self._apply([record])
+                await self._apply([item])
             except PositionLost:
                 raise
             except Exception as exc:
@@ -348,7 +384,7 @@ class BatchConsumer:
                 f"{tp.topic}/{tp.partition} ({stored.get(tp, 0)} < {self.expected[tp]})" for tp in behind))
 
     async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, reason: str) -> None:
-        """Queue a dead-letter record in the caller's transaction (used by handlers too)."""
+        """Queue a consumed record's dead letter in the caller's transaction."""
         value = dead_letter_value(record, reason, self._service)
         key = (record.key or b"").decode(errors="replace") or "-"
         await add_to_outbox(session, [(self._dead_letter_topic, key, value)])

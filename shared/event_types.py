@@ -309,6 +309,10 @@ class ResultReturned(Data):
         description="counter: at the one-stop counter; post: by the public postal service; online: electronically")
 
 
+# The events that open a dossier (registered online, or received at the counter): a dossier is
+# folded once one has arrived, and they carry the applicant.
+OPENING_TYPES = frozenset({"dossier.submitted", "dossier.received"})
+
 INTAKE_MODELS: dict[tuple[str, int], type[Data]] = {
     ("dossier.submitted", 1): Submitted,
     ("dossier.received", 1): Received,
@@ -476,6 +480,13 @@ class DossierState(Data):
     payment_method: int = Field(default=0, exclude_if=lambda v: v == 0,
                                 description="DuocThanhToanTrucTuyen: 1 national portal, 2 the province's gateway")
     result_items: list[ResultItem] = Field(default_factory=list, exclude_if=lambda v: not v)
+
+
+def dossier_digitized(s: DossierState) -> bool:
+    """The dossier's components are digitized: it has some, and every one is (HoSoCoThanhPhanSoHoa,
+    docs/portal.md). Indicator 4.2 counts a dossier when this holds and its result is digitized too
+    (docs/indicators.md, docs/domain.md: "digitized dossier, components and result both")."""
+    return s.components > 0 and s.components_digitized == s.components
 
 
 class SyncOutcome(Data):

@@ -3,7 +3,7 @@
 Processing numbers each dossier's states 1, 2, 3…; Kafka may deliver them again, late or out of
 order, so a reader keeps per dossier the highest revision it has seen, and a duplicate or an older
 one changes nothing. Twice: within a batch (`newest`), and against what is stored (`only_if_newer`,
-the condition of an upsert). Used by sync; metrics applies the same rule (to adopt this module).
+the condition of an upsert). Used by sync (its backlog) and metrics (its facts, live and rebuilt).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared import certificates
 from shared.config import ServiceSettings
-from shared.consumer import BatchConsumer, BatchHandler
+from shared.consumer import Accepts, BatchConsumer, BatchHandler
 from shared.db import make_engine, make_sessionmaker
 from shared.kafka import make_producer
 from shared.migrations import prepare_schema
@@ -82,6 +82,7 @@ async def service_runtime(
     *,
     service: str,
     consume: Callable[[Topics], Sequence[str]] | None = None,
+    accepts: Accepts = (),
     handle: Callable[[Runtime], BatchHandler] | None = None,
     seed: Callable[[AsyncSession], Awaitable[None]] | None = None,
     pool_size: int = 5,
@@ -91,6 +92,8 @@ async def service_runtime(
     `metadata` is the service's models, whose tables the service's migrations create: an empty
     schema is migrated to head, one behind (or ahead) refuses the start (shared/migrations.py).
     `seed` runs once in a transaction after the schema exists, before consuming starts.
+    Given `consume` and `handle`, a batch consumer reads those topics and hands `handle` the
+    events whose (type, version) is in `accepts`, typed; it dead-letters every other record.
     """
     configure_logging(settings.log_level)
     topics = Topics(settings.topic_prefix)
@@ -127,6 +130,7 @@ async def service_runtime(
             group=settings.consumer_group or f"{settings.topic_prefix}{service}",
             sessionmaker=sessionmaker,
             handle=handle(runtime),
+            accepts=accepts,
             dead_letter_topic=topics.dead_letter,
             service=service,
             after_commit=relay.wake,

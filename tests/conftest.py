@@ -76,6 +76,17 @@ async def publish(topic: str, events: list[dict]) -> None:
         await producer.stop()
 
 
+def consumed(records, accepts) -> list:
+    """Records as the batch consumer hands them to a handler (shared.consumer.decode); each must
+    be a valid event of an accepted type, as the tests that call handlers directly expect."""
+    from shared.consumer import Message, decode
+
+    messages = [decode(r, accepts, "test") for r in records]
+    refused = [m for m in messages if not isinstance(m, Message)]
+    assert not refused, refused
+    return messages
+
+
 async def poll(check, timeout: float = 30, what: str = "condition"):
     """Await check() until it returns something truthy (returned), or fail at the deadline."""
     deadline = time.monotonic() + timeout

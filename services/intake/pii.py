@@ -17,10 +17,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake.identity import Clear
-from shared.event_types import Applicant
+from shared.event_types import OPENING_TYPES, Applicant
 from shared.events import EventError
 
-WITH_APPLICANT = {"dossier.received", "dossier.submitted"}
+WITH_APPLICANT = OPENING_TYPES
 
 
 class ApplicantIn(BaseModel):

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiokafka import ConsumerRecord
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import DossierFact, PortalSyncFact
 from services.metrics.rollups import tracking
-from shared.consumer import Rejected
+from shared.consumer import Message, Rejected
 from shared.db import BulkInsert, upsert
-from shared.event_types import Channel, DossierState, Status, SyncOutcome
-from shared.events import EventError, parse_typed
+from shared.event_types import Channel, DossierState, Status, SyncOutcome, dossier_digitized
+from shared.events import Envelope
+from shared.revisions import newest, only_if_newer
 
-HANDLED = ("dossier.state", "dossier.synced")
+# What the consumer hands this handler (from the lifecycle and portal-sync topics); anything else
+# is dead-lettered before it.
+ACCEPTS = frozenset({("dossier.state", 1), ("dossier.synced", 1)})
 
 
-async def handle_canonical_batch(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
-    facts, synced, rejected = fold_records(records)
+async def handle_canonical_batch(session: AsyncSession, messages: Sequence[Message]) -> Rejected:
+    facts, synced = fold_messages(messages)
 
     async def write() -> None:
         if facts:
@@ -27,34 +29,25 @@ async def handle_canonical_batch(session: AsyncSession, records: Sequence[Consum
             await UPSERT_SYNCED.execute(session, list(synced.values()))
 
     await tracking(session, facts.keys() | synced.keys(), write)  # the rollups move with the facts
-    return rejected
+    return []
 
 
-def fold_records(records: Sequence[ConsumerRecord]) -> tuple[dict[str, dict], dict[str, dict], Rejected]:
-    """The newest fact and sync fact per dossier among these records, and the records refused."""
-    facts: dict[str, dict] = {}
-    synced: dict[str, dict] = {}
-    rejected: Rejected = []
-    for record in records:
-        try:
-            envelope, data = parse_typed(record.value)
-            if envelope.type not in HANDLED:
-                raise EventError([{"field": "type", "message": f"{envelope.type} is not handled by metrics"}])
-        except EventError as exc:
-            rejected.append((record, f"invalid event: {exc}"))
-            continue
-        if isinstance(data, DossierState):
-            _keep_newest(facts, data.dossier_code, _fact(data))
-        elif isinstance(data, SyncOutcome) and data.ok:
-            row = {"dossier_code": envelope.subject, "revision": data.revision,
-                   "status": int(data.status), "synced_at": envelope.time}
-            _keep_newest(synced, envelope.subject, row)
-    return facts, synced, rejected
-
-
-def _keep_newest(rows: dict[str, dict], code: str, row: dict) -> None:
-    if code not in rows or row["revision"] > rows[code]["revision"]:
-        rows[code] = row
+def fold_messages(messages: Sequence[Message], states: Sequence[DossierState] = ()
+                  ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The newest fact and sync fact per dossier among these messages (and states read otherwise:
+    the rebuild's; of equal revisions, the first seen, as a redelivery changes nothing)."""
+    states = list(states)
+    synced: list[tuple[Envelope, SyncOutcome]] = []
+    for m in messages:
+        if isinstance(m.data, DossierState):
+            states.append(m.data)
+        elif isinstance(m.data, SyncOutcome) and m.data.ok:
+            synced.append((m.envelope, m.data))
+    latest = newest(states, key=lambda s: s.dossier_code, revision=lambda s: s.revision)
+    latest_synced = newest(synced, key=lambda m: m[0].subject, revision=lambda m: m[1].revision)
+    return ({code: _fact(s) for code, s in latest.items()},
+            {code: {"dossier_code": code, "revision": outcome.revision, "status": int(outcome.status),
+                    "synced_at": envelope.time} for code, (envelope, outcome) in latest_synced.items()})
 
 
 # MaCSDL of the national population database in DSKetNoiCSDL (P2 in docs/indicators.md sends "7"): provisional.
@@ -85,7 +78,7 @@ def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (r
         "due_at": s.due_at,
         "on_time": s.on_time,
         "deadline_at": s.deadline_at,
-        "digitized": s.components > 0 and s.components_digitized == s.components and s.result_digitized,
+        "digitized": dossier_digitized(s) and s.result_digitized,  # 4.2: the components and the result
         "electronic_result": s.electronic_result,
         "document_expected": s.result_is_document and s.status in (Status.PROCESSED, Status.RETURNED),
         "document_result": s.result_is_document and s.document_number is not None,
@@ -125,8 +118,7 @@ def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (r
 def _upsert_newer(model, columns: list[str]) -> BulkInsert:
     """Insert, or replace only when the incoming revision is newer (duplicates change nothing)."""
     table = model.__table__
-    newer = f"{table.name}.revision < EXCLUDED.revision"
-    return BulkInsert(table, columns, upsert("dossier_code", columns, newer))
+    return BulkInsert(table, columns, upsert("dossier_code", columns, only_if_newer(table.name)))
 
 
 FACT_COLUMNS = [c.name for c in DossierFact.__table__.columns]

@@ -31,8 +31,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
-from services.metrics.handlers import FACT_COLUMNS, SYNC_COLUMNS, _fact, fold_records
+from services.metrics.handlers import ACCEPTS, FACT_COLUMNS, SYNC_COLUMNS, fold_messages
 from services.metrics.rollups import rebuild_rollups
+from shared.consumer import Message, decode
 from shared.db import make_engine, make_sessionmaker
 from shared.migrations import prepare_schema
 from shared.event_types import DossierState
@@ -56,24 +57,19 @@ class StateView(BaseModel):
 
 
 def fold(records: list) -> tuple[dict[str, dict], dict[str, dict], int]:
-    """As handlers.fold_records, with the rebuild's view of states; what that view does not take
-    goes through fold_records, so the same records are refused for the same reasons."""
-    facts: dict[str, dict] = {}
+    """As the live consumer and handlers.fold_messages, with the rebuild's view of states; what that
+    view does not take is decoded as the live consumer does, so the same records are refused."""
+    states: list[DossierState] = []
     others = []
     for record in records:
         try:
-            state = StateView.model_validate_json(record.value).data
+            states.append(cast(DossierState, StateView.model_validate_json(record.value).data))  # lists aside
         except ValidationError:
             others.append(record)
-            continue
-        row = _fact(cast(DossierState, state))  # the same attributes, lists aside
-        if row["dossier_code"] not in facts or row["revision"] > facts[row["dossier_code"]]["revision"]:
-            facts[row["dossier_code"]] = row
-    more, synced, rejected = fold_records(others)
-    for code, row in more.items():
-        if code not in facts or row["revision"] > facts[code]["revision"]:
-            facts[code] = row
-    return facts, synced, len(rejected)
+    decoded = [decode(r, ACCEPTS, "metrics") for r in others]
+    messages = [m for m in decoded if isinstance(m, Message)]
+    facts, synced = fold_messages(messages, states)
+    return facts, synced, len(decoded) - len(messages)
 
 
 STAGING = {"rebuild_facts": ("dossier_facts", FACT_COLUMNS), "rebuild_synced": ("portal_sync_facts", SYNC_COLUMNS)}

@@ -16,7 +16,8 @@ from services.processing.controlsheet import control_sheet
 from services.processing.deps import FoldingDep
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, ProcedureRow
 from services.processing.pending import learn_known, pending_summary
-from services.processing.working import StoredEvent, in_order
+from services.processing.stored import stored_event
+from services.processing.working import in_order
 from shared.auth import OPERATOR, READER, ReaderDep, check_dossier, readable
 from shared.deps import RuntimeDep, SessionDep, Timestamp
 from shared.dossier_view import DossierView
@@ -74,14 +75,15 @@ async def get_dossier(session: SessionDep, code: Code, reader: ReaderDep) -> Dos
     """A dossier's canonical state and its events in the order they happened."""
     check_dossier(reader, code)
     dossier = await session.get(Dossier, code)
-    rows = (await session.execute(select(DossierEvent).where(DossierEvent.dossier_code == code))).scalars()
-    events = in_order(StoredEvent(r.id, r.type, r.time, r.data) for r in rows)
+    rows = (await session.execute(select(DossierEvent).where(DossierEvent.dossier_code == code))).scalars().all()
+    events = in_order(stored_event(r.id, r.type, r.time, r.data) for r in rows)
+    stored = {r.id: r.data for r in rows}  # the events' data is answered as stored
     if dossier is None and not events:
         raise HTTPException(404, detail=f"no dossier {code}")
     return DossierView.model_validate({
         "state": dossier.state if dossier else None,
         "control_sheet": control_sheet(events),
-        "events": [{"id": e.id, "type": e.type, "time": e.time, "data": e.data} for e in events],
+        "events": [{"id": e.id, "type": e.type, "time": e.time, "data": stored[e.id]} for e in events],
     })
 
 

@@ -9,7 +9,7 @@ from services.processing.api import router, upsert_procedures
 from services.processing.catalog import CatalogCache, load_seed
 from services.processing.config import ProcessingSettings
 from services.processing.deadlines import run_overdue_timer
-from services.processing.handlers import handle_intake_batch
+from services.processing.handlers import ACCEPTS, handle_intake_batch
 from services.processing.models import Base
 from services.processing.pending import Folding, learn_known
 from services.processing.working import FoldRules
@@ -35,6 +35,7 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
             Base.metadata,
             service="processing",
             consume=lambda topics: [topics.dossier_events],
+            accepts=ACCEPTS,
             handle=handler,
             seed=seed_catalog,
         ) as runtime:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.processing.working import ENDING, StoredEvent, in_order
-from shared.event_types import DOCUMENT_STATUS_NAMES, RECALL_AGREED
+from services.processing.stored import StoredEvent
+from services.processing.working import ENDING, in_order
+from shared.event_types import DOCUMENT_STATUS_NAMES, RECALL_AGREED, DocumentStatus, DocumentStatusV2, Transferred
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 STEP_ENDS = {"dossier.transferred", *ENDING}
@@ -35,15 +36,14 @@ def control_sheet(events: list[StoredEvent]) -> list[dict]:
         if steps and steps[-1]["ended_at"] is None:
             steps[-1]["ended_at"] = e.time
             steps[-1]["verdict"] = step_verdict(e.time, steps[-1]["due_at"])
-        if e.type == "dossier.transferred":
-            due = e.data.get("step_due_at")
+        if isinstance(d := e.data, Transferred):
             steps.append({
-                "from_unit": e.data["from_unit"],
-                "to_unit": e.data["to_unit"],
-                "from_official": e.data.get("from_official"),
-                "to_official": e.data.get("to_official"),
+                "from_unit": d.from_unit,
+                "to_unit": d.to_unit,
+                "from_official": d.from_official,
+                "to_official": d.to_official,
                 "handed_at": e.time,
-                "due_at": datetime.fromisoformat(due) if due else None,
+                "due_at": d.step_due_at,
                 "ended_at": None,
                 "verdict": None,
             })
@@ -54,8 +54,10 @@ def document_row(e: StoredEvent) -> dict:
     """A status message of the document system about the result document (arrived, accepted,
     refused, recalled…), as a line of the sheet. Version 2 carries the edXML StatusCode (its
     Vietnamese name beside it); version 1 carried a word."""
-    status = e.data.get("status_code") or e.data["status"]
+    d = e.data
+    assert isinstance(d, (DocumentStatus, DocumentStatusV2))  # stored.py decodes dossier.document_status so
+    status = d.status_code if isinstance(d, DocumentStatusV2) else d.status
     return {"kind": "document_status", "status": status, "status_name": DOCUMENT_STATUS_NAMES.get(status),
-            "recall": status == RECALL_AGREED, "document_id": e.data["document_id"],
-            "note": e.data.get("note"), "from_unit": e.data["organ_id"], "to_unit": None, "from_official": None,
+            "recall": status == RECALL_AGREED, "document_id": d.document_id,
+            "note": d.note, "from_unit": d.organ_id, "to_unit": None, "from_official": None,
             "to_official": None, "handed_at": e.time, "due_at": None, "ended_at": e.time, "verdict": None}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.processing.catalog import CatalogCache
-from services.processing.handlers import INSERT_EVENTS, refold
+from services.processing.refold import INSERT_EVENTS, refold
 from services.processing.models import Dossier
 from services.processing.workcalendar import WorkCalendar
 from services.processing.working import FoldRules

@@ -13,8 +13,19 @@ from services.processing.catalog import Procedure
 from services.processing.transitions import illegal_reason
 from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
-from services.processing.working import APPLY, FoldRules, StoredEvent, Working, in_order
-from shared.event_types import RECALL_AGREED, Anomaly, DocumentItem, DossierState, ResultItem, Status, StepItem
+from services.processing.stored import StoredEvent
+from services.processing.working import APPLY, FoldRules, Working, in_order, recalls
+from shared.event_types import (
+    OPENING_TYPES,
+    Anomaly,
+    ComponentRecordedV2,
+    DocumentItem,
+    DossierState,
+    ResultItem,
+    ResultRecordedV2,
+    Status,
+    StepItem,
+)
 
 
 def fold(
@@ -33,8 +44,8 @@ def fold(
     catalog's learning them re-folds it (services/processing/pending.py)."""
     # The document system's status messages show on the control sheet; only a recall agreed changes
     # the state (and only it counts in the revision, so the others publish no new state).
-    ordered = in_order(e for e in events if e.type != "dossier.document_status" or changes_state(e))
-    if not any(e.type in ("dossier.submitted", "dossier.received") for e in ordered):
+    ordered = in_order(e for e in events if e.type != "dossier.document_status" or recalls(e.data))
+    if not any(e.type in OPENING_TYPES for e in ordered):
         return None
     w = Working(code, procedure, calendar, rules)
     for e in ordered:
@@ -43,7 +54,7 @@ def fold(
         if reason:
             w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
-            APPLY[e.type](w, e)
+            APPLY[e.type](w, e, e.data)
     pending = [f"procedure:{w.procedure_code}"] * (procedure(w.procedure_code) is None)
     pending += [f"unit:{w.unit_code}"] * (not known_unit(w.unit_code))
     steps = control_sheet([e for e in ordered if e.type != "dossier.document_status"])
@@ -103,10 +114,10 @@ def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, 
         has_fee=f.has_fee,
         paid_online=f.paid_online,
         components=len(components),
-        components_digitized=sum(c["digitized"] for c in components.values()),
-        components_reused=sum(c["reused"] for c in components.values()),
-        uses_population_data=any(c["from_population_data"] for c in components.values()),
-        uses_personal_data_store=any(c["from_personal_data_store"] for c in components.values()),
+        components_digitized=sum(c.digitized for c in components.values()),
+        components_reused=sum(c.reused for c in components.values()),
+        uses_population_data=any(c.from_population_data for c in components.values()),
+        uses_personal_data_store=any(c.from_personal_data_store for c in components.values()),
         result_digitized=f.result_digitized,
         electronic_result=f.electronic_result,
         feedback=len(f.feedback_due),
@@ -115,10 +126,10 @@ def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, 
         disliked=f.disliked,
         procedure=f.procedure,
         submitted_at=f.submitted_at,
-        documents=[DocumentItem(code=code, digitized=c["digitized"], reused=c["reused"],
-                                from_population_data=c["from_population_data"],
-                                from_personal_data_store=c.get("from_personal_data_store", False),
-                                file_name=c.get("file_name"), file_url=c.get("file_url"))
+        documents=[DocumentItem(code=code, digitized=c.digitized, reused=c.reused,
+                                from_population_data=c.from_population_data,
+                                from_personal_data_store=c.from_personal_data_store,
+                                **_file(c) if isinstance(c, ComponentRecordedV2) else {})
                    for code, c in components.items()],
         fees=f.fees,
         supplements=f.supplements,
@@ -134,20 +145,22 @@ def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, 
         pending_catalog=pending,
         vneid_authenticated=bool(f.portal.get("vneid_authenticated")),
         databases_consulted=list(f.portal.get("databases_consulted") or []),
-        result_in_citizen_store=any(d.get("in_citizen_store") for d in f.result_facts.values()),
+        result_in_citizen_store=any(isinstance(r, ResultRecordedV2) and r.in_citizen_store
+                                    for r in f.result_facts.values()),
         summary=f.portal.get("summary"),
         submission_place=f.portal.get("submission_place"),
         form=f.portal.get("form"),
         applicant_type=f.portal.get("applicant_type"),
         applicant_code=f.portal.get("applicant_code"),
         payment_method=f.payment_method,
-        result_items=[ResultItem(code=code, file_name=d.get("file_name"), file_url=d.get("file_url"))
-                      for code, d in f.result_facts.items()],
+        result_items=[ResultItem(code=code, **_file(r) if isinstance(r, ResultRecordedV2) else {})
+                      for code, r in f.result_facts.items()],
     )
 
 
-def changes_state(e: StoredEvent) -> bool:
-    return e.data.get("status_code") == RECALL_AGREED
+def _file(d: ComponentRecordedV2 | ResultRecordedV2) -> dict[str, str | None]:
+    """A v2 component's or result's file (v1 had none)."""
+    return {"file_name": d.file_name, "file_url": d.file_url}
 
 
 def _document(w: Working, procedure) -> dict:

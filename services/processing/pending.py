@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.processing.catalog import CatalogCache
-from services.processing.handlers import INSERT_EVENTS, refold
+from services.processing.refold import INSERT_EVENTS, refold
 from services.processing.models import PendingCatalog
 from services.processing.workcalendar import WorkCalendar
 from services.processing.working import FoldRules

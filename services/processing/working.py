@@ -1,6 +1,7 @@
 """The working state of a dossier while its events are applied, and one applier per event type.
 
-Appliers are plain functions routed by a dict (APPLY); each changes only what its event says.
+Appliers are plain functions routed by a dict (APPLY); each takes its event's typed data model
+(services/processing/stored.py) and changes only what its event says.
 """
 
 from __future__ import annotations
@@ -11,16 +12,34 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.processing.catalog import Procedure
+from services.processing.stored import StoredEvent
 from services.processing.workcalendar import TimeLimit, WorkCalendar
 from shared.event_types import (
+    OPENING_TYPES,
+    RECALL_AGREED,
     Anomaly,
     Channel,
+    ComponentRecorded,
+    DocumentStatusV2,
+    Extended,
+    FeedbackHandled,
+    FeedbackReceived,
     FeeItem,
-    RECALL_AGREED,
+    FeePaid,
+    FeeRequested,
     PaymentMethod,
+    PortalFacts,
     ProcedureFacts,
+    Rated,
+    Received,
+    ReceivedV2,
+    ResultRecorded,
+    ResultReturned,
     Status,
+    Submitted,
+    SubmittedV2,
     SupplementItem,
+    WithReason,
 )
 
 # Statuses that end processing, with the time that ends the clock (docs/domain.md §5).
@@ -46,14 +65,6 @@ class FoldRules:
 # from the day the feedback was received: answer, refuse to handle, ask the citizen for more.
 FEEDBACK_LIMITS = {"answered": TimeLimit(15, "working_days"), "refused": TimeLimit(2, "working_days"),
                    "supplement_requested": TimeLimit(5, "working_days")}
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    id: str
-    type: str
-    time: datetime
-    data: dict[str, Any]
 
 
 PORTAL_FACTS = ("summary", "submission_place", "form", "applicant_type", "applicant_code", "vneid_authenticated",
@@ -117,7 +128,7 @@ class Working:
     waiting_since: datetime | None = None  # supplementation requested, not yet supplied
     has_fee: bool = False
     paid_online: bool = False
-    components: dict[str, dict[str, Any]] = field(default_factory=dict)  # by component code
+    components: dict[str, ComponentRecorded] = field(default_factory=dict)  # by component code
     result_digitized: bool = False
     electronic_result: bool = False
     deadline_passed_at: datetime | None = None  # the overdue timer fired at this moment
@@ -134,7 +145,7 @@ class Working:
     anomalies: list[Anomaly] = field(default_factory=list)
     portal: dict[str, Any] = field(default_factory=dict)  # the v2 opening events' portal facts
     payment_method: int = 0
-    result_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # standing results, by result code
+    result_facts: dict[str, ResultRecorded] = field(default_factory=dict)  # standing results, by result code
     document_number: str | None = None  # number/symbol of the standing issued document (docs/domain.md §10)
     document_id: str | None = None  # its edXML DocumentId
 
@@ -152,16 +163,16 @@ class Working:
             self.status = Status.PROCESSING
 
 
-def opened(w: Working, e: StoredEvent) -> None:
-    d = e.data
-    w.unit_code, w.procedure_code, w.channel = d["unit_code"], d["procedure_code"], Channel(d["channel"])
-    w.receiving_unit_code = d.get("receiving_unit_code") or w.receiving_unit_code
+def opened(w: Working, e: StoredEvent, d: Submitted | Received) -> None:
+    w.unit_code, w.procedure_code, w.channel = d.unit_code, d.procedure_code, d.channel
+    if isinstance(d, (SubmittedV2, ReceivedV2)):
+        w.receiving_unit_code = d.receiving_unit_code or w.receiving_unit_code
+        # v2: the later opening event (reception) completes what the registration said.
+        w.portal |= _portal_facts(d)
     proc = w.procedure_of(w.procedure_code)
     w.has_fee = w.has_fee or bool(proc and proc.fee > 0)
     w.procedure = proc.facts() if proc else None
     w.submitted_at = w.submitted_at or e.time
-    # v2: the later opening event (reception) completes what the registration said.
-    w.portal |= {k: d[k] for k in PORTAL_FACTS if k in d}
     if e.type == "dossier.received":  # accepted: the clock starts
         w.received_at = e.time
         # The limit in force on the day it was received, even if the catalog changed it since.
@@ -170,15 +181,21 @@ def opened(w: Working, e: StoredEvent) -> None:
         w.status = Status.ACCEPTED
 
 
-def supplement_requested(w: Working, e: StoredEvent) -> None:
+def _portal_facts(d: PortalFacts) -> dict[str, Any]:
+    """The portal facts the event states, as its wire form has them: one it leaves out (absent,
+    unset, empty) keeps what the registration said."""
+    return {k: v for k in PORTAL_FACTS if (v := getattr(d, k)) is not None and v is not False and v != []}
+
+
+def supplement_requested(w: Working, e: StoredEvent, d: WithReason) -> None:
     w.supplement_requests += 1
     w.waiting_since = e.time
     w.status = Status.SUPPLEMENT_REQUESTED
     w.supplements.append(SupplementItem(requested_at=e.time, supplied_at=None, due_before=w.deadline(),
-                                        due_after=None, reason=e.data.get("reason")))
+                                        due_after=None, reason=d.reason))
 
 
-def supplement_supplied(w: Working, e: StoredEvent) -> None:
+def supplement_supplied(w: Working, e: StoredEvent, d: object) -> None:
     assert w.waiting_since is not None  # transitions.py lets this event through only while waiting
     w.paused += e.time - w.waiting_since  # supplementation stops the clock
     w.waiting_since = None
@@ -186,23 +203,23 @@ def supplement_supplied(w: Working, e: StoredEvent) -> None:
     w.resume()
 
 
-def fee_requested(w: Working, e: StoredEvent) -> None:
+def fee_requested(w: Working, e: StoredEvent, d: FeeRequested) -> None:
     w.has_fee = True
     w.status = Status.FEE_REQUESTED
-    w.fees.append(FeeItem(amount=e.data["amount"], fee_type=e.data.get("fee_type", 2)))
+    w.fees.append(FeeItem(amount=d.amount, fee_type=d.fee_type))
 
 
-def fee_paid(w: Working, e: StoredEvent) -> None:
+def fee_paid(w: Working, e: StoredEvent, d: FeePaid) -> None:
     w.has_fee = True
-    w.paid_online = w.paid_online or e.data["method"] != PaymentMethod.OFFLINE
-    w.payment_method = max(w.payment_method, e.data["method"])
+    w.paid_online = w.paid_online or d.method != PaymentMethod.OFFLINE
+    w.payment_method = max(w.payment_method, int(d.method))
     if w.processed_at is not None and w.status == Status.FEE_REQUESTED:
         w.status = Status.PROCESSED  # fees asked after processing: paid, the result awaits its return
     else:
         w.resume()
 
 
-def ended(w: Working, e: StoredEvent) -> None:
+def ended(w: Working, e: StoredEvent, d: object) -> None:
     w.status = ENDING[e.type]
     if w.end_at is None or e.type == "dossier.processed":  # "processed" is the preferred end
         w.end_at = e.time
@@ -210,87 +227,93 @@ def ended(w: Working, e: StoredEvent) -> None:
         w.processed_at = e.time
 
 
-def extended(w: Working, e: StoredEvent) -> None:
-    w.appointment_at = datetime.fromisoformat(e.data["new_due_at"])
+def extended(w: Working, e: StoredEvent, d: Extended) -> None:
+    w.appointment_at = d.new_due_at
     if w.rules.extension_moves_due_date:
         w.due_at = w.appointment_at
 
 
-def returned(w: Working, e: StoredEvent) -> None:
+def returned(w: Working, e: StoredEvent, d: object) -> None:
     w.status = Status.RETURNED
     w.returned_at = e.time
     w.end_at = w.end_at or e.time  # returned stands in when "processed" never came
-    w.return_method = e.data.get("return_method", w.return_method)
+    if isinstance(d, ResultReturned):  # version 2 says how
+        w.return_method = d.return_method
 
 
-def component(w: Working, e: StoredEvent) -> None:
-    w.components[e.data["component_code"]] = e.data
+def component(w: Working, e: StoredEvent, d: ComponentRecorded) -> None:
+    w.components[d.component_code] = d
 
 
-def result(w: Working, e: StoredEvent) -> None:
-    w.result_digitized = w.result_digitized or e.data["digitized"]
-    w.electronic_result = w.electronic_result or e.data["electronic"]
-    if e.data["result_code"] not in w.results:
-        w.results.append(e.data["result_code"])
-    w.result_facts[e.data["result_code"]] = e.data
-    if e.data.get("document_number"):  # issued in the document system
-        w.document_number = f"{e.data['document_number']}/{e.data['document_symbol']}"
-        w.document_id = e.data.get("document_id")
+def result(w: Working, e: StoredEvent, d: ResultRecorded) -> None:
+    w.result_digitized = w.result_digitized or d.digitized
+    w.electronic_result = w.electronic_result or d.electronic
+    if d.result_code not in w.results:
+        w.results.append(d.result_code)
+    w.result_facts[d.result_code] = d
+    if d.document_number:  # issued in the document system
+        w.document_number = f"{d.document_number}/{d.document_symbol}"
+        w.document_id = d.document_id
 
 
-def document_status(w: Working, e: StoredEvent) -> None:
+def recalls(d: object) -> bool:
+    """A document status that withdraws the issued document it names (edXML 15; version 2 only)."""
+    return isinstance(d, DocumentStatusV2) and d.status_code == RECALL_AGREED
+
+
+def document_status(w: Working, e: StoredEvent, d: object) -> None:
     """Only a recall agreed (edXML status 15, event version 2) changes the dossier: the document it
     names no longer stands, so its number leaves the dossier and it counts as no result (a new
     document may be issued after). Other statuses, and version 1, only show on the control sheet."""
-    target = e.data.get("document_id")
-    if e.data.get("status_code") != RECALL_AGREED:
+    if not isinstance(d, DocumentStatusV2) or not recalls(d):
         return
-    gone = [code for code, d in w.result_facts.items() if d.get("document_id") == target]
+    gone = [code for code, r in w.result_facts.items() if r.document_id == d.document_id]
     for code in gone:
         del w.result_facts[code]
         w.results.remove(code)
     if gone:
-        w.result_digitized = any(d["digitized"] for d in w.result_facts.values())
-        w.electronic_result = any(d["electronic"] for d in w.result_facts.values())
-    if w.document_id == target:
+        w.result_digitized = any(r.digitized for r in w.result_facts.values())
+        w.electronic_result = any(r.electronic for r in w.result_facts.values())
+    if w.document_id == d.document_id:
         w.document_number = w.document_id = None
 
 
-def feedback_received(w: Working, e: StoredEvent) -> None:
-    feedback_id = e.data["feedback_id"]
-    w.feedback_received_at[feedback_id] = e.time
-    due = e.data.get("due_at")
-    w.feedback_due[feedback_id] = (datetime.fromisoformat(due) if due
-                                   else w.calendar.due_at(e.time, FEEDBACK_LIMITS["answered"]))
+def feedback_received(w: Working, e: StoredEvent, d: FeedbackReceived) -> None:
+    w.feedback_received_at[d.feedback_id] = e.time
+    w.feedback_due[d.feedback_id] = d.due_at or w.calendar.due_at(e.time, FEEDBACK_LIMITS["answered"])
 
 
-def feedback_handled(w: Working, e: StoredEvent) -> None:
+def feedback_handled(w: Working, e: StoredEvent, d: FeedbackHandled) -> None:
     """On time when every step kept its limit: a supplement request within 5 working days, a
     refusal within 2, the answer by its deadline (the event's, else 15 working days)."""
-    feedback_id = e.data["feedback_id"]
+    feedback_id = d.feedback_id
     if feedback_id not in w.feedback_received_at:
         return  # handled before it was received (out of order): judged when the received event comes
-    outcome = e.data.get("outcome") or "answered"
+    outcome = d.outcome or "answered"
     if e.time > w.feedback_deadline(feedback_id, outcome):
         w.feedback_late.add(feedback_id)
     if outcome != "supplement_requested" and feedback_id not in w.feedback_late:
         w.feedback_on_time.add(feedback_id)
-    if e.data.get("satisfied"):
+    if d.satisfied:
         w.feedback_satisfied.add(feedback_id)
 
 
-def _set(**changes: Callable[[StoredEvent], Any]) -> Callable[[Working, StoredEvent], None]:
-    """An applier that only sets fields from the event."""
-    def apply(w: Working, e: StoredEvent) -> None:
-        for name, value in changes.items():
-            setattr(w, name, value(e))
-    return apply
+def deadline_passed(w: Working, e: StoredEvent, d: object) -> None:
+    w.deadline_passed_at = e.time
 
 
-APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
-    "dossier.submitted": opened,
-    "dossier.received": opened,
-    "dossier.transferred": lambda w, e: w.resume(),
+def rated(w: Working, e: StoredEvent, d: Rated) -> None:
+    w.disliked = d.rating == "dissatisfied"  # the latest rating counts
+
+
+def nothing(w: Working, e: StoredEvent, d: object) -> None:
+    """A fact that changes nothing in the fold itself: it only marks a re-fold (a new revision)."""
+
+
+# Each applier takes the event's data as stored.py decodes it for the event's type.
+APPLY: dict[str, Callable[[Working, StoredEvent, Any], None]] = {
+    **dict.fromkeys(OPENING_TYPES, opened),
+    "dossier.transferred": lambda w, e, d: w.resume(),
     "dossier.supplement_requested": supplement_requested,
     "dossier.supplement_supplied": supplement_supplied,
     "dossier.fee_requested": fee_requested,
@@ -301,9 +324,9 @@ APPLY: dict[str, Callable[[Working, StoredEvent], None]] = {
     "dossier.component_recorded": component,
     "dossier.result_recorded": result,
     "dossier.document_status": document_status,
-    "dossier.deadline_passed": _set(deadline_passed_at=lambda e: e.time),
+    "dossier.deadline_passed": deadline_passed,
     "dossier.feedback_received": feedback_received,
     "dossier.feedback_handled": feedback_handled,
-    "dossier.catalog_learned": lambda w, e: None,  # only marks the re-fold (a new revision)
-    "dossier.rated": _set(disliked=lambda e: e.data["rating"] == "dissatisfied"),  # the latest counts
+    "dossier.catalog_learned": nothing,
+    "dossier.rated": rated,
 }

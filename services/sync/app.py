@@ -17,7 +17,7 @@ from services.sync.documents.models import Base  # the connector's tables join s
 from services.sync.documents.push import install as install_push
 from services.sync.documents.queue import with_signing_requests
 from services.sync.documents.wiring import connector
-from services.sync.handlers import lifecycle_handler
+from services.sync.handlers import ACCEPTS, lifecycle_handler
 from services.sync.portal.client import PortalClient
 from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import IntakeIdentities, NoIdentities
@@ -50,6 +50,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
                 Base.metadata,
                 service="sync",
                 consume=lambda topics: [topics.lifecycle],
+                accepts=ACCEPTS,
                 # Signing requests are queued only when the document connector is on.
                 handle=lambda runtime: (with_signing_requests(handle_lifecycle_batch) if settings.docsys_url
                                         else handle_lifecycle_batch),

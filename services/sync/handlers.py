@@ -7,36 +7,28 @@ consumer; the backlog rows commit with the consumed offsets (one commit point pe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import pydantic_core
-from aiokafka import ConsumerRecord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.models import SyncBacklog, SyncState
 from services.sync.portal.codec import Dialect, payload
-from shared.consumer import Rejected
+from shared.consumer import Message, Rejected
 from shared.db import BulkInsert, any_of
 from shared.event_types import DossierState
-from shared.events import EventError, parse_typed
 from shared.revisions import newest, only_if_newer
 from shared.units import load_units
 
+# What the consumer hands this handler; anything else on the lifecycle topic is dead-lettered before it.
+ACCEPTS = frozenset({("dossier.state", 1)})
 
-def newest_states(records: Sequence[ConsumerRecord]) -> tuple[dict[str, DossierState], Rejected]:
+
+def newest_states(messages: Sequence[Message]) -> dict[str, DossierState]:
     """The newest state per dossier in a batch; older revisions are superseded."""
-    states: list[DossierState] = []
-    rejected: Rejected = []
-    for record in records:
-        try:
-            envelope, state = parse_typed(record.value)
-            if envelope.type != "dossier.state" or not isinstance(state, DossierState):
-                raise EventError([{"field": "type", "message": f"{envelope.type} is not dossier.state"}])
-        except EventError as exc:
-            rejected.append((record, f"invalid event: {exc}"))
-            continue
-        states.append(state)
-    return newest(states, key=lambda s: s.dossier_code, revision=lambda s: s.revision), rejected
+    states = [cast(DossierState, m.data) for m in messages]  # dossier.state only (ACCEPTS)
+    return newest(states, key=lambda s: s.dossier_code, revision=lambda s: s.revision)
 
 
 def _row(s: DossierState, dialect: Dialect) -> dict:
@@ -47,17 +39,17 @@ def _row(s: DossierState, dialect: Dialect) -> dict:
 
 def lifecycle_handler(dialect: Dialect):
     """The consumer's handler, building records in the province's dialect (units, code pattern)."""
-    async def handle(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
-        return await handle_lifecycle_batch(session, records, dialect)
+    async def handle(session: AsyncSession, messages: Sequence[Message]) -> Rejected:
+        return await handle_lifecycle_batch(session, messages, dialect)
     return handle
 
 
-async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[ConsumerRecord],
+async def handle_lifecycle_batch(session: AsyncSession, messages: Sequence[Message],
                                  dialect: Dialect | None = None) -> Rejected:
     dialect = dialect or Dialect(load_units())
-    latest, rejected = newest_states(records)
+    latest = newest_states(messages)
     if not latest:
-        return rejected
+        return []
     rows = await session.execute(
         select(SyncState.dossier_code, SyncState.revision).where(any_of(SyncState.dossier_code, latest))
     )
@@ -68,7 +60,7 @@ async def handle_lifecycle_batch(session: AsyncSession, records: Sequence[Consum
     wanted = [_row(s, dialect) for code, s in sorted(latest.items()) if s.revision > held.get(code, 0)]
     if wanted:
         await QUEUE_NEWER.execute(session, wanted)
-    return rejected
+    return []
 
 
 # A newer revision replaces the queued one and starts afresh; an older one is ignored.

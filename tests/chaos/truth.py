@@ -23,7 +23,8 @@ from services.metrics.handlers import _fact
 from services.processing.catalog import load_seed
 from services.processing.lifecycle import fold
 from services.processing.workcalendar import load_calendar
-from services.processing.working import StoredEvent, in_order
+from services.processing.stored import StoredEvent, stored_event
+from services.processing.working import in_order
 from services.sync.portal.codec import Dialect
 from shared.event_types import DossierState
 from shared.events import parse_event
@@ -40,7 +41,7 @@ class Truth:
         self.now = now or datetime.now(UTC)
         by_dossier: dict[str, list[StoredEvent]] = defaultdict(list)
         for e in map(parse_event, events):
-            by_dossier[e.subject].append(StoredEvent(e.id, e.type, e.time, e.data))
+            by_dossier[e.subject].append(stored_event(e.id, e.type, e.time, e.data))
         self.events = {code: self._with_deadlines(code, evs) for code, evs in by_dossier.items()}
         self._refold()
 
@@ -58,7 +59,7 @@ class Truth:
             s = self._fold(code, events)
             if s is None or s.deadline_at is None or s.overdue or s.deadline_at > self.now:
                 return events
-            events.append(StoredEvent(f"{code}:d{int(s.deadline_at.timestamp())}", "dossier.deadline_passed",
+            events.append(stored_event(f"{code}:d{int(s.deadline_at.timestamp())}", "dossier.deadline_passed",
                                       s.deadline_at, {}))
         raise AssertionError(f"{code}: the deadline keeps moving")
 
@@ -76,7 +77,7 @@ class Truth:
             if not due or r.id != f"{code}:d{int(r.time.timestamp())}":
                 unjustified.append(r.id)
                 continue
-            self.events[code].append(StoredEvent(r.id, "dossier.deadline_passed", r.time, {}))
+            self.events[code].append(stored_event(r.id, "dossier.deadline_passed", r.time, {}))
         assert not unjustified, f"{len(unjustified)} timer events no prefix of the history explains: {unjustified[:3]}"
         self._refold()
 

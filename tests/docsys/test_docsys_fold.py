@@ -12,7 +12,8 @@ from services.intake.apikeys import Caller
 from services.intake.handlers import validate
 from services.processing.catalog import load_seed
 from services.processing.controlsheet import control_sheet
-from services.processing.lifecycle import StoredEvent, fold
+from services.processing.lifecycle import fold
+from services.processing.stored import StoredEvent, stored_event
 from services.processing.workcalendar import load_calendar
 from shared.event_types import DOCUMENT_STATUS_NAMES, DocumentStatusV2
 from shared.events import EventError
@@ -26,7 +27,7 @@ FIRST, SECOND = "000.00.30.H44,2026/08/06,7/QĐ-UBND", "000.00.30.H44,2026/08/10
 
 
 def ev(n: int, type_: str, day: int, **data) -> StoredEvent:
-    return StoredEvent(f"e{n:08d}", type_, datetime(2026, 8, day, 9, tzinfo=VN), data)
+    return stored_event(f"e{n:08d}", type_, datetime(2026, 8, day, 9, tzinfo=VN), data)
 
 
 def status(n: int, day: int, code: str, about: str = REQUEST, note: str = "") -> StoredEvent:

@@ -13,7 +13,7 @@ import pytest
 
 from services.metrics.aggregates import Counts
 from services.metrics.catalog import CatalogEntry
-from services.metrics.handlers import _fact, handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import parse_period
 from services.metrics.reports import (
@@ -29,7 +29,7 @@ from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState, FeeItem, ProcedureFacts
 from shared.tables import PLUMBING
 from shared.units import load_units
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 FEE_PROC = ProcedureFacts(field="Đất đai", online="partial", has_fee=True, online_payment=True,
                           fee_data_synced=False, population_data_connected=False)
@@ -179,7 +179,7 @@ async def test_unit_figures_from_canonical_events(metrics_db):
     events += [("dossier.synced", code[k], {"status": s, "revision": 4, "ok": True})
                for k, s in (("A", 10), ("B", 4), ("C", 9))]
     async with metrics_db() as session, session.begin():
-        assert await handle_canonical_batch(session, records(events)) == []
+        assert await handle_canonical_batch(session, consumed(records(events), ACCEPTS)) == []
     async with metrics_db() as session:
         report = await unit_report(session, period=month, unit="H44.100", units=load_units(), now=datetime.now(UTC),
                                    options=Options())

@@ -19,18 +19,19 @@ import pydantic_core
 import pytest
 
 from services.metrics.aggregates import count
-from services.metrics.handlers import _fact, handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import Period, parse_period
 from services.processing.catalog import load_seed
-from services.processing.handlers import _state_event
-from services.processing.lifecycle import StoredEvent, fold
+from services.processing.refold import _state_event
+from services.processing.lifecycle import fold
+from services.processing.stored import StoredEvent, stored_event
 from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
 from shared.events import serialize
 from shared.tables import PLUMBING
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 pytestmark = pytest.mark.integration
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -49,7 +50,7 @@ async def metrics_db(schemas):
 
 
 def ev(type: str, when: datetime, **data) -> StoredEvent:
-    return StoredEvent(f"e{next(_ids):05d}", type, when, data)
+    return stored_event(f"e{next(_ids):05d}", type, when, data)
 
 
 def received(when: datetime, **data) -> StoredEvent:
@@ -72,7 +73,7 @@ def record(state: DossierState) -> SimpleNamespace:
 async def apply(sessionmaker, *batches: list[DossierState]) -> None:
     for batch in batches:
         async with sessionmaker() as session, session.begin():
-            assert await handle_canonical_batch(session, [record(s) for s in batch]) == []
+            assert await handle_canonical_batch(session, consumed([record(s) for s in batch], ACCEPTS)) == []
 
 
 async def fact(sessionmaker, code: str) -> dict:

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
-from services.metrics.handlers import handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import parse_period
 from services.metrics.reports import Options, unit_report
@@ -21,7 +21,7 @@ from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
 from shared.tables import PLUMBING
 from shared.units import load_units
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def test_the_portal_example_recomputed_from_events(metrics_db):
     for first in range(0, RECEIVED, 1000):
         batch = [dossier_state(i, start + timedelta(seconds=i * 10)) for i in range(first, min(first + 1000, RECEIVED))]
         async with metrics_db() as session, session.begin():
-            assert await handle_canonical_batch(session, records(batch)) == []
+            assert await handle_canonical_batch(session, consumed(records(batch), ACCEPTS)) == []
     async with metrics_db() as session:
         assert (await session.execute(text("SELECT count(*) FROM dossier_facts"))).scalar() == RECEIVED
         report = await unit_report(session, period=month, unit="H44", units=load_units(),

@@ -16,10 +16,10 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
-from services.metrics.handlers import handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, handle_canonical_batch
 from services.metrics.rollups import fold
 from services.metrics.rebuild import rebuild
-from tests.conftest import DATABASE_URL, KAFKA
+from tests.conftest import DATABASE_URL, KAFKA, consumed
 from tests.metrics.test_rollups import KEYS, history, metrics_db, tables  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ async def test_rebuild_equals_the_live_projection(metrics_db, topics, schemas): 
         await producer.stop()
     for at in range(0, len(records), 97):  # live: batch by batch, in delivery order
         async with metrics_db() as session, session.begin():
-            await handle_canonical_batch(session, records[at:at + 97])
+            await handle_canonical_batch(session, consumed(records[at:at + 97], ACCEPTS))
     async with metrics_db() as session, session.begin():
         await fold(session)  # what the live service does every second: the buckets hold every change
 

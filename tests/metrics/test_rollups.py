@@ -27,14 +27,14 @@ from services.metrics.aggregates import count, count_from_facts, count_months, r
 from services.metrics.gauges import HEADLINE, refresh
 from services.metrics.reports import Options, row
 from shared.units import load_units
-from services.metrics.handlers import handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import TZ, date_range, months_until, parse_period
 from services.metrics.rollups import ensure_rollups, fold, rebuild_rollups
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
 from shared.tables import PLUMBING
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ async def test_rollups_equal_the_facts(metrics_db, seed):
     while at < len(records):
         size = rng.randint(1, 60)
         async with metrics_db() as session, session.begin():
-            assert await handle_canonical_batch(session, records[at:at + size]) == []
+            assert await handle_canonical_batch(session, consumed(records[at:at + size], ACCEPTS)) == []
             if rng.random() < 0.3 and at + size < len(records):  # the fold runs after some batches, not the last
                 await fold(session)
         at += size
@@ -191,7 +191,7 @@ async def tables(session) -> dict[str, list]:
 async def test_rollups_are_rebuilt_when_their_counters_change(metrics_db):
     rng = random.Random(7)
     async with metrics_db() as session, session.begin():
-        await handle_canonical_batch(session, history(rng, 40))
+        await handle_canonical_batch(session, consumed(history(rng, 40), ACCEPTS))
     month = parse_period("2026-03")
     async with metrics_db() as session, session.begin():
         await session.execute(text("UPDATE rollups SET received = received + 1000"))  # stale
@@ -205,7 +205,7 @@ async def test_rollups_are_rebuilt_when_their_counters_change(metrics_db):
 
 async def test_prometheus_gauges_show_the_current_months_figures(metrics_db):
     async with metrics_db() as session, session.begin():
-        await handle_canonical_batch(session, history(random.Random(5), 200))
+        await handle_canonical_batch(session, consumed(history(random.Random(5), 200), ACCEPTS))
     now = datetime(2026, 3, 20, 10, tzinfo=UTC)
     await refresh(metrics_db, Options(), now=now)
     month = parse_period("2026-03")

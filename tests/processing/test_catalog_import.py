@@ -15,12 +15,12 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select, text
 
-from services.metrics.handlers import handle_canonical_batch
+from services.metrics.handlers import ACCEPTS as METRICS_ACCEPTS, handle_canonical_batch
 from services.metrics.models import Base as MetricsBase
 from services.processing.api import upsert_procedures
 from services.processing.catalog import CatalogCache, load_seed
 from services.processing.catalog_import import CatalogFileError, import_catalog, parse, read_rows
-from services.processing.handlers import handle_intake_batch
+from services.processing.handlers import ACCEPTS, handle_intake_batch
 from services.processing.models import Base, Dossier, PendingCatalog
 from services.processing.pending import Folding, learn_known, pending_summary
 from services.processing.workcalendar import load_calendar
@@ -28,7 +28,7 @@ from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.tables import PLUMBING, outbox
 from shared.topics import Topics
 from simulators.counter.events import EventFactory
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "catalog" / "phu-tho-procedures.csv"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -101,7 +101,7 @@ async def test_unknown_procedure_is_held_then_judged_after_import_and_counted_on
     events = [f.received(code, received, unit="H44.100", procedure=NEW_CODE, channel=2),
               f.event("dossier.processed", code, received + timedelta(hours=5))]
     async with processing() as session, session.begin():
-        assert await handle_intake_batch(session, records(events), calendar=folding.calendar,
+        assert await handle_intake_batch(session, consumed(records(events), ACCEPTS), calendar=folding.calendar,
                                          catalog=folding.catalog, topics=folding.topics) == []
     async with processing() as session:
         held = (await session.get(Dossier, code)).state
@@ -131,7 +131,8 @@ async def test_unknown_procedure_is_held_then_judged_after_import_and_counted_on
 
     # Metrics sees both revisions (and a redelivery of the first): one dossier, on time.
     async with metrics() as session, session.begin():
-        assert await handle_canonical_batch(session, records(published + published[:1])) == []
+        batch = consumed(records(published + published[:1]), METRICS_ACCEPTS)
+        assert await handle_canonical_batch(session, batch) == []
     async with metrics() as session:
         rows = (await session.execute(text("SELECT count(*), bool_and(on_time) FROM dossier_facts"))).one()
     assert tuple(rows) == (1, True)
@@ -162,8 +163,8 @@ async def test_unknown_unit_is_held_then_judged_when_the_unit_list_learns_it(sto
     events = [f.received(code, received, unit="H44.200", procedure="1.000894", channel=1),
               f.event("dossier.processed", code, received + timedelta(days=1))]
     async with processing() as session, session.begin():
-        await handle_intake_batch(session, records(events), calendar=folding.calendar, catalog=folding.catalog,
-                                  topics=folding.topics)
+        await handle_intake_batch(session, consumed(records(events), ACCEPTS), calendar=folding.calendar,
+                                  catalog=folding.catalog, topics=folding.topics)
     async with processing() as session:
         held = (await session.get(Dossier, code)).state
         assert [(p["kind"], p["code"]) for p in await pending_summary(session)] == [("unit", "H44.200")]

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.processing.catalog import load_seed
-from services.processing.lifecycle import StoredEvent, fold
+from services.processing.lifecycle import fold
+from services.processing.stored import StoredEvent, stored_event
 from services.processing.working import FoldRules
 from services.processing.workcalendar import load_calendar
 from shared.event_types import Status
@@ -24,7 +25,7 @@ def at(day: str, clock: str = "09:00") -> datetime:
 
 
 def ev(type: str, when: datetime, **data) -> StoredEvent:
-    return StoredEvent(f"e{next(_ids):04d}", type, when, data)
+    return stored_event(f"e{next(_ids):04d}", type, when, data)
 
 
 def received(when: datetime, procedure: str = "1.000894", channel: int = 1) -> StoredEvent:
@@ -246,7 +247,7 @@ def test_property_any_order_with_duplicates_gives_the_in_order_state():
     rng = random.Random(5)
     generated = DossierGenerator(load_units(), seed=5).dossiers(200, at("2026-03-01"), at("2026-06-01"))
     for events in generated:
-        stored = [StoredEvent(p.id, p.type, p.time, p.data) for p in map(parse_event, events)]
+        stored = [stored_event(p.id, p.type, p.time, p.data) for p in map(parse_event, events)]
         code = events[0]["subject"]
         clean = fold(code, stored, procedure=CATALOG.get, calendar=CALENDAR)
         for _ in range(5):

@@ -12,7 +12,8 @@ from deploy.quiescence import wait_until_quiet
 from services.processing.app import create_app
 from services.processing.catalog import load_seed
 from services.processing.config import ProcessingSettings
-from services.processing.lifecycle import StoredEvent, fold
+from services.processing.lifecycle import fold
+from services.processing.stored import stored_event
 from services.processing.workcalendar import load_calendar
 from shared.event_types import DossierState
 from shared.events import parse_event
@@ -29,7 +30,7 @@ def in_order_states(dossiers: list[list[dict]]) -> dict[str, DossierState]:
     states = {}
     for events in dossiers:
         parsed = [parse_event(e) for e in events]
-        stored = [StoredEvent(e.id, e.type, e.time, e.data) for e in parsed]
+        stored = [stored_event(e.id, e.type, e.time, e.data) for e in parsed]
         state = fold(parsed[0].subject, stored, procedure=catalog.get, calendar=calendar)
         states[state.dossier_code] = state
     return states

@@ -9,24 +9,27 @@ of the applied records are rolled back under the running consumer, as the crash 
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, String, Table, delete, func, insert, select, update
 
 from shared.consumer import BatchConsumer
+from shared.event_types import INTAKE_MODELS
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.tables import PLUMBING, consumer_offsets
 from tests.conftest import DATABASE_URL, KAFKA, poll, publish
 
 pytestmark = pytest.mark.integration
 metadata = MetaData()
+ACCEPTS = frozenset(INTAKE_MODELS)
 applied = Table("applied", metadata, Column("id", String, primary_key=True))
 
 
 def events(start: int, count: int) -> list[dict]:
-    return [{"id": f"ev-{i:03d}", "subject": "H44.100-260810-0001"} for i in range(start, start + count)]
+    return [{"id": f"event-{i:04d}", "type": "dossier.supplement_supplied", "version": 1, "source": "test",
+             "subject": "H44.100-260810-0001", "time": "2026-08-10T09:00:00+07:00", "data": {}}
+            for i in range(start, start + count)]
 
 
 async def test_commits_lost_under_a_running_consumer_are_read_again(topics, schemas):
@@ -35,8 +38,8 @@ async def test_commits_lost_under_a_running_consumer_are_read_again(topics, sche
     await create_schema(engine, schema, PLUMBING, metadata)
     sessionmaker = make_sessionmaker(engine)
 
-    async def handle(session, records):
-        await session.execute(insert(applied), [{"id": json.loads(r.value)["id"]} for r in records])
+    async def handle(session, messages):
+        await session.execute(insert(applied), [{"id": m.envelope.id} for m in messages])
         return []
 
     async def count() -> int:
@@ -46,7 +49,8 @@ async def test_commits_lost_under_a_running_consumer_are_read_again(topics, sche
     kafka = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False,
                              auto_offset_reset="earliest")
     consumer = BatchConsumer(consumer=kafka, topics=[topics.dossier_events], group=f"{schemas}group",
-                             sessionmaker=sessionmaker, handle=handle, dead_letter_topic=topics.dead_letter,
+                             sessionmaker=sessionmaker, handle=handle, accepts=ACCEPTS,
+                             dead_letter_topic=topics.dead_letter,
                              service="test")
     consumer.subscribe()
     await kafka.start()
@@ -55,7 +59,7 @@ async def test_commits_lost_under_a_running_consumer_are_read_again(topics, sche
         await publish(topics.dossier_events, events(0, 10))  # one key: one partition, in order
         await poll(lambda: _equals(count, 10), 60, "10 rows applied")
         async with consumer.lock, sessionmaker() as session, session.begin():  # the crash: the last 4 go
-            await session.execute(delete(applied).where(applied.c.id >= "ev-006"))
+            await session.execute(delete(applied).where(applied.c.id >= "event-0006"))
             await session.execute(update(consumer_offsets).values(next_offset=consumer_offsets.c.next_offset - 4))
         await publish(topics.dossier_events, events(10, 5))
         await poll(lambda: _equals(count, 15), 60, "the 4 lost rows applied again with the 5 new ones")

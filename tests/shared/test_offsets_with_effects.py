@@ -11,24 +11,27 @@ that skipped would miss rows.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from shared.consumer import BatchConsumer
+from shared.event_types import INTAKE_MODELS
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.tables import PLUMBING, consumer_offsets, outbox
 from tests.conftest import DATABASE_URL, KAFKA, poll, publish
 
 pytestmark = pytest.mark.integration
 metadata = MetaData()
+ACCEPTS = frozenset(INTAKE_MODELS)
 applied = Table("applied", metadata, Column("id", String, primary_key=True))
 
 
 def events(start: int, count: int) -> list[dict]:
-    return [{"id": f"ev-{i:03d}", "subject": f"H44.100-260810-{i % 7:04d}"} for i in range(start, start + count)]
+    return [{"id": f"event-{i:04d}", "type": "dossier.supplement_supplied", "version": 1, "source": "test",
+             "subject": f"H44.100-260810-{i % 7:04d}", "time": "2026-08-10T09:00:00+07:00", "data": {}}
+            for i in range(start, start + count)]
 
 
 async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch_keeps_nothing(topics, schemas):
@@ -39,8 +42,8 @@ async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch
     seen: list[list[str]] = []
     fail_next = [True]
 
-    async def handle(session, records):
-        ids = [json.loads(r.value)["id"] for r in records]
+    async def handle(session, messages):
+        ids = [m.envelope.id for m in messages]
         seen.append(ids)
         await session.execute(insert(applied), [{"id": i} for i in ids])  # twice: a unique violation
         if fail_next[0]:
@@ -52,7 +55,8 @@ async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch
         kafka = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False,
                                  auto_offset_reset="earliest")
         consumer = BatchConsumer(consumer=kafka, topics=[topics.dossier_events], group=f"{schemas}group",
-                                 sessionmaker=sessionmaker, handle=handle, dead_letter_topic=topics.dead_letter,
+                                 sessionmaker=sessionmaker, handle=handle, accepts=ACCEPTS,
+                                 dead_letter_topic=topics.dead_letter,
                                  service="test")
         consumer.subscribe()
         await kafka.start()

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from services.sync import backlog
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
-from services.sync.handlers import handle_lifecycle_batch
+from services.sync.handlers import ACCEPTS, handle_lifecycle_batch
 from services.sync.models import Base, SyncState
 from services.sync.portal import PortalError
 from services.sync.retry import CircuitBreaker
@@ -22,7 +22,7 @@ from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
 from shared.tables import PLUMBING, outbox
 from shared.topics import Topics
-from tests.conftest import DATABASE_URL
+from tests.conftest import DATABASE_URL, consumed
 
 pytestmark = pytest.mark.integration
 CODE = "H44.100-260803-{:04d}"
@@ -75,7 +75,7 @@ def worker(sessionmaker, portal, **settings) -> DeliveryWorker:
 
 async def queue(sessionmaker, records) -> None:
     async with sessionmaker() as session, session.begin():
-        assert await handle_lifecycle_batch(session, records) == []
+        assert await handle_lifecycle_batch(session, consumed(records, ACCEPTS)) == []
 
 
 async def drain(w: DeliveryWorker, rounds: int = 50) -> None:

@@ -94,3 +94,22 @@ def test_an_extensions_new_appointment_travels_in_the_note_and_ngayhentra_stays_
     plain = fold(CODE, [ev("dossier.received", at("2026-08-10"), unit_code="H44.100", procedure_code="1.000894",
                            channel=1)], procedure=load_seed().get, calendar=load_calendar())
     assert payload(plain, Dialect(load_units()))["record"]["GhiChu"] == ""
+
+
+def test_digitized_is_one_rule_for_the_portal_record_and_the_indicator():
+    """HoSoCoThanhPhanSoHoa says the components are digitized; indicator 4.2 counts a dossier when they
+    are and its result is too: both read shared.event_types.dossier_digitized."""
+    from services.metrics.handlers import _fact
+
+    state = august_dossier()
+    dialect = Dialect(load_units())
+    cases = [  # (components, digitized, result digitized) -> (portal flag, metrics fact)
+        ((1, 1, True), ("1", True)),
+        ((1, 1, False), ("1", False)),
+        ((2, 1, True), ("0", False)),
+        ((0, 0, True), ("0", False)),
+    ]
+    for (components, digitized, result), expected in cases:
+        s = state.model_copy(update={"components": components, "components_digitized": digitized,
+                                     "result_digitized": result})
+        assert (payload(s, dialect)["record"]["HoSoCoThanhPhanSoHoa"], _fact(s)["digitized"]) == expected, s

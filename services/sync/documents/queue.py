@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aiokafka import ConsumerRecord
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.consumer import BatchHandler, Rejected
+from shared.consumer import BatchHandler, Message, Rejected
 from services.sync.documents.models import DocsysBacklog, DocsysRequest
 from services.sync.documents.request import needs_signing, request_record
 from services.sync.handlers import newest_states
 
 
 def with_signing_requests(handle: BatchHandler) -> BatchHandler:
-    async def handle_batch(session: AsyncSession, records: Sequence[ConsumerRecord]) -> Rejected:
-        rejected = await handle(session, records)
-        latest, _ = newest_states(records)  # the rejected ones were reported by `handle`
+    async def handle_batch(session: AsyncSession, messages: Sequence[Message]) -> Rejected:
+        rejected = await handle(session, messages)
+        latest = newest_states(messages)
         await queue_signing_requests(session, [s for s in latest.values() if needs_signing(s)])
         return rejected
 

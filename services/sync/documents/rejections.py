@@ -8,12 +8,11 @@ offered by a misbehaving document system) cannot fill the database or the topic.
 from __future__ import annotations
 
 import hashlib
-import json
-from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.documents.models import DocsysRejection
+from shared.deadletters import DeadLetter
 from shared.outbox import add_to_outbox
 from shared.topics import Topics
 
@@ -26,7 +25,7 @@ async def reject(session: AsyncSession, raw: bytes, reason: str, code: str | Non
     head, sha256 = raw[:HEAD_BYTES], hashlib.sha256(raw).hexdigest()
     session.add(DocsysRejection(reason=reason[:4000], dossier_code=code, envelope_head=head,
                                 envelope_sha256=sha256, envelope_size=len(raw)))
-    value = json.dumps({"service": "sync", "source": SOURCE, "reason": reason[:4000], "dossier_code": code,
-                        "value": head.decode(errors="replace"), "value_sha256": sha256, "value_bytes": len(raw),
-                        "time": datetime.now(UTC).isoformat()}, ensure_ascii=False).encode()
+    value = DeadLetter(service="sync", kind="refused_envelope", source=SOURCE, reason=reason[:4000],
+                       dossier_code=code, value=head.decode(errors="replace"), value_sha256=sha256,
+                       value_bytes=len(raw)).encode()
     await add_to_outbox(session, [(topics.dead_letter, code or "-", value)])

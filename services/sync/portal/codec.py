@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.sync.portal.record import PORTAL_TZ, portal_date
-from shared.event_types import DossierState, ResultItem, Status
+from shared.event_types import DossierState, ResultItem, Status, dossier_digitized
 from shared.units import UnitTree
 
 # A dossier code inside the province: <unit key>-yyMMdd-<sequence>, e.g. H44.100-260803-00012.
@@ -67,7 +67,6 @@ def record(s: DossierState, code: str, dialect: Dialect) -> dict[str, Any]:
     applied by the tests and by the simulator as the portal would, not on sync's hot path."""
     p = s.procedure
     ended = s.status in (Status.PROCESSED, Status.RETURNED)
-    digitized = s.components > 0 and s.components_digitized == s.components
     return _fields(
         MaHoSo=code,
         MaTTHC=s.procedure_code,
@@ -113,7 +112,7 @@ def record(s: DossierState, code: str, dialect: Dialect) -> dict[str, Any]:
             "DuongDanTepTinKetQua": r.file_url or "", "MaGiayToKetQua": r.code,
         } for r in (s.result_items or [ResultItem(code=c) for c in s.results])],
         NoiNopHoSo=PLACES.get(s.submission_place or "", ""),
-        HoSoCoThanhPhanSoHoa=_flag(digitized),
+        HoSoCoThanhPhanSoHoa=_flag(dossier_digitized(s)),
         TaiKhoanDuocXacThucVoiVNeID=_flag(s.vneid_authenticated),
         DuocThanhToanTrucTuyen=str(s.payment_method if s.payment_method in (0, 1, 2) else 0),
         NgayTuChoi=portal_date(s.end_at) if s.status == Status.REFUSED else "",
