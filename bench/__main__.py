@@ -142,15 +142,18 @@ def run_at(ref: str, mode: str, out: Path) -> int:
     return subprocess.run(command, cwd=src, env=env).returncode
 
 
-def run_queries(years: int, out: Path) -> int:
+def run_queries(years: int, out: Path, keep: bool, reuse: str | None) -> int:
     async def run() -> dict:
-        run_, db = Run(), create_async_engine(DATABASE_URL)
+        run_, db = Run(reuse) if reuse else Run(), create_async_engine(DATABASE_URL)
         say(f"run {run_.id} (queries, {years} years); logs under var/bench/{run_.id}")
         try:
-            return await queries_bench(run_, ROOT / "var" / "bench" / run_.id, years)
+            return await queries_bench(run_, ROOT / "var" / "bench" / run_.id, years, reuse=reuse is not None)
         finally:
-            say("cleaning up: deleting the run's topics and schemas")
-            await run_.cleanup(db)
+            if keep:
+                say(f"kept: measure it again with --queries --reuse {run_.id}")
+            else:
+                say("cleaning up: deleting the run's topics and schemas")
+                await run_.cleanup(db)
             await db.dispose()
 
     busy, total = machine_busy()
@@ -195,11 +198,14 @@ def main() -> None:
     sizes.add_argument("--rebuild-year", action="store_true",
                        help="rebuild metrics from compacted topics holding a province-month and a province-year")
     parser.add_argument("--years", type=int, default=10, help="province-years for --queries (1 while developing)")
+    parser.add_argument("--keep", action="store_true",
+                        help="--queries: keep the generated schema (generating ten years takes ~10 minutes)")
+    parser.add_argument("--reuse", metavar="RUN", help="--queries: measure the schema a --keep run kept")
     parser.add_argument("--ref", help="measure this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
     args = parser.parse_args()
     if args.queries:
-        raise SystemExit(run_queries(args.years, args.out.with_name("queries.json")))
+        raise SystemExit(run_queries(args.years, args.out.with_name("queries.json"), args.keep, args.reuse))
     if args.rebuild_year:
         raise SystemExit(run_rebuild_year(args.out.with_name("rebuild-year.json")))
     if args.cluster:

@@ -201,12 +201,23 @@ async def first_paint(url: str, token: str, params: dict, repeat: int = 5) -> di
     return {"seconds": times[1:], "median": statistics.median(times[1:]), "max": max(times[1:])}
 
 
-async def queries_bench(run: Run, run_dir: Path, years: int) -> dict:
+def _save(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+async def queries_bench(run: Run, run_dir: Path, years: int, *, reuse: bool = False) -> dict:
     now = datetime.now(UTC)
     schema = f"{run.schemas}metrics"
-    say(f"generating {years} province-year(s): {years * PER_YEAR:,} dossiers in PostgreSQL")
-    results: dict = {"generated": await generate(schema, years, now)}
-    say(f"generated: {results['generated']}")
+    generated = run_dir / "generated.json"  # what a later --reuse of this run reports
+    if reuse:
+        results: dict = {"generated": json.loads(await asyncio.to_thread(generated.read_text))}
+        say(f"reusing {schema}: {results['generated']}")
+    else:
+        say(f"generating {years} province-year(s): {years * PER_YEAR:,} dossiers in PostgreSQL")
+        results = {"generated": await generate(schema, years, now)}
+        await asyncio.to_thread(_save, generated, results["generated"])
+        say(f"generated: {results['generated']}")
     await ensure_topics(KAFKA, run.topics, PARTITIONS)
     stack = BenchStack(run_dir=run_dir, database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
                        topic_prefix=run.topics.prefix, schema_prefix=run.schemas,

@@ -6,7 +6,7 @@ instead of adding to a count.
 
 from datetime import datetime
 
-from sqlalchemy import DDL, Boolean, DateTime, Float, Index, Integer, MetaData, SmallInteger, String, event
+from sqlalchemy import DDL, Boolean, DateTime, Float, Index, Integer, MetaData, SmallInteger, String, event, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -18,7 +18,9 @@ class DossierFact(Base):
     __tablename__ = "dossier_facts"
     __table_args__ = (
         Index("ix_dossier_facts_received_unit", "received_at", "unit_code"),
-        Index("ix_dossier_facts_open_deadline", "deadline_at"),
+        # The overdue list reads open dossiers in deadline order: only theirs (with every closed
+        # dossier too, it walked years of closed entries first: 3 s on ten province-years).
+        Index("ix_dossier_facts_open_deadline", "deadline_at", postgresql_where=text("on_time IS NULL")),
     )
 
     dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
