@@ -29,10 +29,10 @@ from bench.freshness import freshness
 from bench.pipeline import intake_and_end_to_end, make_stack, wait_until_complete
 from bench.procstats import machine_busy
 from bench.queries import queries_bench
-from bench.rebuild_year import rebuild_year
-from bench.rebuild_year import table as rebuild_table
 from bench.queries import table as queries_table
 from bench.rebuild import rebuild_metrics
+from bench.rebuild_year import rebuild_year
+from bench.rebuild_year import table as rebuild_table
 from bench.workload import DATABASE_URL, KAFKA, PARTITIONS, Run, Workload, batch_bodies, wire_form
 from shared.topics import ensure_topics
 
@@ -56,8 +56,14 @@ def say(message: str) -> None:
 async def measure(run: Run, size: dict, run_dir: Path) -> dict:
     workload = Workload()
     events = workload.history(size["dossiers"])
-    results: dict = {"run": run.id, "events": len(events), "dossiers": size["dossiers"], "partitions": PARTITIONS,
-                     "started_at": datetime.now(UTC).isoformat(), "cpus": os.cpu_count()}
+    results: dict = {
+        "run": run.id,
+        "events": len(events),
+        "dossiers": size["dossiers"],
+        "partitions": PARTITIONS,
+        "started_at": datetime.now(UTC).isoformat(),
+        "cpus": os.cpu_count(),
+    }
     busy, total = machine_busy()
     await asyncio.sleep(1.0)
     busy2, total2 = machine_busy()
@@ -83,19 +89,32 @@ async def measure(run: Run, size: dict, run_dir: Path) -> dict:
         results["idle_memory_kib"] = stack.memory()
         say(f"intake + end to end: {len(events)} events, {INTAKE_BATCH} per POST, {INTAKE_CLIENTS} clients")
         bodies = batch_bodies(events, INTAKE_BATCH)
-        results |= await intake_and_end_to_end(stack, run, db, bodies, len(events), dossiers=size["dossiers"],
-                                               concurrency=INTAKE_CLIENTS, quiet_timeout=size["timeout"])
+        results |= await intake_and_end_to_end(
+            stack,
+            run,
+            db,
+            bodies,
+            len(events),
+            dossiers=size["dossiers"],
+            concurrency=INTAKE_CLIENTS,
+            quiet_timeout=size["timeout"],
+        )
         if count := FRESH_RATE * size["fresh_seconds"]:
             say(f"freshness: {count} new dossiers at {FRESH_RATE} ev/s")
             results["freshness"] = await freshness(
-                stack.url("intake"), stack.headers(), f"{run.schemas}metrics", run.topics,
-                workload.received_now(count), rate=FRESH_RATE, batch=FRESH_BATCH)
+                stack.url("intake"),
+                stack.headers(),
+                f"{run.schemas}metrics",
+                run.topics,
+                workload.received_now(count),
+                rate=FRESH_RATE,
+                batch=FRESH_BATCH,
+            )
             await wait_until_complete(db, run, size["dossiers"] + count, timeout=120)
         say("rebuilding metrics from the topics (new process, schema and consumer group)")
         results["memory_kib"] = stack.memory()
         try:
-            results["rebuild"] = await rebuild_metrics(run, run_dir / "rebuild", stack.ports,
-                                                       timeout=size["timeout"])
+            results["rebuild"] = await rebuild_metrics(run, run_dir / "rebuild", stack.ports, timeout=size["timeout"])
             results["memory_kib"]["metrics (rebuild)"] = results["rebuild"]["memory_kib"]
         except Exception as exc:  # keep the other figures; the table shows the rebuild as missing
             say(f"rebuild failed: {exc!r}")
@@ -163,8 +182,10 @@ def run_queries(years: int, out: Path, keep: bool, reuse: str | None) -> int:
     results["background_cores_busy"] = round((busy2 - busy) / (total2 - total) * (os.cpu_count() or 1), 2)
     report.write_json(results, out)
     print(queries_table(results))
-    print(f"\n{results['background_cores_busy']} of {os.cpu_count()} cores were busy before the bench started; "
-          f"results: {out}")
+    print(
+        f"\n{results['background_cores_busy']} of {os.cpu_count()} cores were busy before the bench started; "
+        f"results: {out}"
+    )
     return 0
 
 
@@ -191,15 +212,27 @@ def main() -> None:
     sizes = parser.add_mutually_exclusive_group()
     sizes.add_argument("--quick", action="store_true", help="smaller counts, about a minute")
     sizes.add_argument("--month", action="store_true", help="a province-month through the pipeline (~15 min)")
-    sizes.add_argument("--cluster", action="store_true",
-                       help="chaos on a three-node cluster with two instances of each service (~6 min)")
-    sizes.add_argument("--queries", action="store_true",
-                       help="/v1/indicators and the dashboard on --years province-years generated in PostgreSQL")
-    sizes.add_argument("--rebuild-year", action="store_true",
-                       help="rebuild metrics from compacted topics holding a province-month and a province-year")
+    sizes.add_argument(
+        "--cluster",
+        action="store_true",
+        help="chaos on a three-node cluster with two instances of each service (~6 min)",
+    )
+    sizes.add_argument(
+        "--queries",
+        action="store_true",
+        help="/v1/indicators and the dashboard on --years province-years generated in PostgreSQL",
+    )
+    sizes.add_argument(
+        "--rebuild-year",
+        action="store_true",
+        help="rebuild metrics from compacted topics holding a province-month and a province-year",
+    )
     parser.add_argument("--years", type=int, default=10, help="province-years for --queries (1 while developing)")
-    parser.add_argument("--keep", action="store_true",
-                        help="--queries: keep the generated schema (generating ten years takes ~10 minutes)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="--queries: keep the generated schema (generating ten years takes ~10 minutes)",
+    )
     parser.add_argument("--reuse", metavar="RUN", help="--queries: measure the schema a --keep run kept")
     parser.add_argument("--ref", help="measure this commit (e.g. HEAD) instead of the working tree")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "results.json")
@@ -224,8 +257,10 @@ def main() -> None:
     print()
     print(report.details(results))
     if results["background_cores_busy"] > 0.5:
-        print(f"\nWARNING: {results['background_cores_busy']} of {results['cpus']} cores were busy before the bench "
-              "started (other runs on this machine); every figure above is depressed by that load.")
+        print(
+            f"\nWARNING: {results['background_cores_busy']} of {results['cpus']} cores were busy before the bench "
+            "started (other runs on this machine); every figure above is depressed by that load."
+        )
     print(f"\nmeasured: {results['measured']}; results: {args.out}   ({results['bench_seconds']} s)")
 
 

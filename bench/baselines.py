@@ -41,13 +41,15 @@ async def raw_produce(topic: str, messages: list[tuple[bytes, bytes]]) -> dict:
     return {"messages": len(messages), "seconds": elapsed, "per_second": len(messages) / elapsed}
 
 
-async def raw_consume(topic: str | list[TopicPartition], expected: int, timeout: float = 60,
-                      parse: bool = False) -> dict:
+async def raw_consume(
+    topic: str | list[TopicPartition], expected: int, timeout: float = 60, parse: bool = False
+) -> dict:
     """Read a topic (or these partitions) from the beginning, as the services' consumers are
     configured: messages/s. With `parse`, each value is also parsed as JSON (pydantic's Rust
     parser, as the services do): the least any consumer that reads the messages must do."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=KAFKA, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)] if isinstance(topic, str) else topic
@@ -123,13 +125,17 @@ async def sql_insert(schema: str, events: list[dict]) -> dict:
     conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        rows = [(e["id"], e["type"], e["subject"], e["source"], datetime.fromisoformat(e["time"]), json.dumps(e))
-                for e in events]
+        rows = [
+            (e["id"], e["type"], e["subject"], e["source"], datetime.fromisoformat(e["time"]), json.dumps(e))
+            for e in events
+        ]
         out = {}
         for method in ("copy", "executemany"):
             table = f'"{schema}".events_{method}'
-            await conn.execute(f"CREATE TABLE {table} (id text PRIMARY KEY, type text, subject text, "
-                               "source text, time timestamptz, body jsonb)")
+            await conn.execute(
+                f"CREATE TABLE {table} (id text PRIMARY KEY, type text, subject text, "
+                "source text, time timestamptz, body jsonb)"
+            )
             started = time.perf_counter()
             for i in range(0, len(rows), SQL_CHUNK):
                 chunk = rows[i : i + SQL_CHUNK]

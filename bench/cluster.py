@@ -42,15 +42,21 @@ def _write(path: Path, content: str) -> None:
 
 
 def table(result: dict) -> str:
-    lines = [(f"cluster chaos, seed {result['seed']}: {result['dossiers']} dossiers, {result['events']} events "
-              f"posted over {result['posting_s']} s; quiet {result['quiet_after_s']} s after the last post; "
-              "every check against the truth passed"),
-             f"{'what was killed':50} {'processing pause s':>19} {'freshness p99 s':>16} {'events':>7} {'window s':>9}"]
+    lines = [
+        (
+            f"cluster chaos, seed {result['seed']}: {result['dossiers']} dossiers, {result['events']} events "
+            f"posted over {result['posting_s']} s; quiet {result['quiet_after_s']} s after the last post; "
+            "every check against the truth passed"
+        ),
+        f"{'what was killed':50} {'processing pause s':>19} {'freshness p99 s':>16} {'events':>7} {'window s':>9}",
+    ]
     for what, f in result["kills"].items():
-        lines.append(f"{what:50} {f['processing_pause_s']:>19} {f['freshness_p99_s']!s:>16} {f['events']:>7} "
-                     f"{f['window_s']:>9}")
+        lines.append(
+            f"{what:50} {f['processing_pause_s']:>19} {f['freshness_p99_s']!s:>16} {f['events']:>7} {f['window_s']:>9}"
+        )
     b = result["baseline"]
-    lines.append(f"{'(nothing: events outside every window)':50} {'':>19} {b['freshness_p99_s']!s:>16} "
-                 f"{b['events']:>7}")
+    lines.append(
+        f"{'(nothing: events outside every window)':50} {'':>19} {b['freshness_p99_s']!s:>16} {b['events']:>7}"
+    )
     lines.append(f"portal simulator: {result['portal']}")
     return "\n".join(lines)

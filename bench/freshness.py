@@ -32,9 +32,16 @@ from shared.topics import Topics
 
 
 async def freshness(
-    intake_url: str, headers: dict[str, str], metrics_schema: str, topics: Topics, events: list[dict], *,
-    rate: float, batch: int,
-    poll: float = 0.02, settle: float = 30,
+    intake_url: str,
+    headers: dict[str, str],
+    metrics_schema: str,
+    topics: Topics,
+    events: list[dict],
+    *,
+    rate: float,
+    batch: int,
+    poll: float = 0.02,
+    settle: float = 30,
 ) -> dict:
     bodies = batch_bodies(events, batch)
     codes = [[e["subject"] for e in events[i : i + batch]] for i in range(0, len(events), batch)]

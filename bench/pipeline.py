@@ -87,16 +87,16 @@ async def post_all(intake_url: str, bodies: list[bytes], concurrency: int, heade
     return {"started": started, "finished": finished, "accepted": accepted, "latency": summarize(latencies)}
 
 
-async def wait_until_complete(
-    db: AsyncEngine, run: Run, dossiers: int, *, timeout: float
-) -> tuple[float, float]:
+async def wait_until_complete(db: AsyncEngine, run: Run, dossiers: int, *, timeout: float) -> tuple[float, float]:
     """Quiet (deploy.quiescence) and complete: metrics holds every dossier, each with its newest
     revision confirmed by the portal sync. sync delivers from its own backlog after consuming,
     which the quiescence check does not see. Returns when each first held: (quiet, complete)."""
     deadline = time.perf_counter() + timeout
     metrics = f'"{run.schemas}metrics"'
-    missing = (f"SELECT count(*) FILTER (WHERE s.revision IS DISTINCT FROM f.revision), count(*) "
-               f"FROM {metrics}.dossier_facts f LEFT JOIN {metrics}.portal_sync_facts s USING (dossier_code)")
+    missing = (
+        f"SELECT count(*) FILTER (WHERE s.revision IS DISTINCT FROM f.revision), count(*) "
+        f"FROM {metrics}.dossier_facts f LEFT JOIN {metrics}.portal_sync_facts s USING (dossier_code)"
+    )
     first_quiet = None
     while True:
         await wait_until_quiet(db, KAFKA, run.topics, run.schemas, timeout=max(1.0, deadline - time.perf_counter()))
@@ -107,14 +107,23 @@ async def wait_until_complete(
         if not unsynced and facts >= dossiers:
             return first_quiet, quiet
         if quiet > deadline:
-            raise TimeoutError(f"not complete after {timeout:.0f} s: {facts} of {dossiers} dossiers in metrics, "
-                               f"{unsynced} without their newest revision synced")
+            raise TimeoutError(
+                f"not complete after {timeout:.0f} s: {facts} of {dossiers} dossiers in metrics, "
+                f"{unsynced} without their newest revision synced"
+            )
         await asyncio.sleep(0.1)
 
 
 async def intake_and_end_to_end(
-    stack: BenchStack, run: Run, db: AsyncEngine, bodies: list[bytes], events: int, *, dossiers: int,
-    concurrency: int, quiet_timeout: float,
+    stack: BenchStack,
+    run: Run,
+    db: AsyncEngine,
+    bodies: list[bytes],
+    events: int,
+    *,
+    dossiers: int,
+    concurrency: int,
+    quiet_timeout: float,
 ) -> dict:
     """Post the whole workload (figure 2), then wait until the pipeline is quiet (figure 3)."""
     meter = CpuMeter(stack.pids() | {"bench": os.getpid()})
@@ -132,17 +141,29 @@ async def intake_and_end_to_end(
     intake_s = posted["finished"] - posted["started"]
     e2e_s = quiet - posted["started"]
     return {
-        "intake": {"events": events, "seconds": round(intake_s, 3), "per_second": events / intake_s,
-                   "batch_latency": posted["latency"], "concurrency": concurrency, "cpu": intake_cpu},
-        "end_to_end": {"events": events, "seconds": round(e2e_s, 3), "per_second": events / e2e_s,
-                       "drain_after_intake_seconds": round(quiet - posted["finished"], 3),
-                       "quiescence_only_seconds": round(first_quiet - posted["started"], 3),
-                       "cpu": meter.stop(e2e_s), "in_flight": in_flight_summary(samples)},
+        "intake": {
+            "events": events,
+            "seconds": round(intake_s, 3),
+            "per_second": events / intake_s,
+            "batch_latency": posted["latency"],
+            "concurrency": concurrency,
+            "cpu": intake_cpu,
+        },
+        "end_to_end": {
+            "events": events,
+            "seconds": round(e2e_s, 3),
+            "per_second": events / e2e_s,
+            "drain_after_intake_seconds": round(quiet - posted["finished"], 3),
+            "quiescence_only_seconds": round(first_quiet - posted["started"], 3),
+            "cpu": meter.stop(e2e_s),
+            "in_flight": in_flight_summary(samples),
+        },
     }
 
 
-async def sample_in_flight(db: AsyncEngine, run: Run, started: float,
-                           samples: list[tuple[float, dict[str, int]]]) -> None:
+async def sample_in_flight(
+    db: AsyncEngine, run: Run, started: float, samples: list[tuple[float, dict[str, int]]]
+) -> None:
     """Until cancelled, twice a second: what each stage has in flight (seconds since `started`).
     The stage whose queue empties last is the one that sets the end-to-end time."""
     async with InFlight(db, KAFKA, run.topics, run.schemas) as in_flight:

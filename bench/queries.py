@@ -39,6 +39,7 @@ REQUESTS = 200
 CATALOG = Path(__file__).resolve().parents[1] / "services" / "processing" / "data" / "procedures.json"
 CHROMIUM = "/usr/bin/chromium"
 
+
 def generate_sql() -> str:
     """One statement per half province-year; received_at grows with i, so the primary key is appended
     to. The facts of dossiers $1..$2, received evenly from $4 over $5 seconds, due at 17:00 of the
@@ -82,8 +83,9 @@ async def generate(schema: str, years: int, now: datetime) -> dict:
     """`years` province-years of facts ending now, their sync facts, and the rollups."""
     engine = make_engine(DATABASE_URL, schema)
     await prepare_schema(engine, schema, "metrics")
-    conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"),
-                                 server_settings={"search_path": schema})
+    conn = await asyncpg.connect(
+        DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"), server_settings={"search_path": schema}
+    )
     catalog = json.loads(CATALOG.read_text())["procedures"]
     units = [u.code for u in load_units().units.values() if u.parent is not None]
     out: dict = {"years": years, "dossiers": years * PER_YEAR}
@@ -98,22 +100,40 @@ async def generate(schema: str, years: int, now: datetime) -> dict:
         for first in range(1, total + 1, step):
             last = min(total, first + step - 1)
             await conn.execute(
-                generate_sql(), first, last, units, start + (first - 1) * timedelta(seconds=span / total),
-                (last - first + 1) * span / total, now, [c["code"] for c in catalog], [c["field"] for c in catalog],
-                [c["online"] for c in catalog], [c["fee"] > 0 for c in catalog],
-                [c["online_payment"] for c in catalog], [c["fee_data_synced"] for c in catalog],
-                [c["population_data_connected"] for c in catalog])
+                generate_sql(),
+                first,
+                last,
+                units,
+                start + (first - 1) * timedelta(seconds=span / total),
+                (last - first + 1) * span / total,
+                now,
+                [c["code"] for c in catalog],
+                [c["field"] for c in catalog],
+                [c["online"] for c in catalog],
+                [c["fee"] > 0 for c in catalog],
+                [c["online_payment"] for c in catalog],
+                [c["fee_data_synced"] for c in catalog],
+                [c["population_data_connected"] for c in catalog],
+            )
             say(f"  facts: {last:,} of {total:,}")
-        await conn.execute("INSERT INTO portal_sync_facts SELECT dossier_code, revision, status, "
-                           "received_at + interval '1 hour' FROM dossier_facts WHERE random() < 0.95")
+        await conn.execute(
+            "INSERT INTO portal_sync_facts SELECT dossier_code, revision, status, "
+            "received_at + interval '1 hour' FROM dossier_facts WHERE random() < 0.95"
+        )
         out["facts_seconds"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
         async with make_sessionmaker(engine)() as session, session.begin():
             await rebuild_rollups(session)
         out["rollups_seconds"] = round(time.perf_counter() - started, 1)
         # The steady state a dashboard meets: hint bits set, visibility maps and statistics current.
-        for table in ("dossier_facts", "portal_sync_facts", "rollups", "unit_rollups", "procedure_rollups",
-                      "open_rollups"):
+        for table in (
+            "dossier_facts",
+            "portal_sync_facts",
+            "rollups",
+            "unit_rollups",
+            "procedure_rollups",
+            "open_rollups",
+        ):
             await conn.execute(f"VACUUM (ANALYZE) {table}")
         out["rollup_rows"] = await conn.fetchval("SELECT count(*) FROM rollups")
         out["open_dossiers"] = await conn.fetchval("SELECT count(*) FROM dossier_facts WHERE on_time IS NULL")
@@ -219,9 +239,14 @@ async def queries_bench(run: Run, run_dir: Path, years: int, *, reuse: bool = Fa
         await asyncio.to_thread(_save, generated, results["generated"])
         say(f"generated: {results['generated']}")
     await ensure_topics(KAFKA, run.topics, PARTITIONS)
-    stack = BenchStack(run_dir=run_dir, database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                       topic_prefix=run.topics.prefix, schema_prefix=run.schemas,
-                       ports={"metrics": free_port(), "processing": free_port()})
+    stack = BenchStack(
+        run_dir=run_dir,
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=run.topics.prefix,
+        schema_prefix=run.schemas,
+        ports={"metrics": free_port(), "processing": free_port()},
+    )
     stack.start("metrics")
     try:
         await asyncio.to_thread(stack.wait_ready, "metrics", 600)
@@ -234,11 +259,16 @@ async def queries_bench(run: Run, run_dir: Path, years: int, *, reuse: bool = Fa
             figures["from_facts"] = await from_facts(schema, params, now, repeat)
             results["periods"][name] = figures
             e = figures["endpoint"]
-            say(f"  {name}: p50 {e['p50'] * 1000:.1f} ms, p99 {e['p99'] * 1000:.1f} "
-                f"ms; from the facts {figures['from_facts']['p50'] * 1000:.0f} ms")
+            say(
+                f"  {name}: p50 {e['p50'] * 1000:.1f} ms, p99 {e['p99'] * 1000:.1f} "
+                f"ms; from the facts {figures['from_facts']['p50'] * 1000:.0f} ms"
+            )
         say("dashboard first paint (headless Chromium)")
-        results["first_paint"] = {name: await first_paint(url, stack.reader_token, params)
-                                  for name, (_, params) in periods(now).items() if name in ("month", "year")}
+        results["first_paint"] = {
+            name: await first_paint(url, stack.reader_token, params)
+            for name, (_, params) in periods(now).items()
+            if name in ("month", "year")
+        }
     finally:
         await asyncio.to_thread(stack.stop_all)
     return results
@@ -249,18 +279,23 @@ TARGETS = {"month": 0.1, "year": 0.1, "ten years": 0.3, "ten years, days": 0.3}
 
 def table(results: dict) -> str:
     g = results["generated"]
-    lines = [f"{g['dossiers']:,} dossiers ({g['years']} province-years; facts generated in {g['facts_seconds']} s, "
-             f"rollups built in {g['rollups_seconds']} s: {g['rollup_rows']:,} rows, "
-             f"{g['rollups_bytes'] / 2**20:,.0f} MiB beside {g['facts_bytes'] / 2**20:,.0f} MiB of facts; "
-             f"{g['open_dossiers']:,} open dossiers)",
-             f"{'/v1/indicators H44':<36}{'p50 ms':>9}{'p99 ms':>9}{'target p99':>12}{'from facts p50 ms':>19}"
-             f"{'ratio':>8}  dossiers in period"]
+    lines = [
+        f"{g['dossiers']:,} dossiers ({g['years']} province-years; facts generated in {g['facts_seconds']} s, "
+        f"rollups built in {g['rollups_seconds']} s: {g['rollup_rows']:,} rows, "
+        f"{g['rollups_bytes'] / 2**20:,.0f} MiB beside {g['facts_bytes'] / 2**20:,.0f} MiB of facts; "
+        f"{g['open_dossiers']:,} open dossiers)",
+        f"{'/v1/indicators H44':<36}{'p50 ms':>9}{'p99 ms':>9}{'target p99':>12}{'from facts p50 ms':>19}"
+        f"{'ratio':>8}  dossiers in period",
+    ]
     for name, f in results["periods"].items():
         e, b = f["endpoint"], f["from_facts"]
-        lines.append(f"{name + ' ' + f['label']:<36}{e['p50'] * 1000:>9.1f}{e['p99'] * 1000:>9.1f}"
-                     f"{TARGETS[name] * 1000:>10.0f}ms{b['p50'] * 1000:>19.0f}{b['p50'] / e['p50']:>7.0f}x"
-                     f"  {e['received']:,}")
+        lines.append(
+            f"{name + ' ' + f['label']:<36}{e['p50'] * 1000:>9.1f}{e['p99'] * 1000:>9.1f}"
+            f"{TARGETS[name] * 1000:>10.0f}ms{b['p50'] * 1000:>19.0f}{b['p50'] / e['p50']:>7.0f}x"
+            f"  {e['received']:,}"
+        )
     for name, paint in results.get("first_paint", {}).items():
-        lines.append(f"dashboard first paint, {name}: median {paint['median']:.2f} s, max {paint['max']:.2f} s "
-                     "(target 1 s)")
+        lines.append(
+            f"dashboard first paint, {name}: median {paint['median']:.2f} s, max {paint['max']:.2f} s (target 1 s)"
+        )
     return "\n".join(lines)

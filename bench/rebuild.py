@@ -36,8 +36,12 @@ async def rebuild_metrics(run: Run, run_dir: Path, ports: dict[str, int], timeou
     # under any rebuild that looks inside the messages.
     parsed = await raw_consume(partitions, messages, timeout=timeout, parse=True)
     stack = BenchStack(
-        run_dir=run_dir, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=run.topics.prefix,
-        schema_prefix=run.rebuild_schemas, ports=ports | {"metrics": free_port()},  # the others' URLs stay
+        run_dir=run_dir,
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=run.topics.prefix,
+        schema_prefix=run.rebuild_schemas,
+        ports=ports | {"metrics": free_port()},  # the others' URLs stay
         extra_env={"metrics": {"METRICS_CONSUMER_GROUP": f"{run.id}.metrics-rebuild"}},
     )
     conn = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://"))

@@ -36,18 +36,46 @@ CODE = "H44.999-310101-999999"  # placeholders, replaced per dossier
 def templates() -> tuple[bytes, bytes]:
     """One state and one sync outcome in the wire form, with placeholders to fill per dossier."""
     state = DossierState(
-        dossier_code=CODE, unit_code="H44.999", procedure_code="1.001193", channel=2, status=10, revision=7777777,
-        received_at=datetime(2031, 1, 1, tzinfo=UTC), due_at=datetime(2031, 1, 15, 10, tzinfo=UTC),
-        end_at=datetime(2031, 1, 9, tzinfo=UTC), on_time=True, deadline_at=datetime(2031, 1, 15, 10, tzinfo=UTC),
-        has_fee=True, paid_online=True, components=2, components_digitized=2, result_digitized=True,
-        electronic_result=True, uses_population_data=True,
-        procedure=ProcedureFacts(name="Đăng ký khai sinh", field="Hộ tịch", online="full", has_fee=False,
-                                 online_payment=False, fee_data_synced=False, population_data_connected=True))
+        dossier_code=CODE,
+        unit_code="H44.999",
+        procedure_code="1.001193",
+        channel=2,
+        status=10,
+        revision=7777777,
+        received_at=datetime(2031, 1, 1, tzinfo=UTC),
+        due_at=datetime(2031, 1, 15, 10, tzinfo=UTC),
+        end_at=datetime(2031, 1, 9, tzinfo=UTC),
+        on_time=True,
+        deadline_at=datetime(2031, 1, 15, 10, tzinfo=UTC),
+        has_fee=True,
+        paid_online=True,
+        components=2,
+        components_digitized=2,
+        result_digitized=True,
+        electronic_result=True,
+        uses_population_data=True,
+        procedure=ProcedureFacts(
+            name="Đăng ký khai sinh",
+            field="Hộ tịch",
+            online="full",
+            has_fee=False,
+            online_payment=False,
+            fee_data_synced=False,
+            population_data_connected=True,
+        ),
+    )
     now = datetime(2031, 2, 1, tzinfo=UTC)
-    envelope = make_event(event_id=f"{CODE}:r7777777", type="dossier.state", source="processing", subject=CODE,
-                          time=now, data={})
-    synced = make_event(event_id=f"{CODE}:s7777777", type="dossier.synced", source="sync", subject=CODE, time=now,
-                        data=SyncOutcome(status=10, revision=7777777, ok=True))
+    envelope = make_event(
+        event_id=f"{CODE}:r7777777", type="dossier.state", source="processing", subject=CODE, time=now, data={}
+    )
+    synced = make_event(
+        event_id=f"{CODE}:s7777777",
+        type="dossier.synced",
+        source="sync",
+        subject=CODE,
+        time=now,
+        data=SyncOutcome(status=10, revision=7777777, ok=True),
+    )
     return serialize(envelope, state.model_dump_json().encode()), serialize(synced)
 
 
@@ -60,8 +88,11 @@ def messages(dossiers: int, start: datetime):
     for i in range(dossiers):
         received, unit = start + i * step, units[i % len(units)]
         key = f"{unit}-{received:%y%m%d}-{i % 1_000_000:06d}".encode()  # unique: i and i + 10^6 are months apart
-        fill = (state.replace(CODE.encode(), key).replace(b'"H44.999"', f'"{unit}"'.encode())
-                .replace(b"2031-01-01T00:00:00Z", received.strftime("%Y-%m-%dT%H:%M:%SZ").encode()))
+        fill = (
+            state.replace(CODE.encode(), key)
+            .replace(b'"H44.999"', f'"{unit}"'.encode())
+            .replace(b"2031-01-01T00:00:00Z", received.strftime("%Y-%m-%dT%H:%M:%SZ").encode())
+        )
         if i >= tail_from:
             for revision in range(1, TAIL_REVISIONS + 1):
                 yield "lifecycle", key, fill.replace(b"7777777", str(revision).encode())
@@ -73,8 +104,16 @@ async def produce(topics: Topics, dossiers: int) -> dict:
     admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topics.lifecycle, num_partitions=PARTITIONS, replication_factor=1,
-                                            topic_configs={"cleanup.policy": "compact"})])
+        await admin.create_topics(
+            [
+                NewTopic(
+                    topics.lifecycle,
+                    num_partitions=PARTITIONS,
+                    replication_factor=1,
+                    topic_configs={"cleanup.policy": "compact"},
+                )
+            ]
+        )
     finally:
         await admin.close()
     await ensure_topics(KAFKA, topics, PARTITIONS)
@@ -108,24 +147,39 @@ async def rebuild_year(run: Run) -> dict:
         say(f"  {produced}; raw consume + JSON parse of the same messages")
         parsed = await raw_consume(partitions, produced["messages"], timeout=1800, parse=True)
         say(f"  {parsed['per_second']:,.0f} messages/s; rebuilding")
-        settings = MetricsSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                   db_schema=f"{run.schemas}{name}_metrics")
+        settings = MetricsSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{run.schemas}{name}_metrics",
+        )
         rebuilt = await rebuild(settings)
         assert rebuilt["dossiers"] == dossiers, rebuilt
-        results[name] = {"dossiers": dossiers, "produced": produced, "raw_consume_and_parse": parsed,
-                         "rebuild": rebuilt, "seconds_per_million": rebuilt["seconds"] / dossiers * 1e6,
-                         "ratio_to_raw": rebuilt["seconds"] / parsed["seconds"]}
-        say(f"  rebuilt in {rebuilt['seconds']} s ({results[name]['seconds_per_million']:.1f} s per million "
-            f"dossiers; reading {rebuilt['read_seconds']} s), {results[name]['ratio_to_raw']:.1f}x the raw read")
+        results[name] = {
+            "dossiers": dossiers,
+            "produced": produced,
+            "raw_consume_and_parse": parsed,
+            "rebuild": rebuilt,
+            "seconds_per_million": rebuilt["seconds"] / dossiers * 1e6,
+            "ratio_to_raw": rebuilt["seconds"] / parsed["seconds"],
+        }
+        say(
+            f"  rebuilt in {rebuilt['seconds']} s ({results[name]['seconds_per_million']:.1f} s per million "
+            f"dossiers; reading {rebuilt['read_seconds']} s), {results[name]['ratio_to_raw']:.1f}x the raw read"
+        )
     return results
 
 
 def table(results: dict) -> str:
-    lines = [f"{'rebuild':<8}{'dossiers':>11}{'messages':>11}{'seconds':>9}{'s/million':>11}"
-             f"{'raw+parse s':>13}{'ratio':>7}  target"]
+    lines = [
+        f"{'rebuild':<8}{'dossiers':>11}{'messages':>11}{'seconds':>9}{'s/million':>11}"
+        f"{'raw+parse s':>13}{'ratio':>7}  target"
+    ]
     for name, r in results.items():
         target = "< 180 s" if name == "year" else ""
-        lines.append(f"{name:<8}{r['dossiers']:>11,}{r['rebuild']['messages']:>11,}{r['rebuild']['seconds']:>9.1f}"
-                     f"{r['seconds_per_million']:>11.1f}{r['raw_consume_and_parse']['seconds']:>13.1f}"
-                     f"{r['ratio_to_raw']:>6.1f}x  {target}")
+        lines.append(
+            f"{name:<8}{r['dossiers']:>11,}{r['rebuild']['messages']:>11,}{r['rebuild']['seconds']:>9.1f}"
+            f"{r['seconds_per_million']:>11.1f}{r['raw_consume_and_parse']['seconds']:>13.1f}"
+            f"{r['ratio_to_raw']:>6.1f}x  {target}"
+        )
     return "\n".join(lines)

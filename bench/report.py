@@ -6,23 +6,39 @@ import json
 from pathlib import Path
 
 MIB = 1024  # KiB per MiB
-TARGETS = {"end_to_end": 5000.0, "freshness_p99": 1.0, "rebuild_ratio": 0.5, "memory_mib": 300.0,
-           "month_seconds": 600.0}
+TARGETS = {
+    "end_to_end": 5000.0,
+    "freshness_p99": 1.0,
+    "rebuild_ratio": 0.5,
+    "memory_mib": 300.0,
+    "month_seconds": 600.0,
+}
 
 
 def _row(figure, value, unit, baseline_name="", baseline=None, target="", met=None) -> dict:
     ratio = value / baseline if value is not None and baseline else None
-    return {"figure": figure, "value": value, "unit": unit, "baseline_name": baseline_name, "baseline": baseline,
-            "ratio": ratio, "target": target, "met": met}
+    return {
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "baseline_name": baseline_name,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
 
 
 def rows(r: dict) -> list[dict]:
     b, intake, e2e = r["baselines"], r["intake"], r["end_to_end"]
-    sql_name, sql = max([("SQL COPY", b["sql"]["copy"]["per_second"]),
-                         ("SQL executemany", b["sql"]["executemany"]["per_second"])], key=lambda x: x[1])
+    sql_name, sql = max(
+        [("SQL COPY", b["sql"]["copy"]["per_second"]), ("SQL executemany", b["sql"]["executemany"]["per_second"])],
+        key=lambda x: x[1],
+    )
     slowest_name, slowest = min(
-        [("raw produce", b["produce"]["per_second"]), ("raw consume", b["consume"]["per_second"]),
-         (sql_name, sql)], key=lambda x: x[1])
+        [("raw produce", b["produce"]["per_second"]), ("raw consume", b["consume"]["per_second"]), (sql_name, sql)],
+        key=lambda x: x[1],
+    )
     rb = r["rebuild"]
     rb_raw = rb.get("raw_consume", {}).get("per_second")
     out = [
@@ -33,38 +49,88 @@ def rows(r: dict) -> list[dict]:
         _row("intake accepted over HTTP", intake["per_second"], "ev/s", sql_name, sql),
         _row("intake request latency p50 (500/POST)", intake["batch_latency"]["p50"], "s"),
         _row("intake request latency p99 (500/POST)", intake["batch_latency"]["p99"], "s"),
-        _row("end to end (first POST → complete)", e2e["per_second"], "ev/s", slowest_name, slowest,
-             "≥ 5,000 ev/s", e2e["per_second"] >= TARGETS["end_to_end"]),
+        _row(
+            "end to end (first POST → complete)",
+            e2e["per_second"],
+            "ev/s",
+            slowest_name,
+            slowest,
+            "≥ 5,000 ev/s",
+            e2e["per_second"] >= TARGETS["end_to_end"],
+        ),
     ]
     if r["mode"] == "month":
-        out.append(_row(f"province-month: {r['dossiers']:,} dossiers, first POST → complete", e2e["seconds"], "s",
-                        target="< 10 min", met=e2e["seconds"] < TARGETS["month_seconds"]))
+        out.append(
+            _row(
+                f"province-month: {r['dossiers']:,} dossiers, first POST → complete",
+                e2e["seconds"],
+                "s",
+                target="< 10 min",
+                met=e2e["seconds"] < TARGETS["month_seconds"],
+            )
+        )
     if "freshness" in r:
         fresh, raw_lat = r["freshness"]["latency"], b["latency"]
         out += [
-            _row(f"freshness p50 @ {r['freshness']['target_rate']:.0f} ev/s", fresh["p50"], "s",
-                 "raw produce→consume p50", raw_lat["p50"]),
-            _row(f"freshness p99 @ {r['freshness']['target_rate']:.0f} ev/s", fresh["p99"], "s",
-                 "raw produce→consume p99", raw_lat["p99"], "≤ 1 s",
-                 fresh["p99"] is not None and fresh["p99"] <= TARGETS["freshness_p99"]
-                 and r["freshness"]["never_visible"] == 0),
+            _row(
+                f"freshness p50 @ {r['freshness']['target_rate']:.0f} ev/s",
+                fresh["p50"],
+                "s",
+                "raw produce→consume p50",
+                raw_lat["p50"],
+            ),
+            _row(
+                f"freshness p99 @ {r['freshness']['target_rate']:.0f} ev/s",
+                fresh["p99"],
+                "s",
+                "raw produce→consume p99",
+                raw_lat["p99"],
+                "≤ 1 s",
+                fresh["p99"] is not None
+                and fresh["p99"] <= TARGETS["freshness_p99"]
+                and r["freshness"]["never_visible"] == 0,
+            ),
         ]
-    out.append(_row("metrics rebuild from topics", rb["per_second"], "ev/s", "raw consume, same messages",
-                    rb_raw, "≥ 50% of raw consume",
-                    rb["per_second"] is not None and rb_raw is not None
-                    and rb["per_second"] >= TARGETS["rebuild_ratio"] * rb_raw))
+    out.append(
+        _row(
+            "metrics rebuild from topics",
+            rb["per_second"],
+            "ev/s",
+            "raw consume, same messages",
+            rb_raw,
+            "≥ 50% of raw consume",
+            rb["per_second"] is not None
+            and rb_raw is not None
+            and rb["per_second"] >= TARGETS["rebuild_ratio"] * rb_raw,
+        )
+    )
     if "raw_consume_and_parse" in rb:  # runs measured before this baseline have none
-        out.append(_row("metrics rebuild (for comparison)", rb["per_second"], "ev/s", "raw consume + JSON parse",
-                        rb["raw_consume_and_parse"]["per_second"]))
+        out.append(
+            _row(
+                "metrics rebuild (for comparison)",
+                rb["per_second"],
+                "ev/s",
+                "raw consume + JSON parse",
+                rb["raw_consume_and_parse"]["per_second"],
+            )
+        )
     for name, mem in r["memory_kib"].items():
         peak = mem["VmHWM"] / MIB
         idle = r["idle_memory_kib"].get(name, {}).get("VmRSS")
         # The simulators stand in for the national portal and the document system (every record
         # they were sent stays in memory, for the tests to check): not services held to the target.
         double = name.endswith("-simulator")
-        out.append(_row(f"peak RSS {name}" + (" (test double)" if double else ""), peak, "MiB",
-                        "RSS when ready" if idle else "", idle / MIB if idle else None,
-                        "" if double else "< 300 MiB", None if double else peak < TARGETS["memory_mib"]))
+        out.append(
+            _row(
+                f"peak RSS {name}" + (" (test double)" if double else ""),
+                peak,
+                "MiB",
+                "RSS when ready" if idle else "",
+                idle / MIB if idle else None,
+                "" if double else "< 300 MiB",
+                None if double else peak < TARGETS["memory_mib"],
+            )
+        )
     return out
 
 
@@ -82,8 +148,10 @@ def table(results: dict) -> str:
     for row in results["table"]:
         ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
         met = "" if row["met"] is None else ("yes" if row["met"] else "NO")
-        lines.append(f"{row['figure']:<44} {_fmt(row['value'], row['unit']):>14}  {row['baseline_name']:<25} "
-                     f"{_fmt(row['baseline'], row['unit']):>14} {ratio:>7}  {row['target']:<21} {met}")
+        lines.append(
+            f"{row['figure']:<44} {_fmt(row['value'], row['unit']):>14}  {row['baseline_name']:<25} "
+            f"{_fmt(row['baseline'], row['unit']):>14} {ratio:>7}  {row['target']:<21} {met}"
+        )
     return "\n".join(lines)
 
 
@@ -108,20 +176,25 @@ def details(r: dict) -> str:
         f"machine {e['cpu']['machine_cores_busy']:.2f} of {e['cpu']['machine_cores']}",
     ]
     if e.get("in_flight"):  # runs measured before this field have none
-        lines.append("in flight during end to end (peak @ s, last seen @ s; the last to empty limits it): " + "; ".join(
-            f"{queue} {q['peak']:,} @ {q['peak_at']}, {q['last_seen_at']}" for queue, q in e["in_flight"].items()))
+        lines.append(
+            "in flight during end to end (peak @ s, last seen @ s; the last to empty limits it): "
+            + "; ".join(
+                f"{queue} {q['peak']:,} @ {q['peak_at']}, {q['last_seen_at']}" for queue, q in e["in_flight"].items()
+            )
+        )
     if f:
         lines += [
             f"freshness: {f['events']} events at {f['achieved_rate']:.0f} ev/s achieved ({f['batch']} per POST), "
             f"p50 first fifth {_fmt(f['p50_first_fifth'], 's')}, last fifth {_fmt(f['p50_last_fifth'], 's')}, "
             f"max {_fmt(f['latency']['max'], 's')}, never visible {f['never_visible']}, "
             f"poll interval p50 {_fmt(f['poll_interval_p50'], 's')}",
-            "freshness hops (p50 / p99): " + "; ".join(
-                f"{name} {_fmt(h['p50'], 's')} / {_fmt(h['p99'], 's')}" for name, h in f["hops"].items()),
+            "freshness hops (p50 / p99): "
+            + "; ".join(f"{name} {_fmt(h['p50'], 's')} / {_fmt(h['p99'], 's')}" for name, h in f["hops"].items()),
         ]
     lines += [
-        f"rebuild failed: {rb['error']}" if "error" in rb else
-        f"rebuild: {rb['messages']} messages in {rb['seconds']} s "
+        f"rebuild failed: {rb['error']}"
+        if "error" in rb
+        else f"rebuild: {rb['messages']} messages in {rb['seconds']} s "
         f"(start-up to first commit {rb['start_up_seconds']} s; "
         f"{_fmt(rb['per_second_after_first_commit'], 'ev/s')} after it); facts {rb['facts_rebuilt']} rebuilt vs "
         f"{rb['facts_original']} live",

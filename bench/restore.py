@@ -42,33 +42,66 @@ def timed(what: str, work):
 
 
 def api_key(deployment: Deployment) -> str:
-    return subprocess.run([sys.executable, "-m", "services.intake.keys", "create", "--name", "bench",
-                           "--units", "H44"], env=deployment.service_env("intake"), cwd=ROOT,
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-m", "services.intake.keys", "create", "--name", "bench", "--units", "H44"],
+        env=deployment.service_env("intake"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 async def main(dossiers: int) -> None:
     run = "br" + uuid.uuid4().hex[:8]
     topics, schemas = Topics(f"{run}."), f"{run}_"
-    env = dict(os.environ, DATABASE_URL=DATABASE_URL, KAFKA_BOOTSTRAP=KAFKA, TOPIC_PREFIX=topics.prefix,
-               SCHEMA_PREFIX=schemas, SYNC_DOCSYS_URL="",
-               DEPLOY_PORTS=",".join(f"{s.name}={free_port()}" for s in SERVICES))
+    env = dict(
+        os.environ,
+        DATABASE_URL=DATABASE_URL,
+        KAFKA_BOOTSTRAP=KAFKA,
+        TOPIC_PREFIX=topics.prefix,
+        SCHEMA_PREFIX=schemas,
+        SYNC_DOCSYS_URL="",
+        DEPLOY_PORTS=",".join(f"{s.name}={free_port()}" for s in SERVICES),
+    )
     db = create_async_engine(DATABASE_URL)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         deployment = Deployment(data)
 
         def cli(*args: str) -> None:
-            subprocess.run([sys.executable, "-m", "deploy", "--data-dir", str(data), *args], env=env, cwd=ROOT,
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "deploy", "--data-dir", str(data), *args],
+                env=env,
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
 
         try:
             cli("start")
             key = api_key(deployment)
-            timed(f"post {dossiers} dossiers and wait until quiet", lambda: subprocess.run(
-                [sys.executable, "-m", "simulators.counter", "--intake", deployment.url("intake"), "--dossiers",
-                 str(dossiers), "--rate", "3000", "--api-key", key], cwd=ROOT, check=True,
-                stdout=subprocess.DEVNULL))
+            timed(
+                f"post {dossiers} dossiers and wait until quiet",
+                lambda: subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "simulators.counter",
+                        "--intake",
+                        deployment.url("intake"),
+                        "--dossiers",
+                        str(dossiers),
+                        "--rate",
+                        "3000",
+                        "--api-key",
+                        key,
+                    ],
+                    cwd=ROOT,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                ),
+            )
             await wait_until_quiet(db, KAFKA, topics, schemas, timeout=600)
             backup = data / "bench.dump"
             _, backup_s = timed("backup (pg_dump -Fc)", lambda: deployment.backup(backup))

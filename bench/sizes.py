@@ -59,34 +59,48 @@ async def measure(dossiers: int, kafka_data: Path) -> dict:
         await asyncio.to_thread(stack.start_all)
         async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=120, headers=stack.headers()) as client:
             for body in batch_bodies(events, 500):
-                response = await client.post("/v1/events/batch", content=body,
-                                             headers={"Content-Type": "application/json"})
+                response = await client.post(
+                    "/v1/events/batch", content=body, headers={"Content-Type": "application/json"}
+                )
                 assert response.status_code == 200, response.text[:300]
         await wait_until_quiet(db, KAFKA, run.topics, run.schemas, timeout=600)
         await asyncio.sleep(2)  # the broker's log segments are written through the page cache at once
-        result = {"dossiers": dossiers, "events": len(events),
-                  "posted_bytes_per_event": round(sum(len(json.dumps(e, ensure_ascii=False).encode())
-                                                      for e in events) / len(events)),
-                  "topics": {}, "tables": {}}
+        result = {
+            "dossiers": dossiers,
+            "events": len(events),
+            "posted_bytes_per_event": round(
+                sum(len(json.dumps(e, ensure_ascii=False).encode()) for e in events) / len(events)
+            ),
+            "topics": {},
+            "tables": {},
+        }
         for topic in run.topics.all():
             t = await topic_bytes(topic)
-            disk = sum(f.stat().st_size for p in range(PARTITIONS)
-                       for f in (kafka_data / f"{topic}-{p}").glob("*.log"))
+            disk = sum(f.stat().st_size for p in range(PARTITIONS) for f in (kafka_data / f"{topic}-{p}").glob("*.log"))
             result["topics"][topic.removeprefix(run.topics.prefix)] = t | {
-                "disk_bytes": disk, "per_dossier": round(t["messages"] / dossiers, 2),
+                "disk_bytes": disk,
+                "per_dossier": round(t["messages"] / dossiers, 2),
                 "wire_bytes_per_message": round(t["wire_bytes"] / max(1, t["messages"])),
-                "disk_bytes_per_message": round(disk / max(1, t["messages"]))}
+                "disk_bytes_per_message": round(disk / max(1, t["messages"])),
+            }
         async with db.connect() as conn:
-            rows = await conn.execute(text(
-                "SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes, "
-                "c.reltuples AS estimate FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname LIKE :p AND c.relkind = 'r'"), {"p": run.schemas + "%"})
+            rows = await conn.execute(
+                text(
+                    "SELECT n.nspname AS schema, c.relname AS name, pg_total_relation_size(c.oid) AS bytes, "
+                    "c.reltuples AS estimate FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname LIKE :p AND c.relkind = 'r'"
+                ),
+                {"p": run.schemas + "%"},
+            )
             for r in rows.all():
                 count = (await conn.execute(text(f'SELECT count(*) FROM "{r.schema}"."{r.name}"'))).scalar()
                 if count:
                     result["tables"][f"{r.schema.removeprefix(run.schemas)}.{r.name}"] = {
-                        "rows": count, "bytes": r.bytes, "rows_per_dossier": round(count / dossiers, 2),
-                        "bytes_per_dossier": round(r.bytes / dossiers)}
+                        "rows": count,
+                        "bytes": r.bytes,
+                        "rows_per_dossier": round(count / dossiers, 2),
+                        "bytes_per_dossier": round(r.bytes / dossiers),
+                    }
         return result
     finally:
         await asyncio.to_thread(stack.stop_all)

@@ -19,9 +19,7 @@ from shared.units import load_units
 from simulators.counter.generator import DossierGenerator
 
 KAFKA = os.environ.get("BENCH_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"
-)
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier")
 PARTITIONS = 4  # as the demo creates them (python -m shared.topics)
 
 
@@ -96,8 +94,11 @@ class Workload:
             unit = self._rng.choice(self._units)
             level = "COMMUNE" if unit in self.generator.communes else "PROVINCE"
             code = self.generator.dossier_code(unit, now)
-            out.append(self.generator.events.received(
-                code, now, unit=unit, procedure=self._rng.choice(self._procedures[level]), channel=2))
+            out.append(
+                self.generator.events.received(
+                    code, now, unit=unit, procedure=self._rng.choice(self._procedures[level]), channel=2
+                )
+            )
         return out
 
 

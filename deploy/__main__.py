@@ -43,8 +43,9 @@ from sqlalchemy.engine import make_url
 
 from deploy.launch import ROOT, SERVICES, Stack, _alive
 from shared.db import make_engine
-from shared.migrations import SERVICES as SCHEMA_SERVICES, head, schema_revision, upgrade_schema
-from shared.topics import TopicSettings, Topics, check_topics, ensure_topics
+from shared.migrations import SERVICES as SCHEMA_SERVICES
+from shared.migrations import head, schema_revision, upgrade_schema
+from shared.topics import Topics, TopicSettings, check_topics, ensure_topics
 
 DEFAULT_DATA = ROOT / "var" / "deploy"
 READERS = ("intake", "processing", "sync", "metrics")  # serve per-dossier data to readers
@@ -86,45 +87,60 @@ class Deployment:
             lines = {"PORT": str(common["ports"][service.name]), "HOST": common["host"]}
             if service.env_prefix:
                 p = service.env_prefix
-                lines |= {f"{p}_DATABASE_URL": common["database_url"], f"{p}_KAFKA_BOOTSTRAP": common["bootstrap"],
-                          f"{p}_TOPIC_PREFIX": common["topic_prefix"],
-                          f"{p}_DB_SCHEMA": common["schema_prefix"] + service.name,
-                          "KAFKA_REPLICATION_FACTOR": common["replication"],
-                          "KAFKA_MIN_INSYNC_REPLICAS": common["min_insync"]}
+                lines |= {
+                    f"{p}_DATABASE_URL": common["database_url"],
+                    f"{p}_KAFKA_BOOTSTRAP": common["bootstrap"],
+                    f"{p}_TOPIC_PREFIX": common["topic_prefix"],
+                    f"{p}_DB_SCHEMA": common["schema_prefix"] + service.name,
+                    "KAFKA_REPLICATION_FACTOR": common["replication"],
+                    "KAFKA_MIN_INSYNC_REPLICAS": common["min_insync"],
+                }
             if service.name == "intake":
-                lines |= {"INTAKE_APPLICANT_ID_KEY": secrets.token_hex(32),
-                          # The applicants' sealed identities (services/intake/identity.py) and
-                          # sync's credential to read them back for the portal.
-                          "INTAKE_IDENTITY_KEYS_FILE": str(self._secret("applicant-identity.keys",
-                                                                        f"k1 {secrets.token_hex(32)}")),
-                          "INTAKE_SERVICE_TOKENS_SHA256": f"sync={_digest(self._token('identity.token'))}"}
+                lines |= {
+                    "INTAKE_APPLICANT_ID_KEY": secrets.token_hex(32),
+                    # The applicants' sealed identities (services/intake/identity.py) and
+                    # sync's credential to read them back for the portal.
+                    "INTAKE_IDENTITY_KEYS_FILE": str(
+                        self._secret("applicant-identity.keys", f"k1 {secrets.token_hex(32)}")
+                    ),
+                    "INTAKE_SERVICE_TOKENS_SHA256": f"sync={_digest(self._token('identity.token'))}",
+                }
             if service.name in READERS:
                 lines["READER_TOKEN_SHA256"] = _digest(self._token("reader.token"))
                 lines["READER_OPERATOR_TOKEN_SHA256"] = _digest(self._token("operator.token"))
             if service.name == "metrics":
                 lines["METRICS_PROCESSING_URL"] = f"http://{common['host']}:{common['ports']['processing']}"
             if service.name == "sync":
-                lines |= {"SYNC_PORTAL_URL": common["portal_url"], "SYNC_PORTAL_USERNAME": common["portal_user"],
-                          "SYNC_PORTAL_PASSWORD": common["portal_password"], "SYNC_DOCSYS_URL": common["docsys_url"],
-                          "SYNC_INTAKE_URL": f"http://{common['host']}:{common['ports']['intake']}",
-                          "SYNC_INTAKE_TOKEN": self._token("identity.token")}
+                lines |= {
+                    "SYNC_PORTAL_URL": common["portal_url"],
+                    "SYNC_PORTAL_USERNAME": common["portal_user"],
+                    "SYNC_PORTAL_PASSWORD": common["portal_password"],
+                    "SYNC_DOCSYS_URL": common["docsys_url"],
+                    "SYNC_INTAKE_URL": f"http://{common['host']}:{common['ports']['intake']}",
+                    "SYNC_INTAKE_TOKEN": self._token("identity.token"),
+                }
             if common["simulated"] and service.name in ("sync", "docsys-simulator"):
                 # The simulators' throwaway signing authority, as the demo makes it; a real
                 # document system's keys and trust store are set in sync.env instead.
                 lines |= Stack(run_dir=self.env_dir)._signing_env(service.name)
                 if service.name == "sync":  # the expiry alarm (shared/certificates.py)
                     lines["WATCH_CERTIFICATES"] = ",".join(
-                        (lines["SYNC_DOCSYS_SIGNING_CERT"], lines["SYNC_DOCSYS_TRUST_STORE"]))
+                        (lines["SYNC_DOCSYS_SIGNING_CERT"], lines["SYNC_DOCSYS_TRUST_STORE"])
+                    )
             path.touch(mode=0o600)
-            path.write_text(f"# {service.name}: written by `python -m deploy init` on {datetime.now(UTC):%Y-%m-%d}; "
-                            "edit, then restart the service.\n" + "".join(f"{k}={v}\n" for k, v in lines.items()))
+            path.write_text(
+                f"# {service.name}: written by `python -m deploy init` on {datetime.now(UTC):%Y-%m-%d}; "
+                "edit, then restart the service.\n" + "".join(f"{k}={v}\n" for k, v in lines.items())
+            )
             written.append(str(path))
         deploy_env = self.env_file("deploy")
         if not deploy_env.exists():
             # Kafka and PostgreSQL run under the data directory unless the settings named others.
             native = "DATABASE_URL" not in os.environ and "KAFKA_BOOTSTRAP" not in os.environ
-            deploy_env.write_text("# python -m deploy: 1 = start Kafka and PostgreSQL under the data directory\n"
-                                  f"NATIVE_INFRA={int(native)}\n")
+            deploy_env.write_text(
+                "# python -m deploy: 1 = start Kafka and PostgreSQL under the data directory\n"
+                f"NATIVE_INFRA={int(native)}\n"
+            )
             written.append(str(deploy_env))
         return written
 
@@ -139,10 +155,12 @@ class Deployment:
         return {
             "database_url": e.get("DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"),
             "bootstrap": e.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
-            "topic_prefix": e.get("TOPIC_PREFIX", ""), "schema_prefix": e.get("SCHEMA_PREFIX", ""),
+            "topic_prefix": e.get("TOPIC_PREFIX", ""),
+            "schema_prefix": e.get("SCHEMA_PREFIX", ""),
             "replication": e.get("KAFKA_REPLICATION_FACTOR", "1"),
             "min_insync": e.get("KAFKA_MIN_INSYNC_REPLICAS", "1"),
-            "ports": ports, "host": host,
+            "ports": ports,
+            "host": host,
             "portal_url": e.get("SYNC_PORTAL_URL", f"http://{host}:{ports['portal-simulator']}"),
             "portal_user": e.get("SYNC_PORTAL_USERNAME", "motcua-h44"),
             "portal_password": e.get("SYNC_PORTAL_PASSWORD", "demo-only"),
@@ -180,8 +198,10 @@ class Deployment:
 
     def topic_settings(self) -> TopicSettings:
         e = self.env("intake")
-        return TopicSettings(kafka_replication_factor=int(e["KAFKA_REPLICATION_FACTOR"]),
-                             kafka_min_insync_replicas=int(e["KAFKA_MIN_INSYNC_REPLICAS"]))
+        return TopicSettings(
+            kafka_replication_factor=int(e["KAFKA_REPLICATION_FACTOR"]),
+            kafka_min_insync_replicas=int(e["KAFKA_MIN_INSYNC_REPLICAS"]),
+        )
 
     def url(self, name: str) -> str:
         e = self.env(name)
@@ -199,26 +219,41 @@ class Deployment:
     def start(self, names: list[str] | None = None, timeout: float = 90) -> None:
         self.init()
         if self.env("deploy").get("NATIVE_INFRA") == "1":  # idempotent: leaves running ones alone
-            subprocess.run(["bash", str(ROOT / "deploy" / "infra.sh"), "up"], check=True,
-                           env=dict(os.environ, VAR=str(self.data)))
+            subprocess.run(
+                ["bash", str(ROOT / "deploy" / "infra.sh"), "up"], check=True, env=dict(os.environ, VAR=str(self.data))
+            )
         problems = asyncio.run(ensure_topics(self.bootstrap(), self.topics(), settings=self.topic_settings()))
         if problems:
             raise SystemExit("topics: " + "; ".join(problems))
         sync = self.env("sync")
         used = {sync.get("SYNC_PORTAL_URL", ""), sync.get("SYNC_DOCSYS_URL", "")}
         # A simulator runs only where sync is pointed at it (not beside a real portal).
-        wanted = [s for s in SERVICES if (names is None or s.name in names)
-                  and (s.env_prefix or self.url(s.name) in used)]
+        wanted = [
+            s for s in SERVICES if (names is None or s.name in names) and (s.env_prefix or self.url(s.name) in used)
+        ]
         started = []
         for service in wanted:
             if self.pid(service.name):
                 continue
             log = (self.log_dir / f"{service.name}.log").open("ab")
             env = self.env(service.name)
-            command = [sys.executable, "-m", "uvicorn", service.app, "--factory", "--host", env["HOST"],
-                       "--port", env["PORT"], "--no-access-log", "--timeout-graceful-shutdown", "20"]
-            process = subprocess.Popen(command, env=self.service_env(service.name), cwd=ROOT, stdout=log,
-                                       stderr=log, start_new_session=True)
+            command = [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                service.app,
+                "--factory",
+                "--host",
+                env["HOST"],
+                "--port",
+                env["PORT"],
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "20",
+            ]
+            process = subprocess.Popen(
+                command, env=self.service_env(service.name), cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+            )
             (self.run_dir / f"{service.name}.pid").write_text(str(process.pid))
             started.append((service, process))
         for service, process in started:
@@ -302,8 +337,11 @@ class Deployment:
         to = to or self.backups / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.dump"
         to.parent.mkdir(parents=True, exist_ok=True)
         schemas = [a for s in SCHEMA_SERVICES for a in ("--schema", self.schema(s))]
-        subprocess.run(["pg_dump", "--format=custom", "--no-owner", *schemas, "--file", str(to)],
-                       env=pg_env(self.database_url()), check=True)
+        subprocess.run(
+            ["pg_dump", "--format=custom", "--no-owner", *schemas, "--file", str(to)],
+            env=pg_env(self.database_url()),
+            check=True,
+        )
         return to
 
     def restore(self, source: Path) -> None:
@@ -311,9 +349,19 @@ class Deployment:
         if running:
             raise SystemExit(f"stop the services first ({', '.join(running)} running): python -m deploy stop")
         asyncio.run(self._drop_schemas())
-        subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
-                        "--dbname", make_url(self.database_url()).database, str(source)],
-                       env=pg_env(self.database_url()), check=True)
+        subprocess.run(
+            [
+                "pg_restore",
+                "--no-owner",
+                "--exit-on-error",
+                "--single-transaction",
+                "--dbname",
+                make_url(self.database_url()).database,
+                str(source),
+            ],
+            env=pg_env(self.database_url()),
+            check=True,
+        )
 
     async def _drop_schemas(self) -> None:
         engine = make_engine(self.database_url(), "public", pool_size=1)
@@ -328,8 +376,14 @@ class Deployment:
 def pg_env(url: str) -> dict[str, str]:
     """libpq's environment for the database of a SQLAlchemy URL (pg_dump, pg_restore, psql)."""
     u = make_url(url)
-    return dict(os.environ, PGHOST=u.host or "127.0.0.1", PGPORT=str(u.port or 5432), PGUSER=u.username or "",
-                PGPASSWORD=u.password or "", PGDATABASE=u.database or "")
+    return dict(
+        os.environ,
+        PGHOST=u.host or "127.0.0.1",
+        PGPORT=str(u.port or 5432),
+        PGUSER=u.username or "",
+        PGPASSWORD=u.password or "",
+        PGDATABASE=u.database or "",
+    )
 
 
 def _digest(token: str) -> str:
@@ -337,12 +391,17 @@ def _digest(token: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["init", "start", "stop", "status", "upgrade", "backup", "restore"])
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("DEPLOY_DATA_DIR", DEFAULT_DATA)))
-    parser.add_argument("--env-dir", type=Path, default=os.environ.get("DEPLOY_ENV_DIR"),
-                        help="the env files (default DATA_DIR/env; /etc/dossier for the systemd units)")
+    parser.add_argument(
+        "--env-dir",
+        type=Path,
+        default=os.environ.get("DEPLOY_ENV_DIR"),
+        help="the env files (default DATA_DIR/env; /etc/dossier for the systemd units)",
+    )
     parser.add_argument("--service", action="append", help="start only these (repeatable)")
     parser.add_argument("--to", type=Path, help="backup: the file to write")
     parser.add_argument("--from", dest="source", type=Path, help="restore: the backup file")
@@ -375,8 +434,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("restore needs --from FILE")
         started = time.monotonic()
         deployment.restore(args.source)
-        print(f"restored {args.source} in {time.monotonic() - started:.1f} s; "
-              "start the services: python -m deploy start")
+        print(
+            f"restored {args.source} in {time.monotonic() - started:.1f} s; start the services: python -m deploy start"
+        )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ failed=()
 
 log "ruff: lint"
 "$bin/ruff" check --no-fix . || failed+=(ruff)
+log "ruff: format"
+"$bin/ruff" format --check . || failed+=(ruff-format)
 log "import-linter: shared below services; services never import simulators or each other"
 "$bin/lint-imports" || failed+=(import-linter)
 log "mypy: shared/ (strict) and services/"

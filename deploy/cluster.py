@@ -69,8 +69,9 @@ class KafkaCluster:
 
     def __post_init__(self) -> None:
         assert len(self.ports) == 2 * NODES
-        self.nodes = [Node(i + 1, self.ports[2 * i], self.ports[2 * i + 1], self.var / f"node-{i + 1}")
-                      for i in range(NODES)]
+        self.nodes = [
+            Node(i + 1, self.ports[2 * i], self.ports[2 * i + 1], self.var / f"node-{i + 1}") for i in range(NODES)
+        ]
 
     @property
     def bootstrap(self) -> str:
@@ -114,10 +115,27 @@ broker.heartbeat.interval.ms=1000
         libs = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
         if not libs.is_dir():
             raise RuntimeError(f"no Kafka jars in {libs}: run deploy/kafka.sh install")
-        memory = [f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                  "-XX:+ExitOnOutOfMemoryError"] if heap else ["-Xmx256m"]
-        return ["java", *memory, "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J}",
-                f"-Dkafka.log.file={node.log}", "-cp", f"{libs}/*", *args]
+        memory = (
+            [
+                f"-Xms{self.heap}",
+                f"-Xmx{self.heap}",
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-XX:+ExitOnOutOfMemoryError",
+            ]
+            if heap
+            else ["-Xmx256m"]
+        )
+        return [
+            "java",
+            *memory,
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J}",
+            f"-Dkafka.log.file={node.log}",
+            "-cp",
+            f"{libs}/*",
+            *args,
+        ]
 
     def _format(self, cluster_id: str) -> None:
         """Format each node's log dir with one cluster id (once; meta.properties marks it)."""
@@ -137,8 +155,13 @@ broker.heartbeat.interval.ms=1000
     def launch(self, node: Node) -> None:
         node.dir.mkdir(parents=True, exist_ok=True)
         with node.log.open("ab") as log:
-            node.process = subprocess.Popen(self._java(node, "kafka.Kafka", str(node.props), heap=True),
-                                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            node.process = subprocess.Popen(
+                self._java(node, "kafka.Kafka", str(node.props), heap=True),
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         node.pid_file.write_text(str(node.process.pid))
 
     def wait_serving(self, node: Node, timeout: float = 120) -> None:
@@ -149,8 +172,9 @@ broker.heartbeat.interval.ms=1000
             if api_versions_ok(node.port):
                 return
             time.sleep(0.2)  # polling interval while the JVM starts, bounded by the deadline
-        raise TimeoutError(f"kafka node {node.node_id} not serving on {node.port} after {timeout:.0f} s; "
-                           f"see {node.log}")
+        raise TimeoutError(
+            f"kafka node {node.node_id} not serving on {node.port} after {timeout:.0f} s; see {node.log}"
+        )
 
     def start(self) -> None:
         """Format (first time), launch the three nodes at once, wait until each serves."""

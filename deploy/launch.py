@@ -1,7 +1,7 @@
 """Start and stop the services as separate processes (used by the demo and the end-to-end tests).
 
-    python -m deploy.launch start   # every service, detached; pids and logs under var/run
-    python -m deploy.launch stop
+python -m deploy.launch start   # every service, detached; pids and logs under var/run
+python -m deploy.launch stop
 """
 
 from __future__ import annotations
@@ -132,7 +132,8 @@ class Stack:
             env["READER_TOKEN_SHA256"] = ",".join(filter(None, [env.get("READER_TOKEN_SHA256"), digest]))
             operator = hashlib.sha256(self.operator_token.encode()).hexdigest()
             env["READER_OPERATOR_TOKEN_SHA256"] = ",".join(
-                filter(None, [env.get("READER_OPERATOR_TOKEN_SHA256"), operator]))
+                filter(None, [env.get("READER_OPERATOR_TOKEN_SHA256"), operator])
+            )
             # Unit-bound reader tokens: in this stack's own schema, in its database.
             env |= {"READER_DB_SCHEMA": f"{self.schema_prefix}readers", "READER_DATABASE_URL": self.database_url}
         if service.name == "metrics":  # the dossier drill-down reads processing
@@ -141,8 +142,11 @@ class Stack:
             env |= self._signing_env(service.name)
         env |= self.extra_env.get(service.name, {})
         if service.name == "sync":
-            env |= {"SYNC_PORTAL_URL": self.url("portal-simulator"),
-                    "SYNC_PORTAL_USERNAME": PORTAL_USER, "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD}
+            env |= {
+                "SYNC_PORTAL_URL": self.url("portal-simulator"),
+                "SYNC_PORTAL_USERNAME": PORTAL_USER,
+                "SYNC_PORTAL_PASSWORD": PORTAL_PASSWORD,
+            }
             if "intake" in self.ports:  # the applicant's identity for the portal's record
                 env |= {"SYNC_INTAKE_URL": self.url("intake"), "SYNC_INTAKE_TOKEN": self.identity_token}
             if self.docsys:
@@ -155,11 +159,16 @@ class Stack:
         run_dir/pki (never committed); each trusts the authority, so each verifies the other."""
         pki = provision(self.run_dir / "pki")
         if name == "sync":
-            return {"SYNC_DOCSYS_SIGNING_KEY": str(pki["province_key"]),
-                    "SYNC_DOCSYS_SIGNING_CERT": str(pki["province_cert"]),
-                    "SYNC_DOCSYS_TRUST_STORE": str(pki["trust_store"])}
-        return {"DOCSYS_SIM_SIGNING_KEY": str(pki["docsys_key"]), "DOCSYS_SIM_SIGNING_CERT": str(pki["docsys_cert"]),
-                "DOCSYS_SIM_TRUST_STORE": str(pki["trust_store"])}
+            return {
+                "SYNC_DOCSYS_SIGNING_KEY": str(pki["province_key"]),
+                "SYNC_DOCSYS_SIGNING_CERT": str(pki["province_cert"]),
+                "SYNC_DOCSYS_TRUST_STORE": str(pki["trust_store"]),
+            }
+        return {
+            "DOCSYS_SIM_SIGNING_KEY": str(pki["docsys_key"]),
+            "DOCSYS_SIM_SIGNING_CERT": str(pki["docsys_cert"]),
+            "DOCSYS_SIM_TRUST_STORE": str(pki["trust_store"]),
+        }
 
     def _secret_file(self, name: str, value: str | None = None, first: str | None = None) -> str:
         """A secret kept in run_dir, readable by its owner only; created once (from `first`, else
@@ -176,15 +185,33 @@ class Stack:
         run_dir; the key is also exported as SIMULATOR_API_KEY so that simulators.counter.post,
         called in this process (tests, bench), posts with it."""
         intake = next(s for s in SERVICES if s.name == "intake")
-        command = [sys.executable, "-m", "services.intake.keys", "create", "--or-rotate",
-                   "--name", SIMULATOR_KEY_NAME, "--units", SIMULATOR_KEY_UNITS]
+        command = [
+            sys.executable,
+            "-m",
+            "services.intake.keys",
+            "create",
+            "--or-rotate",
+            "--name",
+            SIMULATOR_KEY_NAME,
+            "--units",
+            SIMULATOR_KEY_UNITS,
+        ]
         done = subprocess.run(command, env=self.env(intake), cwd=ROOT, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"could not create the simulator's API key: {done.stderr.strip()}")
         self.api_key = self._secret_file("simulator.key", done.stdout.strip())
         processing = next(s for s in SERVICES if s.name == "processing")
-        command = [sys.executable, "-m", "shared.auth", "create", "--or-rotate",
-                   "--name", UNIT_READER_NAME, "--units", UNIT_READER_UNITS]
+        command = [
+            sys.executable,
+            "-m",
+            "shared.auth",
+            "create",
+            "--or-rotate",
+            "--name",
+            UNIT_READER_NAME,
+            "--units",
+            UNIT_READER_UNITS,
+        ]
         done = subprocess.run(command, env=self.env(processing), cwd=ROOT, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             raise RuntimeError(f"could not create the unit reader token: {done.stderr.strip()}")
@@ -198,8 +225,9 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = (self.run_dir / f"{name}.log").open("ab")
         command = uvicorn_command(service.app, self.ports[name])
-        process = subprocess.Popen(command, env=self.env(service), cwd=ROOT, stdout=log, stderr=log,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, env=self.env(service), cwd=ROOT, stdout=log, stderr=log, start_new_session=True
+        )
         self.processes[name] = process
         (self.run_dir / f"{name}.pid").write_text(str(process.pid))
 
@@ -253,8 +281,20 @@ def uvicorn_command(app: str, port: int, host: str = "127.0.0.1") -> list[str]:
     proxies listed in TRUSTED_PROXIES (comma-separated addresses; empty by default): uvicorn
     would otherwise trust them from 127.0.0.1, and anyone on the machine could pick the address
     the per-address rate limits see by rotating the header."""
-    command = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", host, "--port", str(port),
-               "--no-access-log", "--timeout-graceful-shutdown", "20"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--factory",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "20",
+    ]
     proxies = os.environ.get("TRUSTED_PROXIES", "").strip()
     return command + (["--proxy-headers", f"--forwarded-allow-ips={proxies}"] if proxies else ["--no-proxy-headers"])
 
@@ -279,10 +319,12 @@ def main() -> None:
         stack.stop_all()  # idempotent: a second start replaces the running processes
         stack.start_all()
         print("services ready:", ", ".join(f"{s.name} {stack.url(s.name)}" for s in SERVICES))
-        print(f"credentials in {args.run_dir}: simulator.key (X-API-Key, all units), "
-              "reader.token (Authorization: Bearer, per-dossier routes, all units), "
-              f"reader-{UNIT_READER_UNITS}.token (the same for {UNIT_READER_UNITS} only), "
-              "operator.token (changes)")
+        print(
+            f"credentials in {args.run_dir}: simulator.key (X-API-Key, all units), "
+            "reader.token (Authorization: Bearer, per-dossier routes, all units), "
+            f"reader-{UNIT_READER_UNITS}.token (the same for {UNIT_READER_UNITS} only), "
+            "operator.token (changes)"
+        )
         print(f"edXML signing on: throwaway demo certificates and trust store in {args.run_dir / 'pki'}")
     else:
         stack.stop_all()

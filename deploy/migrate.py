@@ -59,10 +59,15 @@ async def differences(database_url: str, service: str) -> list:
     """What autogenerate would put in a new revision: empty when the models match the head."""
 
     def compare(connection):
-        context = MigrationContext.configure(connection, opts={
-            "target_metadata": metadata(service), "compare_type": True, "compare_server_default": True})
-        return [d for d in compare_metadata(context, metadata(service))
-                if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
+        context = MigrationContext.configure(
+            connection,
+            opts={"target_metadata": metadata(service), "compare_type": True, "compare_server_default": True},
+        )
+        return [
+            d
+            for d in compare_metadata(context, metadata(service))
+            if not (d[0] == "remove_table" and d[1].name == "alembic_version")
+        ]
 
     return await _in_scratch_schema(database_url, service, compare)
 
@@ -71,8 +76,9 @@ async def new_revision(database_url: str, service: str, message: str) -> None:
     def write(connection):
         current = head(service)
         rev_id = f"{int(current) + 1:04d}" if current else BASELINE
-        command.revision(alembic_config(service, connection, metadata(service)), message=message,
-                         autogenerate=True, rev_id=rev_id)
+        command.revision(
+            alembic_config(service, connection, metadata(service)), message=message, autogenerate=True, rev_id=rev_id
+        )
 
     await _in_scratch_schema(database_url, service, write)
 
@@ -91,8 +97,10 @@ def main() -> None:
     parser.add_argument("--schema-prefix", default=os.environ.get("SCHEMA_PREFIX", ""))
     parser.add_argument("--service", choices=SERVICES)
     parser.add_argument("-m", "--message", default="")
-    parser.add_argument("--database-url", default=os.environ.get(
-        "DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"),
+    )
     args = parser.parse_args()
     if args.action == "revision":
         if not args.service or not args.message:

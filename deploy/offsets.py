@@ -111,13 +111,17 @@ async def status(settings: ServiceSettings, service: str) -> list[PartitionState
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT topic, partition, next_offset FROM consumer_offsets "
-                                           "WHERE consumer_group = :g"), {"g": group_of(settings, service)})
+            rows = await conn.execute(
+                text("SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = :g"),
+                {"g": group_of(settings, service)},
+            )
             stored = {(r.topic, r.partition): r.next_offset for r in rows}
     finally:
         await engine.dispose()
-    return [PartitionState(tp.topic, tp.partition, stored.get((tp.topic, tp.partition), 0), starts[tp], ends[tp])
-            for tp in partitions]
+    return [
+        PartitionState(tp.topic, tp.partition, stored.get((tp.topic, tp.partition), 0), starts[tp], ends[tp])
+        for tp in partitions
+    ]
 
 
 async def skip(settings: ServiceSettings, service: str, topic: str, partition: int, reason: str) -> int:
@@ -129,19 +133,34 @@ async def skip(settings: ServiceSettings, service: str, topic: str, partition: i
     # Behind the log start: resume there. Beyond the log end (the broker lost records): read the
     # partition again from its start; what was applied already is dropped as a duplicate.
     statement = insert(consumer_offsets).values(
-        consumer_group=group_of(settings, service), topic=name, partition=partition, next_offset=state.log_start)
+        consumer_group=group_of(settings, service), topic=name, partition=partition, next_offset=state.log_start
+    )
     statement = statement.on_conflict_do_update(
-        index_elements=["consumer_group", "topic", "partition"], set_={"next_offset": state.log_start},
-        where=consumer_offsets.c.next_offset == state.stored)
+        index_elements=["consumer_group", "topic", "partition"],
+        set_={"next_offset": state.log_start},
+        where=consumer_offsets.c.next_offset == state.stored,
+    )
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
     try:
         async with engine.begin() as conn:
             await conn.execute(statement)
     finally:
         await engine.dispose()
-    log.warning(json.dumps({"action": "skip", "service": service, "topic": name, "partition": partition,
-                            "from": state.stored, "to": state.log_start, "records": state.gap, "reason": reason},
-                           ensure_ascii=False))
+    log.warning(
+        json.dumps(
+            {
+                "action": "skip",
+                "service": service,
+                "topic": name,
+                "partition": partition,
+                "from": state.stored,
+                "to": state.log_start,
+                "records": state.gap,
+                "reason": reason,
+            },
+            ensure_ascii=False,
+        )
+    )
     return state.gap
 
 
@@ -158,16 +177,35 @@ async def replay(settings: ServiceSettings, service: str, topic: str, partition:
     engine = make_engine(settings.database_url, owner_schema, pool_size=1)
     try:
         async with engine.begin() as conn:
-            mine = [(key, value) for key, value in await _records(conn, topic)
-                    if _PARTITIONER(key.encode(), partitions, partitions) == partition]
+            mine = [
+                (key, value)
+                for key, value in await _records(conn, topic)
+                if _PARTITIONER(key.encode(), partitions, partitions) == partition
+            ]
             if mine:
-                await conn.execute(text("INSERT INTO outbox (topic, key, value) SELECT :t, k, v "
-                                        "FROM unnest(CAST(:k AS text[]), CAST(:v AS bytea[])) AS r(k, v)"),
-                                   {"t": name, "k": [k for k, _ in mine], "v": [v for _, v in mine]})
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox (topic, key, value) SELECT :t, k, v "
+                        "FROM unnest(CAST(:k AS text[]), CAST(:v AS bytea[])) AS r(k, v)"
+                    ),
+                    {"t": name, "k": [k for k, _ in mine], "v": [v for _, v in mine]},
+                )
     finally:
         await engine.dispose()
-    log.warning(json.dumps({"action": "replay", "service": service, "topic": name, "partition": partition,
-                            "queued": len(mine), "from": owner_schema, "reason": reason}, ensure_ascii=False))
+    log.warning(
+        json.dumps(
+            {
+                "action": "replay",
+                "service": service,
+                "topic": name,
+                "partition": partition,
+                "queued": len(mine),
+                "from": owner_schema,
+                "reason": reason,
+            },
+            ensure_ascii=False,
+        )
+    )
     await skip(settings, service, topic, partition, f"replayed {len(mine)} records from {owner}: {reason}")
     return len(mine)
 
@@ -180,9 +218,23 @@ async def _records(conn, topic: str) -> list[tuple[str, bytes]]:
     # Each dossier's current state as processing publishes it (same deterministic event id).
     now = datetime.now(UTC)
     rows = await conn.execute(text("SELECT code, revision, state::text FROM dossiers ORDER BY code"))
-    return [(code, serialize(make_event(event_id=f"{code}:r{revision}", type="dossier.state", source="processing",
-                                        subject=code, time=now, data={}), state.encode()))
-            for code, revision, state in rows]
+    return [
+        (
+            code,
+            serialize(
+                make_event(
+                    event_id=f"{code}:r{revision}",
+                    type="dossier.state",
+                    source="processing",
+                    subject=code,
+                    time=now,
+                    data={},
+                ),
+                state.encode(),
+            ),
+        )
+        for code, revision, state in rows
+    ]
 
 
 def main() -> None:
@@ -198,16 +250,20 @@ def main() -> None:
     if args.action == "status":
         states = asyncio.run(status(settings, args.service))
         for s in states:
-            print(f"{s.topic}/{s.partition}\tstored {s.stored}\tlog {s.log_start}..{s.log_end}\t"
-                  + (f"GAP: {s.gap} records lost" if s.gap else "ok"))
+            print(
+                f"{s.topic}/{s.partition}\tstored {s.stored}\tlog {s.log_start}..{s.log_end}\t"
+                + (f"GAP: {s.gap} records lost" if s.gap else "ok")
+            )
         sys.exit(1 if any(s.gap for s in states) else 0)
     if args.topic is None or args.partition is None or not args.reason:
         parser.error(f"{args.action} needs --topic, --partition and --reason")
     if args.action == "skip":
         print(f"skipped {asyncio.run(skip(settings, args.service, args.topic, args.partition, args.reason))} records")
     else:
-        print(f"queued {asyncio.run(replay(settings, args.service, args.topic, args.partition, args.reason))} "
-              "records for re-publishing")
+        print(
+            f"queued {asyncio.run(replay(settings, args.service, args.topic, args.partition, args.reason))} "
+            "records for re-publishing"
+        )
 
 
 if __name__ == "__main__":

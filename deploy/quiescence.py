@@ -40,16 +40,18 @@ class InFlight:
     """Reads what each stage still has to do: outbox rows not yet published, queued work, and
     messages not yet consumed. Use as `async with InFlight(...) as f: await f.pending()`."""
 
-    def __init__(self, db: AsyncEngine, bootstrap: str, topics: Topics, schemas: str,
-                 services: tuple[str, ...] = PUBLISHERS):
+    def __init__(
+        self, db: AsyncEngine, bootstrap: str, topics: Topics, schemas: str, services: tuple[str, ...] = PUBLISHERS
+    ):
         self._db, self._bootstrap, self._topics, self._schemas = db, bootstrap, topics, schemas
         self._services = services
         # Only to read end offsets; it joins no group.
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
 
     async def __aenter__(self) -> InFlight:
-        self._partitions = {s: await _partitions(self._bootstrap, CONSUMES[s](self._topics))
-                            for s in self._services if s in CONSUMES}
+        self._partitions = {
+            s: await _partitions(self._bootstrap, CONSUMES[s](self._topics)) for s in self._services if s in CONSUMES
+        }
         await self._consumer.start()
         return self
 
@@ -62,14 +64,16 @@ class InFlight:
         async with self._db.connect() as conn:
             for service in self._services:
                 for table in ("outbox", *QUEUES.get(service, ())):
-                    count = (await conn.execute(
-                        text(f'SELECT count(*) FROM "{self._schemas}{service}".{table}'))).scalar()
+                    count = (
+                        await conn.execute(text(f'SELECT count(*) FROM "{self._schemas}{service}".{table}'))
+                    ).scalar()
                     if count:
                         pending[f"{service} {table}"] = count
             for service, partitions in self._partitions.items():
                 ends = await self._consumer.end_offsets(partitions)
                 rows = await conn.execute(
-                    text(f'SELECT topic, partition, next_offset FROM "{self._schemas}{service}".consumer_offsets'))
+                    text(f'SELECT topic, partition, next_offset FROM "{self._schemas}{service}".consumer_offsets')
+                )
                 stored = {(r.topic, r.partition): r.next_offset for r in rows}
                 lag = sum(end - stored.get((tp.topic, tp.partition), 0) for tp, end in ends.items())
                 if lag:
@@ -95,5 +99,6 @@ async def wait_until_quiet(
             if quiet_checks == 2:
                 return
             await asyncio.sleep(0.2)  # poll interval, bounded by the deadline
-    raise TimeoutError(f"pipeline still busy after {timeout:.0f} s: "
-                       + ", ".join(f"{what} {n}" for what, n in pending.items()))
+    raise TimeoutError(
+        f"pipeline still busy after {timeout:.0f} s: " + ", ".join(f"{what} {n}" for what, n in pending.items())
+    )

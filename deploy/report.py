@@ -1,6 +1,6 @@
 """Print the indicators the demo load produced, as a Vietnamese table, once the pipeline is quiet.
 
-    python -m deploy.report --period 2026-11
+python -m deploy.report --period 2026-11
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from deploy.launch import Stack
 from deploy.quiescence import wait_until_quiet
 from shared.topics import Topics
 
-COLUMNS = [("online_rate", "Trực tuyến"), ("digitization_rate", "Số hóa"),
-           ("on_time_rate", "Đúng hạn"), ("sync_rate", "Đồng bộ")]
+COLUMNS = [
+    ("online_rate", "Trực tuyến"),
+    ("digitization_rate", "Số hóa"),
+    ("on_time_rate", "Đúng hạn"),
+    ("sync_rate", "Đồng bộ"),
+]
 
 
 def _cell(indicator: dict) -> str:  # "n/d  ratio%"
@@ -44,8 +48,9 @@ async def main_async(args) -> None:
     stack = Stack(args.run_dir)
     engine = create_async_engine(stack.database_url)
     try:
-        await wait_until_quiet(engine, stack.kafka_bootstrap, Topics(stack.topic_prefix), stack.schema_prefix,
-                               timeout=args.timeout)
+        await wait_until_quiet(
+            engine, stack.kafka_bootstrap, Topics(stack.topic_prefix), stack.schema_prefix, timeout=args.timeout
+        )
     finally:
         await engine.dispose()
     async with httpx.AsyncClient(base_url=stack.url("metrics"), timeout=30) as client:

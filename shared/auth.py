@@ -42,7 +42,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, QueryableAttribute, mapped_column
 
 from shared.credentials import (
-    CredentialColumns, Credentials, Holder, KnownDigests, authenticate, command_main, command_parser, covers,
+    CredentialColumns,
+    Credentials,
+    Holder,
+    KnownDigests,
+    authenticate,
+    command_main,
+    command_parser,
+    covers,
     dispatch,
 )
 from shared.ratelimit import RateLimiter, client_ip
@@ -95,8 +102,9 @@ class ReaderToken(CredentialColumns, Base):
 
 
 def reader_store(settings: ReaderSettings) -> Credentials:
-    return Credentials(ReaderToken, prefix=PREFIX, scope="units",
-                       options={"schema_translate_map": {SCHEMA: settings.db_schema}})
+    return Credentials(
+        ReaderToken, prefix=PREFIX, scope="units", options={"schema_translate_map": {SCHEMA: settings.db_schema}}
+    )
 
 
 def _settings(request: Request) -> ReaderSettings:
@@ -138,9 +146,15 @@ async def _reader(request: Request, credentials: HTTPAuthorizationCredentials | 
         raise HTTPException(503, detail="reader credentials are not configured")
     state = request.app.state
     try:
-        return await authenticate(request, token if token and token.startswith(PREFIX + ".") else None,
-                                  state.reader_tokens, failures=state.reader_failures, known=state.known_readers,
-                                  headers=UNAUTHORIZED, what="reader token")
+        return await authenticate(
+            request,
+            token if token and token.startswith(PREFIX + ".") else None,
+            state.reader_tokens,
+            failures=state.reader_failures,
+            known=state.known_readers,
+            headers=UNAUTHORIZED,
+            what="reader token",
+        )
     except DBAPIError as exc:  # the table was never created: no unit-bound token exists
         log.warning("reader tokens unavailable: %s", type(exc).__name__)
         raise HTTPException(401, detail="invalid, revoked or expired reader token", headers=UNAUTHORIZED) from exc
@@ -175,8 +189,9 @@ async def aggregate_reader(
         return "reader"
     limiter: RateLimiter = request.app.state.public_limiter
     if wait := limiter.take(client_ip(request)):
-        raise limiter.refuse(wait, "too many anonymous requests from this address; retry later "
-                                   "(or read with a reader token)")
+        raise limiter.refuse(
+            wait, "too many anonymous requests from this address; retry later (or read with a reader token)"
+        )
     return "public"
 
 
@@ -195,6 +210,7 @@ OPERATOR = Depends(require_operator)
 
 # What a reader may read. A dossier's unit is the unit-code prefix of its code
 # (`<unit code>-YYMMDD-NNNN`, docs/domain.md §2).
+
 
 def dossier_unit(dossier_code: str) -> str:
     """H44.100-260815-0042 → H44.100."""
@@ -251,11 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["digest"]:
         token, digest = new_token()
         print(f"token (give it to the reader or operator; shown once): {token}")
-        print(f"add to READER_TOKEN_SHA256 (province-wide readers) or READER_OPERATOR_TOKEN_SHA256 "
-              f"(operators): {digest}")
+        print(
+            f"add to READER_TOKEN_SHA256 (province-wide readers) or READER_OPERATOR_TOKEN_SHA256 (operators): {digest}"
+        )
         return 0
-    parser = command_parser(__doc__, what="reader", scope_flag="--units",
-                            scope_help="comma-separated unit codes whose dossiers it may read")
+    parser = command_parser(
+        __doc__, what="reader", scope_flag="--units", scope_help="comma-separated unit codes whose dossiers it may read"
+    )
     return command_main(parser, _run, argv)
 
 

@@ -15,9 +15,11 @@ from prometheus_client import Gauge
 
 log = logging.getLogger(__name__)
 
-EXPIRY = Gauge("certificate_expiry_timestamp_seconds",
-               "When each watched certificate stops being valid (Unix time; 0: the file cannot be read)",
-               ["file", "subject"])
+EXPIRY = Gauge(
+    "certificate_expiry_timestamp_seconds",
+    "When each watched certificate stops being valid (Unix time; 0: the file cannot be read)",
+    ["file", "subject"],
+)
 RECHECK_SECONDS = 3600.0  # a renewed certificate file is picked up within the hour
 
 
@@ -35,7 +37,8 @@ def refresh(paths: list[Path]) -> None:
             continue
         for certificate in certificates:
             EXPIRY.labels(str(path), certificate.subject.rfc4514_string()).set(
-                certificate.not_valid_after_utc.timestamp())
+                certificate.not_valid_after_utc.timestamp()
+            )
 
 
 async def watch() -> None:

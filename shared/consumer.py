@@ -72,14 +72,17 @@ def decode(record: ConsumerRecord, accepts: Accepts, service: str) -> Message | 
 
 # Records lost to the broker before this consumer applied them (deleted or expired past the
 # stored offset), per partition; 0 once an operator resolved the gap (deploy/offsets.py).
-OFFSET_GAP = Gauge("consumer_offset_gap_records",
-                   "Records missing between the stored offset and the partition's log start; the "
-                   "partition is paused until an operator replays or skips them",
-                   ["service", "topic", "partition"])
+OFFSET_GAP = Gauge(
+    "consumer_offset_gap_records",
+    "Records missing between the stored offset and the partition's log start; the "
+    "partition is paused until an operator replays or skips them",
+    ["service", "topic", "partition"],
+)
 # Records on the broker not yet applied, per partition (the broker's high watermark, as last
 # seen by the consumer, minus the next offset to apply); refreshed at most once a second.
-LAG = Gauge("consumer_lag_records", "Records on the broker this service has not applied yet",
-            ["service", "topic", "partition"])
+LAG = Gauge(
+    "consumer_lag_records", "Records on the broker this service has not applied yet", ["service", "topic", "partition"]
+)
 # How often a paused partition looks again for the operator's decision (a changed stored offset).
 GAP_RECHECK_SECONDS = 2.0
 
@@ -119,9 +122,16 @@ def is_transient(exc: BaseException) -> bool:
 def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> bytes:
     """The dead letter of a consumed record: where it came from, why it failed, and its bytes."""
     raw: bytes = record.value or b""
-    return DeadLetter(service=service, kind="unapplied_record", reason=reason, topic=record.topic,
-                      partition=record.partition, offset=record.offset,
-                      key=(record.key or b"").decode(errors="replace"), value=raw.decode(errors="replace")).encode()
+    return DeadLetter(
+        service=service,
+        kind="unapplied_record",
+        reason=reason,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=(record.key or b"").decode(errors="replace"),
+        value=raw.decode(errors="replace"),
+    ).encode()
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -213,12 +223,21 @@ class BatchConsumer:
 
     def _gap(self, tp: TopicPartition, stored: int, start: int, end: int | None = None) -> None:
         """Stop reading the partition: carrying on would skip records silently."""
-        what = (f"stored {stored} < log start {start}" if end is None
-                else f"stored {stored} > log end {end} (the broker lost records)")
+        what = (
+            f"stored {stored} < log start {start}"
+            if end is None
+            else f"stored {stored} > log end {end} (the broker lost records)"
+        )
         if self.gaps.get(tp) != what:
-            log.error("offset gap on %s/%s for %s: %s; partition paused until an operator replays or skips: "
-                      "python -m deploy.offsets", tp.topic, tp.partition, self._group, what,
-                      extra={"topic": tp.topic, "partition": tp.partition, "offset": stored})
+            log.error(
+                "offset gap on %s/%s for %s: %s; partition paused until an operator replays or skips: "
+                "python -m deploy.offsets",
+                tp.topic,
+                tp.partition,
+                self._group,
+                what,
+                extra={"topic": tp.topic, "partition": tp.partition, "offset": stored},
+            )
         self.gaps[tp] = what
         self.consumer.pause(tp)
         lost = start - stored if end is None else max(1, stored - end)
@@ -226,8 +245,7 @@ class BatchConsumer:
 
     def _resume(self, tp: TopicPartition) -> None:
         if self.gaps.pop(tp, None) is not None:
-            log.warning("offset gap on %s/%s resolved; consuming from %s", tp.topic, tp.partition,
-                        self.expected[tp])
+            log.warning("offset gap on %s/%s resolved; consuming from %s", tp.topic, tp.partition, self.expected[tp])
             self.consumer.resume(tp)
         OFFSET_GAP.labels(self._service, tp.topic, str(tp.partition)).set(0)
 
@@ -240,8 +258,10 @@ class BatchConsumer:
     def check_gaps(self) -> None:
         """For /ready: fail naming every paused partition."""
         if self.gaps:
-            raise OffsetGap("offset gap, partition paused (python -m deploy.offsets): " + "; ".join(
-                f"{tp.topic}/{tp.partition} {what}" for tp, what in sorted(self.gaps.items())))
+            raise OffsetGap(
+                "offset gap, partition paused (python -m deploy.offsets): "
+                + "; ".join(f"{tp.topic}/{tp.partition} {what}" for tp, what in sorted(self.gaps.items()))
+            )
 
     async def _recheck_gaps(self) -> None:
         """A paused partition resumes once the stored offset reaches the log start (skip or replay
@@ -254,8 +274,11 @@ class BatchConsumer:
     async def _holes_are_gaps(self, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Records that start after the expected offset: compaction (fine, the newer record of each
         dossier is there) or deletion past the expected offset while running (a gap)."""
-        jumped = [tp for tp, rs in fetched.items()
-                  if tp in self.expected and tp not in self.gaps and rs and rs[0].offset > self.expected[tp]]
+        jumped = [
+            tp
+            for tp, rs in fetched.items()
+            if tp in self.expected and tp not in self.gaps and rs and rs[0].offset > self.expected[tp]
+        ]
         if jumped:
             starts = await self.consumer.beginning_offsets(jumped)
             for tp in jumped:
@@ -281,8 +304,13 @@ class BatchConsumer:
                 await self._holes_are_gaps(fetched)
                 # Records fetched before the seek to the stored offsets (or already applied) are
                 # skipped; the seek makes aiokafka deliver the right ones next. A gap's are not applied.
-                batches = {tp: kept for tp, rs in fetched.items() if tp in self.expected and tp not in self.gaps
-                           and (kept := [r for r in rs if r.offset >= self.expected[tp]])}
+                batches = {
+                    tp: kept
+                    for tp, rs in fetched.items()
+                    if tp in self.expected
+                    and tp not in self.gaps
+                    and (kept := [r for r in rs if r.offset >= self.expected[tp]])
+                }
                 records = [r for rs in batches.values() for r in rs]
                 self._report_lag()
                 if not records:
@@ -372,16 +400,25 @@ class BatchConsumer:
         without waiting for the WAL flush, so a database crash can lose the last few commits, effects
         and offsets together; a restarted consumer reads them again from the stored offsets, but a
         running one would carry on from memory and lose them for good."""
-        rows = await session.execute(select(consumer_offsets.c.topic, consumer_offsets.c.partition,
-                                            consumer_offsets.c.next_offset)
-                                     .where(consumer_offsets.c.consumer_group == self._group))
+        rows = await session.execute(
+            select(consumer_offsets.c.topic, consumer_offsets.c.partition, consumer_offsets.c.next_offset).where(
+                consumer_offsets.c.consumer_group == self._group
+            )
+        )
         stored = {TopicPartition(t, p): o for t, p, o in rows.tuples()}
-        behind = sorted({TopicPartition(r.topic, r.partition) for r in records
-                         if stored.get(TopicPartition(r.topic, r.partition), 0) < self.expected.get(
-                             TopicPartition(r.topic, r.partition), 0)})
+        behind = sorted(
+            {
+                TopicPartition(r.topic, r.partition)
+                for r in records
+                if stored.get(TopicPartition(r.topic, r.partition), 0)
+                < self.expected.get(TopicPartition(r.topic, r.partition), 0)
+            }
+        )
         if behind:
-            raise PositionLost("stored offsets behind what was applied on " + ", ".join(
-                f"{tp.topic}/{tp.partition} ({stored.get(tp, 0)} < {self.expected[tp]})" for tp in behind))
+            raise PositionLost(
+                "stored offsets behind what was applied on "
+                + ", ".join(f"{tp.topic}/{tp.partition} ({stored.get(tp, 0)} < {self.expected[tp]})" for tp in behind)
+            )
 
     async def dead_letter(self, session: AsyncSession, record: ConsumerRecord, reason: str) -> None:
         """Queue a consumed record's dead letter in the caller's transaction."""

@@ -116,8 +116,15 @@ class Credentials:
             raise CredentialCommandError(f"{name!r} already has an active credential: rotate or revoke it")
         return await self._issue(session, name, check_units(units, tree))
 
-    async def rotate(self, session: AsyncSession, *, name: str, grace: timedelta = timedelta(0),
-                     units: list[str] | None = None, tree: UnitTree) -> str:
+    async def rotate(
+        self,
+        session: AsyncSession,
+        *,
+        name: str,
+        grace: timedelta = timedelta(0),
+        units: list[str] | None = None,
+        tree: UnitTree,
+    ) -> str:
         """A new credential for the name; its current ones stop working after `grace` (now by default)."""
         rows = await self.active(session, name)
         if not rows:
@@ -154,8 +161,9 @@ class KnownDigests:
     without the flood reaching the database: only a digest in here skips the limit, and it is
     still looked up (revocation stays immediate). Bounded: the oldest entries go first."""
 
-    def __init__(self, ttl_seconds: float = 3600, max_entries: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, ttl_seconds: float = 3600, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ):
         self._ttl, self._max, self._clock = ttl_seconds, max_entries, clock
         self._seen: dict[str, float] = {}
 
@@ -175,6 +183,7 @@ class KnownDigests:
 
 
 # The admin command every credential table shares: create, rotate, revoke, list.
+
 
 def command_parser(description: str, *, what: str, scope_flag: str, scope_help: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -220,8 +229,11 @@ async def dispatch(store: Credentials, session: AsyncSession, args: argparse.Nam
     )
 
 
-def command_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], Coroutine[Any, Any, str]],
-                 argv: list[str] | None = None) -> int:
+def command_main(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], Coroutine[Any, Any, str]],
+    argv: list[str] | None = None,
+) -> int:
     """Parse, run, print: the new credential alone on stdout (so scripts can capture it)."""
     args = parser.parse_args(argv)
     try:
@@ -236,8 +248,16 @@ def command_main(parser: argparse.ArgumentParser, run: Callable[[argparse.Namesp
     return 0
 
 
-async def authenticate(request: Request, presented: str | None, store: Credentials, *, failures: RateLimiter,
-                       known: KnownDigests, headers: dict[str, str], what: str) -> Holder:
+async def authenticate(
+    request: Request,
+    presented: str | None,
+    store: Credentials,
+    *,
+    failures: RateLimiter,
+    known: KnownDigests,
+    headers: dict[str, str],
+    what: str,
+) -> Holder:
     """The holder of the presented credential: 401 without a valid one, 429 for an address that
     failed too often (no database look-up then, unless the credential authenticated lately).
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import JSON, ARRAY, ColumnElement, MetaData, Result, Table, all_, any_, literal, text
+from sqlalchemy import ARRAY, JSON, ColumnElement, MetaData, Result, Table, all_, any_, literal, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import QueryableAttribute
@@ -66,12 +66,10 @@ class BulkInsert:
         self.json = frozenset(c for c in self.columns if isinstance(types[c], JSON))
         arrays = ", ".join(f"CAST(:{c} AS {types[c].compile(dialect=_PG)}[])" for c in self.columns)
         names = ", ".join(f'"{c}"' for c in self.columns)
-        self.statement = text(f"INSERT INTO {table.name} ({names}) "
-                              f"SELECT * FROM unnest({arrays}) {tail}")
+        self.statement = text(f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) {tail}")
 
     async def execute(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> Result[Any]:
-        params = {c: [_json_text(r[c]) for r in rows] if c in self.json else [r[c] for r in rows]
-                  for c in self.columns}
+        params = {c: [_json_text(r[c]) for r in rows] if c in self.json else [r[c] for r in rows] for c in self.columns}
         return await session.execute(self.statement, params)
 
 

@@ -23,8 +23,9 @@ class ControlSheetStep(BaseModel):
     handed_at: Timestamp
     due_at: Timestamp | None = Field(description="the step's due moment, when the transfer named one")
     ended_at: Timestamp | None = Field(description="None while the step is open")
-    verdict: Verdict | None = Field(description="early (an earlier day than due), on_time or late; "
-                                                "None while open or without a due moment")
+    verdict: Verdict | None = Field(
+        description="early (an earlier day than due), on_time or late; None while open or without a due moment"
+    )
 
 
 class ControlSheetDocumentStatus(BaseModel):
@@ -66,7 +67,8 @@ class DossierEvent(BaseModel):
 
 
 class DossierView(BaseModel):
-    state: dict[str, Any] | None = Field(description="the last dossier.state processing published; "
-                                                     "None when only events are known")
+    state: dict[str, Any] | None = Field(
+        description="the last dossier.state processing published; None when only events are known"
+    )
     control_sheet: list[ControlSheetLine] = Field(description="phiếu kiểm soát quá trình, in time order")
     events: list[DossierEvent] = Field(description="in the order they happened")

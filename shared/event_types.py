@@ -122,8 +122,12 @@ class Received(Data):
 
 # Version 2 of the opening events (agreed with issue 15): where the dossier was received when that is not its
 # handling unit (reception regardless of administrative boundaries, Plan 617). Absent: the handling unit.
-_RECEIVING_UNIT = Field(default=None, pattern=UNIT_CODE, exclude_if=lambda v: v is None,
-                        description="The unit that received it, when not the handling unit (unit_code)")
+_RECEIVING_UNIT = Field(
+    default=None,
+    pattern=UNIT_CODE,
+    exclude_if=lambda v: v is None,
+    description="The unit that received it, when not the handling unit (unit_code)",
+)
 
 
 def _optional(**kwargs: Any) -> Any:
@@ -136,17 +140,24 @@ class PortalFacts(Data):
 
     summary: str | None = _optional(max_length=1000, description="TrichYeuHoSo: what is asked")
     submission_place: Literal["counter", "province_system", "national_portal"] | None = _optional(
-        description="NoiNopHoSo: at the counter (1), online on the province's system (2) or the national portal (3)")
+        description="NoiNopHoSo: at the counter (1), online on the province's system (2) or the national portal (3)"
+    )
     form: Literal["counter", "post"] | None = _optional(
-        description="HinhThuc: the result is returned at the counter (0) or by post (1)")
+        description="HinhThuc: the result is returned at the counter (0) or by post (1)"
+    )
     applicant_type: Literal["citizen", "organisation", "state_body", "other"] | None = _optional(
-        description="LoaiDoiTuong 1-4")
+        description="LoaiDoiTuong 1-4"
+    )
     applicant_code: str | None = _optional(max_length=64, description="MaDoiTuong: the applicant's portal account id")
-    vneid_authenticated: StrictBool = Field(default=False, exclude_if=lambda v: not v,
-                                      description="TaiKhoanDuocXacThucVoiVNeID: signed in with VNeID")
+    vneid_authenticated: StrictBool = Field(
+        default=False, exclude_if=lambda v: not v, description="TaiKhoanDuocXacThucVoiVNeID: signed in with VNeID"
+    )
     databases_consulted: list[Annotated[str, Field(pattern=r"^[0-9]{1,15}$")]] = Field(
-        default_factory=list, max_length=20, exclude_if=lambda v: not v,
-        description="DSKetNoiCSDL: MaCSDL codes of the national databases used")
+        default_factory=list,
+        max_length=20,
+        exclude_if=lambda v: not v,
+        description="DSKetNoiCSDL: MaCSDL codes of the national databases used",
+    )
 
 
 class SubmittedV2(Submitted, PortalFacts):
@@ -199,8 +210,13 @@ class ComponentRecorded(Data):
 
 
 _FILE_NAME = Field(default=None, max_length=500, exclude_if=lambda v: v is None)
-_FILE_URL = Field(default=None, max_length=1000, pattern=r"^https?://\S+$", exclude_if=lambda v: v is None,
-                  description="The file's link in the province's storage")
+_FILE_URL = Field(
+    default=None,
+    max_length=1000,
+    pattern=r"^https?://\S+$",
+    exclude_if=lambda v: v is None,
+    description="The file's link in the province's storage",
+)
 
 
 class ComponentRecordedV2(ComponentRecorded):
@@ -283,8 +299,9 @@ class FeedbackReceived(Data):
     feedback_id: str = Field(min_length=1, max_length=64)
     # Optional: absent, processing computes the deadlines by rule (15 working days to answer,
     # 2 to refuse, 5 to ask for more information). Left out of the wire form when absent.
-    due_at: Moment | None = Field(default=None, exclude_if=lambda v: v is None,
-                                  description="The deadline for answering this feedback")
+    due_at: Moment | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="The deadline for answering this feedback"
+    )
     content: str | None = Field(default=None, max_length=4000)
 
 
@@ -292,7 +309,8 @@ class FeedbackHandled(Data):
     feedback_id: str = Field(min_length=1, max_length=64)
     # What the handling was; absent = answered. A supplement request keeps the feedback open.
     outcome: Literal["answered", "refused", "supplement_requested"] | None = Field(
-        default=None, exclude_if=lambda v: v is None)
+        default=None, exclude_if=lambda v: v is None
+    )
     satisfied: StrictBool | None = Field(default=None, description="The citizen's verdict on the answer")
 
 
@@ -306,7 +324,8 @@ class ResultReturned(Data):
     """Version 2 of dossier.result_returned: how the result reached the citizen."""
 
     return_method: Literal["counter", "post", "online"] = Field(
-        description="counter: at the one-stop counter; post: by the public postal service; online: electronically")
+        description="counter: at the one-stop counter; post: by the public postal service; online: electronically"
+    )
 
 
 # The events that open a dossier (registered online, or received at the counter): a dossier is
@@ -445,16 +464,23 @@ class DossierState(Data):
     receiving_unit_code: str | None = Field(default=None, description="Where it was received, if not the handling unit")
     # Issue 14's facts; each left out of the wire form when absent.
     appointment_at: AwareDatetime | None = Field(
-        default=None, exclude_if=lambda v: v is None,
-        description="The citizen's appointment: the due date, or the new date of an extension")
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="The citizen's appointment: the due date, or the new date of an extension",
+    )
     handling_time: float | None = Field(
-        default=None, exclude_if=lambda v: v is None,
-        description="Processed: reception to end minus supplementation, in the procedure's time unit")
-    return_method: str | None = Field(default=None, exclude_if=lambda v: v is None,
-                                      description="How the result was returned (counter, post, online)")
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="Processed: reception to end minus supplementation, in the procedure's time unit",
+    )
+    return_method: str | None = Field(
+        default=None, exclude_if=lambda v: v is None, description="How the result was returned (counter, post, online)"
+    )
     pending_catalog: list[str] = Field(
-        default_factory=list, exclude_if=lambda v: not v,
-        description="Codes the catalog does not know yet ('procedure:X', 'unit:Y'): held, not judged")
+        default_factory=list,
+        exclude_if=lambda v: not v,
+        description="Codes the catalog does not know yet ('procedure:X', 'unit:Y'): held, not judged",
+    )
     result_digitized: bool = False
     electronic_result: bool = False
     result_is_document: bool = Field(default=False, description="The catalog says its result is an official document")
@@ -477,8 +503,11 @@ class DossierState(Data):
     form: str | None = Field(default=None, exclude_if=lambda v: v is None)
     applicant_type: str | None = Field(default=None, exclude_if=lambda v: v is None)
     applicant_code: str | None = Field(default=None, exclude_if=lambda v: v is None)
-    payment_method: int = Field(default=0, exclude_if=lambda v: v == 0,
-                                description="DuocThanhToanTrucTuyen: 1 national portal, 2 the province's gateway")
+    payment_method: int = Field(
+        default=0,
+        exclude_if=lambda v: v == 0,
+        description="DuocThanhToanTrucTuyen: 1 national portal, 2 the province's gateway",
+    )
     result_items: list[ResultItem] = Field(default_factory=list, exclude_if=lambda v: not v)
 
 

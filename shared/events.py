@@ -29,8 +29,9 @@ class Envelope(BaseModel):
 
     id: str = Field(pattern=EVENT_ID_PATTERN, description="Globally unique event id (a UUID).")
     type: str = Field(description="Event type, e.g. dossier.received.")
-    version: Annotated[int, types.Integer] = Field(default=1, ge=1, le=1000,
-                                                   description="Version of the event type's data schema.")
+    version: Annotated[int, types.Integer] = Field(
+        default=1, ge=1, le=1000, description="Version of the event type's data schema."
+    )
     source: str = Field(min_length=1, max_length=64, description="The system that emitted it.")
     subject: str = Field(pattern=DOSSIER_CODE_PATTERN, description="The dossier code (mã hồ sơ).")
     time: types.Moment = Field(description="When it happened (ISO 8601 with offset, years 1900-2100).")
@@ -147,7 +148,13 @@ def serialize(envelope: Envelope, data_json: bytes | None = None) -> bytes:
 
 
 def make_event(
-    *, event_id: str, type: str, source: str, subject: str, time: datetime, data: BaseModel | dict[str, Any],
+    *,
+    event_id: str,
+    type: str,
+    source: str,
+    subject: str,
+    time: datetime,
+    data: BaseModel | dict[str, Any],
     version: int = 1,
 ) -> Envelope:
     """Build an envelope from a typed data model, or from its model_dump(mode="json") when the

@@ -21,10 +21,11 @@ log = logging.getLogger(__name__)
 # Sent with every answer. The dashboard is served from 'self' only (no inline script or style;
 # the JavaScript sets styles through the DOM); FastAPI's /docs pages load Swagger UI from a CDN,
 # so the strict policy applies to every path but those.
-HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-           (b"referrer-policy", b"no-referrer")]
-CSP = (b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer")]
+CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+)
 DOCS_PATHS = ("/docs", "/redoc")
 
 
@@ -88,8 +89,9 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
 def field_errors(errors: list[dict[str, Any]], limit: int = MAX_ERRORS) -> list[dict[str, str]]:
     """Each failing field and why, without the value that failed (it may be an identity number
     or a name); at most `limit`, then one line saying how many more."""
-    listed = [{"field": field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))[:300]}
-              for e in errors[:limit]]
+    listed = [
+        {"field": field_name(e.get("loc", ())), "message": str(e.get("msg", "invalid"))[:300]} for e in errors[:limit]
+    ]
     if len(errors) > limit:
         listed.append({"field": "…", "message": f"{len(errors) - limit} more errors not listed"})
     return listed
@@ -116,11 +118,25 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 # loc/msg/type and the input): 422s carry {"detail": [{"field", "message"}]}, or a route's own
 # detail (a sentence, or an outcome), so the document promises only a detail.
 VALIDATION_ERROR_SCHEMA = {
-    "title": "HTTPValidationError", "type": "object", "required": ["detail"],
-    "properties": {"detail": {"anyOf": [
-        {"type": "array", "items": {"type": "object", "required": ["field", "message"],
-                                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
-        {"type": "string"}, {"type": "object"}]}},
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                    },
+                },
+                {"type": "string"},
+                {"type": "object"},
+            ]
+        }
+    },
 }
 
 

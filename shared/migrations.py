@@ -42,8 +42,9 @@ def script_location(service: str) -> Path:
     return ROOT / "services" / service / "migrations"
 
 
-def alembic_config(service: str, connection: Connection | None = None,
-                   metadata: list[MetaData] | None = None) -> Config:
+def alembic_config(
+    service: str, connection: Connection | None = None, metadata: list[MetaData] | None = None
+) -> Config:
     config = Config()
     config.set_main_option("script_location", str(script_location(service)))
     config.attributes["connection"] = connection
@@ -61,8 +62,12 @@ def head(service: str) -> str:
 def run_env(context: Any) -> None:
     """The body of every env.py: run on the connection the caller handed over (online only)."""
     attributes = context.config.attributes
-    context.configure(connection=attributes["connection"], target_metadata=attributes.get("metadata"),
-                      compare_type=True, compare_server_default=True)
+    context.configure(
+        connection=attributes["connection"],
+        target_metadata=attributes.get("metadata"),
+        compare_type=True,
+        compare_server_default=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -104,8 +109,10 @@ async def prepare_schema(engine: AsyncEngine, schema: str, service: str) -> None
     current = await _locked(engine, schema, work)
     if current != wanted:
         state = "ahead of this code (a newer version ran here)" if _is_ahead(service, current) else "behind"
-        message = (f"schema {schema} is at revision {current}, this code needs {wanted} ({state}): "
-                   f"refusing to start; run `python -m deploy upgrade` first")
+        message = (
+            f"schema {schema} is at revision {current}, this code needs {wanted} ({state}): "
+            f"refusing to start; run `python -m deploy upgrade` first"
+        )
         log.error(message)
         raise SchemaNotCurrent(message)
 
@@ -118,8 +125,9 @@ def _is_ahead(service: str, revision: str) -> bool:
         return True  # not a revision this code knows
 
 
-async def upgrade_schema(engine: AsyncEngine, schema: str, service: str,
-                         target: str = "head") -> tuple[str | None, str]:
+async def upgrade_schema(
+    engine: AsyncEngine, schema: str, service: str, target: str = "head"
+) -> tuple[str | None, str]:
     """Bring the schema to `target` (head by default); returns (revision before, revision after)."""
 
     def work(connection: Connection) -> tuple[str | None, str]:

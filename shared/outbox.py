@@ -92,9 +92,7 @@ class OutboxRelay:
             if not locked.scalar_one():
                 return 0  # another replica is relaying this schema's outbox
             await commit_without_flush_wait(session)  # a lost delete only publishes duplicates
-            rows = (
-                await session.execute(select(outbox).order_by(outbox.c.id).limit(self._batch_size))
-            ).all()
+            rows = (await session.execute(select(outbox).order_by(outbox.c.id).limit(self._batch_size))).all()
             if not rows:
                 return 0
             await publish_all(self._producer, [(r.topic, r.key.encode(), r.value) for r in rows])

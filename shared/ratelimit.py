@@ -59,8 +59,9 @@ class RateLimiter:
         return bucket
 
     def _drop_full(self, now: float) -> None:
-        self._buckets = {c: b for c, b in self._buckets.items()
-                         if b.tokens + (now - b.updated) * self.per_second < self.burst}
+        self._buckets = {
+            c: b for c, b in self._buckets.items() if b.tokens + (now - b.updated) * self.per_second < self.burst
+        }
 
     @staticmethod
     def retry_after(wait: float) -> str:

@@ -84,8 +84,9 @@ class TopicsUnsafe(RuntimeError):
     """A topic is missing or set up so that it would lose records."""
 
 
-async def ensure_topics(bootstrap: str, topics: Topics, partitions: int | None = None,
-                        settings: TopicSettings | None = None) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, topics: Topics, partitions: int | None = None, settings: TopicSettings | None = None
+) -> list[str]:
     """Create the missing topics and set the wanted settings on the existing ones (a deployment
     from before: the retention and compaction change in place). Running twice is harmless.
 
@@ -98,16 +99,26 @@ async def ensure_topics(bootstrap: str, topics: Topics, partitions: int | None =
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        new = [NewTopic(name, num_partitions=partitions or settings.kafka_partitions,
-                        replication_factor=settings.kafka_replication_factor, topic_configs=configs)
-               for name, configs in wanted.items() if name not in existing]
+        new = [
+            NewTopic(
+                name,
+                num_partitions=partitions or settings.kafka_partitions,
+                replication_factor=settings.kafka_replication_factor,
+                topic_configs=configs,
+            )
+            for name, configs in wanted.items()
+            if name not in existing
+        ]
         if new:
             try:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
                 pass  # another process created them first
-        old = [ConfigResource(ConfigResourceType.TOPIC, name, configs)
-               for name, configs in wanted.items() if name in existing]
+        old = [
+            ConfigResource(ConfigResourceType.TOPIC, name, configs)
+            for name, configs in wanted.items()
+            if name in existing
+        ]
         if old:
             await admin.alter_configs(old)
         # A change reaches the broker's answers a moment later (the cluster's metadata log).
@@ -135,18 +146,22 @@ async def check_topics(bootstrap: str, topics: Topics, settings: TopicSettings |
 async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, Any]]:
     """{topic: {"replication": n, "configs": {...}}} for the topics that exist."""
     found = {d["topic"]: d for d in await admin.describe_topics(names) if not d["error_code"] and d["partitions"]}
-    result = {name: {"replication": min(len(p["replicas"]) for p in d["partitions"]), "configs": {}}
-              for name, d in found.items()}
+    result = {
+        name: {"replication": min(len(p["replicas"]) for p in d["partitions"]), "configs": {}}
+        for name, d in found.items()
+    }
     if found:
         for response in await admin.describe_configs(
-                [ConfigResource(ConfigResourceType.TOPIC, name) for name in found]):
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in found]
+        ):
             for _error, _message, _type, name, entries, *_ in response.resources:
                 result[name]["configs"] = {entry[0]: entry[1] for entry in entries}
     return result
 
 
-async def _problems(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]],
-                    settings: TopicSettings, wait_seconds: float = 10.0) -> list[str]:
+async def _problems(
+    admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]], settings: TopicSettings, wait_seconds: float = 10.0
+) -> list[str]:
     # A topic created a moment ago may not be described yet (its leader is being elected): wait
     # for it a little before calling it missing.
     deadline = asyncio.get_running_loop().time() + wait_seconds
@@ -161,8 +176,9 @@ async def _problems(admin: AIOKafkaAdminClient, wanted: dict[str, dict[str, str]
             continue
         have = actual[name]
         if have["replication"] < settings.kafka_replication_factor:
-            problems.append(f"topic {name} has replication factor {have['replication']}, "
-                            f"wanted {settings.kafka_replication_factor}")
+            problems.append(
+                f"topic {name} has replication factor {have['replication']}, wanted {settings.kafka_replication_factor}"
+            )
         for key, value in configs.items():
             if key == "min.insync.replicas":
                 if int(have["configs"].get(key, "1")) < int(value):
@@ -176,8 +192,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Create the project's Kafka topics.")
     parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
     parser.add_argument("--prefix", default=os.environ.get("TOPIC_PREFIX", ""))
-    parser.add_argument("--partitions", type=int, default=int(os.environ.get("PARTITIONS", "0")) or None,
-                        help="for new topics (default KAFKA_PARTITIONS, 4)")
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=int(os.environ.get("PARTITIONS", "0")) or None,
+        help="for new topics (default KAFKA_PARTITIONS, 4)",
+    )
     args = parser.parse_args()
     problems = asyncio.run(ensure_topics(args.bootstrap, Topics(args.prefix), args.partitions))
     for problem in problems:

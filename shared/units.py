@@ -99,17 +99,27 @@ def _load(path: Path) -> UnitTree:
     for n, r in enumerate(rows, start=2):
         try:
             parent = (r.get("parent") or "").strip() or None
-            unit = Unit(r["code"].strip(), r["name"].strip(), r["level"].strip(), parent,
-                        national_id=(r.get("national_id") or "").strip(),
-                        closed_on=_day(r.get("closed_on")), merged_into=(r.get("merged_into") or "").strip() or None,
-                        renamed_on=_day(r.get("renamed_on")), former_name=(r.get("former_name") or "").strip() or None)
+            unit = Unit(
+                r["code"].strip(),
+                r["name"].strip(),
+                r["level"].strip(),
+                parent,
+                national_id=(r.get("national_id") or "").strip(),
+                closed_on=_day(r.get("closed_on")),
+                merged_into=(r.get("merged_into") or "").strip() or None,
+                renamed_on=_day(r.get("renamed_on")),
+                former_name=(r.get("former_name") or "").strip() or None,
+            )
         except (KeyError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path}: row {n}: {exc}") from exc
         if unit.level not in LEVELS or unit.code in units:
             raise ValueError(f"{path}: row {n}: level must be one of {LEVELS} and codes unique ({unit.code})")
         units[unit.code] = unit
-    missing = [u.code for u in units.values() if (u.parent and u.parent not in units)
-               or (u.merged_into and u.merged_into not in units)]
+    missing = [
+        u.code
+        for u in units.values()
+        if (u.parent and u.parent not in units) or (u.merged_into and u.merged_into not in units)
+    ]
     if missing or sum(u.parent is None for u in units.values()) != 1:
         raise ValueError(f"{path}: one root unit, and every parent and merged_into listed (check {missing[:5]})")
     return UnitTree(units)

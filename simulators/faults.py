@@ -29,8 +29,9 @@ class FaultSettings(BaseModel):
     # so (it must re-send, and a re-send may cross a newer one), and late duplicates.
     stored_fail_ratio: float = Field(default=0.0, ge=0, le=1, description="share of syncs stored, then 500")
     stored_hang_ratio: float = Field(default=0.0, ge=0, le=1, description="share of syncs stored, then hang, 504")
-    late_ratio: float = Field(default=0.0, ge=0, le=1,
-                              description="share of syncs stored only after hanging (late), then 504")
+    late_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="share of syncs stored only after hanging (late), then 504"
+    )
     latency_seconds: float = Field(default=0.0, ge=0, description="every sync call takes this long")
 
 
@@ -42,8 +43,9 @@ T = TypeVar("T")
 class Faults:
     """Decides the fate of each call; the clock and the dice are injectable for tests."""
 
-    def __init__(self, settings: FaultSettings, *, clock: Callable[[], float] = time.monotonic,
-                 rng: random.Random | None = None):
+    def __init__(
+        self, settings: FaultSettings, *, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
+    ):
         self._clock = clock
         self._rng = rng or random.Random()
         self.counts: dict[str, int] = {}

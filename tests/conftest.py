@@ -20,9 +20,7 @@ from deploy.launch import SERVICES, Stack, free_port
 from shared.topics import Topics, ensure_topics
 
 KAFKA = os.environ.get("TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
-DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier"
-)
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+asyncpg://dossier:dossier@127.0.0.1:55432/dossier")
 
 
 @pytest.fixture
@@ -57,9 +55,7 @@ async def schemas(run_id, db):
     prefix = f"{run_id}_"
     yield prefix
     async with db.begin() as conn:
-        names = await conn.execute(
-            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": prefix + "%"}
-        )
+        names = await conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :p"), {"p": prefix + "%"})
         for (name,) in names.all():
             await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
 

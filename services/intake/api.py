@@ -12,16 +12,18 @@ from pydantic import BaseModel
 from services.intake.apikeys import Caller
 from services.intake.auth import CallerDep
 from services.intake.config import SettingsDep
-from services.intake.handlers import ItemResult, accept_events
 from services.intake.deps import KeyringDep
+from services.intake.handlers import ItemResult, accept_events
 from shared.deps import RuntimeDep
 from shared.units import load_units
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No valid X-API-Key (missing, unknown, revoked or expired)"},
     413: {"description": "The body is larger than intake accepts"},
-    429: {"description": "Over the key's rate limit, or too many failed authentications from the "
-                         "client's address; see Retry-After"},
+    429: {
+        "description": "Over the key's rate limit, or too many failed authentications from the "
+        "client's address; see Retry-After"
+    },
 }
 router = APIRouter(prefix="/v1", tags=["events"], responses=AUTH_RESPONSES)
 EVENTS = Counter("intake_events_total", "Events posted to intake, by outcome", ["outcome"])
@@ -33,8 +35,12 @@ EVENT_EXAMPLE = {
     "source": "motcua-h44-100",
     "subject": "H44.100-260815-0042",
     "time": "2026-08-15T08:30:00+07:00",
-    "data": {"unit_code": "H44.100", "procedure_code": "1.001193", "channel": 2,
-             "applicant": {"id_number": "001012345645", "name": "Nguyễn Văn A"}},
+    "data": {
+        "unit_code": "H44.100",
+        "procedure_code": "1.001193",
+        "channel": 2,
+        "applicant": {"id_number": "001012345645", "name": "Nguyễn Văn A"},
+    },
 }
 APPLICANT_NOTE = (
     " dossier.received/submitted may carry `data.applicant` = {id_number: CCCD (12 digits), name}:"
@@ -61,8 +67,9 @@ class BatchOut(BaseModel):
     results: list[ItemOut]
 
 
-async def _accept(runtime: RuntimeDep, settings: SettingsDep, keyring: KeyringDep, caller: Caller,
-                  items: list[Any]) -> list[ItemResult]:
+async def _accept(
+    runtime: RuntimeDep, settings: SettingsDep, keyring: KeyringDep, caller: Caller, items: list[Any]
+) -> list[ItemResult]:
     async with runtime.sessionmaker() as session, session.begin():
         results = await accept_events(
             session,
@@ -85,10 +92,12 @@ async def _accept(runtime: RuntimeDep, settings: SettingsDep, keyring: KeyringDe
     "/events",
     status_code=201,
     response_model=ItemOut,
-    responses={200: {"model": ItemOut, "description": "Already accepted (same id, same content)"},
-               403: {"description": "The key is not bound to the dossier's unit"},
-               409: {"description": "Same id, different content"},
-               422: {"description": "Invalid event; each failing field is named"}},
+    responses={
+        200: {"model": ItemOut, "description": "Already accepted (same id, same content)"},
+        403: {"description": "The key is not bound to the dossier's unit"},
+        409: {"description": "Same id, different content"},
+        422: {"description": "Invalid event; each failing field is named"},
+    },
     description="Accept one dossier lifecycle event (idempotent on its id)." + APPLICANT_NOTE,
 )
 async def post_event(
@@ -114,13 +123,14 @@ async def post_event(
 @router.post(
     "/events/batch",
     response_model=BatchOut,
-    responses={207: {"model": BatchOut, "description": "Some items were rejected (invalid, conflicting or forbidden)"},
-               403: {"description": "Every item names a unit the key is not bound to"},
-               413: {"description": "More events than a batch may hold, or too large a body"},
-               422: {"description": "Every item was rejected, or the batch is empty"}},
+    responses={
+        207: {"model": BatchOut, "description": "Some items were rejected (invalid, conflicting or forbidden)"},
+        403: {"description": "Every item names a unit the key is not bound to"},
+        413: {"description": "More events than a batch may hold, or too large a body"},
+        422: {"description": "Every item was rejected, or the batch is empty"},
+    },
     description="Accept a batch of events; each item is judged on its own and reported by index."
-    " An item for a unit the key is not bound to is `forbidden`, the others are still judged."
-    + APPLICANT_NOTE,
+    " An item for a unit the key is not bound to is `forbidden`, the others are still judged." + APPLICANT_NOTE,
 )
 async def post_batch(
     runtime: RuntimeDep,

@@ -26,8 +26,9 @@ async def create_key(session: AsyncSession, *, name: str, units: list[str], tree
     return await KEYS.create(session, name=name, units=units, tree=tree)
 
 
-async def rotate_key(session: AsyncSession, *, name: str, grace: timedelta = timedelta(0),
-                     units: list[str] | None = None, tree: UnitTree) -> str:
+async def rotate_key(
+    session: AsyncSession, *, name: str, grace: timedelta = timedelta(0), units: list[str] | None = None, tree: UnitTree
+) -> str:
     """A new key for the name; its current keys stop working after `grace` (now by default)."""
     return await KEYS.rotate(session, name=name, grace=grace, units=units, tree=tree)
 

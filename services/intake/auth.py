@@ -28,8 +28,15 @@ async def authenticate(request: Request, key: Annotated[str | None, Security(api
     neither reaches the database nor locks out the counter systems behind it.
     """
     state = request.app.state
-    caller = await check(request, key, KEYS, failures=state.auth_failure_limiter, known=state.known_keys,
-                         headers=UNAUTHORIZED, what="API key")
+    caller = await check(
+        request,
+        key,
+        KEYS,
+        failures=state.auth_failure_limiter,
+        known=state.known_keys,
+        headers=UNAUTHORIZED,
+        what="API key",
+    )
     limiter: RateLimiter = state.rate_limiter
     if wait := limiter.take(caller.name):
         raise limiter.refuse(wait)

@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.apikeys import Caller
-from services.intake.models import AcceptedEvent
 from services.intake.identity import CLOSING, Clear, Keyring, mark_closed, store
+from services.intake.models import AcceptedEvent
 from services.intake.pii import pseudonymize
 from services.intake.scope import dossier_unit, out_of_scope
+from shared.db import BulkInsert, any_of
 from shared.event_types import INTAKE_MODELS
 from shared.events import Envelope, EventError, parse_event, serialize
-from shared.db import BulkInsert, any_of
 from shared.outbox import add_to_outbox
 from shared.units import UnitTree
 
@@ -104,8 +104,9 @@ async def accept_events(
     valid: dict[str, _Valid] = {}
     for index, raw in enumerate(items):
         try:
-            envelope, clear = validate(raw, caller=caller, units=units, now=now, max_skew=max_skew,
-                                       applicant_key=applicant_key)
+            envelope, clear = validate(
+                raw, caller=caller, units=units, now=now, max_skew=max_skew, applicant_key=applicant_key
+            )
         except EventError as exc:
             event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
             status: Outcome = "forbidden" if isinstance(exc, Forbidden) else "rejected"
@@ -169,5 +170,8 @@ async def _stored_digests(session: AsyncSession, ids: list[str]) -> dict[str, st
     return dict(rows.tuples().all())
 
 
-INSERT_NEW = BulkInsert(AcceptedEvent.__table__, ["id", "type", "subject", "source", "time", "digest", "body"],
-                       'ON CONFLICT ("id") DO NOTHING RETURNING id')
+INSERT_NEW = BulkInsert(
+    AcceptedEvent.__table__,
+    ["id", "type", "subject", "source", "time", "digest", "body"],
+    'ON CONFLICT ("id") DO NOTHING RETURNING id',
+)

@@ -27,7 +27,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -103,10 +103,18 @@ async def store(session: AsyncSession, keyring: Keyring, clear: dict[str, Clear]
         key_id, sealed = keyring.seal(code, value)
         rows.append({"dossier_code": code, "key_id": key_id, "sealed": sealed})
     stmt = insert(ApplicantIdentity)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["dossier_code"],
-        set_={"key_id": stmt.excluded.key_id, "sealed": stmt.excluded.sealed, "stored_at": func.now(),
-              "erased_at": None}), rows)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["dossier_code"],
+            set_={
+                "key_id": stmt.excluded.key_id,
+                "sealed": stmt.excluded.sealed,
+                "stored_at": func.now(),
+                "erased_at": None,
+            },
+        ),
+        rows,
+    )
 
 
 async def mark_closed(session: AsyncSession, closed: dict[str, datetime]) -> None:
@@ -115,23 +123,31 @@ async def mark_closed(session: AsyncSession, closed: dict[str, datetime]) -> Non
     if not closed:
         return
     batch = values(column("code", String), column("at", DateTime(timezone=True)), name="closing").data(
-        sorted(closed.items()))
-    await session.execute(update(ApplicantIdentity).where(ApplicantIdentity.dossier_code == batch.c.code).values(
-        closed_at=func.greatest(func.coalesce(ApplicantIdentity.closed_at, batch.c.at), batch.c.at)))
+        sorted(closed.items())
+    )
+    await session.execute(
+        update(ApplicantIdentity)
+        .where(ApplicantIdentity.dossier_code == batch.c.code)
+        .values(closed_at=func.greatest(func.coalesce(ApplicantIdentity.closed_at, batch.c.at), batch.c.at))
+    )
 
 
-async def read(session: AsyncSession, keyring: Keyring, codes: list[str], *, who: str,
-               purpose: str) -> dict[str, Clear]:
+async def read(
+    session: AsyncSession, keyring: Keyring, codes: list[str], *, who: str, purpose: str
+) -> dict[str, Clear]:
     """The clear identities of these dossiers (those kept and not erased); each read is logged in
     the same transaction, so no value leaves without its log line."""
-    rows = await session.execute(select(ApplicantIdentity.dossier_code, ApplicantIdentity.key_id,
-                                        ApplicantIdentity.sealed)
-                                 .where(ApplicantIdentity.dossier_code.in_(codes),
-                                        ApplicantIdentity.sealed.is_not(None)))
+    rows = await session.execute(
+        select(ApplicantIdentity.dossier_code, ApplicantIdentity.key_id, ApplicantIdentity.sealed).where(
+            ApplicantIdentity.dossier_code.in_(codes), ApplicantIdentity.sealed.is_not(None)
+        )
+    )
     found = {code: keyring.open(code, key_id, sealed) for code, key_id, sealed in rows.tuples() if sealed is not None}
     if found:
-        await session.execute(insert(ApplicantAccessLog), [
-            {"who": who, "dossier_code": code, "purpose": purpose} for code in sorted(found)])
+        await session.execute(
+            insert(ApplicantAccessLog),
+            [{"who": who, "dossier_code": code, "purpose": purpose} for code in sorted(found)],
+        )
     return found
 
 
@@ -139,21 +155,35 @@ async def reseal(session: AsyncSession, keyring: Keyring, batch: int = 1000) -> 
     """Re-seal every row not under the current key (after a rotation); the number re-sealed."""
     done = 0
     while True:
-        rows = (await session.execute(
-            select(ApplicantIdentity.dossier_code, ApplicantIdentity.key_id, ApplicantIdentity.sealed)
-            .where(ApplicantIdentity.key_id != keyring.current, ApplicantIdentity.sealed.is_not(None))
-            .limit(batch).with_for_update(skip_locked=True))).tuples().all()
+        rows = (
+            (
+                await session.execute(
+                    select(ApplicantIdentity.dossier_code, ApplicantIdentity.key_id, ApplicantIdentity.sealed)
+                    .where(ApplicantIdentity.key_id != keyring.current, ApplicantIdentity.sealed.is_not(None))
+                    .limit(batch)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            .tuples()
+            .all()
+        )
         if not rows:
             # Erased rows keep no value to re-seal; they are moved to the current key's id.
-            await session.execute(update(ApplicantIdentity).where(ApplicantIdentity.key_id != keyring.current)
-                                  .values(key_id=keyring.current))
+            await session.execute(
+                update(ApplicantIdentity)
+                .where(ApplicantIdentity.key_id != keyring.current)
+                .values(key_id=keyring.current)
+            )
             return done
         for code, key_id, sealed in rows:
             if sealed is None:  # erased meanwhile
                 continue
             new_id, new_sealed = keyring.seal(code, keyring.open(code, key_id, sealed))
-            await session.execute(update(ApplicantIdentity).where(ApplicantIdentity.dossier_code == code)
-                                  .values(key_id=new_id, sealed=new_sealed))
+            await session.execute(
+                update(ApplicantIdentity)
+                .where(ApplicantIdentity.dossier_code == code)
+                .values(key_id=new_id, sealed=new_sealed)
+            )
         done += len(rows)
 
 
@@ -163,13 +193,19 @@ async def erase_closed(session: AsyncSession, months: int, now: datetime | None 
     result = await session.execute(
         update(ApplicantIdentity)
         .where(ApplicantIdentity.closed_at < cutoff, ApplicantIdentity.sealed.is_not(None))
-        .values(sealed=None, erased_at=func.now()))
+        .values(sealed=None, erased_at=func.now())
+    )
     return cast(CursorResult, result).rowcount
 
 
 async def access_log(session: AsyncSession, dossier_code: str | None = None, limit: int = 100) -> list[dict]:
-    q = select(ApplicantAccessLog.at, ApplicantAccessLog.who, ApplicantAccessLog.dossier_code,
-               ApplicantAccessLog.purpose).order_by(ApplicantAccessLog.id.desc()).limit(limit)
+    q = (
+        select(
+            ApplicantAccessLog.at, ApplicantAccessLog.who, ApplicantAccessLog.dossier_code, ApplicantAccessLog.purpose
+        )
+        .order_by(ApplicantAccessLog.id.desc())
+        .limit(limit)
+    )
     if dossier_code:
         q = q.where(ApplicantAccessLog.dossier_code == dossier_code)
     return [dict(r._mapping) for r in await session.execute(q)]
@@ -192,8 +228,11 @@ async def _command(args: argparse.Namespace) -> dict:
             if args.command == "erase-closed":
                 months = args.months or settings.identity_retention_months
                 return {"erased": await erase_closed(session, months), "months": months}
-            return {"access_log": [r | {"at": r["at"].isoformat()} for r in
-                                   await access_log(session, args.dossier, args.limit)]}
+            return {
+                "access_log": [
+                    r | {"at": r["at"].isoformat()} for r in await access_log(session, args.dossier, args.limit)
+                ]
+            }
     finally:
         await engine.dispose()
 

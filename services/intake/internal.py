@@ -50,19 +50,24 @@ def service_name(settings: SettingsDep, keyring: KeyringDep, credentials: HTTPAu
     presented = hashlib.sha256((credentials.credentials if credentials else "").encode()).hexdigest()
     matches = [name.strip() for name, digest in pairs if hmac.compare_digest(presented, digest.strip().lower())]
     if credentials is None or not matches:
-        raise HTTPException(401, detail="a valid service credential is required",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, detail="a valid service credential is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     return matches[0]
 
 
-async def _service(settings: SettingsDep, keyring: KeyringDep,
-                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+async def _service(
+    settings: SettingsDep,
+    keyring: KeyringDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
     return service_name(settings, keyring, credentials)
 
 
 @router.post("/internal/v1/applicants/read", response_model=ReadOut, include_in_schema=False)
-async def read_applicants(session: SessionDep, keyring: KeyringDep, body: ReadRequest,
-                          who: Annotated[str, Depends(_service)]) -> ReadOut:
+async def read_applicants(
+    session: SessionDep, keyring: KeyringDep, body: ReadRequest, who: Annotated[str, Depends(_service)]
+) -> ReadOut:
     """The clear identity of these dossiers (those that have one kept); every value read is logged."""
     assert keyring is not None  # _service answered 503 without one
     async with session.begin():
@@ -71,7 +76,8 @@ async def read_applicants(session: SessionDep, keyring: KeyringDep, body: ReadRe
 
 
 @router.get("/v1/applicants/access-log", dependencies=[OPERATOR])
-async def read_access_log(session: SessionDep, dossier_code: str | None = None,
-                          limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[AccessOut]:
+async def read_access_log(
+    session: SessionDep, dossier_code: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+) -> list[AccessOut]:
     """Who read an applicant's clear identity, when, for which dossier and for what (newest first)."""
     return [AccessOut(**row) for row in await identity.access_log(session, dossier_code, limit)]

@@ -35,8 +35,9 @@ async def run(args: argparse.Namespace, settings: IntakeStoreSettings | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = command_parser(__doc__, what="counter system", scope_flag="--units",
-                            scope_help="comma-separated unit codes it may post for")
+    parser = command_parser(
+        __doc__, what="counter system", scope_flag="--units", scope_help="comma-separated unit codes it may post for"
+    )
     return command_main(parser, run, argv)
 
 

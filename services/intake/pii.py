@@ -29,8 +29,11 @@ class ApplicantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id_number: str = Field(pattern=r"^[0-9]{12}$", description="Căn cước công dân (CCCD), 12 digits")
-    name: str | None = Field(default=None, max_length=200,
-                             description="Kept only in the encrypted store (identity.py), for the portal's record")
+    name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Kept only in the encrypted store (identity.py), for the portal's record",
+    )
 
 
 def pseudonym(id_number: str, key: bytes) -> Applicant:
@@ -54,10 +57,14 @@ def pseudonymize(raw: Any, key: bytes) -> tuple[Any, Clear | None]:
     try:
         applicant = ApplicantIn.model_validate(data["applicant"])
     except ValidationError as exc:
-        raise EventError([
-            {"field": "data.applicant." + ".".join(str(p) for p in e["loc"]) if e["loc"] else "data.applicant",
-             "message": e["msg"]}
-            for e in exc.errors(include_url=False, include_input=False)
-        ]) from exc
+        raise EventError(
+            [
+                {
+                    "field": "data.applicant." + ".".join(str(p) for p in e["loc"]) if e["loc"] else "data.applicant",
+                    "message": e["msg"],
+                }
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from exc
     hidden = pseudonym(applicant.id_number, key)
     return {**raw, "data": {**data, "applicant": hidden.model_dump()}}, Clear(applicant.id_number, applicant.name or "")

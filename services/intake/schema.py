@@ -27,10 +27,14 @@ def _event_model(type_: str, version: int, data: type) -> type:
     name = "".join(part.title() for part in type_.removeprefix("dossier.").split("_"))
     name += "" if version == 1 else f"V{version}"
     if type_ in WITH_APPLICANT:  # as posted: the clear number, replaced by intake
-        data = create_model(f"{data.__name__}Posted", __base__=data,
-                            applicant=(ApplicantIn | None, Field(default=None)))
-    fields: dict[str, Any] = {"type": (Literal[type_], ...), "version": (Literal[version], version),
-                              "data": (data, ...)}
+        data = create_model(
+            f"{data.__name__}Posted", __base__=data, applicant=(ApplicantIn | None, Field(default=None))
+        )
+    fields: dict[str, Any] = {
+        "type": (Literal[type_], ...),
+        "version": (Literal[version], version),
+        "data": (data, ...),
+    }
     return create_model(f"{name}Event", __base__=Envelope, **fields)
 
 
@@ -48,8 +52,10 @@ def type_bodies(openapi: dict[str, Any], max_batch: int) -> dict[str, Any]:
     event, defs = event_schemas()
     openapi.setdefault("components", {}).setdefault("schemas", {}).update(defs)
     paths = openapi.get("paths", {})
-    bodies = {"/v1/events": event, "/v1/events/batch": {"type": "array", "items": event, "minItems": 1,
-                                                         "maxItems": max_batch}}
+    bodies = {
+        "/v1/events": event,
+        "/v1/events/batch": {"type": "array", "items": event, "minItems": 1, "maxItems": max_batch},
+    }
     for path, schema in bodies.items():
         content = paths.get(path, {}).get("post", {}).get("requestBody", {}).get("content", {})
         if "application/json" in content:

@@ -148,49 +148,81 @@ async def count(
     Read from the rollups (services.metrics.rollups): the period as whole years, months and days,
     and the open dossiers' time-dependent counts (JUDGED) judged at `judged_at`."""
     from services.metrics.rollups import ALL, PROCEDURES, UNITS, current, current_open  # it imports this module
+
     spans = buckets(period, years=by == "unit")  # the widest rollups have no year buckets
     params = {"y": spans["y"], "m": spans["m"], "d": spans["d"], "unit": unit}
-    where = ("((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
-             f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){unit_filter('r') if unit else ''}")
+    where = (
+        "((r.grain = 'y' AND r.bucket = ANY(:y)) OR (r.grain = 'm' AND r.bucket = ANY(:m)) "
+        f"OR (r.grain = 'd' AND r.bucket = ANY(:d))){unit_filter('r') if unit else ''}"
+    )
     if by == "unit":  # the per-unit rollups: ~80 rows a bucket for the counts, ~80 × procedures for the sets
         counts = ", ".join(f"sum(r.{name})" for name in COUNTS)
         rows = await session.execute(
-            text(f"SELECT r.unit_code, {counts} FROM {current(UNITS)} r WHERE {where} GROUP BY 1"), params)
+            text(f"SELECT r.unit_code, {counts} FROM {current(UNITS)} r WHERE {where} GROUP BY 1"), params
+        )
         totals: dict[str, Counts] = defaultdict(Counts)
         for r in rows:
             totals[r[0]].values = {name: int(v) for name, v in zip(COUNTS, r[1:], strict=True)}
         sets = ", ".join(f"coalesce(array_agg(code) FILTER (WHERE {name} > 0), '{{}}')" for name in PROCEDURE_SETS)
         sums = ", ".join(f"sum(r.{name}) AS {name}" for name in PROCEDURE_SETS)
-        rows = await session.execute(text(
-            f"WITH g AS (SELECT r.unit_code AS key, r.procedure_code AS code, {sums} FROM {current(PROCEDURES)} r "
-            f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"), params)
+        rows = await session.execute(
+            text(
+                f"WITH g AS (SELECT r.unit_code AS key, r.procedure_code AS code, {sums} FROM {current(PROCEDURES)} r "
+                f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"
+            ),
+            params,
+        )
         for r in rows:
             for name, codes in zip(PROCEDURE_SETS, r[1:], strict=True):
                 totals[r[0]].procedures[name].update(codes)
     else:  # one unit's breakdown by procedure or channel: the widest rollups, for that unit
         sums = ", ".join(f"sum(r.{name}) AS {name}" for name in COUNTERS)
-        totals = from_rows(await session.execute(text(per_key(
-            f"SELECT r.{GROUPINGS[by]} AS key, r.procedure_code AS code, {sums} FROM {current(ALL)} r "
-            f"WHERE {where} GROUP BY 1, 2")), params))
+        totals = from_rows(
+            await session.execute(
+                text(
+                    per_key(
+                        f"SELECT r.{GROUPINGS[by]} AS key, r.procedure_code AS code, {sums} FROM {current(ALL)} r "
+                        f"WHERE {where} GROUP BY 1, 2"
+                    )
+                ),
+                params,
+            )
+        )
     if by == "unit":  # the open dossiers' summary, per unit, day of reception and deadline
         judged = ", ".join(f"sum(o.{name}) FILTER (WHERE o.deadline_at >= :judged_at) AS {name}" for name in JUDGED)
-        query = (f"SELECT o.unit_code AS key, {judged} FROM {current_open()} o WHERE o.day >= :first AND o.day < :after"
-                 f"{unit_filter('o') if unit else ''} GROUP BY 1")
+        query = (
+            f"SELECT o.unit_code AS key, {judged} FROM {current_open()} o WHERE o.day >= :first AND o.day < :after"
+            f"{unit_filter('o') if unit else ''} GROUP BY 1"
+        )
     else:  # one unit's breakdown: its open dossiers, from the facts (a partial index holds them)
         judged = ", ".join(f"count(*) FILTER (WHERE {STILL_OPEN} AND {sql}) AS {name}" for name, sql in JUDGED.items())
-        query = (f"SELECT f.{GROUPINGS[by]} AS key, {judged} FROM dossier_facts f WHERE f.on_time IS NULL "
-                 f"AND f.received_at >= :start AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1")
+        query = (
+            f"SELECT f.{GROUPINGS[by]} AS key, {judged} FROM dossier_facts f WHERE f.on_time IS NULL "
+            f"AND f.received_at >= :start AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"
+        )
     first, after = (t.astimezone(TZ).date() for t in (period.start, period.end))
-    rows = await session.execute(text(query), {"judged_at": judged_at, "start": period.start, "end": period.end,
-                                               "first": first, "after": after, "unit": unit})
+    rows = await session.execute(
+        text(query),
+        {
+            "judged_at": judged_at,
+            "start": period.start,
+            "end": period.end,
+            "first": first,
+            "after": after,
+            "unit": unit,
+        },
+    )
     for r in rows:
         for name in JUDGED:
             totals[r.key].values[name] += int(getattr(r, name) or 0)
     if by == "procedure":  # 2.2's time unit, a procedure's property the facts carry (not a count)
-        rows = await session.execute(text(
-            f"SELECT f.procedure_code, max(f.time_unit) FROM dossier_facts f WHERE f.received_at >= :start "
-            f"AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"),
-            {"start": period.start, "end": period.end, "unit": unit})
+        rows = await session.execute(
+            text(
+                f"SELECT f.procedure_code, max(f.time_unit) FROM dossier_facts f WHERE f.received_at >= :start "
+                f"AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"
+            ),
+            {"start": period.start, "end": period.end, "unit": unit},
+        )
         for code, time_unit in rows:
             if code in totals:
                 totals[code].time_unit = time_unit
@@ -201,28 +233,43 @@ async def count_months(session: AsyncSession, months: list[Period], now: datetim
     """Per month (label): the counts of `unit` with the units below it, each month's open dossiers
     judged at its end or now. Three statements whatever the number of months (the trend)."""
     from services.metrics.rollups import PROCEDURES, UNITS, current, current_open  # it imports this module
+
     firsts = {m.start.astimezone(TZ).date(): m.label for m in months}
-    params = {"m": list(firsts), "unit": unit, "now": now, "first": min(firsts),
-              "after": max(m.end for m in months).astimezone(TZ).date()}
+    params = {
+        "m": list(firsts),
+        "unit": unit,
+        "now": now,
+        "first": min(firsts),
+        "after": max(m.end for m in months).astimezone(TZ).date(),
+    }
     where = f"r.grain = 'm' AND r.bucket = ANY(:m){unit_filter('r')}"
     totals: dict[str, Counts] = defaultdict(Counts)
     counts = ", ".join(f"sum(r.{name})" for name in COUNTS)
-    for r in await session.execute(text(f"SELECT r.bucket, {counts} FROM {current(UNITS)} r WHERE {where} GROUP BY 1"),
-                                   params):
+    for r in await session.execute(
+        text(f"SELECT r.bucket, {counts} FROM {current(UNITS)} r WHERE {where} GROUP BY 1"), params
+    ):
         totals[firsts[r[0]]].values = {name: int(v) for name, v in zip(COUNTS, r[1:], strict=True)}
     sets = ", ".join(f"coalesce(array_agg(code) FILTER (WHERE {name} > 0), '{{}}')" for name in PROCEDURE_SETS)
     sums = ", ".join(f"sum(r.{name}) AS {name}" for name in PROCEDURE_SETS)
-    for r in await session.execute(text(
+    for r in await session.execute(
+        text(
             f"WITH g AS (SELECT r.bucket AS key, r.procedure_code AS code, {sums} FROM {current(PROCEDURES)} r "
-            f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"), params):
+            f"WHERE {where} GROUP BY 1, 2) SELECT key, {sets} FROM g GROUP BY key"
+        ),
+        params,
+    ):
         for name, codes in zip(PROCEDURE_SETS, r[1:], strict=True):
             totals[firsts[r[0]]].procedures[name].update(codes)
     month = "date_trunc('month', CAST(o.day AS timestamp))"  # a local wall time, placed in Vietnam below
     judged_at = f"least(CAST(:now AS timestamptz), ({month} + interval '1 month') AT TIME ZONE 'Asia/Ho_Chi_Minh')"
     judged = ", ".join(f"sum(o.{name}) FILTER (WHERE o.deadline_at >= {judged_at})" for name in JUDGED)
-    for r in await session.execute(text(
+    for r in await session.execute(
+        text(
             f"SELECT {month}::date, {judged} FROM {current_open()} o WHERE o.day >= :first AND o.day < :after"
-            f"{unit_filter('o')} GROUP BY 1"), params):
+            f"{unit_filter('o')} GROUP BY 1"
+        ),
+        params,
+    ):
         if r[0] in firsts:
             for name, value in zip(JUDGED, r[1:], strict=True):
                 totals[firsts[r[0]]].values[name] += int(value or 0)
@@ -237,10 +284,14 @@ async def count_from_facts(
     where = unit_filter("f") if unit else ""
     params = {"judged_at": judged_at, "start": period.start, "end": period.end, "unit": unit}
     sums = ", ".join(
-        f"{sql} + count(*) FILTER (WHERE {STILL_OPEN} AND {JUDGED[name]}) AS {name}" if name in JUDGED
-        else f"{sql} AS {name}" for name, sql in COUNTERS.items())
+        f"{sql} + count(*) FILTER (WHERE {STILL_OPEN} AND {JUDGED[name]}) AS {name}"
+        if name in JUDGED
+        else f"{sql} AS {name}"
+        for name, sql in COUNTERS.items()
+    )
     rows = await session.execute(
-        text(per_key(f"SELECT {key} AS key, f.procedure_code AS code, {sums} {FROM}{where} GROUP BY 1, 2")), params)
+        text(per_key(f"SELECT {key} AS key, f.procedure_code AS code, {sums} {FROM}{where} GROUP BY 1, 2")), params
+    )
     return dict(from_rows(rows))
 
 

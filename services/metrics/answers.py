@@ -65,6 +65,7 @@ class Group(BaseModel):
 
 class Index766(BaseModel):
     """The Quyết định 766 index: six groups, 100 points."""
+
     score: float
     max: int
     max_available: float
@@ -73,6 +74,7 @@ class Index766(BaseModel):
 
 class Change(BaseModel):
     """Against the previous period of the same kind; None when either received nothing."""
+
     score: float | None
     on_time_rate: Ratio
 
@@ -111,8 +113,7 @@ class TargetResult(BaseModel):
     label: str
     target: float
     source: str
-    alternatives: list[Alternative] = Field(description="the plan's other figure where its body and appendix "
-                                                        "disagree")
+    alternatives: list[Alternative] = Field(description="the plan's other figure where its body and appendix disagree")
     actual: Ratio
     numerator: int
     denominator: int
@@ -140,6 +141,7 @@ class Targets(BaseModel):
 
 class HandlingTime(BaseModel):
     """2.2 (shown, not scored): mean handling time of the procedure's processed dossiers."""
+
     value: float
     unit: str
     label: str
@@ -148,7 +150,8 @@ class HandlingTime(BaseModel):
 
 class BreakdownRow(UnitFigures):
     average_handling_time: HandlingTime | None = Field(
-        default=None, description="per procedure only (absent per channel); None when none was handled")
+        default=None, description="per procedure only (absent per channel); None when none was handled"
+    )
 
 
 class Breakdown(BaseModel):

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from services.metrics.answers import (Breakdown, Indicators, Overdue, ReceivedElsewhere, Targets, TrendMonth,
-                                      UnitOut)
+from services.metrics.answers import Breakdown, Indicators, Overdue, ReceivedElsewhere, Targets, TrendMonth, UnitOut
 from services.metrics.config import MetricsSettings, SettingsDep
 from services.metrics.deps import CatalogDep, ProcessingDep
 from services.metrics.export import to_csv, to_xlsx
@@ -28,9 +27,17 @@ from shared.units import load_units
 
 # Published aggregates are public unless READER_PUBLIC_AGGREGATES=false; per-dossier data
 # (the overdue list and the drill-down) always needs a reader token.
-router = APIRouter(prefix="/v1", tags=["indicators"], dependencies=[Depends(aggregate_reader)],
-                   responses={429: {"description": "Too many anonymous requests from this address; "
-                                                   "see Retry-After (a reader token is not limited)"}})
+router = APIRouter(
+    prefix="/v1",
+    tags=["indicators"],
+    dependencies=[Depends(aggregate_reader)],
+    responses={
+        429: {
+            "description": "Too many anonymous requests from this address; "
+            "see Retry-After (a reader token is not limited)"
+        }
+    },
+)
 dossier_router = APIRouter(prefix="/v1", tags=["dossiers"], dependencies=[READER])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -43,8 +50,12 @@ def prebuilt_json(model: type[BaseModel]) -> dict[str, Any]:
 
 def download(media_type: str, what: str) -> dict[str, Any]:
     """A route answering a file: its media type in OpenAPI instead of a JSON schema."""
-    return {"response_class": Response, "responses": {200: {
-        "description": what, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}}
+    return {
+        "response_class": Response,
+        "responses": {
+            200: {"description": what, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+        },
+    }
 
 
 async def chosen_period(
@@ -92,8 +103,9 @@ OptionsDep = Annotated[Options, Depends(options_of)]
 async def _report(period: PeriodDep, unit: UnitDep, session: SessionDep, options: OptionsDep) -> dict:
     """The unit report of the period (reports.unit_report), as a dependency of the routes built on it.
     The period and the unit come first: a bad one is refused before the catalog is read."""
-    return await unit_report(session, period=period, unit=unit, units=load_units(), now=datetime.now(UTC),
-                             options=options)
+    return await unit_report(
+        session, period=period, unit=unit, units=load_units(), now=datetime.now(UTC), options=options
+    )
 
 
 ReportDep = Annotated[dict, Depends(_report)]
@@ -103,8 +115,10 @@ ReportDep = Annotated[dict, Depends(_report)]
 async def get_units() -> list[UnitOut]:
     """The province's units (the reference list), province first."""
     units = load_units().units.values()
-    return [UnitOut(code=u.code, name=u.name, level=u.level, parent=u.parent)
-            for u in sorted(units, key=lambda u: (u.parent is not None, u.level, u.code))]
+    return [
+        UnitOut(code=u.code, name=u.name, level=u.level, parent=u.parent)
+        for u in sorted(units, key=lambda u: (u.parent is not None, u.level, u.code))
+    ]
 
 
 def _json(data) -> Response:
@@ -118,13 +132,24 @@ async def get_indicators(report: ReportDep, settings: SettingsDep, period: Perio
     """Rates and the 766 index of a unit and of each unit below it, ranked, with the change, and the
     Plan 617 targets beside them (as /v1/targets: the dashboard's first paint needs one report)."""
     year, targets = year_targets(settings, period)
-    return _json(report | {"targets": {"year": year, "plan": targets.plan if targets else None,
-                                       "targets": targets_report(report, targets)}})
+    return _json(
+        report
+        | {
+            "targets": {
+                "year": year,
+                "plan": targets.plan if targets else None,
+                "targets": targets_report(report, targets),
+            }
+        }
+    )
 
 
 @router.get("/indicators/breakdown", **prebuilt_json(Breakdown))
 async def get_breakdown(
-    period: PeriodDep, unit: UnitDep, session: SessionDep, options: OptionsDep,
+    period: PeriodDep,
+    unit: UnitDep,
+    session: SessionDep,
+    options: OptionsDep,
     by: Literal["procedure", "channel"] = "procedure",
 ) -> Response:
     """A unit's figures per procedure or per channel (1 counter, 2 online, 3 postal)."""
@@ -133,12 +158,21 @@ async def get_breakdown(
 
 @router.get("/trend")
 async def get_trend(
-    unit: UnitDep, period: PeriodDep, session: SessionDep, options: OptionsDep,
+    unit: UnitDep,
+    period: PeriodDep,
+    session: SessionDep,
+    options: OptionsDep,
     months: Annotated[int, Query(ge=1, le=36)] = 12,
 ) -> list[TrendMonth]:
     """Month by month up to the period's last month: received, 766 score and rates."""
-    trend = await monthly_trend(session, months=months_until(period, months), unit=unit, units=load_units(),
-                                now=datetime.now(UTC), options=options)
+    trend = await monthly_trend(
+        session,
+        months=months_until(period, months),
+        unit=unit,
+        units=load_units(),
+        now=datetime.now(UTC),
+        options=options,
+    )
     return [TrendMonth.model_validate(m) for m in trend]
 
 
@@ -157,7 +191,8 @@ async def get_received_elsewhere(session: SessionDep, period: PeriodDep, unit: U
     hành chính): per handling unit, the units that received them. Indicators count them for the
     handling unit, as the portal does."""
     return ReceivedElsewhere.model_validate(
-        await received_elsewhere(session, period=period, unit=unit, units=load_units()))
+        await received_elsewhere(session, period=period, unit=unit, units=load_units())
+    )
 
 
 @router.get("/targets")
@@ -165,17 +200,26 @@ async def get_targets(report: ReportDep, settings: SettingsDep, period: PeriodDe
     """The plan's targets for the period's year beside the actual values, with the units that fall
     short; none for a year without targets (never another year's)."""
     year, targets = year_targets(settings, period)
-    return Targets.model_validate({"period": report["period"], "unit": unit, "year": year,
-                                   "plan": targets.plan if targets else None,
-                                   "targets": targets_report(report, targets)})
+    return Targets.model_validate(
+        {
+            "period": report["period"],
+            "unit": unit,
+            "year": year,
+            "plan": targets.plan if targets else None,
+            "targets": targets_report(report, targets),
+        }
+    )
 
 
 @router.get("/report.csv", **download("text/csv", "The report, UTF-8 with BOM"))
 async def report_csv(report: ReportDep, period: PeriodDep, unit: UnitDep) -> Response:
     """The monthly report as CSV (UTF-8 with BOM)."""
     name = f"bao-cao-766-{unit}-{period.label}.csv"
-    return Response(to_csv(report), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        to_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/report.xlsx", **download(XLSX, "The workbook"))
@@ -183,8 +227,11 @@ async def report_xlsx(report: ReportDep, settings: SettingsDep, period: PeriodDe
     """The monthly report as an Excel workbook (index sheet and Plan 617 targets sheet)."""
     name = f"bao-cao-766-{unit}-{period.label}.xlsx"
     year, targets = year_targets(settings, period)
-    return Response(to_xlsx(report, targets_report(report, targets), year=year), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        to_xlsx(report, targets_report(report, targets), year=year),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @dossier_router.get("/overdue")
@@ -196,22 +243,29 @@ async def get_overdue(
     check_unit(reader, unit)
     now = datetime.now(UTC)
     query = (
-        select(DossierFact.dossier_code, DossierFact.unit_code, DossierFact.procedure_code, DossierFact.status,
-               DossierFact.received_at, DossierFact.deadline_at)
+        select(
+            DossierFact.dossier_code,
+            DossierFact.unit_code,
+            DossierFact.procedure_code,
+            DossierFact.status,
+            DossierFact.received_at,
+            DossierFact.deadline_at,
+        )
         .where(DossierFact.on_time.is_(None), DossierFact.deadline_at < now)
         .where((DossierFact.unit_code == unit) | DossierFact.unit_code.like(f"{unit}.%"))
         .order_by(DossierFact.deadline_at)
         .limit(limit)
     )
     rows = (await session.execute(query)).all()
-    return [Overdue(**r._mapping, overdue_hours=round((now - r.deadline_at).total_seconds() / 3600, 1))
-            for r in rows]
+    return [Overdue(**r._mapping, overdue_hours=round((now - r.deadline_at).total_seconds() / 3600, 1)) for r in rows]
 
 
 @dossier_router.get("/dossiers/{code}", **prebuilt_json(DossierView))
 async def get_dossier(
-    request: Request, processing: ProcessingDep,
-    code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, description="Mã hồ sơ")], reader: ReaderDep,
+    request: Request,
+    processing: ProcessingDep,
+    code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, description="Mã hồ sơ")],
+    reader: ReaderDep,
 ) -> Response:
     """Drill-down: the dossier's state and control sheet, as processing holds them (which checks
     the token again)."""

@@ -41,12 +41,15 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
             ) as runtime,
         ):
             app.state.runtime = runtime
+
             async def options() -> Options:  # as the API's reports: the weights and processing's catalog
                 return Options(weights=settings.online_service_weights, catalog=await catalog.get(http))
 
             runtime.spawn("rollup fold", lambda: fold_forever(runtime.sessionmaker, settings.rollup_fold_seconds))
-            runtime.spawn("indicator gauges", lambda: refresh_forever(runtime.sessionmaker, options,
-                                                                      settings.gauge_interval_seconds))
+            runtime.spawn(
+                "indicator gauges",
+                lambda: refresh_forever(runtime.sessionmaker, options, settings.gauge_interval_seconds),
+            )
             app.state.processing = http  # services/metrics/deps.py: ProcessingDep
             yield
 

@@ -37,8 +37,10 @@ class CatalogView:
         try:
             response = await http.get("/v1/procedures")
             response.raise_for_status()
-            self._value = {p["code"]: CatalogEntry(p["level"], p["online"], bool(p.get("full_online_eligible")))
-                           for p in response.json()}
+            self._value = {
+                p["code"]: CatalogEntry(p["level"], p["online"], bool(p.get("full_online_eligible")))
+                for p in response.json()
+            }
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             log.warning("procedure catalog unavailable from processing: %s", exc)
             self._read_at = time.monotonic() - self.ttl + min(self.retry, self.ttl)

@@ -26,6 +26,7 @@ class MetricsSettings(ServiceSettings):
         if abs(sum(value) - 12) > 1e-9 or min(value) < 0:
             raise ValueError("the three weights must be >= 0 and add up to 12")
         return value
+
     # Where the dossier drill-down (state and control sheet) is read from.
     processing_url: str = "http://127.0.0.1:8002"
     # How often the Prometheus gauges of the current month's figures are computed from the rollups.

@@ -23,11 +23,18 @@ def rows(report: dict) -> list[list]:
     for r in [report["unit"], *report["children"]]:
         index = r["index"] or {"score": None, "groups": []}
         groups = {g["code"]: g["score"] for g in index["groups"]}
-        rates = [
-            round(v["ratio"] * 100, 2) if v["ratio"] is not None else None for v in r["rates"].values()
-        ]
-        out.append([r["key"], r["name"], r.get("rank"), r["received"], index["score"],
-                    *(groups.get(g) for g in GROUPS), *rates])
+        rates = [round(v["ratio"] * 100, 2) if v["ratio"] is not None else None for v in r["rates"].values()]
+        out.append(
+            [
+                r["key"],
+                r["name"],
+                r.get("rank"),
+                r["received"],
+                index["score"],
+                *(groups.get(g) for g in GROUPS),
+                *rates,
+            ]
+        )
     return out
 
 
@@ -51,15 +58,27 @@ def to_xlsx(report: dict, targets: list[dict], *, year: int | None = None) -> by
     for line in rows(report):
         sheet.append(line)
     plan = book.create_sheet("Chỉ tiêu KH 617")
-    plan.append(["Chỉ tiêu", "Mục tiêu (%)", "Thực hiện (%)", "Tử số", "Mẫu số", "Đạt", "Đơn vị chưa đạt",
-                 "Nguồn", "Ghi chú"])
+    plan.append(
+        ["Chỉ tiêu", "Mục tiêu (%)", "Thực hiện (%)", "Tử số", "Mẫu số", "Đạt", "Đơn vị chưa đạt", "Nguồn", "Ghi chú"]
+    )
     for t in targets:
         actual = round(t["actual"] * 100, 2) if t["actual"] is not None else None
         short = ", ".join(u["unit_code"] for u in t["units_short"])
         verdict = {True: "Đạt", False: "Chưa đạt", None: "—"}[t["met"]]
         notes = "; ".join(f"{a['source']}: {a['target'] * 100:g}% — {a['note']}" for a in t["alternatives"])
-        plan.append([t["label"], t["target"] * 100, actual, t["numerator"], t["denominator"], verdict, short,
-                     t["source"], notes or None])
+        plan.append(
+            [
+                t["label"],
+                t["target"] * 100,
+                actual,
+                t["numerator"],
+                t["denominator"],
+                verdict,
+                short,
+                t["source"],
+                notes or None,
+            ]
+        )
     if not targets:
         plan.append([f"Không có chỉ tiêu cho năm {year}" if year else "Không có chỉ tiêu cho kỳ này"])
     received_elsewhere(book, report)
@@ -71,8 +90,19 @@ def to_xlsx(report: dict, targets: list[dict], *, year: int | None = None) -> by
 def received_elsewhere(book: Workbook, report: dict) -> None:
     """Reception regardless of administrative boundaries and the postal public service, per unit."""
     sheet = book.create_sheet("Tiếp nhận ngoài địa bàn, BCCI")
-    sheet.append(["Mã đơn vị", "Tên đơn vị", "Hồ sơ tiếp nhận", "Tiếp nhận ngoài địa bàn", "Tỷ lệ (%)",
-                  "Tiếp nhận qua BCCI", "Tỷ lệ (%)", "Kết quả trả qua BCCI", "Tỷ lệ trên kết quả đã trả (%)"])
+    sheet.append(
+        [
+            "Mã đơn vị",
+            "Tên đơn vị",
+            "Hồ sơ tiếp nhận",
+            "Tiếp nhận ngoài địa bàn",
+            "Tỷ lệ (%)",
+            "Tiếp nhận qua BCCI",
+            "Tỷ lệ (%)",
+            "Kết quả trả qua BCCI",
+            "Tỷ lệ trên kết quả đã trả (%)",
+        ]
+    )
     for r in [report["unit"], *report["children"]]:
         rates = r["rates"]
         line = [r["key"], r["name"], r["received"]]

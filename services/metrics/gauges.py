@@ -26,8 +26,11 @@ HEADLINE = {
     "sync": "sync_rate",
     "satisfaction": "satisfaction_rate",
 }
-RATIO = Gauge("dossier_indicator_ratio", "Headline rate of the current month (0-1), dossiers received in it",
-              ["unit", "indicator"])
+RATIO = Gauge(
+    "dossier_indicator_ratio",
+    "Headline rate of the current month (0-1), dossiers received in it",
+    ["unit", "indicator"],
+)
 SCORE = Gauge("dossier_index766_score", "Quyết định 766 total score of the current month (points of 100)", ["unit"])
 MONTH = Gauge("dossier_indicator_month", "The month the indicator gauges describe, as YYYYMM (local time)")
 REFRESHED = Gauge("dossier_indicator_refreshed_timestamp_seconds", "When the indicator gauges were last computed")

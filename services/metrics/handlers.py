@@ -32,8 +32,9 @@ async def handle_canonical_batch(session: AsyncSession, messages: Sequence[Messa
     return []
 
 
-def fold_messages(messages: Sequence[Message], states: Sequence[DossierState] = ()
-                  ) -> tuple[dict[str, dict], dict[str, dict]]:
+def fold_messages(
+    messages: Sequence[Message], states: Sequence[DossierState] = ()
+) -> tuple[dict[str, dict], dict[str, dict]]:
     """The newest fact and sync fact per dossier among these messages (and states read otherwise:
     the rebuild's; of equal revisions, the first seen, as a redelivery changes nothing)."""
     states = list(states)
@@ -45,9 +46,18 @@ def fold_messages(messages: Sequence[Message], states: Sequence[DossierState] = 
             synced.append((m.envelope, m.data))
     latest = newest(states, key=lambda s: s.dossier_code, revision=lambda s: s.revision)
     latest_synced = newest(synced, key=lambda m: m[0].subject, revision=lambda m: m[1].revision)
-    return ({code: _fact(s) for code, s in latest.items()},
-            {code: {"dossier_code": code, "revision": outcome.revision, "status": int(outcome.status),
-                    "synced_at": envelope.time} for code, (envelope, outcome) in latest_synced.items()})
+    return (
+        {code: _fact(s) for code, s in latest.items()},
+        {
+            code: {
+                "dossier_code": code,
+                "revision": outcome.revision,
+                "status": int(outcome.status),
+                "synced_at": envelope.time,
+            }
+            for code, (envelope, outcome) in latest_synced.items()
+        },
+    )
 
 
 # MaCSDL of the national population database in DSKetNoiCSDL (P2 in docs/indicators.md sends "7"): provisional.
@@ -87,7 +97,9 @@ def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (r
         "personal_store": s.uses_personal_data_store or s.result_in_citizen_store,
         # 4.5 (F): a VNeID-authenticated account, a component taken from the citizen's data store
         # (DuocLayTuKhoDMQG), or the population database consulted (or a component taken from it).
-        "population_data": s.uses_population_data or s.vneid_authenticated or s.uses_personal_data_store
+        "population_data": s.uses_population_data
+        or s.vneid_authenticated
+        or s.uses_personal_data_store
         or not POPULATION_DATABASES.isdisjoint(s.databases_consulted),
         "has_fee": s.has_fee,
         "paid_online": s.paid_online,

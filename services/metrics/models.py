@@ -69,9 +69,14 @@ class DossierFact(Base):
 
 # create_all does not add columns to a table that exists (a deployed schema from before the
 # document connector): add them here, idempotently, until migrations come with Alembic.
-event.listen(Base.metadata, "after_create", DDL(
-    "ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS document_expected boolean NOT NULL DEFAULT false, "
-    "ADD COLUMN IF NOT EXISTS document_result boolean NOT NULL DEFAULT false"))
+event.listen(
+    Base.metadata,
+    "after_create",
+    DDL(
+        "ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS document_expected boolean NOT NULL DEFAULT false, "
+        "ADD COLUMN IF NOT EXISTS document_result boolean NOT NULL DEFAULT false"
+    ),
+)
 
 
 class PortalSyncFact(Base):

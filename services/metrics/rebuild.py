@@ -35,16 +35,17 @@ from services.metrics.handlers import ACCEPTS, FACT_COLUMNS, SYNC_COLUMNS, fold_
 from services.metrics.rollups import rebuild_rollups
 from shared.consumer import Message, decode
 from shared.db import make_engine, make_sessionmaker
-from shared.migrations import prepare_schema
 from shared.event_types import DossierState
+from shared.migrations import prepare_schema
 from shared.topics import Topics
 
 # The state's lists (documents, steps…) are what full validation spends most on and what no
 # fact is derived from: the rebuild's view of a state takes them unvalidated (still only these names,
 # as extra fields are refused), ~2.4x less CPU a state. A field `handlers._fact` reads must not be here.
 UNREAD = {"documents", "supplements", "results", "steps", "anomalies"}  # fees: 3.6 reads them
-_FIELDS: dict[str, Any] = {name: ((Any, None) if name in UNREAD else (f.annotation, f))
-                           for name, f in DossierState.model_fields.items()}
+_FIELDS: dict[str, Any] = {
+    name: ((Any, None) if name in UNREAD else (f.annotation, f)) for name, f in DossierState.model_fields.items()
+}
 StateFacts = create_model("StateFacts", __config__=ConfigDict(extra="forbid"), **_FIELDS)
 
 
@@ -84,8 +85,12 @@ def dsn(settings: MetricsSettings) -> str:
 async def _read_partition(settings: MetricsSettings, topic: str, partition: int, end: int) -> dict:
     """Read one partition from its start to `end`; COPY the newest facts of each batch."""
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=FETCH, fetch_max_bytes=FETCH)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=FETCH,
+        fetch_max_bytes=FETCH,
+    )
     conn = await asyncpg.connect(dsn(settings), server_settings={"search_path": settings.db_schema})
     await consumer.start()
     read = rejected = copied = 0
@@ -103,7 +108,8 @@ async def _read_partition(settings: MetricsSettings, topic: str, partition: int,
                     columns = STAGING[table][1]
                     if rows:
                         await conn.copy_records_to_table(
-                            table, records=[tuple(r[c] for c in columns) for r in rows.values()], columns=columns)
+                            table, records=[tuple(r[c] for c in columns) for r in rows.values()], columns=columns
+                        )
                         copied += len(rows)
                 pending = []
     finally:
@@ -142,43 +148,63 @@ async def rebuild(settings: MetricsSettings, *, replace: bool = False, workers: 
         if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM dossier_facts)") and not replace:
             raise SystemExit(f"{settings.db_schema}.dossier_facts is not empty; --replace to rebuild it anyway")
         for staging, (table, _) in STAGING.items():
-            await conn.execute(f"DROP TABLE IF EXISTS {staging}; "
-                               f"CREATE UNLOGGED TABLE {staging} (LIKE {table} INCLUDING DEFAULTS)")
+            await conn.execute(
+                f"DROP TABLE IF EXISTS {staging}; CREATE UNLOGGED TABLE {staging} (LIKE {table} INCLUDING DEFAULTS)"
+            )
         ends = await end_offsets(settings, [topics.lifecycle, topics.portal_sync])
         jobs = sorted(ends.items(), key=lambda item: -item[1])  # the longest partitions first
         loop = asyncio.get_running_loop()
         settings_json = settings.model_dump_json()
         # spawn, not fork: the parent holds an event loop and open connections.
         with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, mp_context=get_context("spawn")) as pool:
-            partitions = await asyncio.gather(*(
-                loop.run_in_executor(pool, _worker, settings_json, tp.topic, tp.partition, end)
-                for tp, end in jobs if end > 0))
+            partitions = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, _worker, settings_json, tp.topic, tp.partition, end)
+                    for tp, end in jobs
+                    if end > 0
+                )
+            )
         read_seconds = time.perf_counter() - started
         async with make_sessionmaker(engine)() as session, session.begin():
             if replace:
                 await session.execute(text("TRUNCATE dossier_facts, portal_sync_facts"))
             for staging, (table, columns) in STAGING.items():
                 names = ", ".join(columns)
-                await session.execute(text(
-                    f"INSERT INTO {table} ({names}) SELECT DISTINCT ON (dossier_code) {names} FROM {staging} "
-                    "ORDER BY dossier_code, revision DESC"))
+                await session.execute(
+                    text(
+                        f"INSERT INTO {table} ({names}) SELECT DISTINCT ON (dossier_code) {names} FROM {staging} "
+                        "ORDER BY dossier_code, revision DESC"
+                    )
+                )
             await rebuild_rollups(session)
-            await session.execute(text(
-                "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) "
-                "SELECT :g, t, p, o FROM unnest(CAST(:t AS text[]), CAST(:p AS int[]), CAST(:o AS bigint[])) "
-                "AS x(t, p, o) "
-                "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"),
-                {"g": group, "t": [tp.topic for tp in ends], "p": [tp.partition for tp in ends],
-                 "o": list(ends.values())})
+            await session.execute(
+                text(
+                    "INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) "
+                    "SELECT :g, t, p, o FROM unnest(CAST(:t AS text[]), CAST(:p AS int[]), CAST(:o AS bigint[])) "
+                    "AS x(t, p, o) "
+                    "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+                ),
+                {
+                    "g": group,
+                    "t": [tp.topic for tp in ends],
+                    "p": [tp.partition for tp in ends],
+                    "o": list(ends.values()),
+                },
+            )
             for staging in STAGING:
                 await session.execute(text(f"DROP TABLE {staging}"))
         dossiers = await conn.fetchval("SELECT count(*) FROM dossier_facts")
     finally:
         await conn.close()
         await engine.dispose()
-    return {"dossiers": dossiers, "messages": sum(p["read"] for p in partitions),
-            "rejected": sum(p["rejected"] for p in partitions), "partitions": len(partitions),
-            "read_seconds": round(read_seconds, 2), "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "dossiers": dossiers,
+        "messages": sum(p["read"] for p in partitions),
+        "rejected": sum(p["rejected"] for p in partitions),
+        "partitions": len(partitions),
+        "read_seconds": round(read_seconds, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def main() -> None:

@@ -29,10 +29,16 @@ RATES = {
     "satisfaction_rate": ("satisfied", "received", "Mức độ hài lòng"),
     "pakn_on_time_rate": ("feedback_on_time", "feedback", "PAKN xử lý đúng hạn"),
     # Plan 617: full online service among the procedures eligible for it (catalog, the unit's level).
-    "full_online_procedures_rate": ("catalog_eligible_full", "catalog_eligible",
-                                    "DVC trực tuyến toàn trình trên thủ tục đủ điều kiện"),
-    "full_online_dossiers_rate": ("full_online_dossiers", "full_online_procedure_dossiers",
-                                  "Hồ sơ xử lý trực tuyến toàn trình"),
+    "full_online_procedures_rate": (
+        "catalog_eligible_full",
+        "catalog_eligible",
+        "DVC trực tuyến toàn trình trên thủ tục đủ điều kiện",
+    ),
+    "full_online_dossiers_rate": (
+        "full_online_dossiers",
+        "full_online_procedure_dossiers",
+        "Hồ sơ xử lý trực tuyến toàn trình",
+    ),
     # Reception regardless of administrative boundaries; the postal public service (per unit).
     "received_elsewhere_rate": ("received_elsewhere", "received", "Hồ sơ tiếp nhận ngoài địa bàn"),
     "received_by_post_rate": ("received_by_post", "received", "Hồ sơ tiếp nhận qua bưu chính công ích"),
@@ -61,10 +67,13 @@ def with_catalog(counts: Counts, options: Options, unit: Unit | None) -> Counts:
     online = {c for c, e in entries.items() if e.online in ("full", "partial")}
     # A procedure that already offers full online service is eligible for it.
     eligible = {c for c, e in entries.items() if e.full_online_eligible or e.online == "full"}
-    counts.extra = {"catalog_procedures": len(entries), "catalog_online": len(online),
-                    "online_services_used": len(online & counts.procedures["procedures_online_used"]),
-                    "catalog_eligible": len(eligible),
-                    "catalog_eligible_full": sum(entries[c].online == "full" for c in eligible)}
+    counts.extra = {
+        "catalog_procedures": len(entries),
+        "catalog_online": len(online),
+        "online_services_used": len(online & counts.procedures["procedures_online_used"]),
+        "catalog_eligible": len(eligible),
+        "catalog_eligible_full": sum(entries[c].online == "full" for c in eligible),
+    }
     return counts
 
 
@@ -142,9 +151,11 @@ async def breakdown(
         "period": period_json(period),
         "unit": unit,
         "by": by,
-        "rows": [row(key, counts, options) | ({"average_handling_time": average_handling_time(counts)}
-                                                if by == "procedure" else {})
-                 for key, counts in sorted(groups.items())],
+        "rows": [
+            row(key, counts, options)
+            | ({"average_handling_time": average_handling_time(counts)} if by == "procedure" else {})
+            for key, counts in sorted(groups.items())
+        ],
     }
 
 
@@ -153,8 +164,12 @@ def average_handling_time(counts: Counts) -> dict | None:
     the period, in the procedure's own time unit."""
     if not counts["handled"] or counts.time_unit is None:
         return None
-    return {"value": round(counts["handling_time_centi"] / 100 / counts["handled"], 2), "unit": counts.time_unit,
-            "label": TIME_UNITS.get(counts.time_unit, counts.time_unit), "dossiers": counts["handled"]}
+    return {
+        "value": round(counts["handling_time_centi"] / 100 / counts["handled"], 2),
+        "unit": counts.time_unit,
+        "label": TIME_UNITS.get(counts.time_unit, counts.time_unit),
+        "dossiers": counts["handled"],
+    }
 
 
 async def monthly_trend(
@@ -165,8 +180,14 @@ async def monthly_trend(
     for month in months:
         r = row(unit, per_month.get(month.label, Counts()), options, units)
         score = r["index"]["score"] if r["index"] else None
-        trend.append({"period": month.label, "received": r["received"], "score": score,
-                      "rates": {k: v["ratio"] for k, v in r["rates"].items()}})
+        trend.append(
+            {
+                "period": month.label,
+                "received": r["received"],
+                "score": score,
+                "rates": {k: v["ratio"] for k, v in r["rates"].items()},
+            }
+        )
     return trend
 
 
@@ -177,20 +198,28 @@ def period_json(period: Period) -> dict:
 async def received_elsewhere(session: AsyncSession, *, period: Period, unit: str, units: UnitTree) -> dict:
     """Dossiers received outside their handling unit's area (reception regardless of administrative
     boundaries), per handling unit within `unit`, with the units that received them."""
-    rows = await session.execute(text(
-        "SELECT unit_code, receiving_unit_code, count(*) AS n FROM dossier_facts "
-        "WHERE received_at >= :start AND received_at < :end AND receiving_unit_code IS NOT NULL "
-        "AND (unit_code = :unit OR unit_code LIKE :unit || '.%') GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"),
-        {"start": period.start, "end": period.end, "unit": unit})
+    rows = await session.execute(
+        text(
+            "SELECT unit_code, receiving_unit_code, count(*) AS n FROM dossier_facts "
+            "WHERE received_at >= :start AND received_at < :end AND receiving_unit_code IS NOT NULL "
+            "AND (unit_code = :unit OR unit_code LIKE :unit || '.%') GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
+        ),
+        {"start": period.start, "end": period.end, "unit": unit},
+    )
     by_unit: dict[str, dict] = {}
     for handling, receiving, n in rows.tuples():
-        entry = by_unit.setdefault(handling, {"unit_code": handling, "name": _name(units, handling),
-                                              "received_elsewhere": 0, "received_by": []})
+        entry = by_unit.setdefault(
+            handling,
+            {"unit_code": handling, "name": _name(units, handling), "received_elsewhere": 0, "received_by": []},
+        )
         entry["received_elsewhere"] += n
         entry["received_by"].append({"unit_code": receiving, "name": _name(units, receiving), "dossiers": n})
-    return {"period": period_json(period), "unit": unit,
-            "total": sum(e["received_elsewhere"] for e in by_unit.values()),
-            "units": sorted(by_unit.values(), key=lambda e: (-e["received_elsewhere"], e["unit_code"]))}
+    return {
+        "period": period_json(period),
+        "unit": unit,
+        "total": sum(e["received_elsewhere"] for e in by_unit.values()),
+        "units": sorted(by_unit.values(), key=lambda e: (-e["received_elsewhere"], e["unit_code"])),
+    }
 
 
 def _name(units: UnitTree, code: str) -> str | None:

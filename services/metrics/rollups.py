@@ -44,10 +44,14 @@ KEYS = ("unit_code", "procedure_code", "channel")
 
 def _rollup_table(name: str, keys: tuple[str, ...], counters) -> Table:
     types: dict[str, Any] = {"unit_code": String(32), "procedure_code": String(16), "channel": SmallInteger}
-    return Table(name, Base.metadata, Column("grain", String(1), primary_key=True),
-                 Column("bucket", Date, primary_key=True),
-                 *(Column(k, types[k], primary_key=True) for k in keys),
-                 *(Column(c, Integer, nullable=False, server_default="0") for c in counters))
+    return Table(
+        name,
+        Base.metadata,
+        Column("grain", String(1), primary_key=True),
+        Column("bucket", Date, primary_key=True),
+        *(Column(k, types[k], primary_key=True) for k in keys),
+        *(Column(c, Integer, nullable=False, server_default="0") for c in counters),
+    )
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: one per table
@@ -66,15 +70,19 @@ ALL = Rollup(_rollup_table("rollups", KEYS, COUNTERS), KEYS, tuple(COUNTERS), gr
 # What a report per unit reads: the counts per unit (~80 rows a bucket for a province), and the
 # procedure-set counters per unit and procedure (no channel) for the distinct-procedure counts.
 UNITS = Rollup(_rollup_table("unit_rollups", ("unit_code",), COUNTS), ("unit_code",), tuple(COUNTS))
-PROCEDURES = Rollup(_rollup_table("procedure_rollups", ("unit_code", "procedure_code"), PROCEDURE_SETS),
-                    ("unit_code", "procedure_code"), tuple(PROCEDURE_SETS))
+PROCEDURES = Rollup(
+    _rollup_table("procedure_rollups", ("unit_code", "procedure_code"), PROCEDURE_SETS),
+    ("unit_code", "procedure_code"),
+    tuple(PROCEDURE_SETS),
+)
 ROLLUPS = (ALL, UNITS, PROCEDURES)
 rollups = ALL.table
 
 # Open dossiers (on_time IS NULL) with a deadline: few (those of the last weeks), and their deadlines
 # cluster at 17:00 of working days, so a report judges thousands of rows, not a month of dossiers.
 open_rollups = Table(
-    "open_rollups", Base.metadata,
+    "open_rollups",
+    Base.metadata,
     Column("unit_code", String(32), primary_key=True),
     Column("day", Date, primary_key=True),  # local day of reception
     Column("deadline_at", DateTime(timezone=True), primary_key=True),
@@ -82,7 +90,8 @@ open_rollups = Table(
 )
 # Which counts the rollups hold (a digest of their definitions): a change means a rebuild.
 rollup_definition = Table(
-    "rollup_definition", Base.metadata,
+    "rollup_definition",
+    Base.metadata,
     Column("id", SmallInteger, primary_key=True),
     Column("digest", Text, nullable=False),
 )
@@ -100,26 +109,44 @@ class Projection:
     where: str
 
     def select(self, facts: str = "dossier_facts") -> str:
-        return (f"SELECT {', '.join(self.keys.values())}, " + ", ".join(self.counters.values())
-                + f" FROM {facts} f LEFT JOIN portal_sync_facts s ON s.dossier_code = f.dossier_code"
-                + f" WHERE {self.where} GROUP BY {', '.join(self.keys.values())}")
+        return (
+            f"SELECT {', '.join(self.keys.values())}, "
+            + ", ".join(self.counters.values())
+            + f" FROM {facts} f LEFT JOIN portal_sync_facts s ON s.dossier_code = f.dossier_code"
+            + f" WHERE {self.where} GROUP BY {', '.join(self.keys.values())}"
+        )
 
 
 # Per day of reception, unit, procedure and channel: what every rollup is summed from.
-DAYS = Projection({"day": DAY, "unit_code": "f.unit_code", "procedure_code": "f.procedure_code",
-                   "channel": "f.channel"}, COUNTERS, "f.received_at IS NOT NULL")
-OPEN = Projection({"unit_code": "f.unit_code", "day": DAY, "deadline_at": "f.deadline_at"},
-                  OPEN_COUNTERS, "f.received_at IS NOT NULL AND f.on_time IS NULL AND f.deadline_at IS NOT NULL")
+DAYS = Projection(
+    {"day": DAY, "unit_code": "f.unit_code", "procedure_code": "f.procedure_code", "channel": "f.channel"},
+    COUNTERS,
+    "f.received_at IS NOT NULL",
+)
+OPEN = Projection(
+    {"unit_code": "f.unit_code", "day": DAY, "deadline_at": "f.deadline_at"},
+    OPEN_COUNTERS,
+    "f.received_at IS NOT NULL AND f.on_time IS NULL AND f.deadline_at IS NOT NULL",
+)
 
 
 def _changes_table(name: str, projection: Projection) -> Table:
     """Contributions not folded into the buckets yet: per batch, its dossiers' -1 before and +1
     after. Logged (they are committed state until folded: a crash must not lose them)."""
-    types: dict[str, Any] = {"day": Date, "unit_code": String(32), "procedure_code": String(16),
-                             "channel": SmallInteger, "deadline_at": DateTime(timezone=True)}
-    return Table(name, Base.metadata, Column("sign", SmallInteger, nullable=False),
-                 *(Column(k, types[k]) for k in projection.keys),
-                 *(Column(c, Integer, nullable=False) for c in projection.counters))
+    types: dict[str, Any] = {
+        "day": Date,
+        "unit_code": String(32),
+        "procedure_code": String(16),
+        "channel": SmallInteger,
+        "deadline_at": DateTime(timezone=True),
+    }
+    return Table(
+        name,
+        Base.metadata,
+        Column("sign", SmallInteger, nullable=False),
+        *(Column(k, types[k]) for k in projection.keys),
+        *(Column(c, Integer, nullable=False) for c in projection.counters),
+    )
 
 
 CHANGES = {DAYS: _changes_table("rollup_day_changes", DAYS), OPEN: _changes_table("rollup_open_changes", OPEN)}
@@ -140,14 +167,19 @@ def _adding(target: str, keys: str, counters: Collection[str], source: str, grou
     sums = ", ".join(f"sum(c.sign * c.{n})" for n in counters)
     moved = " OR ".join(f"sum(c.sign * c.{n}) <> 0" for n in counters)
     sets = ", ".join(f"{n} = {target}.{n} + EXCLUDED.{n}" for n in counters)
-    return (f"INSERT INTO {target} ({keys}, {', '.join(counters)}) SELECT {group}, {sums} {source} "
-            f"GROUP BY {group} HAVING {moved} ON CONFLICT ({keys}) DO UPDATE SET {sets}")
+    return (
+        f"INSERT INTO {target} ({keys}, {', '.join(counters)}) SELECT {group}, {sums} {source} "
+        f"GROUP BY {group} HAVING {moved} ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+    )
 
 
 def _grains(rollup: Rollup) -> str:
     """Each day's change lands in its day, month and year buckets (those the rollup has)."""
-    first = {"d": "c.day", "m": "CAST(date_trunc('month', CAST(c.day AS timestamp)) AS date)",
-             "y": "CAST(date_trunc('year', CAST(c.day AS timestamp)) AS date)"}
+    first = {
+        "d": "c.day",
+        "m": "CAST(date_trunc('month', CAST(c.day AS timestamp)) AS date)",
+        "y": "CAST(date_trunc('year', CAST(c.day AS timestamp)) AS date)",
+    }
     values = ", ".join(f"('{g}', {first[g]})" for g in rollup.grains)
     return f"FROM rollup_day_changes c CROSS JOIN LATERAL (VALUES {values}) AS g(grain, bucket)"
 
@@ -159,8 +191,14 @@ def current(rollup: Rollup) -> str:
     # Each column of the pending rows has its bucket column's type exactly (the grain a varchar
     # like the table's, not the VALUES' text): else PostgreSQL cannot push the readers' WHERE into
     # the UNION and reads every bucket of the table (a province-month took 1 s instead of 30 ms).
-    pending = ", ".join(("CAST(g.grain AS varchar)", "g.bucket", *(f"c.{k}" for k in rollup.keys),
-                         *(f"c.sign * c.{n} AS {n}" for n in rollup.counters)))
+    pending = ", ".join(
+        (
+            "CAST(g.grain AS varchar)",
+            "g.bucket",
+            *(f"c.{k}" for k in rollup.keys),
+            *(f"c.sign * c.{n} AS {n}" for n in rollup.counters),
+        )
+    )
     return f"(SELECT {columns} FROM {rollup.table.name} UNION ALL SELECT {pending} {_grains(rollup)})"
 
 
@@ -168,21 +206,50 @@ def current_open() -> str:
     """The open dossiers' summary as of now (see current())."""
     keys, counters = ", ".join(OPEN.keys), list(OPEN_COUNTERS)
     pending = ", ".join((*(f"c.{k}" for k in OPEN.keys), *(f"c.sign * c.{n} AS {n}" for n in counters)))
-    return (f"(SELECT {keys}, {', '.join(counters)} FROM open_rollups "
-            f"UNION ALL SELECT {pending} FROM rollup_open_changes c)")
+    return (
+        f"(SELECT {keys}, {', '.join(counters)} FROM open_rollups "
+        f"UNION ALL SELECT {pending} FROM rollup_open_changes c)"
+    )
 
 
 _RECORD = {p: text(_record(p)) for p in CHANGES}
-_APPLY = [text(_adding(r.table.name, ", ".join((*GRAIN_KEYS, *r.keys)), r.counters, _grains(r),
-                       ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in r.keys))))) for r in ROLLUPS]
-_APPLY.append(text(_adding("open_rollups", ", ".join(OPEN.keys), list(OPEN_COUNTERS), "FROM rollup_open_changes c",
-                           ", ".join(f"c.{k}" for k in OPEN.keys))))
+_APPLY = [
+    text(
+        _adding(
+            r.table.name,
+            ", ".join((*GRAIN_KEYS, *r.keys)),
+            r.counters,
+            _grains(r),
+            ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in r.keys))),
+        )
+    )
+    for r in ROLLUPS
+]
+_APPLY.append(
+    text(
+        _adding(
+            "open_rollups",
+            ", ".join(OPEN.keys),
+            list(OPEN_COUNTERS),
+            "FROM rollup_open_changes c",
+            ", ".join(f"c.{k}" for k in OPEN.keys),
+        )
+    )
+)
 # Closed dossiers leave their summary row: the table holds only the open ones.
 _APPLY.append(text("DELETE FROM open_rollups WHERE n = 0"))
 _APPLY += [text(f"DELETE FROM {t.name}") for t in CHANGES.values()]
 
-DIGEST = hashlib.sha256(repr([sorted(COUNTERS.items()), sorted(OPEN_COUNTERS.items()), OPEN.where,
-                              [(r.table.name, r.keys, r.counters, r.grains) for r in ROLLUPS]]).encode()).hexdigest()
+DIGEST = hashlib.sha256(
+    repr(
+        [
+            sorted(COUNTERS.items()),
+            sorted(OPEN_COUNTERS.items()),
+            OPEN.where,
+            [(r.table.name, r.keys, r.counters, r.grains) for r in ROLLUPS],
+        ]
+    ).encode()
+).hexdigest()
 # Rollup maintenance is serialized: two transactions retracting and reasserting the same dossier
 # (a partition handed over mid-batch) would otherwise count it twice, and share the changes tables.
 # The key names the schema: metrics processes of other schemas in the same database (tests, the
@@ -230,26 +297,41 @@ async def rebuild_rollups(session: AsyncSession) -> None:
     for table in (*(r.table.name for r in ROLLUPS), "open_rollups", *(t.name for t in CHANGES.values())):
         await session.execute(text(f"DELETE FROM {table}"))
     counters = ", ".join(COUNTERS)
-    await session.execute(text(f"INSERT INTO rollups (grain, bucket, {', '.join(KEYS)}, {counters}) "
-                               + DAYS.select().replace("SELECT ", "SELECT 'd', ", 1)))
+    await session.execute(
+        text(
+            f"INSERT INTO rollups (grain, bucket, {', '.join(KEYS)}, {counters}) "
+            + DAYS.select().replace("SELECT ", "SELECT 'd', ", 1)
+        )
+    )
     for rollup in ROLLUPS:
         keys, counters = ", ".join(rollup.keys), ", ".join(rollup.counters)
         sums = ", ".join(f"sum({c})" for c in rollup.counters)
         if rollup is not ALL:  # the days from the widest rollup's days
-            await session.execute(text(
-                f"INSERT INTO {rollup.table.name} (grain, bucket, {keys}, {counters}) SELECT 'd', bucket, {keys}, "
-                f"{sums} FROM rollups WHERE grain = 'd' GROUP BY bucket, {keys}"))
+            await session.execute(
+                text(
+                    f"INSERT INTO {rollup.table.name} (grain, bucket, {keys}, {counters}) SELECT 'd', bucket, {keys}, "
+                    f"{sums} FROM rollups WHERE grain = 'd' GROUP BY bucket, {keys}"
+                )
+            )
         for grain, trunc in (("m", "month"), ("y", "year")):  # months and years from its own days
             if grain in rollup.grains:
-                await session.execute(text(
-                    f"INSERT INTO {rollup.table.name} (grain, bucket, {keys}, {counters}) SELECT '{grain}', "
-                    f"CAST(date_trunc('{trunc}', CAST(bucket AS timestamp)) AS date), {keys}, {sums} "
-                    f"FROM {rollup.table.name} WHERE grain = 'd' GROUP BY 2, {keys}"))
-    await session.execute(text(f"INSERT INTO open_rollups ({', '.join(OPEN.keys)}, {', '.join(OPEN_COUNTERS)}) "
-                               + OPEN.select()))
-    await session.execute(text(
-        "INSERT INTO rollup_definition (id, digest) VALUES (1, :d) "
-        "ON CONFLICT (id) DO UPDATE SET digest = EXCLUDED.digest"), {"d": DIGEST})
+                await session.execute(
+                    text(
+                        f"INSERT INTO {rollup.table.name} (grain, bucket, {keys}, {counters}) SELECT '{grain}', "
+                        f"CAST(date_trunc('{trunc}', CAST(bucket AS timestamp)) AS date), {keys}, {sums} "
+                        f"FROM {rollup.table.name} WHERE grain = 'd' GROUP BY 2, {keys}"
+                    )
+                )
+    await session.execute(
+        text(f"INSERT INTO open_rollups ({', '.join(OPEN.keys)}, {', '.join(OPEN_COUNTERS)}) " + OPEN.select())
+    )
+    await session.execute(
+        text(
+            "INSERT INTO rollup_definition (id, digest) VALUES (1, :d) "
+            "ON CONFLICT (id) DO UPDATE SET digest = EXCLUDED.digest"
+        ),
+        {"d": DIGEST},
+    )
 
 
 async def ensure_rollups(session: AsyncSession) -> None:

@@ -82,8 +82,18 @@ def targets_report(report: dict, year_targets: YearTargets | None) -> list[dict]
             for c in report["children"]
             if c["received"] and met(t.rate, c["rates"][t.rate], t.target) is False
         ]
-        out.append({"rate": t.rate, "label": t.label, "target": t.target, "source": t.source,
-                    "alternatives": [a.model_dump() for a in t.alternatives],
-                    "actual": actual["ratio"], "numerator": actual["numerator"], "denominator": actual["denominator"],
-                    "met": met(t.rate, actual, t.target), "units_short": sorted(short, key=lambda u: u["ratio"])})
+        out.append(
+            {
+                "rate": t.rate,
+                "label": t.label,
+                "target": t.target,
+                "source": t.source,
+                "alternatives": [a.model_dump() for a in t.alternatives],
+                "actual": actual["ratio"],
+                "numerator": actual["numerator"],
+                "denominator": actual["denominator"],
+                "met": met(t.rate, actual, t.target),
+                "units_short": sorted(short, key=lambda u: u["ratio"]),
+            }
+        )
     return out

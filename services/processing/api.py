@@ -28,13 +28,16 @@ router = APIRouter(prefix="/v1")
 
 # Per-dossier data needs a reader token (shared/auth.py).
 # A reader token reads the dossiers of its units (and the units below them) only.
-READER_ONLY: dict[str, Any] = {"dependencies": [READER], "responses": {401: {"description": "No valid reader token"},
-                                                                       403: {"description": "Another unit's dossier"}}}
+READER_ONLY: dict[str, Any] = {
+    "dependencies": [READER],
+    "responses": {401: {"description": "No valid reader token"}, 403: {"description": "Another unit's dossier"}},
+}
 Code = Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64, description="Mã hồ sơ")]
 
 
 class Anomaly(BaseModel):
     """An event not applied because the dossier's status did not allow it."""
+
     event_id: str
     dossier_code: str
     type: str
@@ -50,6 +53,7 @@ class ProcedureChange(BaseModel):
 
 class CatalogImport(BaseModel):
     """What an import of the procedure list changed (or would change, on a dry run)."""
+
     added: list[str]
     changed: list[ProcedureChange]
     unchanged: int
@@ -61,6 +65,7 @@ class CatalogImport(BaseModel):
 
 class PendingCode(BaseModel):
     """An unknown procedure or unit code and the dossiers held for it."""
+
     kind: str = Field(description="what is unknown: procedure or unit")
     code: str
     dossiers: int
@@ -80,11 +85,13 @@ async def get_dossier(session: SessionDep, code: Code, reader: ReaderDep) -> Dos
     stored = {r.id: r.data for r in rows}  # the events' data is answered as stored
     if dossier is None and not events:
         raise HTTPException(404, detail=f"no dossier {code}")
-    return DossierView.model_validate({
-        "state": dossier.state if dossier else None,
-        "control_sheet": control_sheet(events),
-        "events": [{"id": e.id, "type": e.type, "time": e.time, "data": stored[e.id]} for e in events],
-    })
+    return DossierView.model_validate(
+        {
+            "state": dossier.state if dossier else None,
+            "control_sheet": control_sheet(events),
+            "events": [{"id": e.id, "type": e.type, "time": e.time, "data": stored[e.id]} for e in events],
+        }
+    )
 
 
 @router.get("/anomalies", tags=["dossiers"], **READER_ONLY)
@@ -96,8 +103,12 @@ async def list_anomalies(
 ) -> list[Anomaly]:
     """Events that were not applied because the dossier's status did not allow them, newest
     first; of the reader's units only."""
-    query = (select(AnomalyRow).where(readable(reader, AnomalyRow.dossier_code))
-             .order_by(AnomalyRow.detected_at.desc(), AnomalyRow.event_id).limit(limit))
+    query = (
+        select(AnomalyRow)
+        .where(readable(reader, AnomalyRow.dossier_code))
+        .order_by(AnomalyRow.detected_at.desc(), AnomalyRow.event_id)
+        .limit(limit)
+    )
     if dossier:
         query = query.where(AnomalyRow.dossier_code == dossier)
     rows = (await session.execute(query)).scalars().all()
@@ -112,8 +123,9 @@ async def list_procedures(session: SessionDep) -> list[Procedure]:
 
 
 @router.put("/procedures/{code}", tags=["catalog"], dependencies=[OPERATOR])
-async def put_procedure(runtime: RuntimeDep, session: SessionDep, folding: FoldingDep, code: str,
-                        procedure: Procedure) -> Procedure:
+async def put_procedure(
+    runtime: RuntimeDep, session: SessionDep, folding: FoldingDep, code: str, procedure: Procedure
+) -> Procedure:
     """Create or replace one procedure; new dossiers use it from the next event on."""
     if procedure.code != code:
         raise HTTPException(422, detail=f"body code {procedure.code} differs from path code {code}")
@@ -127,8 +139,12 @@ async def put_procedure(runtime: RuntimeDep, session: SessionDep, folding: Foldi
 MAX_CATALOG_FILE = 20 * 1024 * 1024
 
 
-@router.post("/procedures/import", tags=["catalog"], dependencies=[OPERATOR],
-             responses={422: {"description": "Invalid rows: nothing was changed; each row and field is named"}})
+@router.post(
+    "/procedures/import",
+    tags=["catalog"],
+    dependencies=[OPERATOR],
+    responses={422: {"description": "Invalid rows: nothing was changed; each row and field is named"}},
+)
 async def import_procedures(
     request: Request,
     runtime: RuntimeDep,
@@ -136,8 +152,7 @@ async def import_procedures(
     folding: FoldingDep,
     format: Annotated[Literal["csv", "xlsx"], Query(description="The body's format")],
     dry_run: Annotated[bool, Query(description="Only show what would change")] = False,
-    effective_from: Annotated[date | None, Query(description="When changed time limits apply (default today)")]
-    = None,
+    effective_from: Annotated[date | None, Query(description="When changed time limits apply (default today)")] = None,
 ) -> CatalogImport:
     """Import the province's procedure list, the file as the request body (CSV or xlsx in the national
     TTHC database's export shape): added, changed (old and new values), unchanged, not in the file
@@ -149,8 +164,9 @@ async def import_procedures(
             raise HTTPException(413, detail="body: the file is larger than 20 MB")
     try:
         async with session.begin():
-            report = await import_catalog(session, content, f"import.{format}", dry_run=dry_run,
-                                          effective_from=effective_from, folding=folding)
+            report = await import_catalog(
+                session, content, f"import.{format}", dry_run=dry_run, effective_from=effective_from, folding=folding
+            )
     except CatalogFileError as exc:
         raise HTTPException(422, detail=exc.errors) from exc
     runtime.relay.wake()
@@ -168,6 +184,7 @@ def upsert_procedures(procedures: list[Procedure], *, replace: bool):
     stmt = insert(ProcedureRow).values([{"code": p.code, "definition": p.model_dump()} for p in procedures])
     if replace:
         # updated_at moves: processing's CatalogCache reloads on it (onupdate does not apply here).
-        return stmt.on_conflict_do_update(index_elements=[ProcedureRow.code],
-                                          set_={"definition": stmt.excluded.definition, "updated_at": func.now()})
+        return stmt.on_conflict_do_update(
+            index_elements=[ProcedureRow.code], set_={"definition": stmt.excluded.definition, "updated_at": func.now()}
+        )
     return stmt.on_conflict_do_nothing()

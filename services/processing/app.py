@@ -12,8 +12,8 @@ from services.processing.deadlines import run_overdue_timer
 from services.processing.handlers import ACCEPTS, handle_intake_batch
 from services.processing.models import Base
 from services.processing.pending import Folding, learn_known
-from services.processing.working import FoldRules
 from services.processing.workcalendar import load_calendar
+from services.processing.working import FoldRules
 from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
@@ -44,10 +44,18 @@ def create_app(settings: ProcessingSettings | None = None) -> FastAPI:
             # Codes learned while stopped (a new unit file, a catalog import by command): judge them.
             async with runtime.sessionmaker() as session, session.begin():
                 await learn_known(session, app.state.folding)
-            runtime.spawn("overdue timer", partial(
-                run_overdue_timer, runtime.sessionmaker, calendar=calendar, catalog=catalog, topics=runtime.topics,
-                wake=runtime.relay.wake, rules=rules,
-            ))
+            runtime.spawn(
+                "overdue timer",
+                partial(
+                    run_overdue_timer,
+                    runtime.sessionmaker,
+                    calendar=calendar,
+                    catalog=catalog,
+                    topics=runtime.topics,
+                    wake=runtime.relay.wake,
+                    rules=rules,
+                ),
+            )
             yield
 
     async def seed_catalog(session) -> None:

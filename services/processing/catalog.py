@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.event_types import PROCEDURE_CODE, ProcedureFacts
 from services.processing.models import ProcedureRow
 from services.processing.workcalendar import TimeLimit
+from shared.event_types import PROCEDURE_CODE, ProcedureFacts
 
 SEED = Path(__file__).parent / "data" / "procedures.json"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

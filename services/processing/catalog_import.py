@@ -45,15 +45,46 @@ COLUMNS = {
     "full_online_eligible": ("Đủ điều kiện DVC trực tuyến toàn trình", "full_online_eligible"),
 }
 REQUIRED = ("code", "name", "field", "level", "limit_amount", "limit_unit", "online")
-LEVELS = {"cấp tỉnh": "PROVINCE", "tỉnh": "PROVINCE", "province": "PROVINCE",
-          "cấp xã": "COMMUNE", "xã": "COMMUNE", "commune": "COMMUNE"}
-UNITS = {"ngày làm việc": "working_days", "working_days": "working_days", "ngày": "calendar_days",
-         "calendar_days": "calendar_days", "giờ": "hours", "giờ làm việc": "hours", "hours": "hours",
-         "tháng": "months", "months": "months"}
-ONLINE = {"toàn trình": "full", "full": "full", "một phần": "partial", "partial": "partial",
-          "không": "none", "": "none", "none": "none"}
-YES = {"có": True, "x": True, "1": True, "true": True, "yes": True,
-       "không": False, "": False, "0": False, "false": False, "no": False}
+LEVELS = {
+    "cấp tỉnh": "PROVINCE",
+    "tỉnh": "PROVINCE",
+    "province": "PROVINCE",
+    "cấp xã": "COMMUNE",
+    "xã": "COMMUNE",
+    "commune": "COMMUNE",
+}
+UNITS = {
+    "ngày làm việc": "working_days",
+    "working_days": "working_days",
+    "ngày": "calendar_days",
+    "calendar_days": "calendar_days",
+    "giờ": "hours",
+    "giờ làm việc": "hours",
+    "hours": "hours",
+    "tháng": "months",
+    "months": "months",
+}
+ONLINE = {
+    "toàn trình": "full",
+    "full": "full",
+    "một phần": "partial",
+    "partial": "partial",
+    "không": "none",
+    "": "none",
+    "none": "none",
+}
+YES = {
+    "có": True,
+    "x": True,
+    "1": True,
+    "true": True,
+    "yes": True,
+    "không": False,
+    "": False,
+    "0": False,
+    "false": False,
+    "no": False,
+}
 # Facts the national list does not carry: kept from the catalog's current entry.
 KEPT = ("result_is_document", "online_payment", "fee_data_synced", "population_data_connected", "former_limits")
 
@@ -100,8 +131,9 @@ def _read_rows(content: bytes, filename: str) -> list[dict[str, str]]:
 
 def _column(headers: list[str]) -> dict[str, str]:
     by_lower = {h.lower(): h for h in headers}
-    found = {key: next((by_lower[n.lower()] for n in names if n.lower() in by_lower), None)
-             for key, names in COLUMNS.items()}
+    found = {
+        key: next((by_lower[n.lower()] for n in names if n.lower() in by_lower), None) for key, names in COLUMNS.items()
+    }
     missing = [COLUMNS[k][0] for k in REQUIRED if found[k] is None]
     if missing:
         raise CatalogFileError([{"row": None, "field": m, "message": "column missing"} for m in missing])
@@ -136,15 +168,19 @@ def parse(rows: list[dict[str, str]], current: dict[str, Procedure]) -> list[Pro
             row_errors.append({"row": n, "field": "fee", "message": "must be an amount in VND"})
             fee = 0
         fields = {
-            "code": v["code"], "name": v["name"], "field": v["field"], "field_code": v.get("field_code") or None,
+            "code": v["code"],
+            "name": v["name"],
+            "field": v["field"],
+            "field_code": v.get("field_code") or None,
             "level": _lookup(LEVELS, v["level"], "level", n, row_errors),
             "limit": {"amount": amount, "unit": _lookup(UNITS, v["limit_unit"], "limit_unit", n, row_errors)},
             "online": _lookup(ONLINE, v["online"], "online", n, row_errors),
             "fee": fee,
             "paper_result": _lookup(YES, v.get("paper_result", ""), "paper_result", n, row_errors),
             "applicants": v.get("applicants") or None,
-            "full_online_eligible": _lookup(YES, v.get("full_online_eligible", ""), "full_online_eligible", n,
-                                            row_errors),
+            "full_online_eligible": _lookup(
+                YES, v.get("full_online_eligible", ""), "full_online_eligible", n, row_errors
+            ),
         }
         if v["code"] in out:
             row_errors.append({"row": n, "field": "code", "message": f"{v['code'][:20]} appears twice"})
@@ -154,8 +190,10 @@ def parse(rows: list[dict[str, str]], current: dict[str, Procedure]) -> list[Pro
             try:
                 out[v["code"]] = Procedure.model_validate({**kept, **fields})
             except ValidationError as exc:
-                row_errors += [{"row": n, "field": ".".join(map(str, e["loc"])), "message": e["msg"]}
-                               for e in exc.errors(include_input=False)]
+                row_errors += [
+                    {"row": n, "field": ".".join(map(str, e["loc"])), "message": e["msg"]}
+                    for e in exc.errors(include_input=False)
+                ]
         errors += row_errors
     if errors:
         raise CatalogFileError(errors)
@@ -171,28 +209,48 @@ def changes(imported: list[Procedure], current: dict[str, Procedure], effective_
             added.append(p.code)
             to_write.append(p)
             continue
-        diff = {k: [getattr(before, k), getattr(p, k)] for k in Procedure.model_fields
-                if k != "former_limits" and getattr(before, k) != getattr(p, k)}
+        diff = {
+            k: [getattr(before, k), getattr(p, k)]
+            for k in Procedure.model_fields
+            if k != "former_limits" and getattr(before, k) != getattr(p, k)
+        }
         if not diff:
             continue
         if "limit" in diff:
-            p = p.model_copy(update={"former_limits": [
-                *[f for f in before.former_limits if f.until < effective_from],
-                FormerLimit(amount=before.limit.amount, unit=before.limit.unit, until=effective_from)]})
+            p = p.model_copy(
+                update={
+                    "former_limits": [
+                        *[f for f in before.former_limits if f.until < effective_from],
+                        FormerLimit(amount=before.limit.amount, unit=before.limit.unit, until=effective_from),
+                    ]
+                }
+            )
         to_write.append(p)
         changed.append({"code": p.code, "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in diff.items()}})
     seen = {p.code for p in imported}
-    return {"added": sorted(added), "changed": changed, "unchanged": len(imported) - len(added) - len(changed),
-            "not_in_file": sorted(c for c in current if c not in seen), "effective_from": effective_from.isoformat(),
-            "write": to_write}
+    return {
+        "added": sorted(added),
+        "changed": changed,
+        "unchanged": len(imported) - len(added) - len(changed),
+        "not_in_file": sorted(c for c in current if c not in seen),
+        "effective_from": effective_from.isoformat(),
+        "write": to_write,
+    }
 
 
 def _plain(value):
     return value.model_dump() if hasattr(value, "model_dump") else value
 
 
-async def import_catalog(session: AsyncSession, content: bytes, filename: str, *, dry_run: bool = False,
-                         effective_from: date | None = None, folding=None) -> dict:
+async def import_catalog(
+    session: AsyncSession,
+    content: bytes,
+    filename: str,
+    *,
+    dry_run: bool = False,
+    effective_from: date | None = None,
+    folding=None,
+) -> dict:
     """Parse, compare and (unless dry_run) write; then judge the dossiers held for new codes."""
     from services.processing.api import upsert_procedures
     from services.processing.models import ProcedureRow
@@ -200,14 +258,13 @@ async def import_catalog(session: AsyncSession, content: bytes, filename: str, *
 
     rows = (await session.execute(select(ProcedureRow.definition))).scalars()
     current = {d["code"]: Procedure.model_validate(d) for d in rows}
-    report = changes(parse(read_rows(content, filename), current), current,
-                     effective_from or datetime.now(VN).date())
+    report = changes(parse(read_rows(content, filename), current), current, effective_from or datetime.now(VN).date())
     to_write = report.pop("write")
     report["dry_run"] = dry_run
     report["released"] = {}
     if not dry_run and to_write:
         for start in range(0, len(to_write), 500):
-            await session.execute(upsert_procedures(to_write[start:start + 500], replace=True))
+            await session.execute(upsert_procedures(to_write[start : start + 500], replace=True))
         if folding is not None:
             report["released"] = await learn_known(session, folding)
     return report
@@ -233,21 +290,31 @@ async def _run(args: argparse.Namespace) -> dict:
     from services.processing.config import ProcessingSettings
     from services.processing.models import Base
     from services.processing.pending import Folding
-    from services.processing.working import FoldRules
     from services.processing.workcalendar import load_calendar
+    from services.processing.working import FoldRules
     from shared.db import create_schema, make_engine, make_sessionmaker
     from shared.tables import PLUMBING
     from shared.topics import Topics
 
     settings = ProcessingSettings()
     engine = make_engine(settings.database_url, settings.db_schema, pool_size=1)
-    folding = Folding(load_calendar(settings.holidays_path, cutoff=settings.cutoff), CatalogCache(),
-                      Topics(settings.topic_prefix), FoldRules(settings.extension_moves_due_date))
+    folding = Folding(
+        load_calendar(settings.holidays_path, cutoff=settings.cutoff),
+        CatalogCache(),
+        Topics(settings.topic_prefix),
+        FoldRules(settings.extension_moves_due_date),
+    )
     try:
         await create_schema(engine, settings.db_schema, PLUMBING, Base.metadata)
         async with make_sessionmaker(engine)() as session, session.begin():
-            return await import_catalog(session, args.file.read_bytes(), args.file.name, dry_run=args.dry_run,
-                                        effective_from=args.effective_from, folding=folding)
+            return await import_catalog(
+                session,
+                args.file.read_bytes(),
+                args.file.name,
+                dry_run=args.dry_run,
+                effective_from=args.effective_from,
+                folding=folding,
+            )
     finally:
         await engine.dispose()
 

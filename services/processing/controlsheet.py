@@ -37,16 +37,18 @@ def control_sheet(events: list[StoredEvent]) -> list[dict]:
             steps[-1]["ended_at"] = e.time
             steps[-1]["verdict"] = step_verdict(e.time, steps[-1]["due_at"])
         if isinstance(d := e.data, Transferred):
-            steps.append({
-                "from_unit": d.from_unit,
-                "to_unit": d.to_unit,
-                "from_official": d.from_official,
-                "to_official": d.to_official,
-                "handed_at": e.time,
-                "due_at": d.step_due_at,
-                "ended_at": None,
-                "verdict": None,
-            })
+            steps.append(
+                {
+                    "from_unit": d.from_unit,
+                    "to_unit": d.to_unit,
+                    "from_official": d.from_official,
+                    "to_official": d.to_official,
+                    "handed_at": e.time,
+                    "due_at": d.step_due_at,
+                    "ended_at": None,
+                    "verdict": None,
+                }
+            )
     return sorted(steps + documents, key=lambda row: row["handed_at"]) if documents else steps
 
 
@@ -57,7 +59,19 @@ def document_row(e: StoredEvent) -> dict:
     d = e.data
     assert isinstance(d, (DocumentStatus, DocumentStatusV2))  # stored.py decodes dossier.document_status so
     status = d.status_code if isinstance(d, DocumentStatusV2) else d.status
-    return {"kind": "document_status", "status": status, "status_name": DOCUMENT_STATUS_NAMES.get(status),
-            "recall": status == RECALL_AGREED, "document_id": d.document_id,
-            "note": d.note, "from_unit": d.organ_id, "to_unit": None, "from_official": None,
-            "to_official": None, "handed_at": e.time, "due_at": None, "ended_at": e.time, "verdict": None}
+    return {
+        "kind": "document_status",
+        "status": status,
+        "status_name": DOCUMENT_STATUS_NAMES.get(status),
+        "recall": status == RECALL_AGREED,
+        "document_id": d.document_id,
+        "note": d.note,
+        "from_unit": d.organ_id,
+        "to_unit": None,
+        "from_official": None,
+        "to_official": None,
+        "handed_at": e.time,
+        "due_at": None,
+        "ended_at": e.time,
+        "verdict": None,
+    }

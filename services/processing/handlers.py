@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.processing.catalog import CatalogCache
 from services.processing.refold import add_intake_events
-from services.processing.working import FoldRules
 from services.processing.workcalendar import WorkCalendar
+from services.processing.working import FoldRules
 from shared.consumer import Message, Rejected
 from shared.event_types import INTAKE_MODELS
 from shared.topics import Topics
@@ -27,6 +27,12 @@ async def handle_intake_batch(
     topics: Topics,
     rules: FoldRules = FoldRules(),
 ) -> Rejected:
-    await add_intake_events(session, [(m.envelope, m.data) for m in messages], calendar=calendar, catalog=catalog,
-                            topics=topics, rules=rules)
+    await add_intake_events(
+        session,
+        [(m.envelope, m.data) for m in messages],
+        calendar=calendar,
+        catalog=catalog,
+        topics=topics,
+        rules=rules,
+    )
     return []

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from services.processing.catalog import Procedure
-from services.processing.transitions import illegal_reason
-from services.processing.workcalendar import WorkCalendar
 from services.processing.controlsheet import control_sheet
 from services.processing.stored import StoredEvent
+from services.processing.transitions import illegal_reason
+from services.processing.workcalendar import WorkCalendar
 from services.processing.working import APPLY, FoldRules, Working, in_order, recalls
 from shared.event_types import (
     OPENING_TYPES,
@@ -49,8 +49,14 @@ def fold(
         return None
     w = Working(code, procedure, calendar, rules)
     for e in ordered:
-        reason = illegal_reason(e.type, w.status, opened=bool(w.unit_code), received=w.received_at is not None,
-                                waiting=w.waiting_since is not None, processed=w.processed_at is not None)
+        reason = illegal_reason(
+            e.type,
+            w.status,
+            opened=bool(w.unit_code),
+            received=w.received_at is not None,
+            waiting=w.waiting_since is not None,
+            processed=w.processed_at is not None,
+        )
         if reason:
             w.anomalies.append(Anomaly(event_id=e.id, type=e.type, time=e.time, reason=reason))
         else:
@@ -83,14 +89,22 @@ def _handling_time(f: Working) -> float | None:
     pauses = [(s.requested_at, s.supplied_at) for s in f.supplements if s.supplied_at]
     if unit in ("working_days", "hours"):
         office = f.calendar.office_time_between(f.received_at, f.end_at) - sum(
-            (f.calendar.office_time_between(a, b) for a, b in pauses), timedelta())
+            (f.calendar.office_time_between(a, b) for a, b in pauses), timedelta()
+        )
         return round(office / (f.calendar.office_day if unit == "working_days" else timedelta(hours=1)), 2)
     elapsed = f.end_at - f.received_at - f.paused
     return round(elapsed / timedelta(days=30 if unit == "months" else 1), 2)
 
 
-def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, result_is_document: bool,
-           document_number: str | None) -> DossierState:
+def _state(
+    f: Working,
+    revision: int,
+    steps: list[dict],
+    pending: list[str],
+    *,
+    result_is_document: bool,
+    document_number: str | None,
+) -> DossierState:
     components = f.components
     on_time, deadline = _verdict(f) if not pending else (None, None)
     overdue = deadline is not None and f.deadline_passed_at is not None and f.deadline_passed_at >= deadline
@@ -126,16 +140,31 @@ def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, 
         disliked=f.disliked,
         procedure=f.procedure,
         submitted_at=f.submitted_at,
-        documents=[DocumentItem(code=code, digitized=c.digitized, reused=c.reused,
-                                from_population_data=c.from_population_data,
-                                from_personal_data_store=c.from_personal_data_store,
-                                **_file(c) if isinstance(c, ComponentRecordedV2) else {})
-                   for code, c in components.items()],
+        documents=[
+            DocumentItem(
+                code=code,
+                digitized=c.digitized,
+                reused=c.reused,
+                from_population_data=c.from_population_data,
+                from_personal_data_store=c.from_personal_data_store,
+                **_file(c) if isinstance(c, ComponentRecordedV2) else {},
+            )
+            for code, c in components.items()
+        ],
         fees=f.fees,
         supplements=f.supplements,
         results=f.results,
-        steps=[StepItem(unit_code=s["to_unit"], official=s["to_official"], started_at=s["handed_at"],
-                        due_at=s["due_at"], ended_at=s["ended_at"], verdict=s["verdict"]) for s in steps],
+        steps=[
+            StepItem(
+                unit_code=s["to_unit"],
+                official=s["to_official"],
+                started_at=s["handed_at"],
+                due_at=s["due_at"],
+                ended_at=s["ended_at"],
+                verdict=s["verdict"],
+            )
+            for s in steps
+        ],
         anomalies=f.anomalies,
         result_is_document=result_is_document,
         document_number=document_number,
@@ -145,16 +174,19 @@ def _state(f: Working, revision: int, steps: list[dict], pending: list[str], *, 
         pending_catalog=pending,
         vneid_authenticated=bool(f.portal.get("vneid_authenticated")),
         databases_consulted=list(f.portal.get("databases_consulted") or []),
-        result_in_citizen_store=any(isinstance(r, ResultRecordedV2) and r.in_citizen_store
-                                    for r in f.result_facts.values()),
+        result_in_citizen_store=any(
+            isinstance(r, ResultRecordedV2) and r.in_citizen_store for r in f.result_facts.values()
+        ),
         summary=f.portal.get("summary"),
         submission_place=f.portal.get("submission_place"),
         form=f.portal.get("form"),
         applicant_type=f.portal.get("applicant_type"),
         applicant_code=f.portal.get("applicant_code"),
         payment_method=f.payment_method,
-        result_items=[ResultItem(code=code, **_file(r) if isinstance(r, ResultRecordedV2) else {})
-                      for code, r in f.result_facts.items()],
+        result_items=[
+            ResultItem(code=code, **_file(r) if isinstance(r, ResultRecordedV2) else {})
+            for code, r in f.result_facts.items()
+        ],
     )
 
 

@@ -13,6 +13,7 @@ Tết 2007: 17/2 vs 18/2). Do not replace this with a Chinese-calendar library.
 
 Supported range: lunar years 1800-2199 (the range of Ho Ngoc Duc's tables).
 """
+
 from __future__ import annotations
 
 from datetime import date
@@ -39,11 +40,21 @@ def _new_moon(k: int) -> float:
     m = (359.2242 + 29.10535608 * k - 0.0000333 * t2 - 0.00000347 * t3) * _DR  # sun anomaly
     mp = (306.0253 + 385.81691806 * k + 0.0107306 * t2 + 0.00001236 * t3) * _DR  # moon anomaly
     f = (21.2964 + 390.67050646 * k - 0.0016528 * t2 - 0.00000239 * t3) * _DR  # latitude arg.
-    c1 = ((0.1734 - 0.000393 * t) * sin(m) + 0.0021 * sin(2 * m)
-          - 0.4068 * sin(mp) + 0.0161 * sin(2 * mp) - 0.0004 * sin(3 * mp)
-          + 0.0104 * sin(2 * f) - 0.0051 * sin(m + mp) - 0.0074 * sin(m - mp)
-          + 0.0004 * sin(2 * f + m) - 0.0004 * sin(2 * f - m) - 0.0006 * sin(2 * f + mp)
-          + 0.0010 * sin(2 * f - mp) + 0.0005 * sin(2 * mp + m))
+    c1 = (
+        (0.1734 - 0.000393 * t) * sin(m)
+        + 0.0021 * sin(2 * m)
+        - 0.4068 * sin(mp)
+        + 0.0161 * sin(2 * mp)
+        - 0.0004 * sin(3 * mp)
+        + 0.0104 * sin(2 * f)
+        - 0.0051 * sin(m + mp)
+        - 0.0074 * sin(m - mp)
+        + 0.0004 * sin(2 * f + m)
+        - 0.0004 * sin(2 * f - m)
+        - 0.0006 * sin(2 * f + mp)
+        + 0.0010 * sin(2 * f - mp)
+        + 0.0005 * sin(2 * mp + m)
+    )
     if t < -11:
         delta_t = 0.001 + 0.000839 * t + 0.0002261 * t2 - 0.00000845 * t3 - 0.000000081 * t * t3
     else:
@@ -62,8 +73,11 @@ def _sun_sector(jdn: int) -> int:
     t2 = t * t
     m = (357.52910 + 35999.05030 * t - 0.0001559 * t2 - 0.00000048 * t * t2) * _DR
     l0 = 280.46645 + 36000.76983 * t + 0.0003032 * t2
-    dl = ((1.914600 - 0.004817 * t - 0.000014 * t2) * sin(m)
-          + (0.019993 - 0.000101 * t) * sin(2 * m) + 0.000290 * sin(3 * m))
+    dl = (
+        (1.914600 - 0.004817 * t - 0.000014 * t2) * sin(m)
+        + (0.019993 - 0.000101 * t) * sin(2 * m)
+        + 0.000290 * sin(3 * m)
+    )
     longitude = ((l0 + dl) * _DR) % (2 * pi)
     return floor(longitude / pi * 6)
 

@@ -29,9 +29,7 @@ class Dossier(Base):
     """The current canonical state (the last published dossier.state)."""
 
     __tablename__ = "dossiers"
-    __table_args__ = (
-        Index("ix_dossiers_overdue_timer", "deadline_at", postgresql_where=text("overdue_pending")),
-    )
+    __table_args__ = (Index("ix_dossiers_overdue_timer", "deadline_at", postgresql_where=text("overdue_pending")),)
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     unit_code: Mapped[str] = mapped_column(String(32))

@@ -20,10 +20,10 @@ from services.processing.catalog import CatalogCache
 from services.processing.lifecycle import fold
 from services.processing.models import AnomalyRow, Dossier, DossierEvent, PendingCatalog
 from services.processing.stored import StoredEvent, remember, stored_event
-from services.processing.working import FoldRules
 from services.processing.workcalendar import WorkCalendar
-from shared.deadletters import DeadLetter
+from services.processing.working import FoldRules
 from shared.db import BulkInsert, any_of, none_of, upsert
+from shared.deadletters import DeadLetter
 from shared.event_types import Anomaly, Data, DossierState
 from shared.events import Envelope, make_event, serialize
 from shared.outbox import add_to_outbox
@@ -31,9 +31,15 @@ from shared.topics import Topics
 from shared.units import load_units
 
 
-async def add_intake_events(session: AsyncSession, events: Sequence[tuple[Envelope, Data]], *,
-                            calendar: WorkCalendar, catalog: CatalogCache, topics: Topics,
-                            rules: FoldRules = FoldRules()) -> None:
+async def add_intake_events(
+    session: AsyncSession,
+    events: Sequence[tuple[Envelope, Data]],
+    *,
+    calendar: WorkCalendar,
+    catalog: CatalogCache,
+    topics: Topics,
+    rules: FoldRules = FoldRules(),
+) -> None:
     """Store the events not stored yet (by id) and re-fold the dossiers they changed.
 
     A dossier of a procedure or unit the catalog does not know yet is kept and held (pending
@@ -41,8 +47,14 @@ async def add_intake_events(session: AsyncSession, events: Sequence[tuple[Envelo
     new_rows: dict[str, dict] = {}
     for e, data in events:
         encoded = pydantic_core.to_json(data)  # the normalized form, encoded once (Rust)
-        new_rows[e.id] = {"id": e.id, "dossier_code": e.subject, "type": e.type, "time": e.time, "source": e.source,
-                          "data": encoded}
+        new_rows[e.id] = {
+            "id": e.id,
+            "dossier_code": e.subject,
+            "type": e.type,
+            "time": e.time,
+            "source": e.source,
+            "data": encoded,
+        }
         remember(e.type, encoded.decode(), data)  # what the folds below read back: decoded already
     if not new_rows:
         return
@@ -51,8 +63,15 @@ async def add_intake_events(session: AsyncSession, events: Sequence[tuple[Envelo
         await refold(session, changed, calendar=calendar, catalog=catalog, topics=topics, rules=rules)
 
 
-async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalendar, catalog: CatalogCache,
-                 topics: Topics, rules: FoldRules = FoldRules()) -> None:
+async def refold(
+    session: AsyncSession,
+    codes: set[str],
+    *,
+    calendar: WorkCalendar,
+    catalog: CatalogCache,
+    topics: Topics,
+    rules: FoldRules = FoldRules(),
+) -> None:
     """Recompute the given dossiers from all their events and publish their new states.
 
     Per-dossier advisory locks serialize this with the overdue timer and with another replica
@@ -65,8 +84,9 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     )
     ev = DossierEvent.__table__.c  # Core rows, not ORM objects: no identity map to build
     # The data as stored text (`json` keeps it verbatim): stored_event decodes what it has not seen.
-    rows = await session.execute(select(ev.dossier_code, ev.id, ev.type, ev.time, cast(ev.data, Text))
-                                 .where(any_of(ev.dossier_code, ordered)))
+    rows = await session.execute(
+        select(ev.dossier_code, ev.id, ev.type, ev.time, cast(ev.data, Text)).where(any_of(ev.dossier_code, ordered))
+    )
     events: dict[str, list[StoredEvent]] = defaultdict(list)
     for code, *event in rows.tuples():
         events[code].append(stored_event(*event))
@@ -75,8 +95,12 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     states = [
         s
         for code, evs in events.items()
-        if (s := fold(code, evs, procedure=procedures.get, calendar=calendar, rules=rules,
-                      known_unit=units.__contains__)) is not None
+        if (
+            s := fold(
+                code, evs, procedure=procedures.get, calendar=calendar, rules=rules, known_unit=units.__contains__
+            )
+        )
+        is not None
     ]
     if not states:
         return
@@ -85,8 +109,7 @@ async def refold(session: AsyncSession, codes: set[str], *, calendar: WorkCalend
     await _record_pending(session, states)
     new_anomalies = await _record_anomalies(session, states)
     now = datetime.now(UTC)
-    messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now), data))
-                for s, data in encoded]
+    messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now), data)) for s, data in encoded]
     messages += [(topics.dead_letter, code, _anomaly_record(code, a)) for code, a in new_anomalies]
     await add_to_outbox(session, messages)
 
@@ -107,32 +130,48 @@ def _state_event(s: DossierState, now: datetime):
 async def _record_anomalies(session: AsyncSession, states: list[DossierState]) -> list[tuple[str, Anomaly]]:
     """Make the anomalies table match the folds; return the anomalies seen for the first time."""
     codes = [s.dossier_code for s in states]
-    await session.execute(delete(AnomalyRow).where(any_of(AnomalyRow.dossier_code, codes)).where(
-        none_of(AnomalyRow.event_id, [a.event_id for s in states for a in s.anomalies])))
+    await session.execute(
+        delete(AnomalyRow)
+        .where(any_of(AnomalyRow.dossier_code, codes))
+        .where(none_of(AnomalyRow.event_id, [a.event_id for s in states for a in s.anomalies]))
+    )
     found = [(s.dossier_code, a) for s in states for a in s.anomalies]
     if not found:
         return []
     stmt = insert(AnomalyRow).on_conflict_do_nothing().returning(AnomalyRow.event_id)
-    rows = [{"event_id": a.event_id, "dossier_code": code, "type": a.type, "time": a.time, "reason": a.reason}
-            for code, a in found]
+    rows = [
+        {"event_id": a.event_id, "dossier_code": code, "type": a.type, "time": a.time, "reason": a.reason}
+        for code, a in found
+    ]
     inserted = set((await session.execute(stmt, rows)).scalars())
     return [(code, a) for code, a in found if a.event_id in inserted]
 
 
 async def _record_pending(session: AsyncSession, states: list[DossierState]) -> None:
     """Make the pending-catalog list match the folds (a dossier leaves it once judged)."""
-    await session.execute(delete(PendingCatalog).where(any_of(PendingCatalog.dossier_code,
-                                                             [s.dossier_code for s in states])))
-    rows = [{"dossier_code": s.dossier_code, "code": code, "unit_code": s.unit_code, "received_at": s.received_at}
-            for s in states for code in s.pending_catalog]
+    await session.execute(
+        delete(PendingCatalog).where(any_of(PendingCatalog.dossier_code, [s.dossier_code for s in states]))
+    )
+    rows = [
+        {"dossier_code": s.dossier_code, "code": code, "unit_code": s.unit_code, "received_at": s.received_at}
+        for s in states
+        for code in s.pending_catalog
+    ]
     if rows:
         await session.execute(insert(PendingCatalog).on_conflict_do_nothing(), rows)
 
 
 def _anomaly_record(code: str, anomaly: Anomaly) -> bytes:
     """The dead letter of an illegal transition: the dossier and the event not applied."""
-    return DeadLetter(service="processing", kind="illegal_transition", reason=anomaly.reason, dossier_code=code,
-                      event_id=anomaly.event_id, type=anomaly.type, event_time=anomaly.time).encode()
+    return DeadLetter(
+        service="processing",
+        kind="illegal_transition",
+        reason=anomaly.reason,
+        dossier_code=code,
+        event_id=anomaly.event_id,
+        type=anomaly.type,
+        event_time=anomaly.time,
+    ).encode()
 
 
 def _dossier_row(s: DossierState, state: bytes) -> dict:
@@ -150,5 +189,8 @@ def _dossier_row(s: DossierState, state: bytes) -> dict:
 
 _DOSSIER_COLUMNS = ["code", "unit_code", "status", "revision", "due_at", "deadline_at", "overdue_pending", "state"]
 UPSERT_DOSSIER = BulkInsert(Dossier.__table__, _DOSSIER_COLUMNS, upsert("code", _DOSSIER_COLUMNS))
-INSERT_EVENTS = BulkInsert(DossierEvent.__table__, ["id", "dossier_code", "type", "time", "source", "data"],
-                           "ON CONFLICT DO NOTHING RETURNING dossier_code")
+INSERT_EVENTS = BulkInsert(
+    DossierEvent.__table__,
+    ["id", "dossier_code", "type", "time", "source", "data"],
+    "ON CONFLICT DO NOTHING RETURNING dossier_code",
+)

@@ -27,14 +27,15 @@ Due dates (`due_at`), computed in Asia/Ho_Chi_Minh; results are aware datetimes:
     days only) counted from the effective reception moment; due exactly when the
     Nth hour is used up (so it can be 11:30, never inside the lunch break).
 """
+
 from __future__ import annotations
 
 import calendar
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
@@ -60,6 +61,7 @@ class TimeLimit:
 @dataclass(frozen=True)
 class Override:
     """One entry of the official table: days off and make-up days for `year`."""
+
     year: int
     name: str
     source: str
@@ -71,10 +73,14 @@ class Override:
 def statutory_days(year: int) -> dict[str, set[date]]:
     """Statutory days off of `year` per occasion, compensatory days included."""
     tet, sep2 = lunar_to_solar(year, 1, 1), date(year, 9, 2)
-    occ = {"new_year": {date(year, 1, 1)}, "tet": {tet + i * _DAY for i in range(-1, 4)},
-           "hung_kings": {lunar_to_solar(year, 3, 10)}, "reunification": {date(year, 4, 30)},
-           "labour_day": {date(year, 5, 1)},
-           "national_day": {sep2, sep2 + (_DAY if sep2.weekday() in (0, 3, 6) else -_DAY)}}
+    occ = {
+        "new_year": {date(year, 1, 1)},
+        "tet": {tet + i * _DAY for i in range(-1, 4)},
+        "hung_kings": {lunar_to_solar(year, 3, 10)},
+        "reunification": {date(year, 4, 30)},
+        "labour_day": {date(year, 5, 1)},
+        "national_day": {sep2, sep2 + (_DAY if sep2.weekday() in (0, 3, 6) else -_DAY)},
+    }
     taken = set().union(*occ.values())
     for day, name in sorted((d, n) for n, days in occ.items() for d in days):
         if day.weekday() >= 5:
@@ -87,8 +93,14 @@ def statutory_days(year: int) -> dict[str, set[date]]:
 
 
 class WorkCalendar:
-    def __init__(self, overrides: Iterable[Override] = (), *, cutoff: time | None = None,
-                 office_hours=DEFAULT_OFFICE_HOURS, tz: str = "Asia/Ho_Chi_Minh") -> None:
+    def __init__(
+        self,
+        overrides: Iterable[Override] = (),
+        *,
+        cutoff: time | None = None,
+        office_hours=DEFAULT_OFFICE_HOURS,
+        tz: str = "Asia/Ho_Chi_Minh",
+    ) -> None:
         self.overrides = tuple(overrides)
         self.office_hours = tuple(tuple(period) for period in office_hours)
         bounds = [t for period in self.office_hours for t in period]
@@ -102,8 +114,9 @@ class WorkCalendar:
 
     def _statutory_off(self, year: int) -> frozenset[date]:
         if year not in self._statutory:
-            self._statutory[year] = frozenset(d for name, days in statutory_days(year).items()
-                                              if (year, name) not in self._replaced for d in days)
+            self._statutory[year] = frozenset(
+                d for name, days in statutory_days(year).items() if (year, name) not in self._replaced for d in days
+            )
         return self._statutory[year]
 
     def is_working_day(self, day: date) -> bool:
@@ -148,8 +161,9 @@ class WorkCalendar:
     @property
     def office_day(self) -> timedelta:
         """The length of one working day's office hours (7.5 h by default)."""
-        return sum((datetime.combine(date.min, c) - datetime.combine(date.min, o) for o, c in self.office_hours),
-                   timedelta())
+        return sum(
+            (datetime.combine(date.min, c) - datetime.combine(date.min, o) for o, c in self.office_hours), timedelta()
+        )
 
     def due_at(self, received_at: datetime, limit: TimeLimit) -> datetime:
         if received_at.tzinfo is None:

@@ -63,12 +63,22 @@ class FoldRules:
 
 # PAKN deadlines when the event carries none (Decision 766's formula document, 5.2), in working days
 # from the day the feedback was received: answer, refuse to handle, ask the citizen for more.
-FEEDBACK_LIMITS = {"answered": TimeLimit(15, "working_days"), "refused": TimeLimit(2, "working_days"),
-                   "supplement_requested": TimeLimit(5, "working_days")}
+FEEDBACK_LIMITS = {
+    "answered": TimeLimit(15, "working_days"),
+    "refused": TimeLimit(2, "working_days"),
+    "supplement_requested": TimeLimit(5, "working_days"),
+}
 
 
-PORTAL_FACTS = ("summary", "submission_place", "form", "applicant_type", "applicant_code", "vneid_authenticated",
-                "databases_consulted")
+PORTAL_FACTS = (
+    "summary",
+    "submission_place",
+    "form",
+    "applicant_type",
+    "applicant_code",
+    "vneid_authenticated",
+    "databases_consulted",
+)
 
 # Events stamped with the same time are applied in lifecycle order.
 ORDER = {
@@ -98,6 +108,8 @@ ORDER = {
         ]
     )
 }
+
+
 def in_order(events: Iterable[StoredEvent]) -> list[StoredEvent]:
     return sorted(events, key=lambda e: (e.time, ORDER.get(e.type, 99), e.id))
 
@@ -191,8 +203,9 @@ def supplement_requested(w: Working, e: StoredEvent, d: WithReason) -> None:
     w.supplement_requests += 1
     w.waiting_since = e.time
     w.status = Status.SUPPLEMENT_REQUESTED
-    w.supplements.append(SupplementItem(requested_at=e.time, supplied_at=None, due_before=w.deadline(),
-                                        due_after=None, reason=d.reason))
+    w.supplements.append(
+        SupplementItem(requested_at=e.time, supplied_at=None, due_before=w.deadline(), due_after=None, reason=d.reason)
+    )
 
 
 def supplement_supplied(w: Working, e: StoredEvent, d: object) -> None:

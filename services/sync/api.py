@@ -21,8 +21,9 @@ router = APIRouter(prefix="/v1/sync", tags=["sync"])
 
 class Requeue(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
-                                                    description="None: every failing dossier")
+    dossier_codes: list[DossierCode] | None = Field(
+        default=None, max_length=10_000, description="None: every failing dossier"
+    )
 
 
 class Period(BaseModel):
@@ -33,6 +34,7 @@ class Period(BaseModel):
 
 class Failure(BaseModel):
     """A dossier (or signing request) that is failing: refused (parked) or failed `attempts` times."""
+
     dossier_code: str
     revision: int
     status: int
@@ -59,8 +61,9 @@ class PortalReconciled(Reconciled):
 
 
 @router.get("/failures")
-async def list_failures(session: SessionDep, settings: SettingsDep, reader: ReaderDep,
-                        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[Failure]:
+async def list_failures(
+    session: SessionDep, settings: SettingsDep, reader: ReaderDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+) -> list[Failure]:
     """Dossiers the portal refused, or whose sync failed at least failure_attempts times (of the
     reader's units)."""
     rows = await backlog.failures(session, min_attempts=settings.failure_attempts, limit=limit)
@@ -76,11 +79,18 @@ async def requeue(session: SessionDep, settings: SettingsDep, body: Requeue) -> 
 
 
 @router.post("/reconcile", dependencies=[OPERATOR])
-async def reconcile_period(runtime: RuntimeDep, settings: SettingsDep, portal: PortalDep,
-                           body: Period) -> PortalReconciled:
+async def reconcile_period(
+    runtime: RuntimeDep, settings: SettingsDep, portal: PortalDep, body: Period
+) -> PortalReconciled:
     """Compare the period's dossiers with the portal (TraCuuHoSo) and re-queue the differences;
     the summary counts the differing fields (names only) and lists the first differing dossiers."""
     details: dict[str, list[str]] = {}
-    result = await reconcile(runtime.sessionmaker, portal, start=body.start, end=body.end,
-                             concurrency=settings.reconcile_concurrency, details=details)
+    result = await reconcile(
+        runtime.sessionmaker,
+        portal,
+        start=body.start,
+        end=body.end,
+        concurrency=settings.reconcile_concurrency,
+        details=details,
+    )
     return PortalReconciled.model_validate(result | summary(details))

@@ -29,10 +29,15 @@ from shared.units import load_units
 
 
 def portal_client(client: httpx.AsyncClient, settings: SyncSettings) -> PortalClient:
-    return PortalClient(client, username=settings.portal_username,
-                        password=settings.portal_password.get_secret_value(), dstcode=settings.portal_dstcode,
-                        madonvi=settings.portal_madonvi, auth_path=settings.portal_auth_path,
-                        service_path=settings.portal_service_path)
+    return PortalClient(
+        client,
+        username=settings.portal_username,
+        password=settings.portal_password.get_secret_value(),
+        dstcode=settings.portal_dstcode,
+        madonvi=settings.portal_madonvi,
+        auth_path=settings.portal_auth_path,
+        service_path=settings.portal_service_path,
+    )
 
 
 def create_app(settings: SyncSettings | None = None) -> FastAPI:
@@ -42,26 +47,40 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         dialect = Dialect(load_units(), settings.dossier_code_pattern)
         handle_lifecycle_batch = lifecycle_handler(dialect)
-        async with (httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client,
-                    httpx.AsyncClient(base_url=settings.intake_url or "http://intake.invalid",
-                                      timeout=settings.portal_timeout_seconds) as intake):
-            async with service_runtime(
-                settings,
-                Base.metadata,
-                service="sync",
-                consume=lambda topics: [topics.lifecycle],
-                accepts=ACCEPTS,
-                # Signing requests are queued only when the document connector is on.
-                handle=lambda runtime: (with_signing_requests(handle_lifecycle_batch) if settings.docsys_url
-                                        else handle_lifecycle_batch),
-            ) as runtime, connector(runtime, settings) as docsys:
-                portal = PortalSender(portal_client(client, settings), runtime.sessionmaker, dialect,
-                                      IntakeIdentities(intake, settings.intake_token.get_secret_value())
-                                      if settings.intake_url and settings.intake_token else NoIdentities())
+        async with (
+            httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client,
+            httpx.AsyncClient(
+                base_url=settings.intake_url or "http://intake.invalid", timeout=settings.portal_timeout_seconds
+            ) as intake,
+        ):
+            async with (
+                service_runtime(
+                    settings,
+                    Base.metadata,
+                    service="sync",
+                    consume=lambda topics: [topics.lifecycle],
+                    accepts=ACCEPTS,
+                    # Signing requests are queued only when the document connector is on.
+                    handle=lambda runtime: (
+                        with_signing_requests(handle_lifecycle_batch) if settings.docsys_url else handle_lifecycle_batch
+                    ),
+                ) as runtime,
+                connector(runtime, settings) as docsys,
+            ):
+                portal = PortalSender(
+                    portal_client(client, settings),
+                    runtime.sessionmaker,
+                    dialect,
+                    IntakeIdentities(intake, settings.intake_token.get_secret_value())
+                    if settings.intake_url and settings.intake_token
+                    else NoIdentities(),
+                )
                 # Workers share the backlog as replicas do (leases, SKIP LOCKED): a round waits on
                 # the portal, the database and intake in turn, and another round can use that time.
-                workers = [DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings,
-                                          wake=runtime.relay.wake) for _ in range(settings.delivery_workers)]
+                workers = [
+                    DeliveryWorker(runtime.sessionmaker, portal, runtime.topics, settings, wake=runtime.relay.wake)
+                    for _ in range(settings.delivery_workers)
+                ]
                 for n, worker in enumerate(workers):
                     # A runtime task: restarted if it fails, cancelled at shutdown before the relay drains.
                     runtime.spawn(f"delivery-{n}", worker.run)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Interval, and_, bindparam, delete, func, or_, select, tuple_, update
@@ -44,14 +44,18 @@ async def claim(session: AsyncSession, *, limit: int, lease_seconds: float, tabl
     """Lease up to `limit` due rows; rows another replica holds are skipped, not waited for."""
     B = tables.backlog
     now = func.now()
-    due = (select(B.dossier_code)
-           .where(~B.parked, B.next_attempt_at <= now, or_(B.leased_until.is_(None), B.leased_until < now))
-           .order_by(B.next_attempt_at)
-           .limit(limit)
-           .with_for_update(skip_locked=True))
+    due = (
+        select(B.dossier_code)
+        .where(~B.parked, B.next_attempt_at <= now, or_(B.leased_until.is_(None), B.leased_until < now))
+        .order_by(B.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     # One statement: the due rows are locked, leased and returned together.
     rows = await session.execute(
-        update(B).where(B.dossier_code.in_(due)).values(leased_until=now + timedelta(seconds=lease_seconds))
+        update(B)
+        .where(B.dossier_code.in_(due))
+        .values(leased_until=now + timedelta(seconds=lease_seconds))
         .returning(B.dossier_code, B.revision, B.status, B.received_at, B.record, B.attempts)
         .execution_options(synchronize_session=False)
     )
@@ -63,9 +67,19 @@ async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Table
     B, SyncState = tables.backlog, tables.state
     sent = sorted(sent, key=lambda c: c.dossier_code)
     await _lock_in_order(session, sent, B)
-    await _state_upsert(SyncState).execute(session, [
-        {"dossier_code": c.dossier_code, "revision": c.revision, "status": c.status,
-         "received_at": c.received_at, "record": c.record} for c in sent])
+    await _state_upsert(SyncState).execute(
+        session,
+        [
+            {
+                "dossier_code": c.dossier_code,
+                "revision": c.revision,
+                "status": c.status,
+                "received_at": c.received_at,
+                "record": c.record,
+            }
+            for c in sent
+        ],
+    )
     keys = [(c.dossier_code, c.revision) for c in sent]
     await session.execute(delete(B).where(tuple_(B.dossier_code, B.revision).in_(keys)))
     await _release(session, sent, B)
@@ -76,11 +90,14 @@ def _state_upsert(state: type[SyncState]) -> BulkInsert:
     """The target now holds these revisions (one statement a round, not one per dossier; an
     older revision never replaces a newer one)."""
     name = state.__tablename__
-    return BulkInsert(state.__table__, ["dossier_code", "revision", "status", "received_at", "record"],
-                      'ON CONFLICT ("dossier_code") DO UPDATE SET "revision" = EXCLUDED."revision", '
-                      '"status" = EXCLUDED."status", "record" = EXCLUDED."record", '
-                      '"received_at" = EXCLUDED."received_at", "synced_at" = now() '
-                      f'WHERE {name}."revision" <= EXCLUDED."revision"')
+    return BulkInsert(
+        state.__table__,
+        ["dossier_code", "revision", "status", "received_at", "record"],
+        'ON CONFLICT ("dossier_code") DO UPDATE SET "revision" = EXCLUDED."revision", '
+        '"status" = EXCLUDED."status", "record" = EXCLUDED."record", '
+        '"received_at" = EXCLUDED."received_at", "synced_at" = now() '
+        f'WHERE {name}."revision" <= EXCLUDED."revision"',
+    )
 
 
 async def release(session: AsyncSession, rows: list[Claimed], *, tables: Tables = PORTAL) -> None:
@@ -88,8 +105,9 @@ async def release(session: AsyncSession, rows: list[Claimed], *, tables: Tables 
     await _release(session, sorted(rows, key=lambda c: c.dossier_code), tables.backlog)
 
 
-async def failed(session: AsyncSession, rows: Sequence[tuple[Claimed, str, float | None]], *, park: bool,
-                 tables: Tables = PORTAL) -> None:
+async def failed(
+    session: AsyncSession, rows: Sequence[tuple[Claimed, str, float | None]], *, park: bool, tables: Tables = PORTAL
+) -> None:
     """Count an attempt; retry after its delay (seconds), or park the row when `park`."""
     B = tables.backlog
     if not rows:
@@ -99,39 +117,57 @@ async def failed(session: AsyncSession, rows: Sequence[tuple[Claimed, str, float
     stmt = (
         update(B)
         .where(B.dossier_code == bindparam("code"), B.revision == bindparam("rev"))
-        .values(attempts=B.attempts + 1, last_error=bindparam("error"), leased_until=None, parked=park,
-                next_attempt_at=func.now() + bindparam("delay", type_=Interval))
+        .values(
+            attempts=B.attempts + 1,
+            last_error=bindparam("error"),
+            leased_until=None,
+            parked=park,
+            next_attempt_at=func.now() + bindparam("delay", type_=Interval),
+        )
         .execution_options(synchronize_session=False)
     )
     conn = await session.connection()
-    await conn.execute(stmt, [{"code": c.dossier_code, "rev": c.revision, "error": error[:2000],
-                               "delay": timedelta(seconds=delay or 0)} for c, error, delay in rows])
+    await conn.execute(
+        stmt,
+        [
+            {"code": c.dossier_code, "rev": c.revision, "error": error[:2000], "delay": timedelta(seconds=delay or 0)}
+            for c, error, delay in rows
+        ],
+    )
     await _release(session, [c for c, _, _ in rows], B)
 
 
 async def _lock_in_order(session: AsyncSession, rows: list[Claimed], B) -> None:
     """Lock the rows by dossier code first: the consumer's upsert locks in the same order,
     so the two never deadlock (each waits for the other instead)."""
-    await session.execute(select(B.dossier_code).where(any_of(B.dossier_code, [c.dossier_code for c in rows]))
-                          .order_by(B.dossier_code).with_for_update())
+    await session.execute(
+        select(B.dossier_code)
+        .where(any_of(B.dossier_code, [c.dossier_code for c in rows]))
+        .order_by(B.dossier_code)
+        .with_for_update()
+    )
 
 
 async def _release(session: AsyncSession, rows: list[Claimed], B) -> None:
     # A row superseded while leased keeps its (new) schedule; only its lease ends.
-    await session.execute(update(B).where(any_of(B.dossier_code, [c.dossier_code for c in rows]))
-                          .values(leased_until=None))
+    await session.execute(
+        update(B).where(any_of(B.dossier_code, [c.dossier_code for c in rows])).values(leased_until=None)
+    )
 
 
 def _failing(min_attempts: int, B=SyncBacklog):
     return or_(B.parked, B.attempts >= min_attempts)
 
 
-async def failures(session: AsyncSession, *, min_attempts: int, limit: int = 1000,
-                   tables: Tables = PORTAL) -> list[dict]:
+async def failures(
+    session: AsyncSession, *, min_attempts: int, limit: int = 1000, tables: Tables = PORTAL
+) -> list[dict]:
     B = tables.backlog
     rows = await session.execute(
         select(B.dossier_code, B.revision, B.status, B.attempts, B.parked, B.last_error, B.next_attempt_at)
-        .where(_failing(min_attempts, B)).order_by(B.dossier_code).limit(limit)
+        .where(_failing(min_attempts, B))
+        .order_by(B.dossier_code)
+        .limit(limit)
     )
     return [dict(r._mapping) for r in rows]
 
@@ -149,8 +185,7 @@ async def oldest(session: AsyncSession, *, tables: Tables = PORTAL) -> datetime 
     return (await session.execute(select(func.min(B.enqueued_at)))).scalar()
 
 
-async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempts: int,
-                  tables: Tables = PORTAL) -> int:
+async def requeue(session: AsyncSession, codes: list[str] | None, *, min_attempts: int, tables: Tables = PORTAL) -> int:
     """Make failing rows (all, or those named) due now with a fresh attempt count."""
     B = tables.backlog
     where = and_(_failing(min_attempts, B), B.dossier_code.in_(codes)) if codes else _failing(min_attempts, B)
@@ -165,10 +200,13 @@ async def requeue_from_state(session: AsyncSession, codes: list[str], *, tables:
     B, SyncState = tables.backlog, tables.state
     if not codes:
         return 0
-    source = select(SyncState.dossier_code, SyncState.revision, SyncState.status, SyncState.received_at,
-                    SyncState.record).where(SyncState.dossier_code.in_(codes), SyncState.record.is_not(None))
+    source = select(
+        SyncState.dossier_code, SyncState.revision, SyncState.status, SyncState.received_at, SyncState.record
+    ).where(SyncState.dossier_code.in_(codes), SyncState.record.is_not(None))
     stmt = insert(B).from_select(["dossier_code", "revision", "status", "received_at", "record"], source)
-    result = await session.execute(stmt.on_conflict_do_update(
-        index_elements=[B.dossier_code], set_={"next_attempt_at": func.now(), "parked": False, "attempts": 0}
-    ))
+    result = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[B.dossier_code], set_={"next_attempt_at": func.now(), "parked": False, "attempts": 0}
+        )
+    )
     return cast(CursorResult[Any], result).rowcount  # DML: SQLAlchemy types it as a plain Result

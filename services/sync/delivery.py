@@ -49,8 +49,10 @@ def meters(prefix: str, target: str, failures_path: str) -> Meters:
         Gauge(f"{prefix}_backlog", f"Dossiers waiting to be delivered to the {target}"),
         Gauge(f"{prefix}_failures", f"Dossiers whose delivery keeps failing (see GET {failures_path})"),
         Gauge(f"{prefix}_circuit_open", f"1 while the circuit breaker keeps calls from the {target}"),
-        Gauge(f"{prefix}_oldest_undelivered_seconds",
-              f"Age of the oldest dossier revision waiting for the {target} (0 when none waits)"),
+        Gauge(
+            f"{prefix}_oldest_undelivered_seconds",
+            f"Age of the oldest dossier revision waiting for the {target} (0 when none waits)",
+        ),
     )
 
 
@@ -59,9 +61,14 @@ PORTAL_METERS = meters("sync", "portal", "/v1/sync/failures")
 
 def outcome_message(topics: Topics, c: Claimed) -> tuple[str, str, bytes]:
     """The `dossier.synced` outcome metrics reads; its id makes re-sends idempotent."""
-    event = make_event(event_id=f"{c.dossier_code}:s{c.revision}", type="dossier.synced", source="sync",
-                       subject=c.dossier_code, time=datetime.now(UTC),
-                       data=SyncOutcome(status=Status(c.status), revision=c.revision, ok=True))
+    event = make_event(
+        event_id=f"{c.dossier_code}:s{c.revision}",
+        type="dossier.synced",
+        source="sync",
+        subject=c.dossier_code,
+        time=datetime.now(UTC),
+        data=SyncOutcome(status=Status(c.status), revision=c.revision, ok=True),
+    )
     return topics.portal_sync, c.dossier_code, serialize(event)
 
 
@@ -69,19 +76,32 @@ class DeliveryWorker:
     """Drains one target's backlog. The portal is the default target; the document connector
     passes its own tables, outcome message, chunk size and meters."""
 
-    def __init__(self, sessionmaker: async_sessionmaker, portal: Portal, topics: Topics, settings: SyncSettings,
-                 *, wake: Callable[[], None] = lambda: None, rng: random.Random | None = None,
-                 breaker: CircuitBreaker | None = None, tables: backlog.Tables = backlog.PORTAL,
-                 outcome: Callable[[Topics, Claimed], tuple[str, str, bytes] | None] | None = None,
-                 chunk: int | None = None, meters: Meters = PORTAL_METERS, target: str = "portal"):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker,
+        portal: Portal,
+        topics: Topics,
+        settings: SyncSettings,
+        *,
+        wake: Callable[[], None] = lambda: None,
+        rng: random.Random | None = None,
+        breaker: CircuitBreaker | None = None,
+        tables: backlog.Tables = backlog.PORTAL,
+        outcome: Callable[[Topics, Claimed], tuple[str, str, bytes] | None] | None = None,
+        chunk: int | None = None,
+        meters: Meters = PORTAL_METERS,
+        target: str = "portal",
+    ):
         self._sessionmaker, self._portal, self._topics, self._s = sessionmaker, portal, topics, settings
         self._tables, self._outcome = tables, outcome or outcome_message
         self._chunk, self._m, self._target = chunk or settings.portal_chunk, meters, target
         self._wake_relay = wake
         self._rng = rng or random.Random()
-        self.breaker = breaker or CircuitBreaker(threshold=settings.breaker_threshold,
-                                                 cool_down=settings.breaker_cool_down_seconds,
-                                                 max_cool_down=settings.breaker_max_cool_down_seconds)
+        self.breaker = breaker or CircuitBreaker(
+            threshold=settings.breaker_threshold,
+            cool_down=settings.breaker_cool_down_seconds,
+            max_cool_down=settings.breaker_max_cool_down_seconds,
+        )
         self._paused_until = 0.0  # the portal's Retry-After
         self._gauges_at = 0.0
 
@@ -104,8 +124,7 @@ class DeliveryWorker:
             return 0
         size = 1 if self.breaker.state == "half-open" else self._chunk  # a trial call is small
         async with self._sessionmaker() as session, session.begin():
-            chunk = await backlog.claim(session, limit=size, lease_seconds=self._s.lease_seconds,
-                                        tables=self._tables)
+            chunk = await backlog.claim(session, limit=size, lease_seconds=self._s.lease_seconds, tables=self._tables)
         if not chunk:
             return 0
         try:
@@ -132,8 +151,9 @@ class DeliveryWorker:
             await self._refused(chunk, refused)
         return len(chunk)
 
-    async def _failed(self, chunk: list[Claimed], error: str, retry_after: float | None, *,
-                      outage: bool = True) -> None:
+    async def _failed(
+        self, chunk: list[Claimed], error: str, retry_after: float | None, *, outage: bool = True
+    ) -> None:
         if outage:
             self.breaker.record_failure()
         else:
@@ -142,12 +162,19 @@ class DeliveryWorker:
         if retry_after:
             self._paused_until = time.monotonic() + retry_after
         log.warning("%s unavailable for %d dossiers: %s", self._target, len(chunk), error[:300])
-        delays = [max(retry_after or 0, backoff_seconds(c.attempts + 1, base=self._s.backoff_base_seconds,
-                                                        cap=self._s.backoff_cap_seconds, rng=self._rng))
-                  for c in chunk]
+        delays = [
+            max(
+                retry_after or 0,
+                backoff_seconds(
+                    c.attempts + 1, base=self._s.backoff_base_seconds, cap=self._s.backoff_cap_seconds, rng=self._rng
+                ),
+            )
+            for c in chunk
+        ]
         async with self._sessionmaker() as session, session.begin():
-            await backlog.failed(session, [(c, error, d) for c, d in zip(chunk, delays, strict=True)], park=False,
-                                 tables=self._tables)
+            await backlog.failed(
+                session, [(c, error, d) for c, d in zip(chunk, delays, strict=True)], park=False, tables=self._tables
+            )
 
     async def _refused(self, chunk: list[Claimed], refused: dict[str, str]) -> None:
         ok = [c for c in chunk if c.dossier_code not in refused]
@@ -162,8 +189,9 @@ class DeliveryWorker:
         self._m.delivered.inc(len(ok))
         if bad:
             self._m.attempts_failed.labels("refused").inc(len(bad))
-            log.error("%s refused %d dossiers, e.g. %s: %s", self._target, len(bad), bad[0][0].dossier_code,
-                      bad[0][1][:300])
+            log.error(
+                "%s refused %d dossiers, e.g. %s: %s", self._target, len(bad), bad[0][0].dossier_code, bad[0][1][:300]
+            )
         if ok:
             self._wake_relay()
 
@@ -176,8 +204,9 @@ class DeliveryWorker:
         self._gauges_at = time.monotonic()
         try:
             async with self._sessionmaker() as session:
-                queued, failing = await backlog.counts(session, min_attempts=self._s.failure_attempts,
-                                                       tables=self._tables)
+                queued, failing = await backlog.counts(
+                    session, min_attempts=self._s.failure_attempts, tables=self._tables
+                )
                 oldest = await backlog.oldest(session, tables=self._tables)
         except Exception:  # a gauge is not worth failing delivery for
             return

@@ -32,20 +32,29 @@ def newest_states(messages: Sequence[Message]) -> dict[str, DossierState]:
 
 
 def _row(s: DossierState, dialect: Dialect) -> dict:
-    return {"dossier_code": s.dossier_code, "revision": s.revision, "status": int(s.status),
-            "received_at": s.received_at, "record": pydantic_core.to_json(payload(s, dialect)),
-            "attempts": 0, "parked": False}
+    return {
+        "dossier_code": s.dossier_code,
+        "revision": s.revision,
+        "status": int(s.status),
+        "received_at": s.received_at,
+        "record": pydantic_core.to_json(payload(s, dialect)),
+        "attempts": 0,
+        "parked": False,
+    }
 
 
 def lifecycle_handler(dialect: Dialect):
     """The consumer's handler, building records in the province's dialect (units, code pattern)."""
+
     async def handle(session: AsyncSession, messages: Sequence[Message]) -> Rejected:
         return await handle_lifecycle_batch(session, messages, dialect)
+
     return handle
 
 
-async def handle_lifecycle_batch(session: AsyncSession, messages: Sequence[Message],
-                                 dialect: Dialect | None = None) -> Rejected:
+async def handle_lifecycle_batch(
+    session: AsyncSession, messages: Sequence[Message], dialect: Dialect | None = None
+) -> Rejected:
     dialect = dialect or Dialect(load_units())
     latest = newest_states(messages)
     if not latest:
@@ -65,7 +74,9 @@ async def handle_lifecycle_batch(session: AsyncSession, messages: Sequence[Messa
 
 # A newer revision replaces the queued one and starts afresh; an older one is ignored.
 QUEUE_NEWER = BulkInsert(
-    SyncBacklog.__table__, ["dossier_code", "revision", "status", "received_at", "record", "attempts", "parked"],
+    SyncBacklog.__table__,
+    ["dossier_code", "revision", "status", "received_at", "record", "attempts", "parked"],
     "ON CONFLICT (dossier_code) DO UPDATE SET revision = EXCLUDED.revision, status = EXCLUDED.status, "
     "received_at = EXCLUDED.received_at, record = EXCLUDED.record, attempts = 0, next_attempt_at = now(), "
-    f"parked = false, last_error = NULL WHERE {only_if_newer(SyncBacklog.__tablename__)}")
+    f"parked = false, last_error = NULL WHERE {only_if_newer(SyncBacklog.__tablename__)}",
+)

@@ -58,10 +58,18 @@ def fields_differing(found: Any, held: dict) -> list[str]:
     return sorted(k for k in mine.keys() | theirs.keys() if k not in IDENTITY_FIELDS and mine.get(k) != theirs.get(k))
 
 
-async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: date, end: date,
-                    concurrency: int = 8, tables: backlog.Tables = backlog.PORTAL,
-                    differs: Callable[[Any, dict], bool] = portal_differs,
-                    progress: Progress | None = None, details: dict | None = None) -> dict[str, int]:
+async def reconcile(
+    sessionmaker: async_sessionmaker,
+    portal: Portal,
+    *,
+    start: date,
+    end: date,
+    concurrency: int = 8,
+    tables: backlog.Tables = backlog.PORTAL,
+    differs: Callable[[Any, dict], bool] = portal_differs,
+    progress: Progress | None = None,
+    details: dict | None = None,
+) -> dict[str, int]:
     """Check every dossier of [start, end] against a delivery target (the portal by default);
     return what was checked, differed, re-queued, unchecked. `details`, when given, receives the
     differing dossiers and their differing fields."""
@@ -71,8 +79,9 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
     day = func.coalesce(SyncState.received_at, SyncState.synced_at)
     async with sessionmaker() as session:
         rows = await session.execute(
-            select(SyncState.dossier_code, SyncState.record)
-            .where(day >= low, day < high, SyncState.record.is_not(None))
+            select(SyncState.dossier_code, SyncState.record).where(
+                day >= low, day < high, SyncState.record.is_not(None)
+            )
         )
         held = dict(rows.tuples().all())
     semaphore = asyncio.Semaphore(concurrency)  # bounded: the portal is shared with every province
@@ -94,8 +103,12 @@ async def reconcile(sessionmaker: async_sessionmaker, portal: Portal, *, start: 
         details |= {c: fields_differing(found[c], held[c]) for c in differing}
     async with sessionmaker() as session, session.begin():
         requeued = await backlog.requeue_from_state(session, differing, tables=tables)
-    return {"checked": len(held) - len(unchecked), "differences": len(differing), "requeued": requeued,
-            "unchecked": len(unchecked)}
+    return {
+        "checked": len(held) - len(unchecked),
+        "differences": len(differing),
+        "requeued": requeued,
+        "unchecked": len(unchecked),
+    }
 
 
 def summary(details: dict[str, list[str]], listed: int = 1000) -> dict[str, Any]:
@@ -127,12 +140,22 @@ async def _main(start: date, end: date, concurrency: int | None) -> dict:
     try:
         async with httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client:
             sessionmaker = make_sessionmaker(engine)
-            portal = PortalSender(portal_client(client, settings), sessionmaker,
-                                  Dialect(load_units(), settings.dossier_code_pattern), NoIdentities())
+            portal = PortalSender(
+                portal_client(client, settings),
+                sessionmaker,
+                Dialect(load_units(), settings.dossier_code_pattern),
+                NoIdentities(),
+            )
             details: dict[str, list[str]] = {}
-            result = await reconcile(sessionmaker, portal, start=start, end=end,
-                                     concurrency=concurrency or settings.reconcile_concurrency,
-                                     progress=stderr_progress(), details=details)
+            result = await reconcile(
+                sessionmaker,
+                portal,
+                start=start,
+                end=end,
+                concurrency=concurrency or settings.reconcile_concurrency,
+                progress=stderr_progress(),
+                details=details,
+            )
             return result | summary(details)
     finally:
         await engine.dispose()

@@ -24,8 +24,14 @@ class CircuitBreaker:
     closes it. While open the delivery worker sends nothing, so an absent portal is not hammered.
     """
 
-    def __init__(self, *, threshold: int = 5, cool_down: float = 1.0, max_cool_down: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        *,
+        threshold: int = 5,
+        cool_down: float = 1.0,
+        max_cool_down: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._threshold, self._base, self._max = threshold, cool_down, max_cool_down
         self._clock = clock
         self.failures = 0

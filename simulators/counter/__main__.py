@@ -26,24 +26,29 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60, help="dossiers received over the last N days")
     parser.add_argument("--rate", type=float, default=2000, help="events per second")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--api-key", default=os.environ.get("SIMULATOR_API_KEY"),
-                        help="intake API key (default: $SIMULATOR_API_KEY; prefer the variable: "
-                             "arguments show in the process list)")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("SIMULATOR_API_KEY"),
+        help="intake API key (default: $SIMULATOR_API_KEY; prefer the variable: arguments show in the process list)",
+    )
     args = parser.parse_args()
 
     now = datetime.now(UTC)
     generator = DossierGenerator(load_units(), seed=args.seed)
     dossiers = generator.dossiers(args.dossiers, now - timedelta(days=args.days), now)
     # Counters post what has happened so far; later steps of open dossiers are still to come.
-    events = sorted((e for d in dossiers for e in d if datetime.fromisoformat(e["time"]) <= now),
-                    key=lambda e: e["time"])
+    events = sorted(
+        (e for d in dossiers for e in d if datetime.fromisoformat(e["time"]) <= now), key=lambda e: e["time"]
+    )
     started = time.monotonic()
     if not args.api_key:
         parser.error("intake needs an API key: set SIMULATOR_API_KEY or pass --api-key")
     totals = asyncio.run(post_events(args.intake, events, rate=args.rate, api_key=args.api_key))
     elapsed = time.monotonic() - started
-    print(f"posted {len(events)} events for {len(dossiers)} dossiers in {elapsed:.1f} s: "
-          f"{totals['accepted']} accepted, {totals['duplicates']} duplicates, {totals['rejected']} rejected")
+    print(
+        f"posted {len(events)} events for {len(dossiers)} dossiers in {elapsed:.1f} s: "
+        f"{totals['accepted']} accepted, {totals['duplicates']} duplicates, {totals['rejected']} rejected"
+    )
 
 
 if __name__ == "__main__":

@@ -32,19 +32,42 @@ class EventFactory:
             "data": data,
         }
 
-    def received(self, code: str, at: datetime, *, unit: str, procedure: str, channel: int,
-                 receiving_unit: str | None = None) -> dict:
+    def received(
+        self, code: str, at: datetime, *, unit: str, procedure: str, channel: int, receiving_unit: str | None = None
+    ) -> dict:
         if receiving_unit is None:
             return self.event("dossier.received", code, at, unit_code=unit, procedure_code=procedure, channel=channel)
         # Version 2: received by another unit than the one handling it (outside its area).
-        return self.event("dossier.received", code, at, unit_code=unit, procedure_code=procedure, channel=channel,
-                          receiving_unit_code=receiving_unit) | {"version": 2}
-
-    def component(self, code: str, at: datetime, name: str, *, digitized: bool, reused: bool = False,
-                  population: bool = False, personal_store: bool = False) -> dict:
         return self.event(
-            "dossier.component_recorded", code, at, component_code=name, digitized=digitized,
-            reused=reused, from_population_data=population, from_personal_data_store=personal_store,
+            "dossier.received",
+            code,
+            at,
+            unit_code=unit,
+            procedure_code=procedure,
+            channel=channel,
+            receiving_unit_code=receiving_unit,
+        ) | {"version": 2}
+
+    def component(
+        self,
+        code: str,
+        at: datetime,
+        name: str,
+        *,
+        digitized: bool,
+        reused: bool = False,
+        population: bool = False,
+        personal_store: bool = False,
+    ) -> dict:
+        return self.event(
+            "dossier.component_recorded",
+            code,
+            at,
+            component_code=name,
+            digitized=digitized,
+            reused=reused,
+            from_population_data=population,
+            from_personal_data_store=personal_store,
         )
 
     def transferred(self, code: str, at: datetime, *, from_unit: str, to_unit: str) -> dict:
@@ -63,8 +86,9 @@ class EventFactory:
         return self.event("dossier.fee_paid", code, at, amount=amount, method=method)
 
     def result(self, code: str, at: datetime, *, electronic: bool, digitized: bool) -> dict:
-        return self.event("dossier.result_recorded", code, at, result_code="KQ", electronic=electronic,
-                          digitized=digitized)
+        return self.event(
+            "dossier.result_recorded", code, at, result_code="KQ", electronic=electronic, digitized=digitized
+        )
 
     def processed(self, code: str, at: datetime) -> dict:
         return self.event("dossier.processed", code, at)

@@ -9,8 +9,8 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from simulators.counter.events import EventFactory
 from shared.units import UnitTree
+from simulators.counter.events import EventFactory
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CATALOG = Path(__file__).parents[2] / "services" / "processing" / "data" / "procedures.json"
@@ -82,14 +82,27 @@ class DossierGenerator:
         code = self.dossier_code(unit, at)
         r = rng.random()
         channel = 2 if r < p.online else 3 if r < p.online + p.postal else 1
-        elsewhere = (commune and channel != 2 and self.rng2.random() < p.received_elsewhere
-                     and self.rng2.choice([c for c in self.communes if c != unit]))
-        out = [ev.received(code, at, unit=unit, procedure=proc["code"], channel=channel,
-                           receiving_unit=elsewhere or None)]
+        elsewhere = (
+            commune
+            and channel != 2
+            and self.rng2.random() < p.received_elsewhere
+            and self.rng2.choice([c for c in self.communes if c != unit])
+        )
+        out = [
+            ev.received(code, at, unit=unit, procedure=proc["code"], channel=channel, receiving_unit=elsewhere or None)
+        ]
         digitized = rng.random() < p.component_digitized
         for name in ("TP01", "TP02")[: rng.randint(1, 2)]:
-            out.append(ev.component(code, at + timedelta(minutes=5), name, digitized=digitized,
-                                    reused=rng.random() < p.reused, population=rng.random() < p.population_data))
+            out.append(
+                ev.component(
+                    code,
+                    at + timedelta(minutes=5),
+                    name,
+                    digitized=digitized,
+                    reused=rng.random() < p.reused,
+                    population=rng.random() < p.population_data,
+                )
+            )
         if rng.random() < p.refused:
             return out + [ev.refused(code, at + timedelta(hours=2))]
         limit = proc["limit"]["amount"] * CALENDAR_DAYS[proc["limit"]["unit"]]
@@ -107,8 +120,14 @@ class DossierGenerator:
         if proc["fee"]:
             online = 1 if rng.random() < p.paid_online else 0
             out.append(ev.fee_paid(code, at + timedelta(hours=1), proc["fee"], online))
-        out.append(ev.result(code, done - timedelta(minutes=30), electronic=rng.random() < p.electronic_result,
-                             digitized=rng.random() < p.result_digitized))
+        out.append(
+            ev.result(
+                code,
+                done - timedelta(minutes=30),
+                electronic=rng.random() < p.electronic_result,
+                digitized=rng.random() < p.result_digitized,
+            )
+        )
         out.append(ev.processed(code, done))
         by_post = channel == 3 or self.rng2.random() < p.returned_by_post
         out.append(ev.returned(code, done + timedelta(hours=rng.uniform(1, 48)), "post" if by_post else None))

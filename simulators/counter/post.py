@@ -9,12 +9,16 @@ from collections import Counter
 
 import httpx
 
-
 MAX_THROTTLED = 20  # a 429 is retried after its Retry-After, this many times per batch at most
 
 
 async def post_events(
-    intake_url: str, events: list[dict], *, rate: float, batch: int = 500, concurrency: int = 4,
+    intake_url: str,
+    events: list[dict],
+    *,
+    rate: float,
+    batch: int = 500,
+    concurrency: int = 4,
     api_key: str | None = None,
 ) -> Counter:
     """Post in time order; returns how many were accepted, duplicates, rejected. Bounded by len(events).

@@ -24,9 +24,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.sync.documents.edxml import Document, EdxmlError, parse
 from services.sync.documents.organs import unit_code
 from services.sync.documents.signing import Verifier, load_signing_key
+from shared.units import load_units
 from simulators.docsys.desk import Desk
 from simulators.faults import Faults, FaultSettings
-from shared.units import load_units
 
 XML = "application/xml"
 
@@ -45,11 +45,13 @@ class DocsysSettings(BaseSettings, FaultSettings):
 
 
 class Fates(BaseModel):
-    returned_ratio: float = Field(default=0.0, ge=0, le=1,
-                                  description="share of requests sent back for changes (answered 02)")
+    returned_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="share of requests sent back for changes (answered 02)"
+    )
     refused_ratio: float = Field(default=0.0, ge=0, le=1, description="share of requests refused")
-    planned: dict[str, str] = Field(default_factory=dict,
-                                    description="request number (the dossier code) -> issued|returned|refused")
+    planned: dict[str, str] = Field(
+        default_factory=dict, description="request number (the dossier code) -> issued|returned|refused"
+    )
 
 
 class Recall(BaseModel):
@@ -62,8 +64,9 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
     units = load_units()
     key = load_signing_key(settings.signing_key, settings.signing_cert or None) if settings.signing_key else None
     verifier = Verifier(settings.trust_store) if settings.trust_store else None
-    desk = Desk(units, delay=(settings.delay_min_seconds, settings.delay_max_seconds),
-                rng=random.Random(settings.seed), key=key)
+    desk = Desk(
+        units, delay=(settings.delay_min_seconds, settings.delay_max_seconds), rng=random.Random(settings.seed), key=key
+    )
     faults = Faults(FaultSettings(**settings.model_dump(include=set(FaultSettings.model_fields))))
     app = FastAPI(title="Hệ thống quản lý văn bản — simulator", version="1.0.0")
     app.state.desk, app.state.faults = desk, faults
@@ -119,8 +122,13 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
         if held is None:
             raise HTTPException(404, detail=f"no request {code} from {organ}")
         issued = held.issued.document_id if held.issued else None
-        return {"document_id": held.request.document_id, "state": held.state, "code": held.code,
-                "issued_document_id": issued, "round": held.rounds}
+        return {
+            "document_id": held.request.document_id,
+            "state": held.state,
+            "code": held.code,
+            "issued_document_id": issued,
+            "round": held.rounds,
+        }
 
     @app.post("/admin/faults", tags=["admin"])
     async def set_faults(body: FaultSettings) -> dict:
@@ -151,14 +159,26 @@ def create_app(settings: DocsysSettings | None = None) -> FastAPI:
     @app.get("/admin/requests", tags=["admin"])
     async def requests() -> dict:
         """Every request: its state, its number once issued, and how many rounds it took."""
-        return {r.request.number: {"state": r.state, "code": r.code, "round": r.rounds, "unit": r.unit,
-                                   "document_id": r.issued.document_id if r.issued else None}
-                for r in desk.requests.values()}
+        return {
+            r.request.number: {
+                "state": r.state,
+                "code": r.code,
+                "round": r.rounds,
+                "unit": r.unit,
+                "document_id": r.issued.document_id if r.issued else None,
+            }
+            for r in desk.requests.values()
+        }
 
     @app.get("/health")
     async def health() -> dict:
         waiting = sum(1 for m in desk.messages.values() if not m.acked)
-        return {"status": "ok", "requests": len(desk.requests), "messages_waiting": waiting, **calls,
-                "verdicts": faults.counts}
+        return {
+            "status": "ok",
+            "requests": len(desk.requests),
+            "messages_waiting": waiting,
+            **calls,
+            "verdicts": faults.counts,
+        }
 
     return app

@@ -22,7 +22,15 @@ from zoneinfo import ZoneInfo
 
 from services.sync.documents import edxml
 from services.sync.documents.edxml import (
-    Attachment, Business, Document, Signer, Staff, StatusMessage, Trace, build_document, build_status,
+    Attachment,
+    Business,
+    Document,
+    Signer,
+    Staff,
+    StatusMessage,
+    Trace,
+    build_document,
+    build_status,
 )
 from services.sync.documents.organs import organ
 from services.sync.documents.request import DECISION_TYPE
@@ -30,8 +38,16 @@ from services.sync.documents.signing import SigningKey
 from shared.units import UnitTree
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-SIGNERS = ["Nguyễn Văn Hùng", "Trần Thị Thu Hà", "Lê Quang Vinh", "Phạm Thị Ngọc Ánh", "Hoàng Đức Thắng",
-           "Đỗ Thị Hương", "Vũ Mạnh Cường", "Bùi Thị Lệ Quyên"]
+SIGNERS = [
+    "Nguyễn Văn Hùng",
+    "Trần Thị Thu Hà",
+    "Lê Quang Vinh",
+    "Phạm Thị Ngọc Ánh",
+    "Hoàng Đức Thắng",
+    "Đỗ Thị Hương",
+    "Vũ Mạnh Cường",
+    "Bùi Thị Lệ Quyên",
+]
 CLERK = Staff(department="Văn thư", name="Nguyễn Thị Thanh Huyền")
 AGAIN = ("refused", "recalled")  # a request in these states may be sent again: a new round
 
@@ -72,8 +88,15 @@ def notation_suffix(units: UnitTree, code: str) -> str:
 
 
 class Desk:
-    def __init__(self, units: UnitTree, *, delay: tuple[float, float], rng: random.Random | None = None,
-                 clock=time.monotonic, key: SigningKey | None = None):
+    def __init__(
+        self,
+        units: UnitTree,
+        *,
+        delay: tuple[float, float],
+        rng: random.Random | None = None,
+        clock=time.monotonic,
+        key: SigningKey | None = None,
+    ):
         self.units, self.delay, self._rng, self._clock, self.key = units, delay, rng or random.Random(), clock, key
         self.requests: dict[tuple[str, str], Request] = {}  # (sender OrganId, Number/Notation)
         self.numbers: dict[tuple[str, int], int] = {}  # (unit, year) -> last number issued
@@ -110,8 +133,9 @@ class Desk:
         self._status(r, r.request.ref(), edxml.ACCEPTED, "Văn thư đã tiếp nhận dự thảo", at[0])
         self._status(r, r.request.ref(), edxml.PROCESSING, "Đã phân công chuyên viên xử lý, trình ký", at[1])
         if r.fate == "returned":
-            self._status(r, r.request.ref(), edxml.REFUSED, "Trả lại để chỉnh sửa: đề nghị bổ sung căn cứ pháp lý",
-                         at[2])
+            self._status(
+                r, r.request.ref(), edxml.REFUSED, "Trả lại để chỉnh sửa: đề nghị bổ sung căn cứ pháp lý", at[2]
+            )
             r.state = "refused"
         elif r.fate == "refused":
             self._status(r, r.request.ref(), edxml.REFUSED, "Từ chối ban hành: hồ sơ không đủ điều kiện", at[2])
@@ -129,18 +153,40 @@ class Desk:
         self.numbers[(r.unit, now.year)] = number
         notation = f"QĐ-{notation_suffix(self.units, r.unit)}"
         commune = notation.endswith("UBND")
-        signer = Signer(competence="TM. Ủy ban nhân dân" if commune else "Giám đốc",
-                        position="Chủ tịch" if commune else "Giám đốc", full_name=self._rng.choice(SIGNERS))
-        signed = [Attachment(a.name.replace("du-thao", "quyet-dinh"), a.content_type,
-                             a.data + f"\n\nĐã ký: {signer.full_name}".encode(), "Quyết định đã ký số")
-                  for a in doc.attachments]
+        signer = Signer(
+            competence="TM. Ủy ban nhân dân" if commune else "Giám đốc",
+            position="Chủ tịch" if commune else "Giám đốc",
+            full_name=self._rng.choice(SIGNERS),
+        )
+        signed = [
+            Attachment(
+                a.name.replace("du-thao", "quyet-dinh"),
+                a.content_type,
+                a.data + f"\n\nĐã ký: {signer.full_name}".encode(),
+                "Quyết định đã ký số",
+            )
+            for a in doc.attachments
+        ]
         issuer = organ(r.unit)
         return Document(
-            sender=issuer, receivers=(doc.sender,), number=str(number), notation=notation, place="Phú Thọ",
-            promulgated_on=now.date(), type=DECISION_TYPE, subject=doc.subject, content=doc.content, signer=signer,
-            priority=doc.priority, page_amount=doc.page_amount, sphere="Liên thông văn bản quốc gia",
-            response_for=(doc.ref(),), steering_type=1, traces=(Trace(issuer.id, now),),
-            business=Business(staff=(CLERK,)), attachments=tuple(signed),
+            sender=issuer,
+            receivers=(doc.sender,),
+            number=str(number),
+            notation=notation,
+            place="Phú Thọ",
+            promulgated_on=now.date(),
+            type=DECISION_TYPE,
+            subject=doc.subject,
+            content=doc.content,
+            signer=signer,
+            priority=doc.priority,
+            page_amount=doc.page_amount,
+            sphere="Liên thông văn bản quốc gia",
+            response_for=(doc.ref(),),
+            steering_type=1,
+            traces=(Trace(issuer.id, now),),
+            business=Business(staff=(CLERK,)),
+            attachments=tuple(signed),
         )
 
     def recall(self, document_id: str, agreed: bool) -> Request | None:
@@ -159,8 +205,14 @@ class Desk:
 
     def _status(self, r: Request, about, code: str, description: str, at: float) -> None:
         stamp = datetime.now(VN) + timedelta(seconds=at - self._clock())
-        msg = StatusMessage(sender=organ(r.unit), response_for=about, staff=CLERK, code=code,
-                            description=description, timestamp=stamp.replace(microsecond=0))
+        msg = StatusMessage(
+            sender=organ(r.unit),
+            response_for=about,
+            staff=CLERK,
+            code=code,
+            description=description,
+            timestamp=stamp.replace(microsecond=0),
+        )
         self._post(r, "status", build_status(msg, self.key), at)
 
     def _post(self, r: Request, kind: str, xml: bytes, at: float) -> int:

@@ -195,21 +195,37 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     @app.get("/admin/dossiers", tags=["admin"])
     async def statuses() -> dict:
         """Each dossier's current status and the statuses it went through, in order."""
-        return {code: {"status": int(d.TrangThaiHoSo), "history": state.history[code],
-                       "steps": len(state.progress.get(code, {}))} for code, d in state.dossiers.items()}
+        return {
+            code: {
+                "status": int(d.TrangThaiHoSo),
+                "history": state.history[code],
+                "steps": len(state.progress.get(code, {})),
+            }
+            for code, d in state.dossiers.items()
+        }
 
     @app.get("/admin/dossiers/{code}", tags=["admin"])
     async def held_record(code: str) -> dict:
         """The record held for a dossier, with its progress steps (tests compare them)."""
         if code not in state.dossiers:
             raise HTTPException(404, detail="no such dossier")
-        return {"record": state.dossiers[code].model_dump(mode="json"),
-                "progress": list(state.progress.get(code, {}).values())}
+        return {
+            "record": state.dossiers[code].model_dump(mode="json"),
+            "progress": list(state.progress.get(code, {}).values()),
+        }
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "dossiers": len(state.dossiers), "calls": state.calls, "rejected": state.rejected,
-                "regressions": state.regressions, "exists": state.exists, "overlaps": len(state.overlaps),
-                "open_calls": state.open_calls, "verdicts": state.faults.counts}
+        return {
+            "status": "ok",
+            "dossiers": len(state.dossiers),
+            "calls": state.calls,
+            "rejected": state.rejected,
+            "regressions": state.regressions,
+            "exists": state.exists,
+            "overlaps": len(state.overlaps),
+            "open_calls": state.open_calls,
+            "verdicts": state.faults.counts,
+        }
 
     return app

@@ -41,11 +41,21 @@ from tests.chaos import truth as check
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 KILLED = ("intake", "processing", "sync", "metrics")
-SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "6", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
-            "SYNC_PORTAL_CHUNK": "25"}  # many calls, so that the portal's faults surely strike
-PORTAL_FAULTS = {"stored_fail_ratio": 0.05, "fail_ratio": 0.02, "latency_seconds": 0.02,
-                 "rate_per_second": 1000, "burst": 1000}
+SYNC_ENV = {
+    "SYNC_PORTAL_TIMEOUT_SECONDS": "2",
+    "SYNC_LEASE_SECONDS": "6",
+    "SYNC_BACKOFF_BASE_SECONDS": "0.1",
+    "SYNC_BACKOFF_CAP_SECONDS": "2",
+    "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+    "SYNC_PORTAL_CHUNK": "25",
+}  # many calls, so that the portal's faults surely strike
+PORTAL_FAULTS = {
+    "stored_fail_ratio": 0.05,
+    "fail_ratio": 0.02,
+    "latency_seconds": 0.02,
+    "rate_per_second": 1000,
+    "burst": 1000,
+}
 WINDOW = 15.0  # seconds after a kill whose events count as "during" it
 # Three copies, two in sync for a write to be acknowledged; the services are told so and refuse to
 # start on weaker topics.
@@ -89,8 +99,12 @@ def generated_events(settings: Settings) -> list[dict]:
     generator = DossierGenerator(load_units(), seed=settings.seed % 1000)
     start, end = datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 8, 29, tzinfo=VN)
     now = datetime.now(VN)
-    events = (e for d in generator.dossiers(settings.dossiers, start, end) for e in d
-              if datetime.fromisoformat(e["time"]) <= now)
+    events = (
+        e
+        for d in generator.dossiers(settings.dossiers, start, end)
+        for e in d
+        if datetime.fromisoformat(e["time"]) <= now
+    )
     return sorted(events, key=lambda e: e["time"])
 
 
@@ -111,8 +125,9 @@ def plan(settings: Settings, rng: random.Random) -> list[tuple[float, str, str]]
 
 # --- load: a counter system that spreads its posts over both intakes ----------------------------
 
+
 async def post_load(run: Run, stack: Stack, events: list[dict], batch: int = 100) -> None:
-    chunks = [events[i:i + batch] for i in range(0, len(events), batch)]
+    chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
     intakes = stack.instances("intake")
     started = time.monotonic()
     deadline = started + run.settings.post_seconds + 240
@@ -125,8 +140,9 @@ async def post_load(run: Run, stack: Stack, events: list[dict], batch: int = 100
             await _post_until_acknowledged(run, client, [stack.url(n) for n in intakes], i, chunk, deadline)
 
 
-async def _post_until_acknowledged(run: Run, client: httpx.AsyncClient, urls: list[str], turn: int,
-                                   chunk: list[dict], deadline: float) -> None:
+async def _post_until_acknowledged(
+    run: Run, client: httpx.AsyncClient, urls: list[str], turn: int, chunk: list[dict], deadline: float
+) -> None:
     """Round robin over the intakes; a failed post goes to the other one (re-posting is
     idempotent on event ids)."""
     attempt = 0
@@ -157,12 +173,14 @@ async def _post_until_acknowledged(run: Run, client: httpx.AsyncClient, urls: li
 
 # --- watching: processing's progress and the dossiers' freshness ----------------------------------
 
+
 async def watch(run: Run, stop: asyncio.Event) -> None:
     url = run.database_url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(url)
     offsets = f'SELECT topic, partition, next_offset FROM "{run.prefix}processing".consumer_offsets'
-    facts = (f'SELECT dossier_code, revision FROM "{run.prefix}metrics".dossier_facts '
-             "WHERE dossier_code = ANY($1::text[])")
+    facts = (
+        f'SELECT dossier_code, revision FROM "{run.prefix}metrics".dossier_facts WHERE dossier_code = ANY($1::text[])'
+    )
     try:
         while not stop.is_set():
             asked = time.monotonic()
@@ -188,6 +206,7 @@ def figures(run: Run, posting: tuple[float, float]) -> dict:
     """After each kill: the longest time one of processing's partitions stood still while posting
     went on (each partition receives events all along), and the freshness p99 of the events
     acknowledged in the window; beside the p99 of the events outside every window."""
+
     def pause_after(t: float, until: float) -> float:
         samples = [(s, v) for s, v in run.progress if t - 1 <= s <= min(until, posting[1])]
         longest = 0.0
@@ -210,18 +229,34 @@ def figures(run: Run, posting: tuple[float, float]) -> dict:
         until = min(t + WINDOW, after)  # up to the next kill, so each figure is its own
         windows.append((t, until))
         inside = [lat for at, lat in run.freshness if t <= at <= until]
-        out["kills"][what] = {"processing_pause_s": pause_after(t, until), "freshness_p99_s": p99(inside),
-                              "events": len(inside), "window_s": round(until - t, 1)}
+        out["kills"][what] = {
+            "processing_pause_s": pause_after(t, until),
+            "freshness_p99_s": p99(inside),
+            "events": len(inside),
+            "window_s": round(until - t, 1),
+        }
     calm = [lat for at, lat in run.freshness if not any(a <= at <= b for a, b in windows)]
-    out["baseline"] = {"freshness_p99_s": p99(calm), "events": len(calm),
-                       "never_visible": sum(map(len, run.waiting.values()))}
+    out["baseline"] = {
+        "freshness_p99_s": p99(calm),
+        "events": len(calm),
+        "never_visible": sum(map(len, run.waiting.values())),
+    }
     return out
 
 
 # --- chaos (a thread: the launcher and the cluster's process control are blocking) ---------------
 
-def run_chaos(run: Run, stack: Stack, cluster: KafkaCluster, topics: Topics, steps, started: float,
-              stop: threading.Event, rng: random.Random) -> None:
+
+def run_chaos(
+    run: Run,
+    stack: Stack,
+    cluster: KafkaCluster,
+    topics: Topics,
+    steps,
+    started: float,
+    stop: threading.Event,
+    rng: random.Random,
+) -> None:
     for at, action, target in steps:
         if stop.wait(max(0.0, started + at - time.monotonic())):
             return
@@ -248,14 +283,23 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
     rng = random.Random(settings.seed)
     steps = plan(settings, rng)
     events = generated_events(settings)
-    print(f"cluster chaos seed {settings.seed}: {settings.dossiers} dossiers, {len(events)} events over "
-          f"{settings.post_seconds:.0f}s; plan {[(round(a, 1), b, c) for a, b, c in steps]}", flush=True)
+    print(
+        f"cluster chaos seed {settings.seed}: {settings.dossiers} dossiers, {len(events)} events over "
+        f"{settings.post_seconds:.0f}s; plan {[(round(a, 1), b, c) for a, b, c in steps]}",
+        flush=True,
+    )
     run = Run(settings, database_url, prefix, work)
     cluster = KafkaCluster(var=work / "cluster", ports=[free_port() for _ in range(6)])
     topics = Topics(f"{prefix}.")
-    stack = Stack(run_dir=work / "run", database_url=database_url, kafka_bootstrap=cluster.bootstrap,
-                  topic_prefix=topics.prefix, schema_prefix=prefix, replicas=2,
-                  extra_env={name: dict(REPLICATED_ENV) for name in KILLED})
+    stack = Stack(
+        run_dir=work / "run",
+        database_url=database_url,
+        kafka_bootstrap=cluster.bootstrap,
+        topic_prefix=topics.prefix,
+        schema_prefix=prefix,
+        replicas=2,
+        extra_env={name: dict(REPLICATED_ENV) for name in KILLED},
+    )
     stack.extra_env["sync"] |= SYNC_ENV
     if settings.inject_loss:
         stack.extra_env["processing"]["FAULT_DROP_ONE"] = "1"
@@ -270,8 +314,9 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
             (await client.post(stack.url("portal-simulator") + "/admin/faults", json=PORTAL_FAULTS)).raise_for_status()
         watcher = asyncio.create_task(watch(run, stop_watch))
         started = time.monotonic()
-        chaos = asyncio.create_task(asyncio.to_thread(run_chaos, run, stack, cluster, topics, steps, started,
-                                                      stop_chaos, rng))
+        chaos = asyncio.create_task(
+            asyncio.to_thread(run_chaos, run, stack, cluster, topics, steps, started, stop_chaos, rng)
+        )
         try:
             await post_load(run, stack, events)
             posted = time.monotonic()
@@ -296,10 +341,15 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
         letters = check.consumer_failures(await check.read_to_end(cluster.bootstrap, topics.dead_letter))
         assert not letters, f"{len(letters)} records a consumer could not apply: {letters[:2]}"
         assert "stored_fail" in portal["verdicts"], f"the portal's faults never struck: {portal['verdicts']}"
-        result = {"seed": settings.seed, "dossiers": len(truth.states), "events": len(events),
-                  "posting_s": round(posted - started, 1), "quiet_after_s": round(quiet - posted, 1),
-                  "portal": {k: portal[k] for k in ("calls", "verdicts")},
-                  **figures(run, (started, posted))}
+        result = {
+            "seed": settings.seed,
+            "dossiers": len(truth.states),
+            "events": len(events),
+            "posting_s": round(posted - started, 1),
+            "quiet_after_s": round(quiet - posted, 1),
+            "portal": {k: portal[k] for k in ("calls", "verdicts")},
+            **figures(run, (started, posted)),
+        }
         print(f"cluster chaos seed {settings.seed}: {result}", flush=True)
         return result
     finally:
@@ -312,7 +362,9 @@ async def run_cluster_chaos(settings: Settings, work: Path, database_url: str, p
 
 def settings_from_env(**defaults) -> Settings:
     seed = int(os.environ.get("CLUSTER_CHAOS_SEED", str(defaults.pop("seed", random.randrange(1 << 30)))))
-    return Settings(seed=seed,
-                    dossiers=int(os.environ.get("CLUSTER_CHAOS_DOSSIERS", defaults.get("dossiers", 300))),
-                    post_seconds=float(os.environ.get("CLUSTER_CHAOS_SECONDS", defaults.get("post_seconds", 30))),
-                    inject_loss=os.environ.get("CLUSTER_CHAOS_INJECT_LOSS") == "1")
+    return Settings(
+        seed=seed,
+        dossiers=int(os.environ.get("CLUSTER_CHAOS_DOSSIERS", defaults.get("dossiers", 300))),
+        post_seconds=float(os.environ.get("CLUSTER_CHAOS_SECONDS", defaults.get("post_seconds", 30))),
+        inject_loss=os.environ.get("CLUSTER_CHAOS_INJECT_LOSS") == "1",
+    )

@@ -35,22 +35,45 @@ class PrivateInfra:
         return f"postgresql+asyncpg://dossier:dossier@127.0.0.1:{self.pg_port}/dossier"
 
     def env(self) -> dict[str, str]:
-        return dict(os.environ, ROOT=str(ROOT), VAR=str(self.var), KAFKA_PORT=str(self.kafka_port),
-                    KAFKA_CONTROLLER_PORT=str(self.controller_port), PG_PORT=str(self.pg_port),
-                    KAFKA_HEAP=self.kafka_heap, PG_USER="dossier", PG_PASSWORD="dossier", PG_DB="dossier")
+        return dict(
+            os.environ,
+            ROOT=str(ROOT),
+            VAR=str(self.var),
+            KAFKA_PORT=str(self.kafka_port),
+            KAFKA_CONTROLLER_PORT=str(self.controller_port),
+            PG_PORT=str(self.pg_port),
+            KAFKA_HEAP=self.kafka_heap,
+            PG_USER="dossier",
+            PG_PASSWORD="dossier",
+            PG_DB="dossier",
+        )
 
     def run(self, script: str, action: str, timeout: float = 120) -> None:
-        done = subprocess.run(["bash", str(DEPLOY / script), action], env=self.env(), cwd=ROOT,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            ["bash", str(DEPLOY / script), action],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{script} {action} failed ({done.returncode}): {done.stderr[-2000:]}")
 
     def up(self) -> None:
         """Both at once (they are independent); fails if either fails."""
         self.var.mkdir(parents=True, exist_ok=True)
-        procs = {s: subprocess.Popen(["bash", str(DEPLOY / s), "start"], env=self.env(), cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for s in ("kafka.sh", "postgres.sh")}
+        procs = {
+            s: subprocess.Popen(
+                ["bash", str(DEPLOY / s), "start"],
+                env=self.env(),
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for s in ("kafka.sh", "postgres.sh")
+        }
         failed = []
         for script, proc in procs.items():
             out, _ = proc.communicate(timeout=180)
@@ -95,4 +118,3 @@ class PrivateInfra:
         if base is not None and base.name.startswith("dossier-pg-") and not base.is_relative_to(self.var):
             shutil.rmtree(base, ignore_errors=True)  # postgres.sh's /var/tmp fallback
         shutil.rmtree(self.var, ignore_errors=True)
-

@@ -46,9 +46,14 @@ KILLS = int(os.environ.get("CHAOS_KILLS", "4"))
 SEED = int(os.environ.get("CHAOS_SEED", "20260826"))
 POST_SECONDS = float(os.environ.get("CHAOS_POST_SECONDS", str(max(40, DOSSIERS / 35))))
 KILLABLE = ("intake", "processing", "sync", "metrics")
-SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "6", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
-            "SYNC_PORTAL_CHUNK": "25"}  # many calls, so that the portal's faults surely strike
+SYNC_ENV = {
+    "SYNC_PORTAL_TIMEOUT_SECONDS": "2",
+    "SYNC_LEASE_SECONDS": "6",
+    "SYNC_BACKOFF_BASE_SECONDS": "0.1",
+    "SYNC_BACKOFF_CAP_SECONDS": "2",
+    "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+    "SYNC_PORTAL_CHUNK": "25",
+}  # many calls, so that the portal's faults surely strike
 # The portal stores some calls and then fails them, at once (500) or after hanging past sync's
 # timeout (504): sync must send those again, and a re-send may cross a newer revision.
 PORTAL_FAULTS = {"stored_fail_ratio": 0.05, "stored_hang_ratio": 0.03, "hang_seconds": 3, "fail_ratio": 0.02}
@@ -56,8 +61,9 @@ PORTAL_FAULTS = {"stored_fail_ratio": 0.05, "stored_hang_ratio": 0.03, "hang_sec
 
 @pytest.fixture
 def infra(tmp_path):
-    private = PrivateInfra(var=tmp_path / "var", kafka_port=free_port(), controller_port=free_port(),
-                           pg_port=free_port())
+    private = PrivateInfra(
+        var=tmp_path / "var", kafka_port=free_port(), controller_port=free_port(), pg_port=free_port()
+    )
     try:
         private.up()
         yield private
@@ -71,8 +77,13 @@ def stack(tmp_path, infra, monkeypatch):
         monkeypatch.setenv(name, value)
     asyncio.run(ensure_topics(infra.bootstrap, Topics(""), partitions=4))
     loss = {"processing": {"FAULT_DROP_ONE": "1"}} if os.environ.get("CHAOS_INJECT_LOSS") == "1" else {}
-    running = Stack(run_dir=tmp_path / "run", database_url=infra.database_url, kafka_bootstrap=infra.bootstrap,
-                    ports={s.name: free_port() for s in SERVICES}, extra_env=loss)
+    running = Stack(
+        run_dir=tmp_path / "run",
+        database_url=infra.database_url,
+        kafka_bootstrap=infra.bootstrap,
+        ports={s.name: free_port() for s in SERVICES},
+        extra_env=loss,
+    )
     try:
         running.start_all()
         yield running
@@ -91,8 +102,10 @@ def august_events(count: int) -> list[dict]:
 
 # --- posting: a counter system that retries until intake acknowledges -----------------------------
 
-async def post_until_acknowledged(client: httpx.AsyncClient, chunk: list[dict], acked: dict, deadline: float,
-                                  refused: dict) -> None:
+
+async def post_until_acknowledged(
+    client: httpx.AsyncClient, chunk: list[dict], acked: dict, deadline: float, refused: dict
+) -> None:
     """Re-post the batch until intake answers it (re-posting is idempotent on event ids)."""
     while time.monotonic() < deadline:
         try:
@@ -112,8 +125,9 @@ async def post_until_acknowledged(client: httpx.AsyncClient, chunk: list[dict], 
     raise TimeoutError("intake never acknowledged a batch")
 
 
-async def post_paced(url: str, api_key: str, events: list[dict], acked: dict, refused: dict, *, seconds: float,
-                     batch: int = 100):
+async def post_paced(
+    url: str, api_key: str, events: list[dict], acked: dict, refused: dict, *, seconds: float, batch: int = 100
+):
     chunks = [events[i : i + batch] for i in range(0, len(events), batch)]
     started = time.monotonic()
     deadline = started + seconds + 240
@@ -126,6 +140,7 @@ async def post_paced(url: str, api_key: str, events: list[dict], acked: dict, re
 
 
 # --- the chaos schedule (a thread: the launcher and the deploy scripts are blocking) -------------
+
 
 def plan(rng: random.Random) -> list[str]:
     kills = [KILLABLE[i % len(KILLABLE)] for i in range(KILLS)]
@@ -157,8 +172,15 @@ def wait_all_ready(stack: Stack, timeout: float = 120) -> None:
             stack.wait_ready(name, timeout)
 
 
-def run_chaos(stack: Stack, infra: PrivateInfra, steps: list[str], rng: random.Random, spread: float,
-              journal: list, stop: threading.Event) -> None:
+def run_chaos(
+    stack: Stack,
+    infra: PrivateInfra,
+    steps: list[str],
+    rng: random.Random,
+    spread: float,
+    journal: list,
+    stop: threading.Event,
+) -> None:
     gap = spread / (len(steps) + 1)
     for step in steps:
         if stop.wait(rng.uniform(0.3, 1.7) * gap):
@@ -186,6 +208,7 @@ def run_chaos(stack: Stack, infra: PrivateInfra, steps: list[str], rng: random.R
 
 # --- the province's counts, recomputed from the truth ---------------------------------------------
 
+
 async def check_indicators(stack: Stack, truth: check.Truth) -> dict:
     start, end = datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 9, 1, tzinfo=VN)
     august = [f for f in map(_fact, truth.states.values()) if f["received_at"] and start <= f["received_at"] < end]
@@ -193,12 +216,15 @@ async def check_indicators(stack: Stack, truth: check.Truth) -> dict:
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     unit = report["unit"]
     rates = unit.get("rates") or unit["indicators"]
-    got = {k: (rates[k]["numerator"], rates[k]["denominator"])
-           for k in ("online_rate", "digitization_rate", "sync_rate")}
+    got = {
+        k: (rates[k]["numerator"], rates[k]["denominator"]) for k in ("online_rate", "digitization_rate", "sync_rate")
+    }
     received = len(august)
-    assert got == {"online_rate": (sum(f["channel"] == 2 for f in august), received),
-                   "digitization_rate": (sum(bool(f["digitized"]) for f in august), received),
-                   "sync_rate": (received, received)}, got
+    assert got == {
+        "online_rate": (sum(f["channel"] == 2 for f in august), received),
+        "digitization_rate": (sum(bool(f["digitized"]) for f in august), received),
+        "sync_rate": (received, received),
+    }, got
     return got
 
 
@@ -254,6 +280,8 @@ async def test_kills_and_restarts_under_load_lose_nothing_and_count_nothing_twic
         if not chaos.done():  # let the schedule finish its step (never leave a restart half done)
             await asyncio.wait([chaos], timeout=300)
         await db.dispose()
-    print(f"chaos seed {SEED}: {len(acked)} events of {len(truth.states)} dossiers acknowledged; posting and chaos "
-          f"{posted - started:.0f}s, quiet {quiet - posted:.0f}s later; steps {journal}; August {rates}; "
-          f"portal {portal['verdicts']}")
+    print(
+        f"chaos seed {SEED}: {len(acked)} events of {len(truth.states)} dossiers acknowledged; posting and chaos "
+        f"{posted - started:.0f}s, quiet {quiet - posted:.0f}s later; steps {journal}; August {rates}; "
+        f"portal {portal['verdicts']}"
+    )

@@ -20,8 +20,7 @@ from tests.conftest import DATABASE_URL
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.chaos]
 
 
-async def test_a_broker_and_an_instance_of_each_service_killed_under_load_lose_and_double_nothing(
-        tmp_path, schemas):
+async def test_a_broker_and_an_instance_of_each_service_killed_under_load_lose_and_double_nothing(tmp_path, schemas):
     settings = settings_from_env(seed=2026)  # fixed in CI, printed; CLUSTER_CHAOS_SEED to change it
     result = await run_cluster_chaos(settings, tmp_path, DATABASE_URL, schemas)
     kills = result["kills"]

@@ -39,20 +39,33 @@ DOSSIERS = 300
 # Where each service crashes, and at which passage with work in flight (not the first: the
 # pipeline is busy by then).
 CRASHES = {"intake": ("outbox-published", 3), "processing": ("consumer-applied", 4), "sync": ("portal-answered", 3)}
-SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "3", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "1", "SYNC_PORTAL_CHUNK": "20"}
+SYNC_ENV = {
+    "SYNC_PORTAL_TIMEOUT_SECONDS": "2",
+    "SYNC_LEASE_SECONDS": "3",
+    "SYNC_BACKOFF_BASE_SECONDS": "0.1",
+    "SYNC_BACKOFF_CAP_SECONDS": "1",
+    "SYNC_PORTAL_CHUNK": "20",
+}
 
 
 @pytest.fixture
 def crashing_stack(tmp_path, topics, schemas):
     marks = tmp_path / "crashes"
-    extra = {name: {"FAULT_CRASH_AT": point, "FAULT_CRASH_AFTER": str(after), "FAULT_CRASH_MARK": str(marks)}
-             for name, (point, after) in CRASHES.items()}
+    extra = {
+        name: {"FAULT_CRASH_AT": point, "FAULT_CRASH_AFTER": str(after), "FAULT_CRASH_MARK": str(marks)}
+        for name, (point, after) in CRASHES.items()
+    }
     extra["sync"] |= SYNC_ENV
     if os.environ.get("CRASH_INJECT_LOSS") == "1":
         extra["processing"]["FAULT_DROP_ONE"] = "1"
-    stack = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                  topic_prefix=topics.prefix, schema_prefix=schemas, extra_env=extra)
+    stack = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        extra_env=extra,
+    )
     stack.ports = {name: free_port() for name in stack.all_instances()}
     try:
         stack.start_all()
@@ -65,13 +78,17 @@ def crashing_stack(tmp_path, topics, schemas):
 def generated(seed: int) -> list[dict]:
     generator = DossierGenerator(load_units(), seed=seed)
     now = datetime.now(VN)  # the generator finishes some dossiers in the future: those events wait
-    events = (e for d in generator.dossiers(DOSSIERS, datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 8, 29, tzinfo=VN))
-              for e in d if datetime.fromisoformat(e["time"]) <= now)
+    events = (
+        e
+        for d in generator.dossiers(DOSSIERS, datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 8, 29, tzinfo=VN))
+        for e in d
+        if datetime.fromisoformat(e["time"]) <= now
+    )
     return sorted(events, key=lambda e: e["time"])
 
 
 async def post_all(url: str, key: str, events: list[dict], acked: dict, refused: dict, seconds: float) -> None:
-    chunks = [events[i:i + 100] for i in range(0, len(events), 100)]
+    chunks = [events[i : i + 100] for i in range(0, len(events), 100)]
     started, deadline = time.monotonic(), time.monotonic() + seconds + 180
     async with httpx.AsyncClient(base_url=url, timeout=15, headers={"X-API-Key": key}) as client:
         for i, chunk in enumerate(chunks):
@@ -109,13 +126,18 @@ def supervise(stack: Stack, exits: dict[str, int], stop) -> None:
 
 
 async def test_crashes_aimed_at_the_windows_between_effect_and_commit_lose_and_double_nothing(
-        crashing_stack, topics, schemas, db):
+    crashing_stack, topics, schemas, db
+):
     stack, marks = crashing_stack
     events = generated(SEED)
     print(f"crash points seed {SEED}: {len(events)} events of {DOSSIERS} dossiers; crashes {CRASHES}")
     async with httpx.AsyncClient(timeout=10) as client:  # some calls stored, then failed
-        (await client.post(stack.url("portal-simulator") + "/admin/faults",
-                           json={"stored_fail_ratio": 0.1, "latency_seconds": 0.02})).raise_for_status()
+        (
+            await client.post(
+                stack.url("portal-simulator") + "/admin/faults",
+                json={"stored_fail_ratio": 0.1, "latency_seconds": 0.02},
+            )
+        ).raise_for_status()
     acked, refused, exits = {}, {}, {}
     stop = threading.Event()
     supervisor = asyncio.create_task(asyncio.to_thread(supervise, stack, exits, stop))

@@ -32,8 +32,13 @@ from tests.conftest import KAFKA, poll
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.chaos]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 SEED = int(os.environ.get("LATE_SEED", "7"))
-SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "2", "SYNC_LEASE_SECONDS": "5", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "1", "SYNC_PORTAL_CHUNK": "20"}
+SYNC_ENV = {
+    "SYNC_PORTAL_TIMEOUT_SECONDS": "2",
+    "SYNC_LEASE_SECONDS": "5",
+    "SYNC_BACKOFF_BASE_SECONDS": "0.1",
+    "SYNC_BACKOFF_CAP_SECONDS": "1",
+    "SYNC_PORTAL_CHUNK": "20",
+}
 FAULTS = {"late_ratio": 0.15, "stored_fail_ratio": 0.1, "hang_seconds": 3, "latency_seconds": 0.02}
 
 
@@ -52,8 +57,9 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
     generator = DossierGenerator(load_units(), seed=SEED)
     now = datetime.now(VN)
     dossiers = generator.dossiers(150, datetime(2026, 8, 1, tzinfo=VN), datetime(2026, 8, 29, tzinfo=VN))
-    events = sorted((e for d in dossiers for e in d if datetime.fromisoformat(e["time"]) <= now),
-                    key=lambda e: e["time"])
+    events = sorted(
+        (e for d in dossiers for e in d if datetime.fromisoformat(e["time"]) <= now), key=lambda e: e["time"]
+    )
     print(f"late answers seed {SEED}: {len(events)} events; portal faults {FAULTS}")
     portal = stack.url("portal-simulator")
     async with httpx.AsyncClient(base_url=portal, timeout=10) as client:
@@ -71,9 +77,15 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
     assert verdicts.get("late"), f"no late store happened: {verdicts}"
 
     sync = next(s for s in SERVICES if s.name == "sync")
-    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "services.sync.reconcile", "--from",
-                                                    "2026-08-01", "--to", "2026-08-31"],
-                                   env=stack.env(sync), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.sync.reconcile", "--from", "2026-08-01", "--to", "2026-08-31"],
+        env=stack.env(sync),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     reconciled = json.loads(done.stdout)
     assert reconciled["unchecked"] == 0, reconciled
@@ -82,6 +94,8 @@ async def test_late_stores_at_the_portal_are_repaired_by_reconciliation(late_sta
     truth = check.Truth(events)
     check.acknowledged_all(truth, acked, refused)
     health = await check.check_portal(portal, truth, late_stores=True)
-    print(f"late answers seed {SEED}: portal {health['verdicts']}, {health['regressions']} late regressions "
-          f"refused; reconciliation {reconciled['checked']} checked, {reconciled['differences']} differed, "
-          f"{reconciled['requeued']} re-queued")
+    print(
+        f"late answers seed {SEED}: portal {health['verdicts']}, {health['regressions']} late regressions "
+        f"refused; reconciliation {reconciled['checked']} checked, {reconciled['differences']} differed, "
+        f"{reconciled['requeued']} re-queued"
+    )

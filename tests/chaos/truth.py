@@ -22,8 +22,8 @@ from sqlalchemy import text
 from services.metrics.handlers import _fact
 from services.processing.catalog import load_seed
 from services.processing.lifecycle import fold
-from services.processing.workcalendar import load_calendar
 from services.processing.stored import StoredEvent, stored_event
+from services.processing.workcalendar import load_calendar
 from services.processing.working import in_order
 from services.sync.portal.codec import Dialect
 from shared.event_types import DossierState
@@ -47,7 +47,8 @@ class Truth:
 
     def _refold(self) -> None:
         self.states: dict[str, DossierState] = {
-            code: s for code, evs in self.events.items() if (s := self._fold(code, evs)) is not None}
+            code: s for code, evs in self.events.items() if (s := self._fold(code, evs)) is not None
+        }
 
     def _fold(self, code: str, events: list[StoredEvent]) -> DossierState | None:
         return fold(code, events, procedure=self._catalog.get, calendar=self._calendar)
@@ -59,8 +60,9 @@ class Truth:
             s = self._fold(code, events)
             if s is None or s.deadline_at is None or s.overdue or s.deadline_at > self.now:
                 return events
-            events.append(stored_event(f"{code}:d{int(s.deadline_at.timestamp())}", "dossier.deadline_passed",
-                                      s.deadline_at, {}))
+            events.append(
+                stored_event(f"{code}:d{int(s.deadline_at.timestamp())}", "dossier.deadline_passed", s.deadline_at, {})
+            )
         raise AssertionError(f"{code}: the deadline keeps moving")
 
     def admit_timer_events(self, rows) -> None:
@@ -114,16 +116,20 @@ async def check_processing(conn, schema: str, truth: Truth) -> None:
     truth.admit_timer_events([r for r in rows if r.source == "processing-timer"])
     held = {r.id for r in rows}
     want = {e.id for evs in truth.events.values() for e in evs}
-    assert held == want, (f"processing lacks {len(want - held)} events (e.g. {sorted(want - held)[:3]}), "
-                          f"has {len(held - want)} it should not (e.g. {sorted(held - want)[:3]})")
+    assert held == want, (
+        f"processing lacks {len(want - held)} events (e.g. {sorted(want - held)[:3]}), "
+        f"has {len(held - want)} it should not (e.g. {sorted(held - want)[:3]})"
+    )
 
 
 async def check_metrics(conn, schema: str, truth: Truth) -> None:
-    rows = {r.dossier_code: r._mapping
-            for r in (await conn.execute(text(f'SELECT * FROM "{schema}".dossier_facts'))).all()}
+    rows = {
+        r.dossier_code: r._mapping for r in (await conn.execute(text(f'SELECT * FROM "{schema}".dossier_facts'))).all()
+    }
     states = truth.states
-    assert set(rows) == set(states), (f"metrics lacks {len(set(states) - set(rows))} dossiers, "
-                                      f"has {len(set(rows) - set(states))} extra")
+    assert set(rows) == set(states), (
+        f"metrics lacks {len(set(states) - set(rows))} dossiers, has {len(set(rows) - set(states))} extra"
+    )
     wrong = []
     for code, state in states.items():
         want = _fact(state)
@@ -158,8 +164,9 @@ async def check_portal(portal_url: str, truth: Truth, *, late_stores: bool = Fal
         history, path = held[code]["history"], truth.portal_statuses(code)
         if not _subsequence(history, path):
             out_of_order[code] = (history, path)
-    assert not out_of_order, (f"{len(out_of_order)} histories went backwards (history, truth): "
-                              f"{list(out_of_order.items())[:5]}")
+    assert not out_of_order, (
+        f"{len(out_of_order)} histories went backwards (history, truth): {list(out_of_order.items())[:5]}"
+    )
     assert health["regressions"] == 0, f"the portal refused {health['regressions']} impossible changes"
     assert health.get("overlaps", 0) == 0, f"{health['overlaps']} dossiers were in two sync calls at once"
     return health

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from pydantic import TypeAdapter
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from pydantic import TypeAdapter
 
 from services.intake.app import create_app as create_intake
 from services.intake.config import IntakeSettings
@@ -78,12 +78,17 @@ def test_every_answer_declares_its_schema(service):
 def test_undocumented_routes_are_typed_too(service):
     """E.g. intake's service-to-service applicants read, kept out of the public document."""
     app = APPS[service]()
-    documented = {f"{method.upper()} {path}" for path, operations in app.openapi()["paths"].items()
-                  for method in operations}
+    documented = {
+        f"{method.upper()} {path}" for path, operations in app.openapi()["paths"].items() for method in operations
+    }
     routes = {f"{method} {route.path}": route for route in api_routes(app) for method in route.methods or ()}
     assert len(routes) >= 4  # the walk saw the routes
-    untyped = {name for name, route in routes.items() if name not in documented and (
-        (model := route.original_route.response_model) is None or not describes(TypeAdapter(model).json_schema()))}
+    untyped = {
+        name
+        for name, route in routes.items()
+        if name not in documented
+        and ((model := route.original_route.response_model) is None or not describes(TypeAdapter(model).json_schema()))
+    }
     assert untyped <= NOT_JSON
 
 
@@ -91,11 +96,20 @@ def test_an_untyped_answer_is_found():
     def answers(schema: dict[str, Any]) -> dict[str, Any]:
         return {"content": {"application/json": {"schema": schema}}}
 
-    document = {"paths": {"/v1/x": {"get": {"responses": {
-        "200": answers({}),
-        "201": {"description": "no content at all"},
-        "202": answers({"type": "array", "items": {"type": "object", "additionalProperties": True}}),
-        "203": answers({"type": "object", "additionalProperties": {"type": "integer"}}),
-        "206": answers({"type": "array", "items": {"$ref": "#/components/schemas/Failure"}}),
-        "404": {"description": "not typed, and not an answer"}}}}}}
+    document = {
+        "paths": {
+            "/v1/x": {
+                "get": {
+                    "responses": {
+                        "200": answers({}),
+                        "201": {"description": "no content at all"},
+                        "202": answers({"type": "array", "items": {"type": "object", "additionalProperties": True}}),
+                        "203": answers({"type": "object", "additionalProperties": {"type": "integer"}}),
+                        "206": answers({"type": "array", "items": {"$ref": "#/components/schemas/Failure"}}),
+                        "404": {"description": "not typed, and not an answer"},
+                    }
+                }
+            }
+        }
+    }
     assert untyped_answers(document) == ["GET /v1/x 200", "GET /v1/x 201", "GET /v1/x 202"]

@@ -28,7 +28,11 @@ def route_modules() -> set[Path]:
 def test_routes_take_typed_dependencies():
     modules = route_modules()
     assert {"intake/api.py", "processing/api.py", "sync/api.py", "metrics/api.py"} <= {
-        str(m.relative_to(ROOT / "services")) for m in modules}  # the walk saw the routes
-    offenders = {str(m.relative_to(ROOT)): n for m in sorted(modules)
-                 if (n := m.read_text(encoding="utf-8").count("request.app.state"))}
+        str(m.relative_to(ROOT / "services")) for m in modules
+    }  # the walk saw the routes
+    offenders = {
+        str(m.relative_to(ROOT)): n
+        for m in sorted(modules)
+        if (n := m.read_text(encoding="utf-8").count("request.app.state"))
+    }
     assert offenders == {}, "read the app's state in a dependency provider (a deps.py), not in a route module"

@@ -15,9 +15,34 @@ DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"
 # Series Prometheus makes itself, not a service.
 SYNTHETIC = {"up"}
 _PROMQL_WORDS = {
-    "sum", "max", "min", "avg", "count", "by", "without", "and", "or", "unless", "on", "ignoring", "rate",
-    "irate", "increase", "max_over_time", "min_over_time", "avg_over_time", "time", "histogram_quantile", "abs",
-    "humanizeDuration", "bool", "offset", "topk", "bottomk", "delta", "deriv",
+    "sum",
+    "max",
+    "min",
+    "avg",
+    "count",
+    "by",
+    "without",
+    "and",
+    "or",
+    "unless",
+    "on",
+    "ignoring",
+    "rate",
+    "irate",
+    "increase",
+    "max_over_time",
+    "min_over_time",
+    "avg_over_time",
+    "time",
+    "histogram_quantile",
+    "abs",
+    "humanizeDuration",
+    "bool",
+    "offset",
+    "topk",
+    "bottomk",
+    "delta",
+    "deriv",
 }
 
 

@@ -13,8 +13,10 @@ OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 
 
 def test_every_alarm_has_a_severity_a_summary_and_a_runbook_section():
-    anchors = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
-               for h in re.findall(r"^#+ (.+)$", OPERATIONS, flags=re.M)}
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", OPERATIONS, flags=re.M)
+    }
     for rule in rules():
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
@@ -24,8 +26,14 @@ def test_every_alarm_has_a_severity_a_summary_and_a_runbook_section():
 
 def test_the_issue_s_alarms_are_all_there():
     watched = named_metrics()
-    for metric in ("consumer_lag_records", "sync_oldest_undelivered_seconds", "sync_circuit_open",
-                   "outbox_published_total", "consumer_offset_gap_records", "certificate_expiry_timestamp_seconds"):
+    for metric in (
+        "consumer_lag_records",
+        "sync_oldest_undelivered_seconds",
+        "sync_circuit_open",
+        "outbox_published_total",
+        "consumer_offset_gap_records",
+        "certificate_expiry_timestamp_seconds",
+    ):
         assert any(metric in metric_names(r["expr"]) for r in rules()), metric
         assert metric in watched
     assert len(dashboard_exprs()) >= 10

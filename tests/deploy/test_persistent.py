@@ -17,7 +17,8 @@ from sqlalchemy import text
 from deploy.__main__ import Deployment
 from deploy.launch import ROOT, SERVICES, free_port
 from deploy.quiescence import wait_until_quiet
-from shared.migrations import SERVICES as SCHEMA_SERVICES, head
+from shared.migrations import SERVICES as SCHEMA_SERVICES
+from shared.migrations import head
 from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, KAFKA
 from tests.deploy.alarms import named_metrics, served
@@ -28,9 +29,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 @pytest.fixture
 def deploy_env(topics, schemas):
-    return dict(os.environ, DATABASE_URL=DATABASE_URL, KAFKA_BOOTSTRAP=KAFKA, TOPIC_PREFIX=topics.prefix,
-                SCHEMA_PREFIX=schemas, SYNC_DOCSYS_URL="",  # the document system's round trips come later: not here
-                DEPLOY_PORTS=",".join(f"{s.name}={free_port()}" for s in SERVICES))
+    return dict(
+        os.environ,
+        DATABASE_URL=DATABASE_URL,
+        KAFKA_BOOTSTRAP=KAFKA,
+        TOPIC_PREFIX=topics.prefix,
+        SCHEMA_PREFIX=schemas,
+        SYNC_DOCSYS_URL="",  # the document system's round trips come later: not here
+        DEPLOY_PORTS=",".join(f"{s.name}={free_port()}" for s in SERVICES),
+    )
 
 
 @pytest.fixture
@@ -40,8 +47,14 @@ def deployment(tmp_path, deploy_env):
 
     def run(*args: str) -> str:
         t = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "deploy", "--data-dir", str(data), *args], env=deploy_env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-m", "deploy", "--data-dir", str(data), *args],
+            env=deploy_env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert done.returncode == 0, f"deploy {' '.join(args)}: {done.stdout}\n{done.stderr}"
         print(f"deploy {args[0]}: {time.monotonic() - t:.1f} s")
         return done.stdout
@@ -56,9 +69,15 @@ def settings_files(deployment: Deployment) -> dict[str, str]:
 
 
 def api_key(deployment: Deployment) -> str:
-    done = subprocess.run([sys.executable, "-m", "services.intake.keys", "create", "--or-rotate", "--name", "test",
-                           "--units", "H44"], env=deployment.service_env("intake"), cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.intake.keys", "create", "--or-rotate", "--name", "test", "--units", "H44"],
+        env=deployment.service_env("intake"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return done.stdout.strip()
 
 
@@ -113,8 +132,10 @@ async def test_two_starts_keep_every_dossier_and_a_restore_gives_the_same_figure
     backup_seconds = time.monotonic() - started
     # After the backup: a new dossier and a later step of an old one (the data-loss window).
     f = EventFactory("motcua-test")
-    late = [f.received("H44.100-260812-0001", at("2026-08-12"), unit="H44.100", procedure="1.000894", channel=2),
-            f.processed("H44.100-260810-0001", at("2026-08-13"))]
+    late = [
+        f.received("H44.100-260812-0001", at("2026-08-12"), unit="H44.100", procedure="1.000894", channel=2),
+        f.processed("H44.100-260810-0001", at("2026-08-13")),
+    ]
     await post(deployment, key, late)
     await wait_until_quiet(db, KAFKA, topics, schemas)
     kept, shown = await dossiers(db, schemas), await figures(deployment)

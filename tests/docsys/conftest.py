@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from services.sync.documents.signing import (
-    SigningKey, Verifier, load_signing_key, make_authority, make_signer, provision,
+    SigningKey,
+    Verifier,
+    load_signing_key,
+    make_authority,
+    make_signer,
+    provision,
 )
 
 

@@ -31,9 +31,16 @@ from tests.conftest import DATABASE_URL, KAFKA, free_port, poll, targets_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-ENV = {"SYNC_DOCSYS_TIMEOUT_SECONDS": "1", "SYNC_DOCSYS_POLL_SECONDS": "0.2", "SYNC_LEASE_SECONDS": "3",
-       "SYNC_BACKOFF_BASE_SECONDS": "0.1", "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
-       "DOCSYS_SIM_DELAY_MIN_SECONDS": "0.05", "DOCSYS_SIM_DELAY_MAX_SECONDS": "0.5"}
+ENV = {
+    "SYNC_DOCSYS_TIMEOUT_SECONDS": "1",
+    "SYNC_DOCSYS_POLL_SECONDS": "0.2",
+    "SYNC_LEASE_SECONDS": "3",
+    "SYNC_BACKOFF_BASE_SECONDS": "0.1",
+    "SYNC_BACKOFF_CAP_SECONDS": "2",
+    "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+    "DOCSYS_SIM_DELAY_MIN_SECONDS": "0.05",
+    "DOCSYS_SIM_DELAY_MAX_SECONDS": "0.5",
+}
 FAULTS = {"fail_ratio": 0.3, "timeout_ratio": 0.02, "hang_seconds": 1.5, "rate_per_second": 500, "burst": 500}
 # (unit, procedure whose result is an official document, how many dossiers)
 DOCUMENT_DOSSIERS = [("H44.100", "1.004227", 25), ("H44.07", "1.001000", 15)]
@@ -45,9 +52,16 @@ SYSTEM = organ("H44", "Hệ thống thông tin giải quyết thủ tục hành 
 def stack(tmp_path, topics, schemas, monkeypatch):
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    running = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                    topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES},
-                    docsys=True, extra_env={"metrics": {"METRICS_TARGETS_PATH": str(targets_file(tmp_path))}})
+    running = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in SERVICES},
+        docsys=True,
+        extra_env={"metrics": {"METRICS_TARGETS_PATH": str(targets_file(tmp_path))}},
+    )
     try:
         running.start_all()
         yield running
@@ -62,9 +76,11 @@ def dossier_events(received: datetime) -> tuple[list[dict], dict[str, str]]:
         for n in range(count):
             code = f"{unit}-{day}-{n + 1 + (500 if procedure == PLAIN[1] else 0):04d}"
             units[code] = unit if procedure != PLAIN[1] else ""
-            events += [f.received(code, received, unit=unit, procedure=procedure, channel=2),
-                       f.event("dossier.processed", code, received + timedelta(hours=20)),
-                       f.event("dossier.result_returned", code, received + timedelta(hours=26))]
+            events += [
+                f.received(code, received, unit=unit, procedure=procedure, channel=2),
+                f.event("dossier.processed", code, received + timedelta(hours=20)),
+                f.event("dossier.result_returned", code, received + timedelta(hours=26)),
+            ]
     return events, {c: u for c, u in units.items() if u}
 
 
@@ -86,6 +102,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def both_returned():
             rows = {r["dossier_code"]: r for r in (await client.get(sync + "/v1/documents")).json()}
             return rows if all(rows.get(c, {}).get("state") == "refused" for c in returned) else None
+
         await poll(both_returned, 120, "the two planned requests were not refused")
         operator = {"Authorization": f"Bearer {stack.operator_token}"}
         resent = await client.post(sync + "/v1/documents/resend", json={"dossier_codes": returned}, headers=operator)
@@ -94,6 +111,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def all_issued():
             rows = (await client.get(sync + "/v1/documents")).json()
             return rows if len(rows) == len(units) and all(r["document"] for r in rows) else None
+
         rows = await poll(all_issued, 180, "not every dossier got its document")
         issued_after = time.monotonic() - started
         await client.post(sim + "/admin/faults", json={"rate_per_second": 500, "burst": 500})  # faults off
@@ -111,8 +129,10 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         numbers = {r["dossier_code"]: r["document"]["code"] for r in rows}
 
         # Reconciliation: the document system holds every request, so nothing is sent again.
-        period_days = {"from": (received - timedelta(days=1)).date().isoformat(),
-                       "to": (datetime.now(VN) + timedelta(days=1)).date().isoformat()}
+        period_days = {
+            "from": (received - timedelta(days=1)).date().isoformat(),
+            "to": (datetime.now(VN) + timedelta(days=1)).date().isoformat(),
+        }
         reconciled = (await client.post(sync + "/v1/documents/reconcile", json=period_days, headers=operator)).json()
         assert reconciled == {"checked": len(units), "differences": 0, "requeued": 0, "unchecked": 0}
 
@@ -120,6 +140,7 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         async def folded():
             states = [(await client.get(stack.url("processing") + f"/v1/dossiers/{c}")).json() for c in units]
             return states if all(s["state"]["document_number"] for s in states) else None
+
         states = await poll(folded, 60, "processing did not record every document number")
         assert {s["state"]["dossier_code"]: s["state"]["document_number"] for s in states} == numbers
         assert all(s["state"]["electronic_result"] for s in states)
@@ -130,10 +151,12 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         period = received.strftime("%Y-%m")
 
         async def counted():
-            report = (await client.get(stack.url("metrics") + "/v1/indicators",
-                                       params={"period": period, "unit": "H44"})).json()
+            report = (
+                await client.get(stack.url("metrics") + "/v1/indicators", params={"period": period, "unit": "H44"})
+            ).json()
             rate = report["unit"]["rates"]["document_result_rate"]
             return report if rate["denominator"] == len(units) and rate["numerator"] == len(units) else None
+
         report = await poll(counted, 60, "metrics did not count every document result")
         targets = (await client.get(stack.url("metrics") + "/v1/targets", params={"period": period})).json()
         target = next(t for t in targets["targets"] if t["rate"] == "document_result_rate")
@@ -142,8 +165,10 @@ async def test_document_results_are_issued_numbered_and_counted_through_faults(s
         health = (await client.get(sim + "/health")).json()
         await check_rejections(client, stack, topics, rows)
         await check_recall(client, stack, rows[2])
-    print(f"{len(units)} document results issued {issued_after:.1f}s after the first post; "
-          f"simulator verdicts {health['verdicts']}, requests {health['requests']}")
+    print(
+        f"{len(units)} document results issued {issued_after:.1f}s after the first post; "
+        f"simulator verdicts {health['verdicts']}, requests {health['requests']}"
+    )
 
 
 async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows: list[dict]) -> None:
@@ -157,22 +182,36 @@ async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows
 
     async def request_id(answers: str) -> str:
         """The DocumentId of our signing request for this dossier, as the document system holds it."""
-        found = await client.get(sim + "/edxml/requests", params={"organ": SYSTEM.id,
-                                                                  "code": f"{answers}/{REQUEST_NOTATION}"})
+        found = await client.get(
+            sim + "/edxml/requests", params={"organ": SYSTEM.id, "code": f"{answers}/{REQUEST_NOTATION}"}
+        )
         return found.json()["document_id"]
 
     ids = {c: await request_id(c) for c in (first["dossier_code"], second["dossier_code"])}
 
-    def issued(answers: str, unit: str = first["unit_code"], number: str = "999", signed_by=key,
-               document_id: str = "") -> bytes:
+    def issued(
+        answers: str, unit: str = first["unit_code"], number: str = "999", signed_by=key, document_id: str = ""
+    ) -> bytes:
         today = datetime.now(VN)
         asked = ids.get(answers, f"{SYSTEM.id},{today:%Y/%m/%d},{answers}/{REQUEST_NOTATION}")
         request = DocumentRef(SYSTEM.id, f"{answers}/{REQUEST_NOTATION}", today.date(), asked)
-        return build_document(Document(
-            sender=organ(unit), receivers=(SYSTEM,), number=number, notation="QĐ-UBND", place="Phú Thọ",
-            promulgated_on=today.date(), type=DECISION_TYPE, subject="Quyết định cấp phép",
-            signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Lê Quang Vinh"), response_for=(request,),
-            traces=(Trace(organ(unit).id, today),), document_id=document_id), signed_by)
+        return build_document(
+            Document(
+                sender=organ(unit),
+                receivers=(SYSTEM,),
+                number=number,
+                notation="QĐ-UBND",
+                place="Phú Thọ",
+                promulgated_on=today.date(),
+                type=DECISION_TYPE,
+                subject="Quyết định cấp phép",
+                signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Lê Quang Vinh"),
+                response_for=(request,),
+                traces=(Trace(organ(unit).id, today),),
+                document_id=document_id,
+            ),
+            signed_by,
+        )
 
     other = "H44.101" if first["unit_code"] != "H44.101" else "H44.102"
     own = first["dossier_code"]
@@ -181,8 +220,9 @@ async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows
         b"<?xml version='1.0'?><edXML xmlns='http://www.mic.gov.vn/TBT/QCVN_102_2016'/>": "not valid edXML",
         issued("H44.100-200101-9999"): "unknown dossier",
         issued(own, unit=other): "wrong unit",
-        issued(second["dossier_code"], unit=second["unit_code"], document_id=first["document"]["document_id"]):
-            "duplicate document id",
+        issued(
+            second["dossier_code"], unit=second["unit_code"], document_id=first["document"]["document_id"]
+        ): "duplicate document id",
         issued(own, signed_by=None): "unsigned",
         issued(own).replace("Quyết định cấp phép".encode(), "Quyết định cấp phéq".encode()): "tampered",
         issued(own, signed_by=stranger): "untrusted signer",
@@ -193,6 +233,7 @@ async def check_rejections(client: httpx.AsyncClient, stack: Stack, topics, rows
     async def recorded():
         found = (await client.get(sync + "/v1/documents/rejections")).json()
         return found if len(found) >= len(cases) else None
+
     found = await poll(recorded, 30, "the broken envelopes were not all rejected")
     assert [any(reason in r["reason"] for r in found) for reason in cases.values()] == [True] * len(cases), found
     # Nothing else lost: every dossier still has its own document.
@@ -222,6 +263,7 @@ async def check_recall(client: httpx.AsyncClient, stack: Stack, row: dict) -> No
     async def withdrawn():
         state = (await client.get(processing + f"/v1/dossiers/{code}")).json()
         return state if state["state"]["document_number"] is None else None
+
     state = await poll(withdrawn, 30, "the recall did not withdraw the document")
     assert not state["state"]["electronic_result"]
     recall = [r for r in state["control_sheet"] if r.get("kind") == "document_status" and r["recall"]]
@@ -236,5 +278,6 @@ async def check_recall(client: httpx.AsyncClient, stack: Stack, row: dict) -> No
     async def reissued():
         state = (await client.get(processing + f"/v1/dossiers/{code}")).json()["state"]
         return state if state["document_number"] not in (None, old["code"]) else None
+
     state = await poll(reissued, 60, "no new document after the recall")
     assert state["electronic_result"]

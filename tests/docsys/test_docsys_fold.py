@@ -36,9 +36,19 @@ def status(n: int, day: int, code: str, about: str = REQUEST, note: str = "") ->
 
 
 def issued(n: int, day: int, number: str, document_id: str) -> StoredEvent:
-    return ev(n, "dossier.result_recorded", day, result_code=f"{number}/QĐ-UBND", electronic=True, digitized=True,
-              document_number=number, document_symbol="QĐ-UBND", promulgated_at=f"2026-08-{day:02d}T00:00:00+07:00",
-              signer="Lê Quang Vinh", document_id=document_id)
+    return ev(
+        n,
+        "dossier.result_recorded",
+        day,
+        result_code=f"{number}/QĐ-UBND",
+        electronic=True,
+        digitized=True,
+        document_number=number,
+        document_symbol="QĐ-UBND",
+        promulgated_at=f"2026-08-{day:02d}T00:00:00+07:00",
+        signer="Lê Quang Vinh",
+        document_id=document_id,
+    )
 
 
 def events(procedure: str = "1.004227") -> list[StoredEvent]:
@@ -66,7 +76,9 @@ def test_the_issued_document_is_the_dossiers_electronic_result():
 def test_status_messages_appear_on_the_control_sheet_in_time_order_with_their_names():
     rows = [r for r in control_sheet(events()) if r.get("kind") == "document_status"]
     assert [(r["status"], r["status_name"], r["note"]) for r in rows] == [
-        ("01", "Đã đến", "Đã đến"), ("02", "Từ chối tiếp nhận", "Trả lại để chỉnh sửa")]
+        ("01", "Đã đến", "Đã đến"),
+        ("02", "Từ chối tiếp nhận", "Trả lại để chỉnh sửa"),
+    ]
 
 
 @pytest.mark.parametrize("code", sorted(set(DOCUMENT_STATUS_NAMES) - {"15"}))
@@ -101,9 +113,21 @@ def test_version_1_statuses_are_still_read_and_change_nothing():
 
 def test_counters_cannot_post_document_statuses():
     """A recall agreed withdraws a result: only the connector says so, never a counter system."""
-    event = {"id": "evt-recall-0001", "type": "dossier.document_status", "version": 2, "source": "motcua",
-             "subject": CODE, "time": "2026-08-08T09:00:00+07:00",
-             "data": status(7, 8, "15", about=FIRST).data}
+    event = {
+        "id": "evt-recall-0001",
+        "type": "dossier.document_status",
+        "version": 2,
+        "source": "motcua",
+        "subject": CODE,
+        "time": "2026-08-08T09:00:00+07:00",
+        "data": status(7, 8, "15", about=FIRST).data,
+    }
     with pytest.raises(EventError, match="not posted by counters"):
-        validate(event, caller=Caller("motcua", ("H44",)), units=load_units(), now=datetime.now(VN),
-                 max_skew=timedelta(minutes=5), applicant_key=b"k" * 32)
+        validate(
+            event,
+            caller=Caller("motcua", ("H44",)),
+            units=load_units(),
+            now=datetime.now(VN),
+            max_skew=timedelta(minutes=5),
+            applicant_key=b"k" * 32,
+        )

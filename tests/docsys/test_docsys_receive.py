@@ -10,7 +10,15 @@ import pytest
 from sqlalchemy import insert, select
 
 from services.sync.documents.edxml import (
-    Attachment, Document, DocumentRef, Signer, Staff, StatusMessage, Trace, build_document, build_status,
+    Attachment,
+    Document,
+    DocumentRef,
+    Signer,
+    Staff,
+    StatusMessage,
+    Trace,
+    build_document,
+    build_status,
 )
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest
 from services.sync.documents.organs import organ
@@ -26,31 +34,54 @@ TOPICS = Topics("t.")
 CODE = "H44.100-260815-0042"
 SYSTEM = organ("H44", "Hệ thống thông tin giải quyết TTHC tỉnh Phú Thọ")
 UNIT = organ("H44.100")
-RECORD = {"dossier_code": CODE, "unit_code": "H44.100", "unit_name": UNIT.name, "procedure_code": "1.004227",
-          "subject": "Cấp phép", "requested_at": "2026-08-15T10:00:00+07:00"}
+RECORD = {
+    "dossier_code": CODE,
+    "unit_code": "H44.100",
+    "unit_name": UNIT.name,
+    "procedure_code": "1.004227",
+    "subject": "Cấp phép",
+    "requested_at": "2026-08-15T10:00:00+07:00",
+}
 REQUEST = DocumentRef(SYSTEM.id, f"{CODE}/PTr-HCC", date(2026, 8, 15), request_document_id(RECORD, SYSTEM))
 CLERK = Staff("Văn thư", "Nguyễn Thị Thanh Huyền")
 
 
 def issued(number: str, day: int = 16) -> Document:
-    return Document(sender=UNIT, receivers=(SYSTEM,), number=number, notation="QĐ-UBND", place="Phú Thọ",
-                    promulgated_on=date(2026, 8, day), type=DECISION_TYPE, subject="Quyết định cấp phép",
-                    signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Lê Quang Vinh"), response_for=(REQUEST,),
-                    traces=(Trace(UNIT.id, datetime(2026, 8, day, 9, tzinfo=VN)),),
-                    attachments=(Attachment("qd.txt", "text/plain", "Quyết định".encode()),))
+    return Document(
+        sender=UNIT,
+        receivers=(SYSTEM,),
+        number=number,
+        notation="QĐ-UBND",
+        place="Phú Thọ",
+        promulgated_on=date(2026, 8, day),
+        type=DECISION_TYPE,
+        subject="Quyết định cấp phép",
+        signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", "Lê Quang Vinh"),
+        response_for=(REQUEST,),
+        traces=(Trace(UNIT.id, datetime(2026, 8, day, 9, tzinfo=VN)),),
+        attachments=(Attachment("qd.txt", "text/plain", "Quyết định".encode()),),
+    )
 
 
 def status(code: str, about: DocumentRef = REQUEST, minute: int = 0) -> StatusMessage:
-    return StatusMessage(sender=UNIT, response_for=about, staff=CLERK, code=code, description=f"trạng thái {code}",
-                         timestamp=datetime(2026, 8, 16, 10, minute, tzinfo=VN))
+    return StatusMessage(
+        sender=UNIT,
+        response_for=about,
+        staff=CLERK,
+        code=code,
+        description=f"trạng thái {code}",
+        timestamp=datetime(2026, 8, 16, 10, minute, tzinfo=VN),
+    )
 
 
 @pytest.fixture
 async def connector(sessionmaker, pki):  # noqa: F811
     async with sessionmaker() as session, session.begin():
-        await session.execute(insert(DocsysRequest).values(dossier_code=CODE, revision=3, status=9,
-                                                           received_at=datetime(2026, 8, 15, tzinfo=VN),
-                                                           record=RECORD))
+        await session.execute(
+            insert(DocsysRequest).values(
+                dossier_code=CODE, revision=3, status=9, received_at=datetime(2026, 8, 15, tzinfo=VN), record=RECORD
+            )
+        )
 
     async def take(raw: bytes, verifier=pki["verifier"]) -> dict:
         async with sessionmaker() as session, session.begin():
@@ -63,15 +94,29 @@ async def connector(sessionmaker, pki):  # noqa: F811
             docs = (await session.execute(select(DocsysDocument).order_by(DocsysDocument.received_at))).scalars().all()
             rejected = (await session.execute(select(DocsysRejection.reason))).scalars().all()
         events = [json.loads(v) for t, v in rows if t == TOPICS.dossier_events]
-        return {"state": request.state, "events": events, "dead": sum(t == TOPICS.dead_letter for t, _ in rows),
-                "documents": [(d.number, d.withdrawn_at is not None) for d in docs], "rejected": rejected}
+        return {
+            "state": request.state,
+            "events": events,
+            "dead": sum(t == TOPICS.dead_letter for t, _ in rows),
+            "documents": [(d.number, d.withdrawn_at is not None) for d in docs],
+            "rejected": rejected,
+        }
 
     take.seen = seen
     return take
 
 
-@pytest.mark.parametrize("code, state", [("01", "arrived"), ("02", "refused"), ("03", "accepted"), ("04", "waiting"),
-                                         ("05", "processing"), ("06", "finished")])
+@pytest.mark.parametrize(
+    "code, state",
+    [
+        ("01", "arrived"),
+        ("02", "refused"),
+        ("03", "accepted"),
+        ("04", "waiting"),
+        ("05", "processing"),
+        ("06", "finished"),
+    ],
+)
 async def test_each_status_code_sets_the_request_s_state_and_goes_to_processing(connector, docsys_key, code, state):
     raw = build_status(status(code), docsys_key)
     assert (await connector(raw))["outcome"] == "recorded"
@@ -80,7 +125,11 @@ async def test_each_status_code_sets_the_request_s_state_and_goes_to_processing(
     assert seen["state"] == state and len(seen["events"]) == 1
     event = seen["events"][0]
     assert (event["type"], event["version"], event["data"]["status_code"], event["data"]["organ_id"]) == (
-        "dossier.document_status", 2, code, "H44.100")
+        "dossier.document_status",
+        2,
+        code,
+        "H44.100",
+    )
 
 
 async def test_an_unknown_status_code_is_refused_with_its_reason_and_changes_nothing(connector, docsys_key):
@@ -99,11 +148,21 @@ async def test_a_signed_issued_document_becomes_the_dossier_s_result(connector, 
     assert seen["state"] == "issued" and seen["documents"] == [("7", False)]
     data = seen["events"][0]["data"]
     assert (data["document_number"], data["document_symbol"], data["document_id"]) == (
-        "7", "QĐ-UBND", "000.00.30.H44,2026/08/16,7/QĐ-UBND")
+        "7",
+        "QĐ-UBND",
+        "000.00.30.H44,2026/08/16,7/QĐ-UBND",
+    )
 
 
-@pytest.mark.parametrize("how, reason", [("unsigned", "unsigned"), ("tampered", "tampered"),
-                                         ("untrusted", "untrusted signer"), ("no trust store", "cannot verify")])
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("unsigned", "unsigned"),
+        ("tampered", "tampered"),
+        ("untrusted", "untrusted signer"),
+        ("no trust store", "cannot verify"),
+    ],
+)
 async def test_an_issued_document_not_properly_signed_is_refused_and_changes_nothing(connector, pki, how, reason):
     signer = None if how == "unsigned" else pki["stranger" if how == "untrusted" else "docsys"]
     raw = build_document(issued("7"), signer)
@@ -134,16 +193,28 @@ async def test_a_recall_agreed_withdraws_the_document_and_a_new_one_may_be_issue
     seen = await connector.seen()
     assert seen["state"] == "issued" and seen["documents"] == [("7", True), ("9", False)]
     assert [e["data"].get("document_number") for e in seen["events"] if e["type"] == "dossier.result_recorded"] == [
-        "7", "9"]
+        "7",
+        "9",
+    ]
 
 
 async def test_answers_about_documents_we_never_sent_are_refused(connector, docsys_key):
-    stranger = DocumentRef(SYSTEM.id, "H44.100-200101-9999/PTr-HCC", date(2020, 1, 1),
-                           f"{SYSTEM.id},2020/01/01,H44.100-200101-9999/PTr-HCC")
+    stranger = DocumentRef(
+        SYSTEM.id,
+        "H44.100-200101-9999/PTr-HCC",
+        date(2020, 1, 1),
+        f"{SYSTEM.id},2020/01/01,H44.100-200101-9999/PTr-HCC",
+    )
     assert "unknown dossier" in (await connector(build_status(status("03", stranger), docsys_key)))["reason"]
     other_day = DocumentRef(SYSTEM.id, REQUEST.code, date(2026, 8, 1), f"{SYSTEM.id},2026/08/01,{REQUEST.code}")
     assert "unknown document" in (await connector(build_status(status("03", other_day), docsys_key)))["reason"]
-    foreign = StatusMessage(sender=organ("H44.101"), response_for=REQUEST, staff=CLERK, code="03", description="",
-                            timestamp=datetime(2026, 8, 16, 10, tzinfo=VN))
+    foreign = StatusMessage(
+        sender=organ("H44.101"),
+        response_for=REQUEST,
+        staff=CLERK,
+        code="03",
+        description="",
+        timestamp=datetime(2026, 8, 16, 10, tzinfo=VN),
+    )
     assert "wrong unit" in (await connector(build_status(foreign, docsys_key)))["reason"]
     assert (await connector.seen())["state"] == "requested"

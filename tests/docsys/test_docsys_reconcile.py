@@ -36,11 +36,28 @@ class FakeDocsys:
 async def test_a_request_the_document_system_lost_is_queued_again(sessionmaker):  # noqa: F811
     sent_at = datetime(2026, 8, 3, 2, tzinfo=UTC)
     async with sessionmaker() as session, session.begin():
-        await session.execute(insert(DocsysRequest), [
-            {"dossier_code": c, "revision": 7, "status": 9, "received_at": sent_at,
-             "record": {"unit_code": "H44.100", "dossier_code": c}, "state": "assigned"} for c in CODES])
-    result = await reconcile(sessionmaker, FakeDocsys(), start=date(2026, 8, 1), end=date(2026, 8, 31),
-                             tables=DOCSYS, differs=lambda found, held: found is None)
+        await session.execute(
+            insert(DocsysRequest),
+            [
+                {
+                    "dossier_code": c,
+                    "revision": 7,
+                    "status": 9,
+                    "received_at": sent_at,
+                    "record": {"unit_code": "H44.100", "dossier_code": c},
+                    "state": "assigned",
+                }
+                for c in CODES
+            ],
+        )
+    result = await reconcile(
+        sessionmaker,
+        FakeDocsys(),
+        start=date(2026, 8, 1),
+        end=date(2026, 8, 31),
+        tables=DOCSYS,
+        differs=lambda found, held: found is None,
+    )
     assert result == {"checked": 3, "differences": 1, "requeued": 1, "unchecked": 0}
     async with sessionmaker() as session:
         queued = await backlog.failures(session, min_attempts=0, tables=DOCSYS)

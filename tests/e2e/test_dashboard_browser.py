@@ -16,8 +16,14 @@ from tests.e2e.test_pipeline import august_dossiers
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # Kept under var/ (the README shows a copy in docs/, refreshed by hand from this file).
 SCREENSHOT = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "dashboard.png"
 

@@ -51,10 +51,15 @@ async def test_exports_drill_down_and_rebuild(stack, db, topics, schemas, tmp_pa
         assert dossier["state"]["overdue"] is True and dossier["control_sheet"] == []
 
     # A second metrics process, new schema and consumer group, rebuilds from the topics.
-    rebuilt = Stack(run_dir=tmp_path / "rebuild", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                    topic_prefix=topics.prefix, schema_prefix=f"{schemas}rebuild_",
-                    ports={**stack.ports, "metrics": free_port()},
-                    extra_env={"metrics": {"METRICS_CONSUMER_GROUP": f"{topics.prefix}metrics-rebuild"}})
+    rebuilt = Stack(
+        run_dir=tmp_path / "rebuild",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=f"{schemas}rebuild_",
+        ports={**stack.ports, "metrics": free_port()},
+        extra_env={"metrics": {"METRICS_CONSUMER_GROUP": f"{topics.prefix}metrics-rebuild"}},
+    )
     rebuilt.start("metrics")
     try:
         rebuilt.wait_ready("metrics")

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from deploy.quiescence import wait_until_quiet
 from simulators.counter.events import EventFactory
 from tests.conftest import KAFKA, publish
-from deploy.quiescence import wait_until_quiet
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -35,39 +35,71 @@ def august_dossiers() -> list[dict]:
         events.extend(rest)
 
     # D1 online, fully digitized, processed on time.
-    dossier("H44.100-260803-0001", c, "1.000894", 2, at("2026-08-03"),
-            f.component("H44.100-260803-0001", at("2026-08-03"), "TP1", digitized=True),
-            f.result("H44.100-260803-0001", at("2026-08-05"), electronic=True, digitized=True),
-            f.processed("H44.100-260803-0001", at("2026-08-05")),
-            f.returned("H44.100-260803-0001", at("2026-08-06")))
+    dossier(
+        "H44.100-260803-0001",
+        c,
+        "1.000894",
+        2,
+        at("2026-08-03"),
+        f.component("H44.100-260803-0001", at("2026-08-03"), "TP1", digitized=True),
+        f.result("H44.100-260803-0001", at("2026-08-05"), electronic=True, digitized=True),
+        f.processed("H44.100-260803-0001", at("2026-08-05")),
+        f.returned("H44.100-260803-0001", at("2026-08-06")),
+    )
     # D2 at the counter, processed late (due Mon 10/8 17:00).
-    dossier("H44.100-260803-0002", c, "1.000894", 1, at("2026-08-03"),
-            f.processed("H44.100-260803-0002", at("2026-08-20")))
+    dossier(
+        "H44.100-260803-0002", c, "1.000894", 1, at("2026-08-03"), f.processed("H44.100-260803-0002", at("2026-08-20"))
+    )
     # D3 online, components not digitized, on time.
-    dossier("H44.100-260804-0001", c, "1.000894", 2, at("2026-08-04"),
-            f.component("H44.100-260804-0001", at("2026-08-04"), "TP1", digitized=False),
-            f.result("H44.100-260804-0001", at("2026-08-06"), electronic=False, digitized=True),
-            f.processed("H44.100-260804-0001", at("2026-08-06")))
+    dossier(
+        "H44.100-260804-0001",
+        c,
+        "1.000894",
+        2,
+        at("2026-08-04"),
+        f.component("H44.100-260804-0001", at("2026-08-04"), "TP1", digitized=False),
+        f.result("H44.100-260804-0001", at("2026-08-06"), electronic=False, digitized=True),
+        f.processed("H44.100-260804-0001", at("2026-08-06")),
+    )
     # D4 department, online, digitized, on time.
-    dossier("H44.07-260805-0001", d, "2.001035", 2, at("2026-08-05"),
-            f.component("H44.07-260805-0001", at("2026-08-05"), "TP1", digitized=True),
-            f.result("H44.07-260805-0001", at("2026-08-06"), electronic=True, digitized=True),
-            f.processed("H44.07-260805-0001", at("2026-08-06")))
+    dossier(
+        "H44.07-260805-0001",
+        d,
+        "2.001035",
+        2,
+        at("2026-08-05"),
+        f.component("H44.07-260805-0001", at("2026-08-05"), "TP1", digitized=True),
+        f.result("H44.07-260805-0001", at("2026-08-06"), electronic=True, digitized=True),
+        f.processed("H44.07-260805-0001", at("2026-08-06")),
+    )
     # D5 department, refused the same day: ended in time.
-    dossier("H44.07-260805-0002", d, "2.001035", 1, at("2026-08-05"),
-            f.refused("H44.07-260805-0002", at("2026-08-05", "10:00")))
+    dossier(
+        "H44.07-260805-0002",
+        d,
+        "2.001035",
+        1,
+        at("2026-08-05"),
+        f.refused("H44.07-260805-0002", at("2026-08-05", "10:00")),
+    )
     # D6 by post, two supplementation requests: overdue by rule although processed fast.
-    dossier("H44.07-260810-0001", d, "2.001035", 3, at("2026-08-10"),
-            f.supplement_requested("H44.07-260810-0001", at("2026-08-10", "10:00")),
-            f.supplement_supplied("H44.07-260810-0001", at("2026-08-10", "11:00")),
-            f.supplement_requested("H44.07-260810-0001", at("2026-08-10", "14:00")),
-            f.supplement_supplied("H44.07-260810-0001", at("2026-08-10", "15:00")),
-            f.processed("H44.07-260810-0001", at("2026-08-11")))
+    dossier(
+        "H44.07-260810-0001",
+        d,
+        "2.001035",
+        3,
+        at("2026-08-10"),
+        f.supplement_requested("H44.07-260810-0001", at("2026-08-10", "10:00")),
+        f.supplement_supplied("H44.07-260810-0001", at("2026-08-10", "11:00")),
+        f.supplement_requested("H44.07-260810-0001", at("2026-08-10", "14:00")),
+        f.supplement_supplied("H44.07-260810-0001", at("2026-08-10", "15:00")),
+        f.processed("H44.07-260810-0001", at("2026-08-11")),
+    )
     # D7 still open, due 17/8: judged at the end of August, it is overdue.
     dossier("H44.100-260810-0001", c, "1.000894", 1, at("2026-08-10"))
     # D8 received in July: outside the period.
-    dossier("H44.100-260731-0001", c, "1.000894", 2, at("2026-07-31"),
-            f.processed("H44.100-260731-0001", at("2026-08-03")))
+    dossier(
+        "H44.100-260731-0001", c, "1.000894", 2, at("2026-07-31"), f.processed("H44.100-260731-0001", at("2026-08-03"))
+    )
     return events
 
 
@@ -94,15 +126,24 @@ async def test_known_dossiers_give_exact_rates_and_reposts_change_nothing(stack,
 
         report = await read_august(client, stack)
         expected_province = {
-            "online_rate": (3, 7), "digitization_rate": (2, 7), "on_time_rate": (4, 7), "sync_rate": (7, 7)
+            "online_rate": (3, 7),
+            "digitization_rate": (2, 7),
+            "on_time_rate": (4, 7),
+            "sync_rate": (7, 7),
         }
         assert rates(report["unit"]) == expected_province
         children = {u["key"]: u for u in report["children"]}
         assert rates(children["H44.100"]) == {
-            "online_rate": (2, 4), "digitization_rate": (1, 4), "on_time_rate": (2, 4), "sync_rate": (4, 4)
+            "online_rate": (2, 4),
+            "digitization_rate": (1, 4),
+            "on_time_rate": (2, 4),
+            "sync_rate": (4, 4),
         }
         assert rates(children["H44.07"]) == {
-            "online_rate": (1, 3), "digitization_rate": (1, 3), "on_time_rate": (2, 3), "sync_rate": (3, 3)
+            "online_rate": (1, 3),
+            "digitization_rate": (1, 3),
+            "on_time_rate": (2, 3),
+            "sync_rate": (3, 3),
         }
         assert report["unit"]["rates"]["on_time_rate"]["ratio"] == round(4 / 7, 4)
         # Progress group of the 766 index: 20 × 4/7 = 11.43.
@@ -127,8 +168,7 @@ async def test_a_malformed_event_is_named_and_the_rest_of_its_batch_accepted(sta
     f = EventFactory("motcua-test")
     good = f.received("H44.100-260901-0001", at("2026-09-01"), unit="H44.100", procedure="1.000894", channel=1)
     bad = f.received("H44.100-260901-0002", at("2026-09-01"), unit="H44.100", procedure="1.000894", channel=7)
-    unknown_unit = f.received("H44.999-260901-0001", at("2026-09-01"), unit="H44.999", procedure="1.000894",
-                              channel=1)
+    unknown_unit = f.received("H44.999-260901-0001", at("2026-09-01"), unit="H44.999", procedure="1.000894", channel=1)
     async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": stack.api_key}) as client:
         response = await client.post(stack.url("intake") + "/v1/events/batch", json=[good, bad, unknown_unit])
         assert response.status_code == 207
@@ -144,4 +184,3 @@ async def test_a_malformed_event_is_named_and_the_rest_of_its_batch_accepted(sta
         changed = dict(good, data=dict(good["data"], channel=2))  # same id, other content
         conflict = await client.post(stack.url("intake") + "/v1/events", json=changed)
         assert conflict.status_code == 409
-

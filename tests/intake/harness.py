@@ -22,10 +22,16 @@ APPLICANT_KEY = "test-applicant-hmac-key"
 
 @asynccontextmanager
 async def running_intake(topics, schemas: str, **settings) -> AsyncIterator[FastAPI]:
-    app = create_app(IntakeSettings(
-        database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-        db_schema=f"{schemas}intake", applicant_id_key=APPLICANT_KEY, **settings,
-    ))
+    app = create_app(
+        IntakeSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{schemas}intake",
+            applicant_id_key=APPLICANT_KEY,
+            **settings,
+        )
+    )
     async with app.router.lifespan_context(app):
         yield app
 

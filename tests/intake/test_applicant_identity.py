@@ -32,8 +32,10 @@ def returned(code: str) -> dict:
 
 
 async def test_sealed_at_rest_read_with_a_service_credential_and_logged(topics, schemas, db, keys_file):
-    settings = {"identity_keys_file": str(keys_file),
-                "service_tokens_sha256": f"sync={hashlib.sha256(TOKEN.encode()).hexdigest()}"}
+    settings = {
+        "identity_keys_file": str(keys_file),
+        "service_tokens_sha256": f"sync={hashlib.sha256(TOKEN.encode()).hexdigest()}",
+    }
     codes = ["H44.100-260820-0001", "H44.100-260820-0002"]
     async with running_intake(topics, schemas, **settings) as app:
         key = await new_key(app, "simulator", ["H44"])
@@ -85,8 +87,11 @@ async def test_without_keys_nothing_clear_is_kept_and_the_endpoint_is_closed(top
         async with client(app, key) as c:
             event = received("H44.100-260820-0003", applicant={"id_number": CCCD, "name": NAME})
             assert (await c.post("/v1/events", json=event)).status_code == 201
-            closed = await c.post("/internal/v1/applicants/read", json={"dossier_codes": ["x"], "purpose": "p"},
-                                  headers={"Authorization": f"Bearer {TOKEN}"})
+            closed = await c.post(
+                "/internal/v1/applicants/read",
+                json={"dossier_codes": ["x"], "purpose": "p"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
             assert closed.status_code == 503
         async with app.state.runtime.sessionmaker() as session:
             assert (await session.execute(select(func.count()).select_from(ApplicantIdentity))).scalar() == 0
@@ -96,21 +101,53 @@ async def test_version_2_events_carry_the_portal_facts_and_version_1_still_passe
     code = "H44.100-260820-0004"
     opening = received(code)
     opening["version"] = 2
-    opening["data"] |= {"summary": "Đăng ký khai sinh cho con", "submission_place": "national_portal",
-                        "form": "post", "applicant_type": "citizen", "applicant_code": "VNC-1",
-                        "vneid_authenticated": True, "databases_consulted": ["7"]}
-    component = processed(code) | {"id": opening["id"] + "-c", "type": "dossier.component_recorded", "version": 2,
-                                   "data": {"component_code": "TP1", "from_personal_data_store": True,
-                                            "file_name": "to-khai.pdf", "file_url": "https://files.example/tk.pdf"}}
-    result = processed(code) | {"id": opening["id"] + "-k", "type": "dossier.result_recorded", "version": 2,
-                                "data": {"result_code": "KQ1", "electronic": True, "file_name": "kq.pdf",
-                                         "file_url": "https://files.example/kq.pdf", "in_citizen_store": True}}
-    bad = processed(code) | {"id": opening["id"] + "-x", "type": "dossier.component_recorded", "version": 2,
-                             "data": {"component_code": "TP2", "file_url": "not a link"}}
+    opening["data"] |= {
+        "summary": "Đăng ký khai sinh cho con",
+        "submission_place": "national_portal",
+        "form": "post",
+        "applicant_type": "citizen",
+        "applicant_code": "VNC-1",
+        "vneid_authenticated": True,
+        "databases_consulted": ["7"],
+    }
+    component = processed(code) | {
+        "id": opening["id"] + "-c",
+        "type": "dossier.component_recorded",
+        "version": 2,
+        "data": {
+            "component_code": "TP1",
+            "from_personal_data_store": True,
+            "file_name": "to-khai.pdf",
+            "file_url": "https://files.example/tk.pdf",
+        },
+    }
+    result = processed(code) | {
+        "id": opening["id"] + "-k",
+        "type": "dossier.result_recorded",
+        "version": 2,
+        "data": {
+            "result_code": "KQ1",
+            "electronic": True,
+            "file_name": "kq.pdf",
+            "file_url": "https://files.example/kq.pdf",
+            "in_citizen_store": True,
+        },
+    }
+    bad = processed(code) | {
+        "id": opening["id"] + "-x",
+        "type": "dossier.component_recorded",
+        "version": 2,
+        "data": {"component_code": "TP2", "file_url": "not a link"},
+    }
     async with running_intake(topics, schemas) as app:
         key = await new_key(app, "simulator", ["H44"])
         async with client(app, key) as c:
             answer = await c.post("/v1/events/batch", json=[opening, component, result, bad, received(code + "1")])
-    assert [r["status"] for r in answer.json()["results"]] == ["accepted", "accepted", "accepted", "rejected",
-                                                               "accepted"]
+    assert [r["status"] for r in answer.json()["results"]] == [
+        "accepted",
+        "accepted",
+        "accepted",
+        "rejected",
+        "accepted",
+    ]
     assert [e["field"] for e in answer.json()["results"][3]["errors"]] == ["data.file_url"]

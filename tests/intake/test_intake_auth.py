@@ -49,8 +49,11 @@ async def test_an_event_for_another_unit_is_403(topics, schemas):
 async def test_a_batch_rejects_only_the_items_for_other_units(topics, schemas):
     async with running_intake(topics, schemas) as app:
         key = await new_key(app, "motcua-h44-100", ["H44.100"])
-        mine, theirs, invalid = (received("H44.100-260802-0001"), processed("H44.07-260802-0001"),
-                                 received("H44.100-260802-0002", channel=9))
+        mine, theirs, invalid = (
+            received("H44.100-260802-0001"),
+            processed("H44.07-260802-0001"),
+            received("H44.100-260802-0002", channel=9),
+        )
         async with client(app, key) as c:
             response = await c.post("/v1/events/batch", json=[mine, theirs, invalid])
             assert response.status_code == 207
@@ -58,7 +61,8 @@ async def test_a_batch_rejects_only_the_items_for_other_units(topics, schemas):
             assert (body["accepted"], body["rejected"]) == (1, 2)
             assert [r["status"] for r in body["results"]] == ["accepted", "forbidden", "rejected"]
             assert body["results"][1]["errors"] == [
-                {"field": "subject", "message": "the key 'motcua-h44-100' may not post for unit H44.07"}]
+                {"field": "subject", "message": "the key 'motcua-h44-100' may not post for unit H44.07"}
+            ]
             only_theirs = await c.post("/v1/events/batch", json=[theirs, processed("H44.08-260802-0001")])
             assert only_theirs.status_code == 403
             assert {r["status"] for r in only_theirs.json()["results"]} == {"forbidden"}

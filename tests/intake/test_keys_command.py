@@ -17,8 +17,9 @@ pytestmark = pytest.mark.integration
 
 def keys(schemas: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, INTAKE_DATABASE_URL=DATABASE_URL, INTAKE_DB_SCHEMA=f"{schemas}intake")
-    return subprocess.run([sys.executable, "-m", "services.intake.keys", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "services.intake.keys", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 async def status(app, key: str, code: str) -> int:

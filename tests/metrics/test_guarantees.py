@@ -23,8 +23,8 @@ from services.metrics.handlers import ACCEPTS, _fact, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import Period, parse_period
 from services.processing.catalog import load_seed
-from services.processing.refold import _state_event
 from services.processing.lifecycle import fold
+from services.processing.refold import _state_event
 from services.processing.stored import StoredEvent, stored_event
 from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
@@ -66,8 +66,9 @@ def states(code: str, *events: StoredEvent) -> list[DossierState]:
 def record(state: DossierState) -> SimpleNamespace:
     """The consumer record processing's relay would publish for this state."""
     value = serialize(_state_event(state, datetime.now(UTC)), pydantic_core.to_json(state))
-    return SimpleNamespace(topic="dossier-lifecycle", partition=0, offset=next(_offsets),
-                           key=state.dossier_code.encode(), value=value)
+    return SimpleNamespace(
+        topic="dossier-lifecycle", partition=0, offset=next(_offsets), key=state.dossier_code.encode(), value=value
+    )
 
 
 async def apply(sessionmaker, *batches: list[DossierState]) -> None:
@@ -78,8 +79,13 @@ async def apply(sessionmaker, *batches: list[DossierState]) -> None:
 
 async def fact(sessionmaker, code: str) -> dict:
     async with sessionmaker() as session:
-        row = (await session.execute(Base.metadata.tables["dossier_facts"].select()
-                                     .where(Base.metadata.tables["dossier_facts"].c.dossier_code == code))).one()
+        row = (
+            await session.execute(
+                Base.metadata.tables["dossier_facts"]
+                .select()
+                .where(Base.metadata.tables["dossier_facts"].c.dossier_code == code)
+            )
+        ).one()
     return dict(row._mapping)
 
 
@@ -87,8 +93,9 @@ async def totals(sessionmaker, period: Period, now: datetime) -> dict[str, int]:
     """The province's counts as the API computes them (judged at the period's end, or now)."""
     async with sessionmaker() as session:
         groups = await count(session, period, min(now, period.end))
-    return {name: sum(c[name] for c in groups.values()) for name in ("received", "on_time", "feedback",
-                                                                      "feedback_on_time")}
+    return {
+        name: sum(c[name] for c in groups.values()) for name in ("received", "on_time", "feedback", "feedback_on_time")
+    }
 
 
 def at(day: str, clock: str = "09:00") -> datetime:
@@ -98,8 +105,12 @@ def at(day: str, clock: str = "09:00") -> datetime:
 @pytest.mark.parametrize("batches", ["one batch", "across batches"])
 async def test_an_older_revision_never_overwrites_a_newer_one(metrics_db, batches):
     code = f"H44.100-260810-{next(_ids):04d}"
-    r1, r2, r3 = states(code, received(at("2026-08-10")), ev("dossier.processed", at("2026-08-12")),
-                        ev("dossier.result_returned", at("2026-08-13")))
+    r1, r2, r3 = states(
+        code,
+        received(at("2026-08-10")),
+        ev("dossier.processed", at("2026-08-12")),
+        ev("dossier.result_returned", at("2026-08-13")),
+    )
     assert (r2.revision, r3.revision) == (2, 3) and r2.status != r3.status
     if batches == "one batch":
         await apply(metrics_db, [r1, r3, r2])  # the newest is not last
@@ -118,8 +129,9 @@ async def test_a_dossier_only_submitted_online_stays_out_of_the_denominators(met
     submitted = {"unit_code": "H44.100", "procedure_code": "1.000894", "channel": 2}
     only_submitted = states(online, ev("dossier.submitted", at("2026-08-11"), **submitted))[-1]
     at_counter = states(counter, received(at("2026-08-11")))[-1]
-    both = states(accepted_later, ev("dossier.submitted", at("2026-08-11"), **submitted),
-                  received(at("2026-08-12"), channel=2))[-1]
+    both = states(
+        accepted_later, ev("dossier.submitted", at("2026-08-11"), **submitted), received(at("2026-08-12"), channel=2)
+    )[-1]
     await apply(metrics_db, [only_submitted, at_counter, both])
     august = await totals(metrics_db, parse_period("2026-08"), now=datetime.now(UTC))
     assert august["received"] == 2  # the counter's and the one accepted later; not the registration
@@ -148,9 +160,13 @@ async def test_an_open_dossier_in_a_running_period_is_judged_against_now(metrics
 async def test_a_pakn_handled_the_next_month_counts_in_the_reception_month(metrics_db):
     code = f"H44.100-260825-{next(_ids):04d}"
     due = at("2026-09-08", "17:00")
-    final = states(code, received(at("2026-08-25")), ev("dossier.processed", at("2026-08-27")),
-                   ev("dossier.feedback_received", at("2026-08-28"), feedback_id="pakn-1", due_at=due.isoformat()),
-                   ev("dossier.feedback_handled", at("2026-09-03"), feedback_id="pakn-1", satisfied=True))[-1]
+    final = states(
+        code,
+        received(at("2026-08-25")),
+        ev("dossier.processed", at("2026-08-27")),
+        ev("dossier.feedback_received", at("2026-08-28"), feedback_id="pakn-1", due_at=due.isoformat()),
+        ev("dossier.feedback_handled", at("2026-09-03"), feedback_id="pakn-1", satisfied=True),
+    )[-1]
     await apply(metrics_db, [final])
     now = datetime.now(UTC)
     august = await totals(metrics_db, parse_period("2026-08"), now)

@@ -39,15 +39,24 @@ def test_capped_components_reach_full_points_at_their_threshold():
 def test_online_payment_group_per_3_5_and_3_6():
     # 3.6 (A): 5 paid online of 10 that owed a fee -> 6 × 0.5 = 3. 3.5 (B): 4 fee-bearing procedures,
     # all synced fee data -> full 2 (full at 80%). C: 2 of 4 offer online payment -> 2.5 × 0.5 = 1.25.
-    result = index766(counts(fee_owed=10, has_fee=12, paid_online=5, procedures_with_fee=4,
-                             procedures_online_payment=2, procedures_fee_synced=4))
+    result = index766(
+        counts(
+            fee_owed=10,
+            has_fee=12,
+            paid_online=5,
+            procedures_with_fee=4,
+            procedures_online_payment=2,
+            procedures_fee_synced=4,
+        )
+    )
     group = next(g for g in result["groups"] if g["code"] == "TTTT")
     assert component(result, "TTTT.A")["denominator"] == 10  # not has_fee's 12
     assert group["score"] == 6.25
     # 3.5 at 3 of 4 (75%): 2 × 0.75 / 0.8 = 1.875 -> 1.88.
     assert component(index766(counts(procedures_with_fee=4, procedures_fee_synced=3)), "TTTT.B")["score"] == 1.88
-    everything = index766(counts(fee_owed=1, paid_online=1, procedures_with_fee=1, procedures_online_payment=1,
-                                 procedures_fee_synced=1))
+    everything = index766(
+        counts(fee_owed=1, paid_online=1, procedures_with_fee=1, procedures_online_payment=1, procedures_fee_synced=1)
+    )
     assert next(g for g in everything["groups"] if g["code"] == "TTTT")["score"] == 10
 
 

@@ -61,18 +61,28 @@ def dossier_state(i: int, received_at: datetime) -> dict:
 
 
 # Every field of the contract's DossierState, at its default, as JSON.
-TEMPLATE = DossierState(dossier_code="-", unit_code="H44", procedure_code="1.000894", channel=2, status=10,
-                        revision=1).model_dump(mode="json")
+TEMPLATE = DossierState(
+    dossier_code="-", unit_code="H44", procedure_code="1.000894", channel=2, status=10, revision=1
+).model_dump(mode="json")
 
 
 def records(states: list[dict]) -> list[SimpleNamespace]:
     """The canonical events as the metrics consumer reads them from the topic."""
     now = datetime.now(UTC).isoformat()
     return [
-        SimpleNamespace(value=json.dumps({
-            "id": f"{s['dossier_code']}:r{s['revision']}", "type": "dossier.state", "version": 1,
-            "source": "processing", "subject": s["dossier_code"], "time": now, "data": s,
-        }).encode())
+        SimpleNamespace(
+            value=json.dumps(
+                {
+                    "id": f"{s['dossier_code']}:r{s['revision']}",
+                    "type": "dossier.state",
+                    "version": 1,
+                    "source": "processing",
+                    "subject": s["dossier_code"],
+                    "time": now,
+                    "data": s,
+                }
+            ).encode()
+        )
         for s in states
     ]
 
@@ -95,8 +105,9 @@ async def test_the_portal_example_recomputed_from_events(metrics_db):
             assert await handle_canonical_batch(session, consumed(records(batch), ACCEPTS)) == []
     async with metrics_db() as session:
         assert (await session.execute(text("SELECT count(*) FROM dossier_facts"))).scalar() == RECEIVED
-        report = await unit_report(session, period=month, unit="H44", units=load_units(),
-                                   now=datetime.now(UTC), options=Options())
+        report = await unit_report(
+            session, period=month, unit="H44", units=load_units(), now=datetime.now(UTC), options=Options()
+        )
     components = {c["code"]: c for g in report["unit"]["index"]["groups"] for c in g["components"]}
 
     def figures(code):

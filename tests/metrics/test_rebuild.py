@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
 from services.metrics.handlers import ACCEPTS, handle_canonical_batch
-from services.metrics.rollups import fold
 from services.metrics.rebuild import rebuild
+from services.metrics.rollups import fold
 from tests.conftest import DATABASE_URL, KAFKA, consumed
 from tests.metrics.test_rollups import KEYS, history, metrics_db, tables  # noqa: F401 (fixture)
 
@@ -40,12 +40,13 @@ async def test_rebuild_equals_the_live_projection(metrics_db, topics, schemas): 
         await producer.stop()
     for at in range(0, len(records), 97):  # live: batch by batch, in delivery order
         async with metrics_db() as session, session.begin():
-            await handle_canonical_batch(session, consumed(records[at:at + 97], ACCEPTS))
+            await handle_canonical_batch(session, consumed(records[at : at + 97], ACCEPTS))
     async with metrics_db() as session, session.begin():
         await fold(session)  # what the live service does every second: the buckets hold every change
 
-    settings = MetricsSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                               db_schema=f"{schemas}rebuilt")
+    settings = MetricsSettings(
+        database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix, db_schema=f"{schemas}rebuilt"
+    )
     result = await rebuild(settings, workers=2)
     assert result["rejected"] == 1 and result["messages"] == len(records) + 1
 
@@ -53,16 +54,18 @@ async def test_rebuild_equals_the_live_projection(metrics_db, topics, schemas): 
         live = await tables(session)
         live_facts = (await session.execute(text("SELECT * FROM dossier_facts ORDER BY dossier_code"))).all()
         live_synced = (await session.execute(text("SELECT * FROM portal_sync_facts ORDER BY dossier_code"))).all()
-        rebuilt_facts = (await session.execute(text(
-            f'SELECT * FROM "{schemas}rebuilt".dossier_facts ORDER BY dossier_code'))).all()
-        rebuilt_synced = (await session.execute(text(
-            f'SELECT * FROM "{schemas}rebuilt".portal_sync_facts ORDER BY dossier_code'))).all()
+        rebuilt_facts = (
+            await session.execute(text(f'SELECT * FROM "{schemas}rebuilt".dossier_facts ORDER BY dossier_code'))
+        ).all()
+        rebuilt_synced = (
+            await session.execute(text(f'SELECT * FROM "{schemas}rebuilt".portal_sync_facts ORDER BY dossier_code'))
+        ).all()
         await session.execute(text(f'SET search_path TO "{schemas}rebuilt"'))
         rebuilt = await tables(session)
         offsets = (await session.execute(text("SELECT topic, sum(next_offset) FROM consumer_offsets GROUP BY 1"))).all()
     assert result["dossiers"] == len(live_facts) == 300
     assert rebuilt_facts == live_facts and rebuilt_synced == live_synced
     for name, rows in live.items():  # buckets emptied by a move stay live, with zeros
-        assert rebuilt[name] == [r for r in rows if any(r[KEYS[name]:])], name
+        assert rebuilt[name] == [r for r in rows if any(r[KEYS[name] :])], name
     states = sum(1 for r in records if b'"dossier.state"' in r.value) + 1
     assert dict(offsets) == {topics.lifecycle: states, topics.portal_sync: len(records) + 1 - states}

@@ -19,21 +19,20 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import text
-
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 from services.metrics.aggregates import count, count_from_facts, count_months, roll_up
 from services.metrics.gauges import HEADLINE, refresh
-from services.metrics.reports import Options, row
-from shared.units import load_units
 from services.metrics.handlers import ACCEPTS, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.periods import TZ, date_range, months_until, parse_period
+from services.metrics.reports import Options, row
 from services.metrics.rollups import ensure_rollups, fold, rebuild_rollups
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import DossierState
 from shared.tables import PLUMBING
+from shared.units import load_units
 from tests.conftest import DATABASE_URL, consumed
 
 pytestmark = pytest.mark.integration
@@ -41,38 +40,71 @@ pytestmark = pytest.mark.integration
 UNITS = ["H44", "H44.07", "H44.100", "H44.101", "H44.102"]
 PROCEDURES = ["1.000894", "2.001035", "1.001612", "2.000908"]
 START = datetime(2025, 11, 1, tzinfo=TZ)  # reception spans 2025-11 to 2027-01: a year end inside
-TEMPLATE = DossierState(dossier_code="-", unit_code="H44", procedure_code="1.000894", channel=2, status=4,
-                        revision=1).model_dump(mode="json")
+TEMPLATE = DossierState(
+    dossier_code="-", unit_code="H44", procedure_code="1.000894", channel=2, status=4, revision=1
+).model_dump(mode="json")
 
 
 def state(rng: random.Random, code: str, revision: int, received: datetime | None) -> dict:
     deadline = received + timedelta(days=rng.randint(-3, 20)) if received else None
     on_time = rng.choice([True, False, None, None])
     return dict(
-        TEMPLATE, dossier_code=code, revision=revision,
+        TEMPLATE,
+        dossier_code=code,
+        revision=revision,
         # A later revision may correct the unit, procedure or channel.
-        unit_code=rng.choice(UNITS), procedure_code=rng.choice(PROCEDURES), channel=rng.randint(1, 3),
+        unit_code=rng.choice(UNITS),
+        procedure_code=rng.choice(PROCEDURES),
+        channel=rng.randint(1, 3),
         status=9 if on_time is not None else rng.choice([2, 4, 5]),
         received_at=received.isoformat() if received else None,
-        deadline_at=deadline.isoformat() if deadline else None, on_time=on_time,
-        components=1, components_digitized=rng.randint(0, 1), result_digitized=rng.random() < 0.6,
-        components_reused=rng.randint(0, 1), electronic_result=rng.random() < 0.5,
-        result_is_document=rng.random() < 0.3, document_number=rng.choice([None, "12/QĐ-UBND"]),
-        uses_personal_data_store=rng.random() < 0.3, uses_population_data=rng.random() < 0.3,
-        has_fee=rng.random() < 0.4, paid_online=rng.random() < 0.5,
-        feedback=(fb := rng.choice([0, 0, 0, 1, 2])), feedback_handled_on_time=rng.randint(0, fb),
-        feedback_satisfied=rng.randint(0, fb), disliked=rng.random() < 0.1,
-        procedure=rng.choice([None, {
-            "field": "Hộ tịch", "online": rng.choice(["full", "partial", "none"]), "has_fee": rng.random() < 0.5,
-            "online_payment": rng.random() < 0.5, "fee_data_synced": rng.random() < 0.5,
-            "population_data_connected": rng.random() < 0.5}]),
+        deadline_at=deadline.isoformat() if deadline else None,
+        on_time=on_time,
+        components=1,
+        components_digitized=rng.randint(0, 1),
+        result_digitized=rng.random() < 0.6,
+        components_reused=rng.randint(0, 1),
+        electronic_result=rng.random() < 0.5,
+        result_is_document=rng.random() < 0.3,
+        document_number=rng.choice([None, "12/QĐ-UBND"]),
+        uses_personal_data_store=rng.random() < 0.3,
+        uses_population_data=rng.random() < 0.3,
+        has_fee=rng.random() < 0.4,
+        paid_online=rng.random() < 0.5,
+        feedback=(fb := rng.choice([0, 0, 0, 1, 2])),
+        feedback_handled_on_time=rng.randint(0, fb),
+        feedback_satisfied=rng.randint(0, fb),
+        disliked=rng.random() < 0.1,
+        procedure=rng.choice(
+            [
+                None,
+                {
+                    "field": "Hộ tịch",
+                    "online": rng.choice(["full", "partial", "none"]),
+                    "has_fee": rng.random() < 0.5,
+                    "online_payment": rng.random() < 0.5,
+                    "fee_data_synced": rng.random() < 0.5,
+                    "population_data_connected": rng.random() < 0.5,
+                },
+            ]
+        ),
     )
 
 
 def event(data: dict, kind: str, subject: str) -> SimpleNamespace:
-    return SimpleNamespace(value=json.dumps({
-        "id": f"{subject}:{kind}:{data['revision']}:{data.get('ok', '')}", "type": kind, "version": 1,
-        "source": "processing", "subject": subject, "time": datetime.now(UTC).isoformat(), "data": data}).encode())
+    return SimpleNamespace(
+        value=json.dumps(
+            {
+                "id": f"{subject}:{kind}:{data['revision']}:{data.get('ok', '')}",
+                "type": kind,
+                "version": 1,
+                "source": "processing",
+                "subject": subject,
+                "time": datetime.now(UTC).isoformat(),
+                "data": data,
+            }
+        ).encode()
+    )
 
 
 def history(rng: random.Random, dossiers: int) -> list[SimpleNamespace]:
@@ -86,8 +118,13 @@ def history(rng: random.Random, dossiers: int) -> list[SimpleNamespace]:
         for revision in range(1, rng.randint(2, 5)):
             # Reception may be corrected by a later revision (another day), or not be known yet.
             moved = received + timedelta(days=rng.choice([0, 0, 0, 1, 40]))
-            out.append(event(state(rng, code, revision, moved if revision > 1 or rng.random() < 0.8 else None),
-                             "dossier.state", code))
+            out.append(
+                event(
+                    state(rng, code, revision, moved if revision > 1 or rng.random() < 0.8 else None),
+                    "dossier.state",
+                    code,
+                )
+            )
             if rng.random() < 0.5:
                 out.append(event({"status": 4, "revision": revision, "ok": rng.random() < 0.8}, "dossier.synced", code))
     out += rng.sample(out, len(out) // 10)  # redeliveries
@@ -115,9 +152,9 @@ def periods(rng: random.Random) -> list:
 
 def same(a: dict, b: dict) -> bool:
     keys = a.keys() | b.keys()
-    return all((a[k].values, a[k].procedures) == (b[k].values, b[k].procedures)
-               for k in keys if k in a and k in b) and all(
-        (a.get(k) or b.get(k)).values["received"] == 0 for k in keys if (k in a) != (k in b))
+    return all(
+        (a[k].values, a[k].procedures) == (b[k].values, b[k].procedures) for k in keys if k in a and k in b
+    ) and all((a.get(k) or b.get(k)).values["received"] == 0 for k in keys if (k in a) != (k in b))
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -128,7 +165,7 @@ async def test_rollups_equal_the_facts(metrics_db, seed):
     while at < len(records):
         size = rng.randint(1, 60)
         async with metrics_db() as session, session.begin():
-            assert await handle_canonical_batch(session, consumed(records[at:at + size], ACCEPTS)) == []
+            assert await handle_canonical_batch(session, consumed(records[at : at + size], ACCEPTS)) == []
             if rng.random() < 0.3 and at + size < len(records):  # the fold runs after some batches, not the last
                 await fold(session)
         at += size
@@ -148,18 +185,25 @@ async def test_rollups_equal_the_facts(metrics_db, seed):
         rebuilt = await tables(session)
     assert len(rebuilt["open_rollups"]) > 10
     for name, rows in kept.items():  # rows whose sums fell to zero may stay in the buckets
-        assert [r for r in rows if any(r[KEYS[name]:])] == rebuilt[name], name
+        assert [r for r in rows if any(r[KEYS[name] :])] == rebuilt[name], name
 
 
 async def compare_with_the_facts(session, rng: random.Random) -> None:
     """Every count read from the rollups (as of now) equals the count from the facts."""
-    open_dossiers = (await session.execute(text("SELECT count(*) FROM dossier_facts WHERE on_time IS NULL "
-                                                "AND received_at IS NOT NULL"))).scalar()
+    open_dossiers = (
+        await session.execute(
+            text("SELECT count(*) FROM dossier_facts WHERE on_time IS NULL AND received_at IS NOT NULL")
+        )
+    ).scalar()
     assert open_dossiers > 20  # the time-dependent part is exercised
     compared = 0
     for period in periods(rng):
-        for judged in (period.start - timedelta(days=3), period.start + (period.end - period.start) / 2,
-                       period.end, period.end + timedelta(days=30)):
+        for judged in (
+            period.start - timedelta(days=3),
+            period.start + (period.end - period.start) / 2,
+            period.end,
+            period.end + timedelta(days=30),
+        ):
             for by in ("unit", "procedure", "channel"):
                 for unit in (None, "H44.100"):
                     live = await count(session, period, judged, by=by, unit=unit)
@@ -175,8 +219,10 @@ async def compare_with_the_facts(session, rng: random.Random) -> None:
             trend = await count_months(session, months, now, unit=unit)
             for month in months:
                 expected = roll_up(await count_from_facts(session, month, min(now, month.end)), load_units())
-                assert same({unit: trend[month.label]} if month.label in trend else {},
-                            {unit: expected[unit]} if unit in expected else {}), (month.label, now, unit)
+                assert same(
+                    {unit: trend[month.label]} if month.label in trend else {},
+                    {unit: expected[unit]} if unit in expected else {},
+                ), (month.label, now, unit)
 
 
 # table -> how many key columns its rows start with

@@ -40,25 +40,44 @@ PERIOD = "2026-08"
 
 def pg_env(url: str) -> dict[str, str]:
     u = make_url(url)
-    return dict(os.environ, PGHOST=u.host or "127.0.0.1", PGPORT=str(u.port or 5432), PGUSER=u.username or "",
-                PGPASSWORD=u.password or "", PGDATABASE=u.database or "")
+    return dict(
+        os.environ,
+        PGHOST=u.host or "127.0.0.1",
+        PGPORT=str(u.port or 5432),
+        PGUSER=u.username or "",
+        PGPASSWORD=u.password or "",
+        PGDATABASE=u.database or "",
+    )
 
 
 def dump_rows(schema: str, service: str) -> str:
     """The schema's rows as INSERTs, its name replaced by a placeholder the test fills in."""
-    sql = subprocess.run(["pg_dump", "--data-only", "--column-inserts", "--no-owner", "--schema", schema,
-                          "--exclude-table", f"{schema}.alembic_version"],
-                         env=pg_env(DATABASE_URL), check=True, capture_output=True, text=True).stdout
-    sql = "\n".join(line for line in sql.splitlines()
-                    if line.startswith(("INSERT", "SELECT pg_catalog.setval")))
-    return re.sub(rf'\b{re.escape(schema)}\b', "{schema_" + service + "}", sql) + "\n"
+    sql = subprocess.run(
+        [
+            "pg_dump",
+            "--data-only",
+            "--column-inserts",
+            "--no-owner",
+            "--schema",
+            schema,
+            "--exclude-table",
+            f"{schema}.alembic_version",
+        ],
+        env=pg_env(DATABASE_URL),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    sql = "\n".join(line for line in sql.splitlines() if line.startswith(("INSERT", "SELECT pg_catalog.setval")))
+    return re.sub(rf"\b{re.escape(schema)}\b", "{schema_" + service + "}", sql) + "\n"
 
 
 async def states(stack: Stack, codes: list[str]) -> dict:
     headers = {"Authorization": f"Bearer {stack.reader_token}"}
     async with httpx.AsyncClient(timeout=30, headers=headers) as client:
-        found = {code: (await client.get(stack.url("processing") + f"/v1/dossiers/{code}")).json()["state"]
-                 for code in codes}
+        found = {
+            code: (await client.get(stack.url("processing") + f"/v1/dossiers/{code}")).json()["state"] for code in codes
+        }
     return {"period": PERIOD, "dossiers": found}
 
 
@@ -68,9 +87,14 @@ async def main() -> None:
     await ensure_topics(KAFKA, topics, partitions=2)
     events = august_dossiers()
     with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(run_dir=Path(tmp), database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                      topic_prefix=topics.prefix, schema_prefix=schemas,
-                      ports={s.name: free_port() for s in SERVICES})
+        stack = Stack(
+            run_dir=Path(tmp),
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            schema_prefix=schemas,
+            ports={s.name: free_port() for s in SERVICES},
+        )
         try:
             stack.start_all()
             async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": stack.api_key}) as client:
@@ -80,12 +104,14 @@ async def main() -> None:
             await wait_until_quiet(engine, KAFKA, topics, schemas)
             codes = sorted({e["subject"] for e in events})
             (HERE / "states-587e2f2.json").write_text(
-                json.dumps(await states(stack, codes), indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+                json.dumps(await states(stack, codes), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+            )
         finally:
             stack.stop_all()
     (HERE / "data-587e2f2.sql").write_text(
         "-- Rows of a 587e2f2 deployment (tests/migrations/make_fixture.py); {schema_<service>} is filled in.\n"
-        + "".join(dump_rows(f"{schemas}{s}", s) for s in SCHEMA_SERVICES))
+        + "".join(dump_rows(f"{schemas}{s}", s) for s in SCHEMA_SERVICES)
+    )
     async with engine.begin() as conn:
         for s in SCHEMA_SERVICES:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schemas}{s}" CASCADE'))

@@ -35,8 +35,11 @@ async def snapshot(conn: AsyncConnection, schema: str) -> dict[str, dict]:
 
     for name, column, type_, not_null, default in await conn.execute(_COLUMNS, {"schema": schema}):
         default = _strip(default, schema)
-        table(name)["columns"].append(f"{column} {type_}" + (" NOT NULL" if not_null else "")
-                                      + (f" DEFAULT {default}" if default is not None else ""))
+        table(name)["columns"].append(
+            f"{column} {type_}"
+            + (" NOT NULL" if not_null else "")
+            + (f" DEFAULT {default}" if default is not None else "")
+        )
     for name, constraint, definition in await conn.execute(_CONSTRAINTS, {"schema": schema}):
         table(name)["constraints"][constraint] = _strip(definition, schema)
     for name, index, definition in await conn.execute(_INDEXES, {"schema": schema}):

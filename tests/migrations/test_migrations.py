@@ -15,8 +15,15 @@ from sqlalchemy import text
 from deploy.migrate import differences
 from shared import migrations
 from shared.db import create_schema, make_engine
-from shared.migrations import (BASELINE, SERVICES, SchemaNotCurrent, head, prepare_schema, schema_revision,
-                               upgrade_schema)
+from shared.migrations import (
+    BASELINE,
+    SERVICES,
+    SchemaNotCurrent,
+    head,
+    prepare_schema,
+    schema_revision,
+    upgrade_schema,
+)
 from tests.conftest import DATABASE_URL
 from tests.migrations.snapshot import snapshot
 
@@ -47,7 +54,8 @@ async def test_models_match_the_migrations_head(service, schemas):
     """Fails when a model changed without a revision: write one (docs/operations.md)."""
     assert await differences(DATABASE_URL, service) == [], (
         f"{service}'s models differ from its migrations' head: "
-        f"python -m deploy.migrate revision --service {service} -m '...'")
+        f"python -m deploy.migrate revision --service {service} -m '...'"
+    )
 
 
 async def test_two_starts_at_once_build_an_empty_schema_once(engines, schemas):
@@ -72,6 +80,7 @@ async def _snapshot_at_head(service: str, schemas: str) -> dict:
 
 async def test_a_create_all_schema_from_before_migrations_counts_as_the_baseline(engines, schemas):
     from deploy.migrate import metadata
+
     engine, schema = engines["processing"], f"{schemas}processing"
     await create_schema(engine, schema, *metadata("processing"))  # as 587e2f2 started a service
     # ... with 587e2f2's tables only: today's models hold tables later revisions add.
@@ -97,7 +106,8 @@ def next_revision(tmp_path, monkeypatch):
         f"import sqlalchemy as sa\nfrom alembic import op\n"
         f"revision = {new!r}\ndown_revision = {current!r}\nbranch_labels = None\ndepends_on = None\n\n"
         "def upgrade():\n    op.add_column('dossiers', sa.Column('test_note', sa.String(20), nullable=True))\n\n"
-        "def downgrade():\n    op.drop_column('dossiers', 'test_note')\n")
+        "def downgrade():\n    op.drop_column('dossiers', 'test_note')\n"
+    )
     monkeypatch.setattr(migrations, "script_location", lambda service: location)
     return current, new
 
@@ -107,8 +117,12 @@ async def test_a_schema_behind_refuses_the_start_until_upgraded(engines, schemas
     engine, schema = engines["processing"], f"{schemas}processing"
     await upgrade_schema(engine, schema, "processing", old)
     async with engine.begin() as conn:
-        await conn.execute(text("INSERT INTO dossiers (code, unit_code, status, revision, overdue_pending, state) "
-                                "VALUES ('H44.1-241001-0001', 'H44.1', 2, 3, false, '{}')"))
+        await conn.execute(
+            text(
+                "INSERT INTO dossiers (code, unit_code, status, revision, overdue_pending, state) "
+                "VALUES ('H44.1-241001-0001', 'H44.1', 2, 3, false, '{}')"
+            )
+        )
     with pytest.raises(SchemaNotCurrent, match=f"at revision {old}, this code needs {new}.*deploy upgrade"):
         await prepare_schema(engine, schema, "processing")
     assert "refusing to start" in caplog.text
@@ -133,7 +147,8 @@ async def test_a_schema_ahead_of_the_code_refuses_the_start(engines, schemas):
 @pytest.mark.e2e
 async def test_a_service_process_on_a_schema_behind_exits_saying_why(tmp_path, topics, schemas):
     """The real process: it logs why and exits (systemd retries it until `upgrade` ran)."""
-    from deploy.launch import SERVICES as PROCESSES, Stack, free_port
+    from deploy.launch import SERVICES as PROCESSES
+    from deploy.launch import Stack, free_port
     from tests.conftest import KAFKA
 
     engine = make_engine(DATABASE_URL, f"{schemas}sync", pool_size=1)
@@ -141,8 +156,14 @@ async def test_a_service_process_on_a_schema_behind_exits_saying_why(tmp_path, t
         await upgrade_schema(engine, f"{schemas}sync", "sync", BASELINE)  # sync's head is beyond it
     finally:
         await engine.dispose()
-    stack = Stack(run_dir=tmp_path, database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                  schema_prefix=schemas, ports={s.name: free_port() for s in PROCESSES})
+    stack = Stack(
+        run_dir=tmp_path,
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in PROCESSES},
+    )
     stack.start("sync")
     try:
         with pytest.raises(RuntimeError, match="sync exited"):
@@ -158,8 +179,12 @@ async def test_sync_0003_refuses_while_old_records_wait_in_the_backlog(engines, 
     engine, schema = engines["sync"], f"{schemas}sync"
     await upgrade_schema(engine, schema, "sync", "0002")
     async with engine.begin() as conn:  # queued by the older sync: the record in the old format
-        await conn.execute(text("INSERT INTO sync_backlog (dossier_code, revision, status, record, attempts, parked) "
-                                "VALUES ('H44.1-241001-0001', 2, 2, '{\"MaHoSo\": \"H44.1-241001-0001\"}', 0, false)"))
+        await conn.execute(
+            text(
+                "INSERT INTO sync_backlog (dossier_code, revision, status, record, attempts, parked) "
+                "VALUES ('H44.1-241001-0001', 2, 2, '{\"MaHoSo\": \"H44.1-241001-0001\"}', 0, false)"
+            )
+        )
     with pytest.raises(RuntimeError, match="1 dossier revisions wait in sync_backlog"):
         await upgrade_schema(engine, schema, "sync", "0003")
     assert await schema_revision(engine, schema) == "0002"  # nothing changed

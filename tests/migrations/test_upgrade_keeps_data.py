@@ -23,7 +23,8 @@ from sqlalchemy import text
 from deploy.launch import SERVICES, Stack, free_port
 from deploy.quiescence import wait_until_quiet
 from shared.db import make_engine
-from shared.migrations import BASELINE, SERVICES as SCHEMA_SERVICES, head, schema_revision, upgrade_schema
+from shared.migrations import BASELINE, head, schema_revision, upgrade_schema
+from shared.migrations import SERVICES as SCHEMA_SERVICES
 from shared.topics import Topics, ensure_topics
 from tests.conftest import DATABASE_URL, KAFKA, poll
 
@@ -69,9 +70,14 @@ async def figures_from_scratch(events: list[dict], db, schemas: str, tmp_path: P
     """The figures this code serves after processing the same events in an empty deployment."""
     topics = Topics(f"{schemas}fresh.")
     await ensure_topics(KAFKA, topics, partitions=2)
-    stack = Stack(run_dir=tmp_path / "fresh", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                  topic_prefix=topics.prefix, schema_prefix=f"{schemas}fresh_",
-                  ports={s.name: free_port() for s in SERVICES})
+    stack = Stack(
+        run_dir=tmp_path / "fresh",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=f"{schemas}fresh_",
+        ports={s.name: free_port() for s in SERVICES},
+    )
     try:
         stack.start_all()
         async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": stack.api_key}) as client:
@@ -96,8 +102,13 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
         await engine.dispose()
     await load_587e2f2_rows(db, schemas)
     async with db.begin() as conn:
-        await conn.execute(text(f'INSERT INTO "{schemas}sync".docsys_rejections (reason, envelope, received_at) '
-                                "VALUES ('bad signature', :e, now())"), {"e": OLD_ENVELOPE})
+        await conn.execute(
+            text(
+                f'INSERT INTO "{schemas}sync".docsys_rejections (reason, envelope, received_at) '
+                "VALUES ('bad signature', :e, now())"
+            ),
+            {"e": OLD_ENVELOPE},
+        )
     before = await baseline_rows(db, schemas)
     assert len(before["processing.dossiers"]) == len(STATES["dossiers"])
 
@@ -108,17 +119,28 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
         await engine.dispose()
     assert await baseline_rows(db, schemas) == before
     async with db.connect() as conn:
-        kept = (await conn.execute(text(
-            f'SELECT envelope_head, envelope_sha256, envelope_size FROM "{schemas}sync".docsys_rejections'))).one()
+        kept = (
+            await conn.execute(
+                text(f'SELECT envelope_head, envelope_sha256, envelope_size FROM "{schemas}sync".docsys_rejections')
+            )
+        ).one()
     assert kept == (OLD_ENVELOPE[:4096], hashlib.sha256(OLD_ENVELOPE).hexdigest(), len(OLD_ENVELOPE))
 
     async with db.connect() as conn:
-        accepted = [r.body for r in await conn.execute(
-            text(f'SELECT body FROM "{schemas}intake".accepted_events ORDER BY time, id'))]
+        accepted = [
+            r.body
+            for r in await conn.execute(text(f'SELECT body FROM "{schemas}intake".accepted_events ORDER BY time, id'))
+        ]
     fresh = await figures_from_scratch(accepted, db, schemas, tmp_path)
 
-    stack = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                  topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES})
+    stack = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in SERVICES},
+    )
     try:
         stack.start_all()
         headers = {"Authorization": f"Bearer {stack.reader_token}"}
@@ -130,6 +152,7 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
             async def same_figures():
                 served[:] = [await served_figures(client, stack)]
                 return served[0] == fresh
+
             try:
                 await poll(same_figures, 30, "the served figures equal those computed afresh")
             finally:
@@ -139,11 +162,13 @@ async def test_upgrade_from_587e2f2_keeps_every_row_state_and_figure(db, topics,
                 assert got.json()["state"] == state, code
             # intake still knows every event: posting them again changes nothing. The source is now
             # the posting key's name (issue 13), so the same ids under another key are conflicts.
-            again = (await client.post(stack.url("intake") + "/v1/events/batch", json=accepted,
-                                       headers={"X-API-Key": stack.api_key})).json()
+            again = (
+                await client.post(
+                    stack.url("intake") + "/v1/events/batch", json=accepted, headers={"X-API-Key": stack.api_key}
+                )
+            ).json()
             assert again["accepted"] == 0
             assert {r["status"] for r in again["results"]} <= {"duplicate", "conflict"}
             assert len(again["results"]) == len(accepted) == len(before["intake.accepted_events"])
     finally:
         stack.stop_all()
-

@@ -8,23 +8,43 @@ import random
 import httpx
 import pytest
 
+from services.sync.portal.record import HoSo
 from simulators.faults import Faults, FaultSettings
 from simulators.portal.app import create_app
 from simulators.portal.rules import impossible_change
 from simulators.portal.settings import SimulatorSettings
-from services.sync.portal.record import HoSo
 
 DST = {"dstcode": "000.00.00.H44"}
-EMPTY_LISTS = ("TaiLieuNop", "DanhSachLePhi", "DanhSachTepDinhKemKhac", "DanhSachHoSoBoSung",
-               "DanhSachGiayToKetQua", "DinhDanhCHS", "DSKetNoiCSDL")
+EMPTY_LISTS = (
+    "TaiLieuNop",
+    "DanhSachLePhi",
+    "DanhSachTepDinhKemKhac",
+    "DanhSachHoSoBoSung",
+    "DanhSachGiayToKetQua",
+    "DinhDanhCHS",
+    "DSKetNoiCSDL",
+)
 
 
 def record(code: str = "000.00.30.H44-260803-0001", status: str = "2", **extra) -> dict:
-    base = dict.fromkeys(HoSo.model_fields, "") | {name: [] for name in EMPTY_LISTS} | {
-        "MaHoSo": code, "MaTTHC": "1.000894", "KenhThucHien": "2", "LoaiDoiTuong": "1", "HinhThuc": "0",
-        "DonViXuLy": "UBND Phường Việt Trì", "TrangThaiHoSo": status, "NgayTiepNhan": "20260803090000",
-        "NgayHenTra": "20260810170000", "HoSoCoThanhPhanSoHoa": "1", "TaiKhoanDuocXacThucVoiVNeID": "0",
-        "DuocThanhToanTrucTuyen": "0"}
+    base = (
+        dict.fromkeys(HoSo.model_fields, "")
+        | {name: [] for name in EMPTY_LISTS}
+        | {
+            "MaHoSo": code,
+            "MaTTHC": "1.000894",
+            "KenhThucHien": "2",
+            "LoaiDoiTuong": "1",
+            "HinhThuc": "0",
+            "DonViXuLy": "UBND Phường Việt Trì",
+            "TrangThaiHoSo": status,
+            "NgayTiepNhan": "20260803090000",
+            "NgayHenTra": "20260810170000",
+            "HoSoCoThanhPhanSoHoa": "1",
+            "TaiKhoanDuocXacThucVoiVNeID": "0",
+            "DuocThanhToanTrucTuyen": "0",
+        }
+    )
     if status in ("9", "10"):
         base["NgayKetThucXuLy"] = "20260805090000"
     if status == "10":
@@ -33,9 +53,17 @@ def record(code: str = "000.00.30.H44-260803-0001", status: str = "2", **extra) 
 
 
 def step(code: str = "000.00.30.H44-260803-0001", **extra) -> dict:
-    return {"MaHoSo": code, "NguoiXuLy": "Trần Thị Bình", "ChucDanh": "", "ThoiDiemXuLy": "20260803100000",
-            "PhongBanXuLy": "UBND Phường Việt Trì", "NoiDungXuLy": "Chuyển xử lý", "TrangThai": "4",
-            "NgayBatDau": "20260803100000", "NgayKetThucTheoQuyDinh": ""} | extra
+    return {
+        "MaHoSo": code,
+        "NguoiXuLy": "Trần Thị Bình",
+        "ChucDanh": "",
+        "ThoiDiemXuLy": "20260803100000",
+        "PhongBanXuLy": "UBND Phường Việt Trì",
+        "NoiDungXuLy": "Chuyển xử lý",
+        "TrangThai": "4",
+        "NgayBatDau": "20260803100000",
+        "NgayKetThucTheoQuyDinh": "",
+    } | extra
 
 
 class Portal:
@@ -43,14 +71,18 @@ class Portal:
         self.client, self.session = client, None
 
     async def login(self, password: str = "demo-only") -> httpx.Response:
-        response = await self.client.post("/api/session", json={"username": "motcua-h44", "password": password},
-                                          headers=DST)
+        response = await self.client.post(
+            "/api/session", json={"username": "motcua-h44", "password": password}, headers=DST
+        )
         self.session = response.json().get("session") or self.session
         return response
 
     async def call(self, service: str, headers=DST, **fields) -> httpx.Response:
-        return await self.client.post("/api/integration", headers=headers, json={
-            "session": self.session, "madonvi": "000.00.00.H44", "service": service, **fields})
+        return await self.client.post(
+            "/api/integration",
+            headers=headers,
+            json={"session": self.session, "madonvi": "000.00.00.H44", "service": service, **fields},
+        )
 
     async def sync(self, *records: dict, updating: bool = False) -> dict:
         response = await self.call("DongBoHoSoMC", isUpdating=str(updating), data=list(records))
@@ -67,17 +99,26 @@ async def portal():
         yield p
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"NgayTiepNhan": "2026-08-03"}, "NgayTiepNhan"),
-    ({"TrangThaiHoSo": "11"}, "TrangThaiHoSo"),
-    ({"TrangThaiHoSo": 2}, "TrangThaiHoSo"),  # a number where a string belongs
-    ({"TrangThaiHoSo": "10", "NgayKetThucXuLy": "20260805090000"}, "NgayTra"),
-    ({"DanhSachLePhi": [{"TenPhiLePhi": "Lệ phí", "MaPhiLePhi": "", "HinhThucThu": "", "Gia": "50000",
-                         "LoaiPhiLePhi": "3"}]}, "LoaiPhiLePhi"),
-    ({"Unknown": "1"}, "Unknown"),
-    ({"MaHoSo": "H44.100-260803-0001"}, "MaHoSo"),  # the internal key, not the national identifier
-    ({"DonViXuLy": "H44.100"}, "DonViXuLy"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"NgayTiepNhan": "2026-08-03"}, "NgayTiepNhan"),
+        ({"TrangThaiHoSo": "11"}, "TrangThaiHoSo"),
+        ({"TrangThaiHoSo": 2}, "TrangThaiHoSo"),  # a number where a string belongs
+        ({"TrangThaiHoSo": "10", "NgayKetThucXuLy": "20260805090000"}, "NgayTra"),
+        (
+            {
+                "DanhSachLePhi": [
+                    {"TenPhiLePhi": "Lệ phí", "MaPhiLePhi": "", "HinhThucThu": "", "Gia": "50000", "LoaiPhiLePhi": "3"}
+                ]
+            },
+            "LoaiPhiLePhi",
+        ),
+        ({"Unknown": "1"}, "Unknown"),
+        ({"MaHoSo": "H44.100-260803-0001"}, "MaHoSo"),  # the internal key, not the national identifier
+        ({"DonViXuLy": "H44.100"}, "DonViXuLy"),
+    ],
+)
 async def test_a_record_is_checked_field_by_field_and_a_refused_call_stores_nothing(portal, change, field):
     answer = await portal.sync(record("000.00.30.H44-260803-0009"), record(**change))
     assert answer["error_code"] == "2" and field in answer["message"], answer
@@ -140,8 +181,9 @@ async def test_sessions_expire_dstcode_is_required_and_wrong_passwords_are_refus
     assert (await portal.login()).json()["error_code"] == "0"
     assert (await portal.call("TraCuuHoSo", mahoso="x")).json()["error_code"] == "0"
     assert (await portal.call("TraCuuHoSo", headers={}, mahoso="x")).status_code == 400
-    assert (await portal.client.post("/api/session", json={"username": "motcua-h44", "password": "demo-only"})
-            ).status_code == 400
+    assert (
+        await portal.client.post("/api/session", json={"username": "motcua-h44", "password": "demo-only"})
+    ).status_code == 400
 
 
 async def test_admin_faults_fail_calls_and_take_the_portal_down(portal):

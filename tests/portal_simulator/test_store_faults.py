@@ -37,8 +37,9 @@ async def health(portal: Portal) -> dict:
     return (await portal.client.get("/health")).json()
 
 
-@pytest.mark.parametrize(("fault", "answer"), [("stored_fail_ratio", 500), ("stored_hang_ratio", 504),
-                                               ("late_ratio", 504)])
+@pytest.mark.parametrize(
+    ("fault", "answer"), [("stored_fail_ratio", 500), ("stored_hang_ratio", 504), ("late_ratio", 504)]
+)
 async def test_a_failed_answer_may_still_have_stored_the_records(portal, fault, answer):
     await faults(portal, **{fault: 1, "hang_seconds": 0.3})
     response = await portal.call("DongBoHoSoMC", isUpdating="False", data=[record()])
@@ -66,7 +67,6 @@ async def test_a_late_store_lands_after_a_newer_one(portal):
 async def test_a_dossier_in_two_calls_at_once_is_counted(portal):
     await portal.sync(record())
     await faults(portal, latency_seconds=0.2)
-    answers = await asyncio.gather(*(portal.call("DongBoHoSoMC", isUpdating="True", data=[record()])
-                                     for _ in range(2)))
+    answers = await asyncio.gather(*(portal.call("DongBoHoSoMC", isUpdating="True", data=[record()]) for _ in range(2)))
     assert [a.status_code for a in answers] == [200, 200]
     assert (await health(portal))["overlaps"] == 1

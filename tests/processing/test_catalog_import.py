@@ -15,7 +15,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select, text
 
-from services.metrics.handlers import ACCEPTS as METRICS_ACCEPTS, handle_canonical_batch
+from services.metrics.handlers import ACCEPTS as METRICS_ACCEPTS
+from services.metrics.handlers import handle_canonical_batch
 from services.metrics.models import Base as MetricsBase
 from services.processing.api import upsert_procedures
 from services.processing.catalog import CatalogCache, load_seed
@@ -40,7 +41,13 @@ def test_the_fixture_parses_into_a_few_hundred_valid_procedures():
     assert len(procedures) == 400
     new = next(p for p in procedures if p.code == NEW_CODE)
     assert (new.level, new.limit.amount, new.limit.unit, new.online, new.paper_result, new.full_online_eligible) == (
-        "COMMUNE", 10, "hours", "full", True, True)
+        "COMMUNE",
+        10,
+        "hours",
+        "full",
+        True,
+        True,
+    )
     assert {p.field_code for p in procedures} >= {"G13-TP01", "G13-TN01"}
 
 
@@ -82,8 +89,9 @@ async def stores(schemas):
 
 
 def records(events: list[dict]) -> list[SimpleNamespace]:
-    return [SimpleNamespace(value=json.dumps(e).encode(), topic="t", partition=0, offset=i)
-            for i, e in enumerate(events)]
+    return [
+        SimpleNamespace(value=json.dumps(e).encode(), topic="t", partition=0, offset=i) for i, e in enumerate(events)
+    ]
 
 
 @pytest.mark.integration
@@ -98,18 +106,27 @@ async def test_unknown_procedure_is_held_then_judged_after_import_and_counted_on
     code = "H44.100-260810-0007"
     f = EventFactory("motcua-test")
     received = datetime(2026, 8, 10, 9, tzinfo=VN)
-    events = [f.received(code, received, unit="H44.100", procedure=NEW_CODE, channel=2),
-              f.event("dossier.processed", code, received + timedelta(hours=5))]
+    events = [
+        f.received(code, received, unit="H44.100", procedure=NEW_CODE, channel=2),
+        f.event("dossier.processed", code, received + timedelta(hours=5)),
+    ]
     async with processing() as session, session.begin():
-        assert await handle_intake_batch(session, consumed(records(events), ACCEPTS), calendar=folding.calendar,
-                                         catalog=folding.catalog, topics=folding.topics) == []
+        assert (
+            await handle_intake_batch(
+                session,
+                consumed(records(events), ACCEPTS),
+                calendar=folding.calendar,
+                catalog=folding.catalog,
+                topics=folding.topics,
+            )
+            == []
+        )
     async with processing() as session:
         held = (await session.get(Dossier, code)).state
         summary = await pending_summary(session)
     assert held["pending_catalog"] == [f"procedure:{NEW_CODE}"] and held["on_time"] is None
     assert held["status"] == 9 and held["due_at"] is None
-    assert [(p["kind"], p["code"], p["dossiers"], p["sample"]) for p in summary] == [
-        ("procedure", NEW_CODE, 1, [code])]
+    assert [(p["kind"], p["code"], p["dossiers"], p["sample"]) for p in summary] == [("procedure", NEW_CODE, 1, [code])]
 
     # Dry run: shows the change, changes nothing. Then the import: 382 added, none of the seed changed.
     async with processing() as session, session.begin():
@@ -122,8 +139,14 @@ async def test_unknown_procedure_is_held_then_judged_after_import_and_counted_on
     async with processing() as session:
         judged = (await session.get(Dossier, code)).state
         assert (await session.execute(select(PendingCatalog))).first() is None
-        published = [json.loads(v) for v in (await session.execute(
-            select(outbox.c.value).where(outbox.c.topic == "t-dossier-lifecycle").order_by(outbox.c.id))).scalars()]
+        published = [
+            json.loads(v)
+            for v in (
+                await session.execute(
+                    select(outbox.c.value).where(outbox.c.topic == "t-dossier-lifecycle").order_by(outbox.c.id)
+                )
+            ).scalars()
+        ]
     # 10 office hours from 09:00 Mon: 2.5 h + 3.5 h Mon, 4 h Tue -> due Tue 11/8 11:30; processed at 14:00 Mon.
     assert judged.get("pending_catalog", []) == [] and judged["on_time"] is True
     assert datetime.fromisoformat(judged["due_at"]) == datetime(2026, 8, 11, 11, 30, tzinfo=VN)
@@ -139,13 +162,17 @@ async def test_unknown_procedure_is_held_then_judged_after_import_and_counted_on
 
     # A second import that changes 1.000894's limit keeps the old one for earlier dossiers.
     changed = FIXTURE.read_text(encoding="utf-8").replace(
-        "1.000894,Đăng ký kết hôn,,Hộ tịch,Cấp xã,5,", "1.000894,Đăng ký kết hôn,,Hộ tịch,Cấp xã,3,")
+        "1.000894,Đăng ký kết hôn,,Hộ tịch,Cấp xã,5,", "1.000894,Đăng ký kết hôn,,Hộ tịch,Cấp xã,3,"
+    )
     async with processing() as session, session.begin():
-        report = await import_catalog(session, changed.encode(), "x.csv", effective_from=date(2026, 9, 1),
-                                      folding=folding)
+        report = await import_catalog(
+            session, changed.encode(), "x.csv", effective_from=date(2026, 9, 1), folding=folding
+        )
     assert report["added"] == [] and [c["code"] for c in report["changed"]] == ["1.000894"]
-    assert report["changed"][0]["changes"]["limit"] == [{"amount": 5, "unit": "working_days"},
-                                                         {"amount": 3, "unit": "working_days"}]
+    assert report["changed"][0]["changes"]["limit"] == [
+        {"amount": 5, "unit": "working_days"},
+        {"amount": 3, "unit": "working_days"},
+    ]
     async with processing() as session:
         procedures = await folding.catalog.procedures(session)
     assert [(f.amount, f.until) for f in procedures["1.000894"].former_limits] == [(5, date(2026, 9, 1))]
@@ -160,11 +187,18 @@ async def test_unknown_unit_is_held_then_judged_when_the_unit_list_learns_it(sto
     code = "H44.200-260810-0001"  # H44.200 is not in the shipped list (76 units), it is in the new file
     f = EventFactory("motcua-test")
     received = datetime(2026, 8, 10, 9, tzinfo=VN)
-    events = [f.received(code, received, unit="H44.200", procedure="1.000894", channel=1),
-              f.event("dossier.processed", code, received + timedelta(days=1))]
+    events = [
+        f.received(code, received, unit="H44.200", procedure="1.000894", channel=1),
+        f.event("dossier.processed", code, received + timedelta(days=1)),
+    ]
     async with processing() as session, session.begin():
-        await handle_intake_batch(session, consumed(records(events), ACCEPTS), calendar=folding.calendar,
-                                  catalog=folding.catalog, topics=folding.topics)
+        await handle_intake_batch(
+            session,
+            consumed(records(events), ACCEPTS),
+            calendar=folding.calendar,
+            catalog=folding.catalog,
+            topics=folding.topics,
+        )
     async with processing() as session:
         held = (await session.get(Dossier, code)).state
         assert [(p["kind"], p["code"]) for p in await pending_summary(session)] == [("unit", "H44.200")]
@@ -190,8 +224,13 @@ def test_the_import_command_as_an_operator_runs_it(schemas):
     env = dict(os.environ, PROCESSING_DATABASE_URL=DATABASE_URL, PROCESSING_DB_SCHEMA=f"{schemas}processing")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "services.processing.catalog_import", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "services.processing.catalog_import", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     preview = run(str(FIXTURE), "--dry-run")
     assert preview.returncode == 0, preview.stderr
@@ -201,14 +240,18 @@ def test_the_import_command_as_an_operator_runs_it(schemas):
     assert bad.returncode == 2 and "must be a .csv or .xlsx file" in bad.stderr
 
 
-@pytest.mark.parametrize("content, name", [
-    (b"", "import.xlsx"),  # an empty body
-    (b"PK\x03\x04 not a zip", "import.xlsx"),  # a broken workbook
-    (b"\xff\xfe\x00 not utf-8", "import.csv"),
-])
+@pytest.mark.parametrize(
+    "content, name",
+    [
+        (b"", "import.xlsx"),  # an empty body
+        (b"PK\x03\x04 not a zip", "import.xlsx"),  # a broken workbook
+        (b"\xff\xfe\x00 not utf-8", "import.csv"),
+    ],
+)
 def test_an_unreadable_file_is_the_senders_error_naming_the_file(content, name):
     """Found by the fuzzer: a body that is not what its format says answered 500."""
     with pytest.raises(CatalogFileError) as caught:
         read_rows(content, name)
     assert [(e["field"], e["message"].split(" (")[0]) for e in caught.value.errors] == [
-        ("file", f"not a readable {name.rsplit('.', 1)[1]} file")]
+        ("file", f"not a readable {name.rsplit('.', 1)[1]} file")
+    ]

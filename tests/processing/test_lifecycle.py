@@ -9,8 +9,8 @@ import pytest
 from services.processing.catalog import load_seed
 from services.processing.lifecycle import fold
 from services.processing.stored import StoredEvent, stored_event
-from services.processing.working import FoldRules
 from services.processing.workcalendar import load_calendar
+from services.processing.working import FoldRules
 from shared.event_types import Status
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -120,8 +120,9 @@ def test_extension_gives_a_new_appointment_but_does_not_erase_lateness():
     assert s.due_at == at("2026-08-17", "17:00") and s.appointment_at == at("2026-08-24", "17:00")
     assert s.on_time is False
     # The portal's mechanical rule (a province that sends the new date as NgayHenTra): on time.
-    mechanical = fold(CODE, events, procedure=CATALOG.get, calendar=CALENDAR,
-                      rules=FoldRules(extension_moves_due_date=True))
+    mechanical = fold(
+        CODE, events, procedure=CATALOG.get, calendar=CALENDAR, rules=FoldRules(extension_moves_due_date=True)
+    )
     assert mechanical.due_at == at("2026-08-24", "17:00") and mechanical.on_time is True
 
 
@@ -138,10 +139,24 @@ def test_an_extension_issued_after_the_deadline_leaves_the_dossier_late():
 def test_digitization_and_payment_facts():
     s = state(
         received(at("2026-08-10"), procedure="1.001612", channel=2),  # has a fee
-        ev("dossier.component_recorded", at("2026-08-10"), component_code="TP1", digitized=True, reused=True,
-           from_population_data=True, from_personal_data_store=False),
-        ev("dossier.component_recorded", at("2026-08-10"), component_code="TP2", digitized=False, reused=False,
-           from_population_data=False, from_personal_data_store=True),
+        ev(
+            "dossier.component_recorded",
+            at("2026-08-10"),
+            component_code="TP1",
+            digitized=True,
+            reused=True,
+            from_population_data=True,
+            from_personal_data_store=False,
+        ),
+        ev(
+            "dossier.component_recorded",
+            at("2026-08-10"),
+            component_code="TP2",
+            digitized=False,
+            reused=False,
+            from_population_data=False,
+            from_personal_data_store=True,
+        ),
         ev("dossier.fee_paid", at("2026-08-10", "10:00"), amount=100000, method=1),
         ev("dossier.result_recorded", at("2026-08-11"), result_code="KQ", electronic=True, digitized=True),
     )
@@ -180,11 +195,14 @@ def test_on_time_boundary_is_inclusive(clock, on_time):
 
 
 def test_unknown_procedure_is_held_unjudged_with_the_code_named():
-    s = fold(CODE, [received(at("2026-08-10"), procedure="9.999999"), ev("dossier.processed", at("2026-08-11"))],
-             procedure=lambda c: None, calendar=CALENDAR)
+    s = fold(
+        CODE,
+        [received(at("2026-08-10"), procedure="9.999999"), ev("dossier.processed", at("2026-08-11"))],
+        procedure=lambda c: None,
+        calendar=CALENDAR,
+    )
     assert s.due_at is None and s.deadline_at is None and s.on_time is None
     assert s.pending_catalog == ["procedure:9.999999"] and s.status == Status.PROCESSED
-
 
 
 def test_illegal_transitions_are_recorded_not_applied():
@@ -206,9 +224,11 @@ def test_illegal_transitions_are_recorded_not_applied():
 
 def test_refusal_after_processing_started_is_an_anomaly():
     refusal = ev("dossier.refused", at("2026-08-11"), reason="x")
-    s = state(received(at("2026-08-10")),
-              ev("dossier.transferred", at("2026-08-10", "10:00"), from_unit="H44.100", to_unit="H44.100"),
-              refusal)
+    s = state(
+        received(at("2026-08-10")),
+        ev("dossier.transferred", at("2026-08-10", "10:00"), from_unit="H44.100", to_unit="H44.100"),
+        refusal,
+    )
     assert s.status == Status.PROCESSING
     assert [a.event_id for a in s.anomalies] == [refusal.id]
 
@@ -228,11 +248,20 @@ def test_deadline_timer_marks_open_dossiers_overdue_until_they_end():
     assert state(opened).overdue is False
     # An extension does not lift lateness: the original deadline passed, the dossier is overdue;
     # only under the portal's mechanical rule does the new date count.
-    extended = ev("dossier.extended", at("2026-08-17", "16:00"), new_due_at=at("2026-08-20", "17:00").isoformat(),
-                  reason="Thư xin lỗi")
+    extended = ev(
+        "dossier.extended",
+        at("2026-08-17", "16:00"),
+        new_due_at=at("2026-08-20", "17:00").isoformat(),
+        reason="Thư xin lỗi",
+    )
     assert state(opened, extended, timer).overdue is True
-    mechanical = fold(CODE, [opened, extended, timer], procedure=CATALOG.get, calendar=CALENDAR,
-                      rules=FoldRules(extension_moves_due_date=True))
+    mechanical = fold(
+        CODE,
+        [opened, extended, timer],
+        procedure=CATALOG.get,
+        calendar=CALENDAR,
+        rules=FoldRules(extension_moves_due_date=True),
+    )
     assert mechanical.overdue is False
     assert state(opened, timer, ev("dossier.processed", at("2026-08-18"))).overdue is False
 

@@ -51,8 +51,9 @@ async def test_shuffled_duplicated_replay_matches_the_in_order_run(seed, topics,
     generator = DossierGenerator(load_units(), seed=seed)
     dossiers = generator.dossiers(300, now - timedelta(days=200), now - timedelta(days=120))
     expected = in_order_states(dossiers)
-    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                  db_schema=f"{schemas}processing")
+    settings = ProcessingSettings(
+        database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix, db_schema=f"{schemas}processing"
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         await publish(topics.dossier_events, replay_order(dossiers, random.Random(seed)))

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Text, cast, select
 
 from services.processing import stored
+from services.processing.api import upsert_procedures
 from services.processing.catalog import CatalogCache, load_seed
 from services.processing.handlers import ACCEPTS, handle_intake_batch
 from services.processing.models import Base, Dossier, DossierEvent
-from services.processing.api import upsert_procedures
 from services.processing.workcalendar import load_calendar
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import ComponentRecorded, DocumentStatus, DocumentStatusV2, NoData, ReceivedV2, ResultReturned
@@ -45,8 +45,9 @@ def test_the_data_model_is_found_from_the_type_alone():
     assert isinstance(data("dossier.document_status", v1), DocumentStatus)
     assert isinstance(data("dossier.document_status", v2), DocumentStatusV2)
     assert data("dossier.catalog_learned", {"code": "unit:H44.100"}).code == "unit:H44.100"
-    assert isinstance(stored.stored_event("e", "dossier.component_recorded", AT, {"component_code": "TP1"}).data,
-                      ComponentRecorded)
+    assert isinstance(
+        stored.stored_event("e", "dossier.component_recorded", AT, {"component_code": "TP1"}).data, ComponentRecorded
+    )
 
 
 class NoDecoding(dict):
@@ -64,18 +65,26 @@ async def test_a_fold_does_not_validate_again_what_the_consumer_validated(schema
             await session.execute(upsert_procedures(list(load_seed().values()), replace=False))
         f = EventFactory("motcua-test")
         code = "H44.100-260810-0009"
-        events = [f.received(code, AT, unit="H44.100", procedure="1.000894", channel=2),
-                  f.component(code, AT, "TP01", digitized=True),
-                  f.event("dossier.processed", code, AT + timedelta(hours=5))]
-        records = [SimpleNamespace(value=json.dumps(e).encode(), topic="t", partition=0, offset=i)
-                   for i, e in enumerate(events)]
+        events = [
+            f.received(code, AT, unit="H44.100", procedure="1.000894", channel=2),
+            f.component(code, AT, "TP01", digitized=True),
+            f.event("dossier.processed", code, AT + timedelta(hours=5)),
+        ]
+        records = [
+            SimpleNamespace(value=json.dumps(e).encode(), topic="t", partition=0, offset=i)
+            for i, e in enumerate(events)
+        ]
         monkeypatch.setattr(stored, "_DECODED", {})  # nothing decoded before this test
         monkeypatch.setattr(stored, "_ADAPTERS", NoDecoding())  # and nothing decoded during it
 
         async with sessionmaker() as session, session.begin():
             messages = consumed(records, ACCEPTS)
-            assert await handle_intake_batch(session, messages, calendar=load_calendar(), catalog=CatalogCache(),
-                                             topics=Topics("t-")) == []
+            assert (
+                await handle_intake_batch(
+                    session, messages, calendar=load_calendar(), catalog=CatalogCache(), topics=Topics("t-")
+                )
+                == []
+            )
         async with sessionmaker() as session:
             state = (await session.get(Dossier, code)).state
             ev = DossierEvent.__table__.c

@@ -24,8 +24,11 @@ def test_a_supplementation_pause_across_days_off_moves_the_deadline_by_the_whole
     plain = state(received(at(day)))
     if due_day:
         assert plain.due_at == at(due_day, "17:00")
-    paused = [received(at(day)), ev("dossier.supplement_requested", at(asked), reason="Thiếu bản sao"),
-              ev("dossier.supplement_supplied", at(supplied))]
+    paused = [
+        received(at(day)),
+        ev("dossier.supplement_requested", at(asked), reason="Thiếu bản sao"),
+        ev("dossier.supplement_supplied", at(supplied)),
+    ]
     waiting = state(*paused)
     assert waiting.paused_seconds == wait.total_seconds()
     assert waiting.deadline_at == plain.due_at + wait

@@ -3,14 +3,20 @@
 `official` uses the shipped override table (data/holidays.json); `statutory`
 uses the Labour Code rule alone, to show where the table changes the answer.
 """
+
 import json
-from datetime import date, datetime, time, timedelta, UTC
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from services.processing.workcalendar import (
-    DEFAULT_TABLE, TimeLimit, WorkCalendar, _add_months, load_calendar, statutory_days,
+    DEFAULT_TABLE,
+    TimeLimit,
+    WorkCalendar,
+    _add_months,
+    load_calendar,
+    statutory_days,
 )
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -31,6 +37,7 @@ def statutory():
 
 
 # --- holidays -----------------------------------------------------------------
+
 
 def test_days_off_2026_official(official):
     # Tết Dương lịch 1-4/1 (Fri 2/1 swapped), Tết 14-22/2 (weekdays 16-20/2),
@@ -70,23 +77,29 @@ def test_compensatory_days_do_not_collide_in_tet_2024(statutory):
     assert statutory_days(2024)["tet"] == {date(2024, 2, d) for d in range(9, 16)}
 
 
-@pytest.mark.parametrize("sep2, other", [
-    (date(2024, 9, 2), date(2024, 9, 3)),  # Monday -> 3/9 (as decided in 2024)
-    (date(2025, 9, 2), date(2025, 9, 1)),  # Tuesday -> 1/9 (as decided in 2025)
-    (date(2026, 9, 2), date(2026, 9, 1)),  # Wednesday -> 1/9 (as decided in 2026)
-    (date(2027, 9, 2), date(2027, 9, 3)),  # Thursday -> 3/9
-    (date(2033, 9, 2), date(2033, 9, 1)),  # Friday -> 1/9
-])
+@pytest.mark.parametrize(
+    "sep2, other",
+    [
+        (date(2024, 9, 2), date(2024, 9, 3)),  # Monday -> 3/9 (as decided in 2024)
+        (date(2025, 9, 2), date(2025, 9, 1)),  # Tuesday -> 1/9 (as decided in 2025)
+        (date(2026, 9, 2), date(2026, 9, 1)),  # Wednesday -> 1/9 (as decided in 2026)
+        (date(2027, 9, 2), date(2027, 9, 3)),  # Thursday -> 3/9
+        (date(2033, 9, 2), date(2033, 9, 1)),  # Friday -> 1/9
+    ],
+)
 def test_national_day_adjacent_day(sep2, other):
     assert statutory_days(sep2.year)["national_day"] == {sep2, other}
 
 
-@pytest.mark.parametrize("days", [
-    # Sat 2/9/2028: adjacent Fri 1/9, compensatory Mon 4/9.
-    {date(2028, 9, 1), date(2028, 9, 2), date(2028, 9, 4)},
-    # Sun 2/9/2029: adjacent Mon 3/9, compensatory (next free weekday) Tue 4/9.
-    {date(2029, 9, 2), date(2029, 9, 3), date(2029, 9, 4)},
-])
+@pytest.mark.parametrize(
+    "days",
+    [
+        # Sat 2/9/2028: adjacent Fri 1/9, compensatory Mon 4/9.
+        {date(2028, 9, 1), date(2028, 9, 2), date(2028, 9, 4)},
+        # Sun 2/9/2029: adjacent Mon 3/9, compensatory (next free weekday) Tue 4/9.
+        {date(2029, 9, 2), date(2029, 9, 3), date(2029, 9, 4)},
+    ],
+)
 def test_national_day_on_weekend(days):
     assert statutory_days(min(days).year)["national_day"] == days
 
@@ -126,27 +139,39 @@ def test_reception_on_make_up_saturday_counts_as_working_day(official):
 
 def test_custom_table_replaces_and_adds(tmp_path, statutory):
     # Statutory Tết 2027 (Tết = Sat 6/2/2027): 5/2, 8/2-11/2 off. The table moves it.
-    table = {"years": {"2027": [
-        {"name": "Tết", "replaces": ["tet"], "off": ["2027-02-04/2027-02-10"],
-         "work": ["2027-02-20"], "source": "test notice 1"},
-        {"name": "extra", "off": ["2027-03-03"], "source": "test notice 2"},
-    ]}}
+    table = {
+        "years": {
+            "2027": [
+                {
+                    "name": "Tết",
+                    "replaces": ["tet"],
+                    "off": ["2027-02-04/2027-02-10"],
+                    "work": ["2027-02-20"],
+                    "source": "test notice 1",
+                },
+                {"name": "extra", "off": ["2027-03-03"], "source": "test notice 2"},
+            ]
+        }
+    }
     path = tmp_path / "holidays.json"
     path.write_text(json.dumps(table), encoding="utf-8")
     cal = load_calendar(path)
     assert not statutory.is_working_day(date(2027, 2, 11))
-    assert cal.is_working_day(date(2027, 2, 11))       # statutory day dropped
-    assert not cal.is_working_day(date(2027, 2, 4))    # table day added
-    assert cal.is_working_day(date(2027, 2, 20))       # make-up Saturday
-    assert not cal.is_working_day(date(2027, 3, 3))    # additive entry
-    assert not cal.is_working_day(date(2027, 4, 30))   # other occasions stay statutory
+    assert cal.is_working_day(date(2027, 2, 11))  # statutory day dropped
+    assert not cal.is_working_day(date(2027, 2, 4))  # table day added
+    assert cal.is_working_day(date(2027, 2, 20))  # make-up Saturday
+    assert not cal.is_working_day(date(2027, 3, 3))  # additive entry
+    assert not cal.is_working_day(date(2027, 4, 30))  # other occasions stay statutory
 
 
-@pytest.mark.parametrize("entry", [
-    {"name": "no source", "off": ["2027-03-03"]},
-    {"name": "bad occasion", "replaces": ["christmas"], "off": ["2027-03-03"], "source": "x"},
-    {"name": "reversed range", "off": ["2027-03-05/2027-03-03"], "source": "x"},
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"name": "no source", "off": ["2027-03-03"]},
+        {"name": "bad occasion", "replaces": ["christmas"], "off": ["2027-03-03"], "source": "x"},
+        {"name": "reversed range", "off": ["2027-03-05/2027-03-03"], "source": "x"},
+    ],
+)
 def test_invalid_table_entries_are_rejected(tmp_path, entry):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"years": {"2027": [entry]}}), encoding="utf-8")
@@ -161,6 +186,7 @@ def test_every_shipped_entry_names_a_source():
 
 
 # --- working days ---------------------------------------------------------------
+
 
 def test_due_date_spanning_tet_2026(official):
     # Received Thu 12/2/2026 09:00, 3 working days: Fri 13/2 (1), [14-22/2 Tết],
@@ -206,6 +232,7 @@ def test_cutoff_rolls_late_receipts_to_next_working_day():
 
 # --- hours ----------------------------------------------------------------------
 
+
 def test_hours_across_lunch_break(official):
     # Tue 3/3/2026 10:30 + 4 h: 10:30-11:30 (1 h) + 13:30-16:30 (3 h) -> 16:30.
     assert official.due_at(at(2026, 3, 3, 10, 30), TimeLimit(4, "hours")) == at(2026, 3, 3, 16, 30)
@@ -244,6 +271,7 @@ def test_custom_office_hours():
 
 # --- calendar days and months --------------------------------------------------
 
+
 def test_calendar_days_plain(official):
     # Mon 2/3/2026 + 10 days -> Thu 12/3/2026 17:00.
     assert official.due_at(at(2026, 3, 2), TimeLimit(10, "calendar_days")) == at(2026, 3, 12, 17)
@@ -270,17 +298,21 @@ def test_months_clamped_then_moved_off_a_holiday(statutory):
     assert statutory.due_at(at(2027, 3, 31), TimeLimit(1, "months")) == at(2027, 5, 4, 17)
 
 
-@pytest.mark.parametrize("start, n, expected", [
-    (date(2024, 1, 31), 1, date(2024, 2, 29)),   # leap year
-    (date(2025, 1, 31), 1, date(2025, 2, 28)),
-    (date(2025, 12, 15), 2, date(2026, 2, 15)),  # across the year end
-    (date(2025, 5, 31), 12, date(2026, 5, 31)),
-])
+@pytest.mark.parametrize(
+    "start, n, expected",
+    [
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),  # leap year
+        (date(2025, 1, 31), 1, date(2025, 2, 28)),
+        (date(2025, 12, 15), 2, date(2026, 2, 15)),  # across the year end
+        (date(2025, 5, 31), 12, date(2026, 5, 31)),
+    ],
+)
 def test_add_months(start, n, expected):
     assert _add_months(start, n) == expected
 
 
 # --- validation -----------------------------------------------------------------
+
 
 def test_naive_datetime_is_rejected(official):
     with pytest.raises(ValueError):
@@ -299,8 +331,12 @@ def test_next_years_table_added_as_docs_holidays_md_says(tmp_path, official):
     # one) and 24/11 (Ngày Văn hóa Việt Nam) made a day off by the table alone, no code change.
     table = json.loads(DEFAULT_TABLE.read_text(encoding="utf-8"))
     table["years"]["2027"] = [
-        {"name": "Tết Nguyên đán Đinh Mùi", "replaces": ["tet"], "off": ["2027-02-05/2027-02-12"],
-         "source": "test notice for 2027"},
+        {
+            "name": "Tết Nguyên đán Đinh Mùi",
+            "replaces": ["tet"],
+            "off": ["2027-02-05/2027-02-12"],
+            "source": "test notice for 2027",
+        },
         {"name": "Ngày Văn hóa Việt Nam", "off": ["2027-11-24"], "source": "test notice for 2027"},
     ]
     table["years"]["2026"].append({"name": "Ngày Văn hóa Việt Nam", "off": ["2026-11-24"], "source": "test notice"})

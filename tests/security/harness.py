@@ -31,9 +31,17 @@ def tokens(monkeypatch):
 
 @asynccontextmanager
 async def running_sync(topics, schemas: str, **settings) -> AsyncIterator[FastAPI]:
-    app = create_sync(SyncSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                   db_schema=f"{schemas}sync", portal_username="u", portal_password="p",
-                                   **settings))
+    app = create_sync(
+        SyncSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{schemas}sync",
+            portal_username="u",
+            portal_password="p",
+            **settings,
+        )
+    )
     async with app.router.lifespan_context(app):
         yield app
 
@@ -49,8 +57,15 @@ async def running_processing(topics, schemas: str, **settings) -> AsyncIterator[
     from services.processing.app import create_app
     from services.processing.config import ProcessingSettings
 
-    app = create_app(ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                        db_schema=f"{schemas}processing", **settings))
+    app = create_app(
+        ProcessingSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{schemas}processing",
+            **settings,
+        )
+    )
     async with app.router.lifespan_context(app):
         yield app
 
@@ -60,8 +75,15 @@ async def running_metrics(topics, schemas: str, **settings) -> AsyncIterator[Fas
     from services.metrics.app import create_app
     from services.metrics.config import MetricsSettings
 
-    app = create_app(MetricsSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                     db_schema=f"{schemas}metrics", **settings))
+    app = create_app(
+        MetricsSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{schemas}metrics",
+            **settings,
+        )
+    )
     async with app.router.lifespan_context(app):
         yield app
 
@@ -80,7 +102,8 @@ def reader_command(*args: str) -> str:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "shared.auth", *args], env=dict(os.environ),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.auth", *args], env=dict(os.environ), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()

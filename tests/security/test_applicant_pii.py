@@ -67,8 +67,10 @@ async def test_a_malformed_applicant_is_named_without_echoing_the_number(topics,
         key = await new_key(app, "simulator", ["H44"])
         async with client(app, key) as c:
             short = await c.post("/v1/events", json=with_applicant("H44.100-260821-0001", id_number="00101234564"))
-            forged = await c.post("/v1/events", json=received(
-                "H44.100-260821-0002", applicant={"id_hash": "0" * 64, "id_masked": "********5645"}))
+            forged = await c.post(
+                "/v1/events",
+                json=received("H44.100-260821-0002", applicant={"id_hash": "0" * 64, "id_masked": "********5645"}),
+            )
     assert short.status_code == 422
     assert [e["field"] for e in short.json()["detail"]] == ["data.applicant.id_number"]
     assert "00101234564" not in short.text and NAME not in short.text

@@ -14,7 +14,14 @@ from tests.conftest import poll
 from tests.intake.harness import client as intake_client
 from tests.intake.harness import new_key, received, running_intake
 from tests.security.harness import (  # noqa: F401  (fixtures)
-    OPERATOR, READER, bearer, client, running_metrics, running_processing, running_sync, tokens,
+    OPERATOR,
+    READER,
+    bearer,
+    client,
+    running_metrics,
+    running_processing,
+    running_sync,
+    tokens,
 )
 
 pytestmark = pytest.mark.integration
@@ -39,9 +46,18 @@ def bad_events() -> list[tuple[dict, str]]:
     epoch = received(code.format(8)) | {"time": 1_785_000_000}
     text_channel = received(code.format(9), channel="1")
     text_bool = F.result(code.format(10), NOW, electronic="true", digitized=False)
-    return [(year_one, "time"), (too_old, "time"), (far_due, "data.new_due_at"), (arabic, "subject"),
-            (huge_fee, "data.amount"), (text_fee, "data.amount"), (bool_fee, "data.amount"), (epoch, "time"),
-            (text_channel, "data.channel"), (text_bool, "data.electronic")]
+    return [
+        (year_one, "time"),
+        (too_old, "time"),
+        (far_due, "data.new_due_at"),
+        (arabic, "subject"),
+        (huge_fee, "data.amount"),
+        (text_fee, "data.amount"),
+        (bool_fee, "data.amount"),
+        (epoch, "time"),
+        (text_channel, "data.channel"),
+        (text_bool, "data.electronic"),
+    ]
 
 
 async def test_intake_refuses_what_processing_would_drop_naming_the_field(topics, schemas):
@@ -68,20 +84,29 @@ async def test_a_batch_keeps_its_valid_items_when_one_has_a_year_one_time(topics
 async def test_what_intake_accepts_at_the_edges_processing_applies(topics, schemas, tokens):  # noqa: F811
     """The oldest and furthest times the contract admits reach the dossier's state (no dead letter)."""
     old, late = "H44.100-000103-0001", "H44.100-260807-0001"
-    events = [F.received(old, datetime(1900, 1, 2, 8, tzinfo=UTC), unit="H44.100", procedure="1.000894", channel=1),
-              F.received(late, NOW, unit="H44.100", procedure="1.000894", channel=1),
-              F.event("dossier.extended", late, NOW + timedelta(minutes=1), new_due_at="2100-12-31T17:00:00+07:00",
-                      reason="Gia hạn"),
-              F.fee_requested(late, NOW + timedelta(minutes=2), amount=10**12)]
+    events = [
+        F.received(old, datetime(1900, 1, 2, 8, tzinfo=UTC), unit="H44.100", procedure="1.000894", channel=1),
+        F.received(late, NOW, unit="H44.100", procedure="1.000894", channel=1),
+        F.event(
+            "dossier.extended",
+            late,
+            NOW + timedelta(minutes=1),
+            new_due_at="2100-12-31T17:00:00+07:00",
+            reason="Gia hạn",
+        ),
+        F.fee_requested(late, NOW + timedelta(minutes=2), amount=10**12),
+    ]
     async with running_intake(topics, schemas) as intake, running_processing(topics, schemas) as processing:
         key = await new_key(intake, "simulator", ["H44"])
         async with intake_client(intake, key) as c:
             assert (await c.post("/v1/events/batch", json=events)).status_code == 200
         async with client(processing, **bearer(READER)) as c:
+
             async def applied():
                 states = [(await c.get(f"/v1/dossiers/{code}")).json() for code in (old, late)]
                 counts = [len(s.get("events", [])) for s in states]
                 return states if counts == [1, 3] else None
+
             states = await poll(applied, 60, "processing did not apply every accepted event")
         # An extension is the citizen's new appointment; the dossier is still judged by its due date.
         assert states[1]["state"]["appointment_at"].startswith("2100-12-31")
@@ -100,15 +125,21 @@ async def test_a_province_wide_key_cannot_count_a_dossier_for_another_unit(topic
             from sqlalchemy import select
 
             from services.intake.models import AcceptedEvent
+
             sources = set((await session.execute(select(AcceptedEvent.source))).scalars())
         assert sources == {"simulator"}
 
 
 async def test_metrics_periods_out_of_range_are_422_naming_the_field(topics, schemas):
     async with running_metrics(topics, schemas) as app, client(app) as c:
-        for params, field in (({"period": "0001"}, "period"), ({"period": "0001-01"}, "period"),
-                              ({"period": "2026-13"}, "period"), ({"period": "٢٠٢٦"}, "period"),
-                              ({"from": "0001-01-01", "to": "0001-01-31"}, "from"), ({"from": "2026-01-01"}, "from")):
+        for params, field in (
+            ({"period": "0001"}, "period"),
+            ({"period": "0001-01"}, "period"),
+            ({"period": "2026-13"}, "period"),
+            ({"period": "٢٠٢٦"}, "period"),
+            ({"from": "0001-01-01", "to": "0001-01-31"}, "from"),
+            ({"from": "2026-01-01"}, "from"),
+        ):
             for path in ("/v1/indicators", "/v1/trend", "/v1/targets", "/v1/report.csv"):
                 answer = await c.get(path, params=params)
                 assert answer.status_code == 422, (path, params, answer.text)

@@ -33,33 +33,61 @@ VN = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE = "H44.100-260803-0001"
 SYSTEM = organ("H44", "Hệ thống thông tin giải quyết thủ tục hành chính tỉnh Phú Thọ")
 UNIT = organ("H44.100")
-RECORD = {"dossier_code": CODE, "unit_code": "H44.100", "unit_name": UNIT.name, "procedure_code": "1.004227",
-          "subject": "Cấp phép", "requested_at": "2026-08-03T10:00:00+07:00"}
+RECORD = {
+    "dossier_code": CODE,
+    "unit_code": "H44.100",
+    "unit_name": UNIT.name,
+    "procedure_code": "1.004227",
+    "subject": "Cấp phép",
+    "requested_at": "2026-08-03T10:00:00+07:00",
+}
 REQUEST = DocumentRef(SYSTEM.id, f"{CODE}/PTr-HCC", date(2026, 8, 3), request_document_id(RECORD, SYSTEM))
 
 
 @pytest.fixture
 def sync_settings(pki):  # noqa: F811
     """The connector on (its trust store verifies pushed documents too), polling nobody."""
-    return {"docsys_url": "http://127.0.0.1:9", "docsys_trust_store": str(pki["paths"]["trust_store"]),
-            "docsys_poll_seconds": 60}
+    return {
+        "docsys_url": "http://127.0.0.1:9",
+        "docsys_trust_store": str(pki["paths"]["trust_store"]),
+        "docsys_poll_seconds": 60,
+    }
 
 
 def issued(pki, number: str, signer: str, on: date = date(2026, 8, 4), sender=UNIT) -> bytes:  # noqa: F811
     """A document issued by the dossier's unit (by default), signed with the document system's key."""
-    return build_document(Document(
-        sender=sender, receivers=(SYSTEM,), number=number, notation="QĐ-UBND", place="Phú Thọ", promulgated_on=on,
-        type=DECISION_TYPE, subject="Quyết định cấp phép", signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", signer),
-        response_for=(REQUEST,), traces=(Trace(UNIT.id, datetime(2026, 8, 4, 9, tzinfo=VN)),),
-        attachments=(Attachment("qd.txt", "text/plain", "Quyết định".encode()),)), pki["docsys"])
+    return build_document(
+        Document(
+            sender=sender,
+            receivers=(SYSTEM,),
+            number=number,
+            notation="QĐ-UBND",
+            place="Phú Thọ",
+            promulgated_on=on,
+            type=DECISION_TYPE,
+            subject="Quyết định cấp phép",
+            signer=Signer("TM. Ủy ban nhân dân", "Chủ tịch", signer),
+            response_for=(REQUEST,),
+            traces=(Trace(UNIT.id, datetime(2026, 8, 4, 9, tzinfo=VN)),),
+            attachments=(Attachment("qd.txt", "text/plain", "Quyết định".encode()),),
+        ),
+        pki["docsys"],
+    )
 
 
 async def requested(app) -> None:
     """The signing request sync sent for CODE (as the delivery worker records it)."""
     async with app.state.runtime.sessionmaker() as session, session.begin():
-        await session.execute(insert(DocsysRequest).values(
-            dossier_code=CODE, revision=3, status=4, received_at=datetime(2026, 8, 3, 2, tzinfo=VN),
-            record=RECORD, state="accepted"))
+        await session.execute(
+            insert(DocsysRequest).values(
+                dossier_code=CODE,
+                revision=3,
+                status=4,
+                received_at=datetime(2026, 8, 3, 2, tzinfo=VN),
+                record=RECORD,
+                state="accepted",
+            )
+        )
 
 
 async def credential(app, name: str, organs: list[str]) -> str:
@@ -71,18 +99,30 @@ async def snapshot(app) -> tuple:
     """Everything a push can change: documents, rejections, the outbox, the request's state."""
     async with app.state.runtime.sessionmaker() as session:
         count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
-        return (await count(DocsysDocument), await count(DocsysRejection), await count(outbox),
-                (await session.get(DocsysRequest, CODE)).state)
+        return (
+            await count(DocsysDocument),
+            await count(DocsysRejection),
+            await count(outbox),
+            (await session.get(DocsysRequest, CODE)).state,
+        )
 
 
-async def test_a_forged_document_without_a_credential_is_401_says_nothing_and_changes_nothing(topics, schemas, pki,  # noqa: F811
-                                                                                              sync_settings):
+async def test_a_forged_document_without_a_credential_is_401_says_nothing_and_changes_nothing(
+    topics,
+    schemas,
+    pki,  # noqa: F811
+    sync_settings,
+):
     async with running_sync(topics, schemas, **sync_settings) as app:
         await requested(app)
         before = await snapshot(app)
         forged = issued(pki, "999999", "Attacker")
-        for headers in ({}, {"X-API-Key": "nonsense"}, {"X-API-Key": "ds.000000000000.guess"},
-                        {"X-API-Key": "dk.000000000000.an-intake-key"}):
+        for headers in (
+            {},
+            {"X-API-Key": "nonsense"},
+            {"X-API-Key": "ds.000000000000.guess"},
+            {"X-API-Key": "dk.000000000000.an-intake-key"},
+        ):
             async with client(app, **headers) as c:
                 answer = await c.post("/v1/documents/inbox", content=forged)
             assert answer.status_code == 401, headers
@@ -93,8 +133,12 @@ async def test_a_forged_document_without_a_credential_is_401_says_nothing_and_ch
         assert await snapshot(app) == before
 
 
-async def test_a_document_from_an_organ_the_credential_does_not_cover_is_403_and_changes_nothing(topics, schemas, pki,  # noqa: F811
-                                                                                                 sync_settings):
+async def test_a_document_from_an_organ_the_credential_does_not_cover_is_403_and_changes_nothing(
+    topics,
+    schemas,
+    pki,  # noqa: F811
+    sync_settings,
+):
     async with running_sync(topics, schemas, **sync_settings) as app:
         await requested(app)
         other = await credential(app, "vanban-h44-101", ["H44.101"])
@@ -107,13 +151,18 @@ async def test_a_document_from_an_organ_the_credential_does_not_cover_is_403_and
         # As its own organ, about another unit's dossier: refused, and the answer does not say
         # which unit handles the dossier (the recorded reason does, for the operators).
         async with client(app, **{"X-API-Key": other}) as c:
-            answer = await c.post("/v1/documents/inbox",
-                                  content=issued(pki, "999999", "Attacker", sender=organ("H44.101")))
+            answer = await c.post(
+                "/v1/documents/inbox", content=issued(pki, "999999", "Attacker", sender=organ("H44.101"))
+            )
         assert answer.status_code == 422 and "H44.100" not in answer.text and UNIT.id not in answer.text
 
 
-async def test_the_genuine_document_system_pushes_and_the_forgery_did_not_take_its_place(topics, schemas, pki,  # noqa: F811
-                                                                                          sync_settings):
+async def test_the_genuine_document_system_pushes_and_the_forgery_did_not_take_its_place(
+    topics,
+    schemas,
+    pki,  # noqa: F811
+    sync_settings,
+):
     async with running_sync(topics, schemas, **sync_settings) as app:
         await requested(app)
         genuine = await credential(app, "vanban-h44", ["H44"])
@@ -148,6 +197,7 @@ async def test_an_oversized_push_is_413_before_it_is_read_and_nothing_is_stored(
             async def chunks():  # no Content-Length: counted as it streams in
                 for _ in range(20):
                     yield b"x" * 4096
+
             assert (await c.post("/v1/documents/inbox", content=chunks())).status_code == 413
         assert await snapshot(app) == before
 
@@ -176,8 +226,13 @@ def test_the_push_credential_command_creates_lists_and_revokes(schemas):
     env = dict(os.environ, SYNC_DATABASE_URL=DATABASE_URL, SYNC_DB_SCHEMA=f"{schemas}sync")
 
     def command(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "services.sync.documents.push", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "services.sync.documents.push", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     created = command("create", "--name", "vanban-h44", "--organs", "H44")
     assert created.returncode == 0, created.stderr
@@ -190,8 +245,12 @@ def test_the_push_credential_command_creates_lists_and_revokes(schemas):
     assert command("revoke", "--name", "vanban-h44").stdout.strip() == "revoked 1 key(s) of vanban-h44"
 
 
-async def test_a_document_dated_outside_the_contracts_years_is_rejected_not_a_crash(topics, schemas, pki,  # noqa: F811
-                                                                                   sync_settings):
+async def test_a_document_dated_outside_the_contracts_years_is_rejected_not_a_crash(
+    topics,
+    schemas,
+    pki,  # noqa: F811
+    sync_settings,
+):
     """The event contract admits the years 1900-2100: a document promulgated in 1899 is
     rejected with its reason (a 422 here; a rejection row when polled), never an exception,
     and leaves no document behind."""

@@ -40,8 +40,14 @@ def stack(tmp_path, topics, schemas, monkeypatch):
     monkeypatch.setenv("INTAKE_RATE_LIMIT_BURST", "100000")
     monkeypatch.setenv("READER_PUBLIC_RATE_PER_SECOND", "100000")
     monkeypatch.setenv("READER_PUBLIC_BURST", "100000")
-    running = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                    topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES})
+    running = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in SERVICES},
+    )
     monkeypatch.setenv("READER_TOKEN_SHA256", hashlib.sha256(running.operator_token.encode()).hexdigest())
     try:
         running.start_all()
@@ -52,25 +58,43 @@ def stack(tmp_path, topics, schemas, monkeypatch):
 
 def push_credential(stack: Stack) -> str:
     sync = next(s for s in SERVICES if s.name == "sync")
-    done = subprocess.run([sys.executable, "-m", "services.sync.documents.push", "create", "--name", "fuzz",
-                           "--organs", "H44"], env=stack.env(sync), capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "services.sync.documents.push", "create", "--name", "fuzz", "--organs", "H44"],
+        env=stack.env(sync),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
 def fuzz(base_url: str, headers: dict[str, str], seed: int, report: Path) -> subprocess.CompletedProcess:
     command = [
-        str(ST), "run", f"{base_url}/openapi.json",
-        "--checks", "not_a_server_error,response_schema_conformance",
-        "--phases", "examples,coverage,fuzzing",
-        "--max-examples", str(MAX_EXAMPLES),
-        "--seed", str(seed),
-        "--exclude-path", "/ready",
-        "--generation-with-security-parameters", "false",
-        "--generation-database", "none",
-        "--request-timeout", "20",
+        str(ST),
+        "run",
+        f"{base_url}/openapi.json",
+        "--checks",
+        "not_a_server_error,response_schema_conformance",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(seed),
+        "--exclude-path",
+        "/ready",
+        "--generation-with-security-parameters",
+        "false",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "20",
         "--no-color",
-        "--report", "junit", "--report-junit-path", str(report),
+        "--report",
+        "junit",
+        "--report-junit-path",
+        str(report),
     ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
@@ -92,4 +116,5 @@ def test_no_generated_request_gets_a_server_error_or_an_undeclared_answer(stack,
         if run.returncode != 0:
             failures[service] = summary + run.stderr[-2000:]
     assert not failures, f"seed {seed} (FUZZ_SEED={seed} replays it)\n" + "\n".join(
-        f"=== {s}\n{out}" for s, out in failures.items())
+        f"=== {s}\n{out}" for s, out in failures.items()
+    )

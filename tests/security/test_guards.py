@@ -8,7 +8,13 @@ import pytest
 
 from tests.intake.harness import running_intake
 from tests.security.harness import (  # noqa: F401  (fixtures)
-    OPERATOR, bearer, client, running_metrics, running_processing, running_sync, tokens,
+    OPERATOR,
+    bearer,
+    client,
+    running_metrics,
+    running_processing,
+    running_sync,
+    tokens,
 )
 
 pytestmark = pytest.mark.integration
@@ -23,8 +29,9 @@ async def oversized(app, path: str, method: str = "POST") -> list[int]:
             yield b"x" * 4096
 
     async with client(app, **bearer(OPERATOR)) as c:
-        declared = await c.request(method, path, content=b"{" + b" " * LIMIT + b"}",
-                                   headers={"content-type": "application/json"})
+        declared = await c.request(
+            method, path, content=b"{" + b" " * LIMIT + b"}", headers={"content-type": "application/json"}
+        )
         streamed = await c.request(method, path, content=chunks(), headers={"content-type": "application/json"})
     return [declared.status_code, streamed.status_code]
 

@@ -26,8 +26,14 @@ CODE = "H44.100-260821-00042"
 
 @pytest.fixture
 def stack(tmp_path, topics, schemas):
-    running = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                    topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES})
+    running = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in SERVICES},
+    )
     try:
         running.start_all()
         yield running
@@ -51,9 +57,12 @@ async def every_row(db, schemas: str) -> dict[str, list[str]]:
     """Every row of every table of this test's schemas, as text."""
     rows: dict[str, list[str]] = {}
     async with db.connect() as conn:
-        tables = (await conn.execute(text(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE :p"),
-            {"p": schemas + "%"})).all()
+        tables = (
+            await conn.execute(
+                text("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema LIKE :p"),
+                {"p": schemas + "%"},
+            )
+        ).all()
         for schema, table in tables:
             every = await conn.execute(text(f'SELECT t::text FROM "{schema}"."{table}" t'))
             rows[f"{schema}.{table}"] = list(every.scalars().all())
@@ -68,8 +77,9 @@ async def test_the_applicant_is_named_on_the_portal_and_nowhere_else(stack, topi
     events = [opening, f.processed(CODE, at + timedelta(hours=1))]
     national = Dialect(load_units()).national_code(CODE)
     async with httpx.AsyncClient(timeout=10) as client:
-        posted = await client.post(stack.url("intake") + "/v1/events/batch", json=events,
-                                   headers={"X-API-Key": stack.api_key})
+        posted = await client.post(
+            stack.url("intake") + "/v1/events/batch", json=events, headers={"X-API-Key": stack.api_key}
+        )
         assert posted.status_code == 200, posted.text
 
         async def held():
@@ -79,8 +89,11 @@ async def test_the_applicant_is_named_on_the_portal_and_nowhere_else(stack, topi
         record = (await poll(held, timeout=60, what="the portal holding the processed dossier"))["record"]
         assert (record["SoGiayToChuHoSo"], record["ChuHoSo"]) == (CCCD, NAME)
         assert record["DinhDanhCHS"] == [{"LoaiDinhDanh": "1", "SoDinhDanh": CCCD}]
-        log = await client.get(stack.url("intake") + "/v1/applicants/access-log", params={"dossier_code": CODE},
-                               headers={"Authorization": f"Bearer {stack.operator_token}"})
+        log = await client.get(
+            stack.url("intake") + "/v1/applicants/access-log",
+            params={"dossier_code": CODE},
+            headers={"Authorization": f"Bearer {stack.operator_token}"},
+        )
         assert log.status_code == 200 and {r["who"] for r in log.json()} == {"sync"}
         assert {r["purpose"] for r in log.json()} == {"portal-sync"}
 

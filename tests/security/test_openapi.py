@@ -13,8 +13,13 @@ def test_intakes_document_types_each_event_and_version():
     document = create_app(IntakeSettings(applicant_id_key="k")).openapi()
     body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     schemas = document["components"]["schemas"]
-    declared = {(schemas[ref["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["const"],
-                 schemas[ref["$ref"].rsplit("/", 1)[1]]["properties"]["version"]["const"]) for ref in body["anyOf"]}
+    declared = {
+        (
+            schemas[ref["$ref"].rsplit("/", 1)[1]]["properties"]["type"]["const"],
+            schemas[ref["$ref"].rsplit("/", 1)[1]]["properties"]["version"]["const"],
+        )
+        for ref in body["anyOf"]
+    }
     assert declared == {k for k in INTAKE_MODELS if k[0] != "dossier.document_status"}
     received = schemas["ReceivedPosted"]["properties"]
     assert received["applicant"]["anyOf"][0]["$ref"].endswith("/ApplicantIn")  # the clear number, as posted

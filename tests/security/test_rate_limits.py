@@ -36,8 +36,12 @@ def whoami(monkeypatch, proxies: str | None) -> list[str]:
         deadline = time.monotonic() + 30
         while True:
             try:
-                return [httpx.get(f"http://127.0.0.1:{port}/whoami", headers={"X-Forwarded-For": f"10.0.0.{n}"},
-                                  timeout=2).json()["client"] for n in range(3)]
+                return [
+                    httpx.get(
+                        f"http://127.0.0.1:{port}/whoami", headers={"X-Forwarded-For": f"10.0.0.{n}"}, timeout=2
+                    ).json()["client"]
+                    for n in range(3)
+                ]
             except httpx.TransportError:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise
@@ -52,8 +56,7 @@ def test_forwarded_headers_are_ignored_unless_a_proxy_is_configured(monkeypatch)
     assert whoami(monkeypatch, "127.0.0.1") == ["10.0.0.0", "10.0.0.1", "10.0.0.2"]  # behind a configured proxy
 
 
-async def test_a_flood_of_bad_keys_neither_reaches_the_database_nor_locks_out_a_known_key(topics, schemas,
-                                                                                          monkeypatch):
+async def test_a_flood_of_bad_keys_neither_reaches_the_database_nor_locks_out_a_known_key(topics, schemas, monkeypatch):
     lookups = []
     original = Credentials.find
 

@@ -80,8 +80,14 @@ def test_new_tokens_match_their_digest_only():
 
 @pytest.mark.integration
 async def test_processing_serves_dossiers_and_anomalies_to_readers_only(reader_env, topics, schemas):
-    app = create_processing(ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                                               topic_prefix=topics.prefix, db_schema=f"{schemas}processing"))
+    app = create_processing(
+        ProcessingSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{schemas}processing",
+        )
+    )
     async with app.router.lifespan_context(app):
         for path in ("/v1/dossiers/H44.100-260801-0001", "/v1/anomalies"):
             assert (await get(app, path)).status_code == 401
@@ -95,8 +101,14 @@ async def test_processing_serves_dossiers_and_anomalies_to_readers_only(reader_e
 async def test_only_operators_change_the_procedure_catalog(reader_env, monkeypatch, topics, schemas):
     operator = "operator-test-token"
     monkeypatch.setenv("READER_OPERATOR_TOKEN_SHA256", hashlib.sha256(operator.encode()).hexdigest())
-    app = create_processing(ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                                               topic_prefix=topics.prefix, db_schema=f"{schemas}processing"))
+    app = create_processing(
+        ProcessingSettings(
+            database_url=DATABASE_URL,
+            kafka_bootstrap=KAFKA,
+            topic_prefix=topics.prefix,
+            db_schema=f"{schemas}processing",
+        )
+    )
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
             procedure = (await client.get("/v1/procedures")).json()[0] | {"name": "Tên thủ tục đã sửa"}

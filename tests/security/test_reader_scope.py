@@ -12,7 +12,14 @@ from sqlalchemy import insert
 from services.processing.models import AnomalyRow
 from services.sync.documents.models import DocsysRequest
 from tests.security.harness import (  # noqa: F401  (fixtures)
-    READER, bearer, client, reader_command, reader_schema, running_metrics, running_processing, running_sync,
+    READER,
+    bearer,
+    client,
+    reader_command,
+    reader_schema,
+    running_metrics,
+    running_processing,
+    running_sync,
     tokens,
 )
 
@@ -26,9 +33,19 @@ async def test_a_unit_token_reads_its_units_dossiers_and_anomalies_only(topics, 
     assert unit_token.startswith("rt.") and unit_token.split(".")[2] not in reader_command("list")
     async with running_processing(topics, schemas) as app:
         async with app.state.runtime.sessionmaker() as session, session.begin():
-            await session.execute(insert(AnomalyRow), [
-                {"event_id": f"e-{code}", "dossier_code": code, "type": "dossier.processed", "time": AT,
-                 "reason": "not allowed"} for code in (MINE, THEIRS)])
+            await session.execute(
+                insert(AnomalyRow),
+                [
+                    {
+                        "event_id": f"e-{code}",
+                        "dossier_code": code,
+                        "type": "dossier.processed",
+                        "time": AT,
+                        "reason": "not allowed",
+                    }
+                    for code in (MINE, THEIRS)
+                ],
+            )
         async with client(app, **bearer(unit_token)) as c:
             assert (await c.get(f"/v1/dossiers/{THEIRS}")).status_code == 403
             assert (await c.get(f"/v1/dossiers/{MINE}")).status_code == 404  # allowed; none yet
@@ -65,9 +82,20 @@ async def test_sync_lists_only_the_tokens_units(topics, schemas, tokens, reader_
     unit_token = reader_command("create", "--name", "ubnd-h44-100", "--units", "H44.100")
     async with running_sync(topics, schemas) as app:
         async with app.state.runtime.sessionmaker() as session, session.begin():
-            await session.execute(insert(DocsysRequest), [
-                {"dossier_code": code, "revision": 1, "status": 4, "received_at": AT,
-                 "record": {"unit_code": code.split("-")[0]}, "state": "assigned"} for code in (MINE, THEIRS)])
+            await session.execute(
+                insert(DocsysRequest),
+                [
+                    {
+                        "dossier_code": code,
+                        "revision": 1,
+                        "status": 4,
+                        "received_at": AT,
+                        "record": {"unit_code": code.split("-")[0]},
+                        "state": "assigned",
+                    }
+                    for code in (MINE, THEIRS)
+                ],
+            )
         async with client(app, **bearer(unit_token)) as c:
             assert [r["dossier_code"] for r in (await c.get("/v1/documents")).json()] == [MINE]
             assert (await c.get(f"/v1/documents/{THEIRS}")).status_code == 403

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 META = MetaData()
 ROWS = Table(
-    "rows", META,
+    "rows",
+    META,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("code", String(64), unique=True),
     Column("revision", Integer),
@@ -38,8 +39,13 @@ async def session(schemas):
 
 
 def row(i: int, revision: int) -> dict:
-    return {"code": f"C{i:04d}", "revision": revision, "time": datetime(2026, 2, 14, tzinfo=UTC) + timedelta(hours=i),
-            "flag": i % 2 == 0, "data": {"tên": "Nguyễn Thị Ánh", "i": i, "nested": [1, None]} if i % 3 else None}
+    return {
+        "code": f"C{i:04d}",
+        "revision": revision,
+        "time": datetime(2026, 2, 14, tzinfo=UTC) + timedelta(hours=i),
+        "flag": i % 2 == 0,
+        "data": {"tên": "Nguyễn Thị Ánh", "i": i, "nested": [1, None]} if i % 3 else None,
+    }
 
 
 async def test_rows_arrive_in_order_with_their_types_and_json(session):

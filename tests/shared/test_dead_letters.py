@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from services.processing.refold import _anomaly_record
-from shared.consumer import BatchConsumer, Message, Refused, decode, dead_letter_value
+from shared.consumer import BatchConsumer, Message, Refused, dead_letter_value, decode
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import INTAKE_MODELS, Anomaly
 from shared.tables import PLUMBING, outbox
@@ -29,12 +29,29 @@ COMMON = {"service", "kind", "reason", "time"}
 
 
 def event(n: int, type: str = "dossier.supplement_supplied", data: dict | None = None) -> dict:
-    return {"id": f"event-{n:04d}", "type": type, "version": 1, "source": "test", "subject": CODE,
-            "time": "2026-08-10T09:00:00+07:00", "data": data or {}}
+    return {
+        "id": f"event-{n:04d}",
+        "type": type,
+        "version": 1,
+        "source": "test",
+        "subject": CODE,
+        "time": "2026-08-10T09:00:00+07:00",
+        "data": data or {},
+    }
 
 
-STATE = event(1, "dossier.state", {"dossier_code": CODE, "unit_code": "H44.100", "procedure_code": "1.000894",
-                                   "channel": 1, "status": 2, "revision": 1})
+STATE = event(
+    1,
+    "dossier.state",
+    {
+        "dossier_code": CODE,
+        "unit_code": "H44.100",
+        "procedure_code": "1.000894",
+        "channel": 1,
+        "status": 2,
+        "revision": 1,
+    },
+)
 
 
 def record(value: bytes, offset: int = 0) -> SimpleNamespace:
@@ -55,8 +72,17 @@ def test_every_dead_letter_has_the_one_shape():
     assert consumed.keys() == COMMON | {"topic", "partition", "offset", "key", "value"}
     assert (consumed["kind"], consumed["offset"], consumed["key"]) == ("unapplied_record", 7, CODE)
     when = datetime(2026, 8, 10, 2, tzinfo=UTC)
-    anomaly = json.loads(_anomaly_record(CODE, Anomaly(event_id="event-0003", type="dossier.processed", time=when,
-                                                       reason="the dossier has not been received yet")))
+    anomaly = json.loads(
+        _anomaly_record(
+            CODE,
+            Anomaly(
+                event_id="event-0003",
+                type="dossier.processed",
+                time=when,
+                reason="the dossier has not been received yet",
+            ),
+        )
+    )
     assert anomaly.keys() == COMMON | {"dossier_code", "event_id", "type", "event_time"}
     assert (anomaly["kind"], anomaly["event_time"]) == ("illegal_transition", "2026-08-10T02:00:00Z")
     for letter in (consumed, anomaly):
@@ -78,11 +104,19 @@ async def test_a_record_of_a_type_not_accepted_is_dead_lettered_and_the_consumer
         await session.execute(insert(applied), [{"id": m.envelope.id} for m in messages])
         return []
 
-    kafka = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False,
-                             auto_offset_reset="earliest")
-    consumer = BatchConsumer(consumer=kafka, topics=[topics.dossier_events], group=f"{schemas}group",
-                             sessionmaker=sessionmaker, handle=handle, accepts=ACCEPTS,
-                             dead_letter_topic=topics.dead_letter, service="processing")
+    kafka = AIOKafkaConsumer(
+        bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    consumer = BatchConsumer(
+        consumer=kafka,
+        topics=[topics.dossier_events],
+        group=f"{schemas}group",
+        sessionmaker=sessionmaker,
+        handle=handle,
+        accepts=ACCEPTS,
+        dead_letter_topic=topics.dead_letter,
+        service="processing",
+    )
     consumer.subscribe()
     await kafka.start()
     task = asyncio.create_task(consumer.run())
@@ -102,7 +136,12 @@ async def test_a_record_of_a_type_not_accepted_is_dead_lettered_and_the_consumer
         letter = json.loads(letters[0][2])
         assert letter.keys() == COMMON | {"topic", "partition", "offset", "key", "value"}
         assert (letter["service"], letter["kind"], letter["topic"], letter["offset"], letter["key"]) == (
-            "processing", "unapplied_record", topics.dossier_events, 1, CODE)
+            "processing",
+            "unapplied_record",
+            topics.dossier_events,
+            1,
+            CODE,
+        )
         assert letter["reason"] == "not accepted: dossier.state v1 is not an event processing consumes"
         assert json.loads(letter["value"]) == STATE
         assert (consumer.applied, consumer.dead_lettered) == (2, 1)

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, String, Table, delete, func, insert, select, update
 
 from shared.consumer import BatchConsumer
-from shared.event_types import INTAKE_MODELS
 from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.event_types import INTAKE_MODELS
 from shared.tables import PLUMBING, consumer_offsets
 from tests.conftest import DATABASE_URL, KAFKA, poll, publish
 
@@ -27,9 +27,18 @@ applied = Table("applied", metadata, Column("id", String, primary_key=True))
 
 
 def events(start: int, count: int) -> list[dict]:
-    return [{"id": f"event-{i:04d}", "type": "dossier.supplement_supplied", "version": 1, "source": "test",
-             "subject": "H44.100-260810-0001", "time": "2026-08-10T09:00:00+07:00", "data": {}}
-            for i in range(start, start + count)]
+    return [
+        {
+            "id": f"event-{i:04d}",
+            "type": "dossier.supplement_supplied",
+            "version": 1,
+            "source": "test",
+            "subject": "H44.100-260810-0001",
+            "time": "2026-08-10T09:00:00+07:00",
+            "data": {},
+        }
+        for i in range(start, start + count)
+    ]
 
 
 async def test_commits_lost_under_a_running_consumer_are_read_again(topics, schemas):
@@ -46,12 +55,19 @@ async def test_commits_lost_under_a_running_consumer_are_read_again(topics, sche
         async with sessionmaker() as session:
             return (await session.execute(select(func.count()).select_from(applied))).scalar()
 
-    kafka = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False,
-                             auto_offset_reset="earliest")
-    consumer = BatchConsumer(consumer=kafka, topics=[topics.dossier_events], group=f"{schemas}group",
-                             sessionmaker=sessionmaker, handle=handle, accepts=ACCEPTS,
-                             dead_letter_topic=topics.dead_letter,
-                             service="test")
+    kafka = AIOKafkaConsumer(
+        bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    consumer = BatchConsumer(
+        consumer=kafka,
+        topics=[topics.dossier_events],
+        group=f"{schemas}group",
+        sessionmaker=sessionmaker,
+        handle=handle,
+        accepts=ACCEPTS,
+        dead_letter_topic=topics.dead_letter,
+        service="test",
+    )
     consumer.subscribe()
     await kafka.start()
     task = asyncio.create_task(consumer.run())

@@ -73,11 +73,20 @@ async def put_in_intake(schemas: str, events: list[dict]) -> None:
         await prepare_schema(engine, f"{schemas}intake", "intake")
         async with engine.begin() as conn:
             for e in events:
-                await conn.execute(text(
-                    "INSERT INTO accepted_events (id, type, subject, source, time, digest, body) "
-                    "VALUES (:id, :type, :subject, :source, :time, 'x', CAST(:body AS json))"),
-                    {"id": e["id"], "type": e["type"], "subject": e["subject"], "source": e["source"],
-                     "time": T0, "body": json.dumps(e)})
+                await conn.execute(
+                    text(
+                        "INSERT INTO accepted_events (id, type, subject, source, time, digest, body) "
+                        "VALUES (:id, :type, :subject, :source, :time, 'x', CAST(:body AS json))"
+                    ),
+                    {
+                        "id": e["id"],
+                        "type": e["type"],
+                        "subject": e["subject"],
+                        "source": e["source"],
+                        "time": T0,
+                        "body": json.dumps(e),
+                    },
+                )
     finally:
         await engine.dispose()
 
@@ -98,8 +107,9 @@ async def relay_intake_outbox(schemas: str) -> int:
 async def test_a_gap_pauses_the_partition_until_an_operator_decides(decision, one_partition, schemas, db, capsys):
     topics = one_partition
     events = [received(code) for code in CODES]
-    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                  db_schema=f"{schemas}processing")
+    settings = ProcessingSettings(
+        database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix, db_schema=f"{schemas}processing"
+    )
     app = create_app(settings)
     await post(topics.dossier_events, events[:2])  # offsets 0, 1
     async with app.router.lifespan_context(app):
@@ -169,8 +179,9 @@ async def test_a_log_shorter_than_the_stored_offset_pauses_too(one_partition, sc
     """The topic was recreated (or the broker lost records): new records would reuse offsets the
     service already stored, and be skipped; the partition waits for an operator instead."""
     topics = one_partition
-    settings = ProcessingSettings(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-                                  db_schema=f"{schemas}processing")
+    settings = ProcessingSettings(
+        database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix, db_schema=f"{schemas}processing"
+    )
     app = create_app(settings)
     await post(topics.dossier_events, [received(code) for code in CODES[:2]])
     async with app.router.lifespan_context(app):

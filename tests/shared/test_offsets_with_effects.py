@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 
 from shared.consumer import BatchConsumer
-from shared.event_types import INTAKE_MODELS
 from shared.db import create_schema, make_engine, make_sessionmaker
+from shared.event_types import INTAKE_MODELS
 from shared.tables import PLUMBING, consumer_offsets, outbox
 from tests.conftest import DATABASE_URL, KAFKA, poll, publish
 
@@ -29,9 +29,18 @@ applied = Table("applied", metadata, Column("id", String, primary_key=True))
 
 
 def events(start: int, count: int) -> list[dict]:
-    return [{"id": f"event-{i:04d}", "type": "dossier.supplement_supplied", "version": 1, "source": "test",
-             "subject": f"H44.100-260810-{i % 7:04d}", "time": "2026-08-10T09:00:00+07:00", "data": {}}
-            for i in range(start, start + count)]
+    return [
+        {
+            "id": f"event-{i:04d}",
+            "type": "dossier.supplement_supplied",
+            "version": 1,
+            "source": "test",
+            "subject": f"H44.100-260810-{i % 7:04d}",
+            "time": "2026-08-10T09:00:00+07:00",
+            "data": {},
+        }
+        for i in range(start, start + count)
+    ]
 
 
 async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch_keeps_nothing(topics, schemas):
@@ -52,16 +61,24 @@ async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch
         return []
 
     async def run_consumer(until: int) -> None:
-        kafka = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False,
-                                 auto_offset_reset="earliest")
-        consumer = BatchConsumer(consumer=kafka, topics=[topics.dossier_events], group=f"{schemas}group",
-                                 sessionmaker=sessionmaker, handle=handle, accepts=ACCEPTS,
-                                 dead_letter_topic=topics.dead_letter,
-                                 service="test")
+        kafka = AIOKafkaConsumer(
+            bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        consumer = BatchConsumer(
+            consumer=kafka,
+            topics=[topics.dossier_events],
+            group=f"{schemas}group",
+            sessionmaker=sessionmaker,
+            handle=handle,
+            accepts=ACCEPTS,
+            dead_letter_topic=topics.dead_letter,
+            service="test",
+        )
         consumer.subscribe()
         await kafka.start()
         task = asyncio.create_task(consumer.run())
         try:
+
             async def done():
                 async with sessionmaker() as session:
                     return (await session.execute(select(func.count()).select_from(applied))).scalar() == until

@@ -46,16 +46,29 @@ KEYED_POISON = [p for p in POISON if p[1] is not None]
 
 
 def state_event(revision: int = 1) -> bytes:
-    state = DossierState(dossier_code=CODE, unit_code="H44.100", procedure_code="1.000894", channel=2, status=2,
-                         revision=revision, received_at=T0)
-    return serialize(make_event(event_id=f"{CODE}:r{revision}", type="dossier.state", source="processing",
-                                subject=CODE, time=T0, data=state))
+    state = DossierState(
+        dossier_code=CODE,
+        unit_code="H44.100",
+        procedure_code="1.000894",
+        channel=2,
+        status=2,
+        revision=revision,
+        received_at=T0,
+    )
+    return serialize(
+        make_event(
+            event_id=f"{CODE}:r{revision}", type="dossier.state", source="processing", subject=CODE, time=T0, data=state
+        )
+    )
 
 
 def synced_event(revision: int = 1) -> bytes:
     outcome = SyncOutcome(status=2, revision=revision, ok=True)
-    return serialize(make_event(event_id=f"{CODE}:s{revision}", type="dossier.synced", source="sync",
-                                subject=CODE, time=T0, data=outcome))
+    return serialize(
+        make_event(
+            event_id=f"{CODE}:s{revision}", type="dossier.synced", source="sync", subject=CODE, time=T0, data=outcome
+        )
+    )
 
 
 def intake_event() -> bytes:
@@ -80,8 +93,9 @@ async def scalar(db, sql: str):
         return (await conn.execute(text(sql))).scalar()
 
 
-async def check_poison_then_good(app, topic: str, good: bytes, applied, dead_letter_topic: str,
-                                 poison: list = POISON) -> None:
+async def check_poison_then_good(
+    app, topic: str, good: bytes, applied, dead_letter_topic: str, poison: list = POISON
+) -> None:
     async with app.router.lifespan_context(app):
         await publish(topic, [(key, value) for _, key, value in poison] + [(CODE.encode(), good)])
         assert await poll(applied), f"the good record behind the poison ones was not applied ({topic})"
@@ -98,26 +112,40 @@ async def check_poison_then_good(app, topic: str, good: bytes, applied, dead_let
 
 
 def settings_for(cls, topics, schemas: str, service: str, **extra):
-    return cls(database_url=DATABASE_URL, kafka_bootstrap=KAFKA, topic_prefix=topics.prefix,
-               db_schema=f"{schemas}{service}", **extra)
+    return cls(
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        db_schema=f"{schemas}{service}",
+        **extra,
+    )
 
 
 async def test_processing_dead_letters_poison_on_dossier_events(topics, schemas, db):
     app = processing_app(settings_for(ProcessingSettings, topics, schemas, "processing"))
 
     async def applied():
-        return await scalar(db, f'SELECT count(*) FROM "{schemas}processing".dossiers WHERE code = \'{CODE}\'')
+        return await scalar(db, f"SELECT count(*) FROM \"{schemas}processing\".dossiers WHERE code = '{CODE}'")
 
     await check_poison_then_good(app, topics.dossier_events, intake_event(), applied, topics.dead_letter)
 
 
 async def test_sync_dead_letters_poison_on_the_lifecycle_topic(topics, schemas, db):
     # The portal is unreachable: the good record waits in the durable backlog, which is enough.
-    app = sync_app(settings_for(SyncSettings, topics, schemas, "sync", portal_url="http://127.0.0.1:9",
-                                portal_username="u", portal_password="p"))
+    app = sync_app(
+        settings_for(
+            SyncSettings,
+            topics,
+            schemas,
+            "sync",
+            portal_url="http://127.0.0.1:9",
+            portal_username="u",
+            portal_password="p",
+        )
+    )
 
     async def applied():
-        return await scalar(db, f'SELECT count(*) FROM "{schemas}sync".sync_backlog WHERE dossier_code = \'{CODE}\'')
+        return await scalar(db, f"SELECT count(*) FROM \"{schemas}sync\".sync_backlog WHERE dossier_code = '{CODE}'")
 
     await check_poison_then_good(app, topics.lifecycle, state_event(), applied, topics.dead_letter, KEYED_POISON)
 
@@ -125,10 +153,11 @@ async def test_sync_dead_letters_poison_on_the_lifecycle_topic(topics, schemas, 
 @pytest.mark.parametrize("topic", ["lifecycle", "portal_sync"])
 async def test_metrics_dead_letters_poison_on_each_topic_it_consumes(topic, topics, schemas, db):
     app = metrics_app(settings_for(MetricsSettings, topics, schemas, "metrics"))
-    table, good = {"lifecycle": ("dossier_facts", state_event()),
-                   "portal_sync": ("portal_sync_facts", synced_event())}[topic]
+    table, good = {"lifecycle": ("dossier_facts", state_event()), "portal_sync": ("portal_sync_facts", synced_event())}[
+        topic
+    ]
 
     async def applied():
-        return await scalar(db, f'SELECT count(*) FROM "{schemas}metrics".{table} WHERE dossier_code = \'{CODE}\'')
+        return await scalar(db, f"SELECT count(*) FROM \"{schemas}metrics\".{table} WHERE dossier_code = '{CODE}'")
 
     await check_poison_then_good(app, getattr(topics, topic), good, applied, topics.dead_letter, KEYED_POISON)

@@ -15,4 +15,3 @@ def test_the_highest_revision_per_key_wins_whatever_the_order():
 
 def test_nothing_in_nothing_out():
     assert newest([], key=lambda i: i, revision=lambda i: 0) == {}
-

@@ -42,11 +42,14 @@ def test_a_code_not_yet_listed_counts_below_the_nearest_known_unit():
     assert tree.ancestors_and_self("H45.1") == []
 
 
-@pytest.mark.parametrize("text,message", [
-    ("code,name,level,parent\nH44,P,PROVINCE,\nH44.1,X,DISTRICT,H44\n", "level"),
-    ("code,name,level,parent\nH44,P,PROVINCE,\nH44.1,X,COMMUNE,H44.9\n", "parent"),
-    ("code,name,level,parent,closed_on\nH44,P,PROVINCE,,\nH44.1,X,COMMUNE,H44,1/7/2025\n", "row 3"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("code,name,level,parent\nH44,P,PROVINCE,\nH44.1,X,DISTRICT,H44\n", "level"),
+        ("code,name,level,parent\nH44,P,PROVINCE,\nH44.1,X,COMMUNE,H44.9\n", "parent"),
+        ("code,name,level,parent,closed_on\nH44,P,PROVINCE,,\nH44.1,X,COMMUNE,H44,1/7/2025\n", "row 3"),
+    ],
+)
 def test_a_bad_unit_file_is_refused_naming_the_problem(tmp_path, text, message):
     path = tmp_path / "units.csv"
     path.write_text(text, encoding="utf-8")

@@ -29,12 +29,25 @@ CODE = "H44.100-260803-{:04d}"
 
 
 def state_record(n: int, revision: int, status: int = 2) -> SimpleNamespace:
-    state = DossierState(dossier_code=CODE.format(n), unit_code="H44.100", procedure_code="1.000894", channel=2,
-                         status=status, revision=revision, received_at=datetime(2026, 8, 3, 2, tzinfo=UTC),
-                         end_at=datetime(2026, 8, 5, 2, tzinfo=UTC), returned_at=datetime(2026, 8, 6, 2, tzinfo=UTC))
-    envelope = {"id": f"{state.dossier_code}:r{revision}", "type": "dossier.state", "source": "processing",
-                "subject": state.dossier_code, "time": "2026-08-03T09:00:00+07:00",
-                "data": state.model_dump(mode="json")}
+    state = DossierState(
+        dossier_code=CODE.format(n),
+        unit_code="H44.100",
+        procedure_code="1.000894",
+        channel=2,
+        status=status,
+        revision=revision,
+        received_at=datetime(2026, 8, 3, 2, tzinfo=UTC),
+        end_at=datetime(2026, 8, 5, 2, tzinfo=UTC),
+        returned_at=datetime(2026, 8, 6, 2, tzinfo=UTC),
+    )
+    envelope = {
+        "id": f"{state.dossier_code}:r{revision}",
+        "type": "dossier.state",
+        "source": "processing",
+        "subject": state.dossier_code,
+        "time": "2026-08-03T09:00:00+07:00",
+        "data": state.model_dump(mode="json"),
+    }
     return SimpleNamespace(value=json.dumps(envelope).encode(), topic="t", partition=0, offset=0, key=b"")
 
 
@@ -53,8 +66,11 @@ class FakePortal:
             raise PortalError("503 (fake)", retry_after=None)
         # Queued payloads (services/sync/portal/codec.py), keyed by the internal dossier code.
         self.sent += [r["dossier_code"] for r in records]
-        self.held |= {r["dossier_code"]: int(r["record"]["TrangThaiHoSo"]) for r in records
-                      if r["dossier_code"] not in self.refuse}
+        self.held |= {
+            r["dossier_code"]: int(r["record"]["TrangThaiHoSo"])
+            for r in records
+            if r["dossier_code"] not in self.refuse
+        }
         return {c: "2: refused (fake)" for c in self.refuse if c in {r["dossier_code"] for r in records}}
 
 
@@ -67,10 +83,17 @@ async def sessionmaker(schemas):
 
 
 def worker(sessionmaker, portal, **settings) -> DeliveryWorker:
-    s = SyncSettings(portal_username="u", portal_password="p", backoff_base_seconds=0, breaker_threshold=3,
-                     breaker_cool_down_seconds=0.0, **settings)
-    return DeliveryWorker(sessionmaker, portal, Topics("x."), s, rng=random.Random(1),
-                          breaker=CircuitBreaker(threshold=3, cool_down=0.0))
+    s = SyncSettings(
+        portal_username="u",
+        portal_password="p",
+        backoff_base_seconds=0,
+        breaker_threshold=3,
+        breaker_cool_down_seconds=0.0,
+        **settings,
+    )
+    return DeliveryWorker(
+        sessionmaker, portal, Topics("x."), s, rng=random.Random(1), breaker=CircuitBreaker(threshold=3, cool_down=0.0)
+    )
 
 
 async def queue(sessionmaker, records) -> None:
@@ -160,8 +183,12 @@ async def test_a_refusal_in_a_round_with_a_failed_call_is_parked_not_retried(ses
     class PartlyFailing(FakePortal):
         async def sync(self, records):
             codes = [r["dossier_code"] for r in records]
-            raise PortalError("500 (fake)", taken=frozenset(codes[:1]), answered=True,
-                              refused={codes[1]: "5: status 4 cannot follow 10 (fake)"})
+            raise PortalError(
+                "500 (fake)",
+                taken=frozenset(codes[:1]),
+                answered=True,
+                refused={codes[1]: "5: status 4 cannot follow 10 (fake)"},
+            )
 
     await queue(sessionmaker, [state_record(n, 1) for n in range(1, 4)])
     w = worker(sessionmaker, PartlyFailing())

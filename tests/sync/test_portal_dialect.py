@@ -18,8 +18,6 @@ import httpx
 import pytest
 from sqlalchemy import delete
 
-from simulators.portal.app import create_app
-from simulators.portal.settings import SimulatorSettings
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
 from services.sync.models import SyncProgressSent, SyncState
@@ -32,6 +30,8 @@ from services.sync.retry import CircuitBreaker
 from shared.event_types import DossierState, StepItem
 from shared.topics import Topics
 from shared.units import load_units
+from simulators.portal.app import create_app
+from simulators.portal.settings import SimulatorSettings
 from tests.sync.test_delivery import queue, sessionmaker  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -40,29 +40,42 @@ NATIONAL = "000.00.30.H44-260803-{:04d}"
 ID_NUMBER, NAME = "001099012345", "Nguyễn Văn An"
 
 # docs/portal.md, name by name.
-RECORD = ("MaHoSo MaTTHC TenTTHC MaLinhVuc TenLinhVuc KenhThucHien SoGiayToChuHoSo ChuHoSo LoaiDoiTuong MaDoiTuong "
-          "ThongTinKhac Email Fax SoDienThoai TrichYeuHoSo NgayTiepNhan NgayHenTra TrangThaiHoSo NgayTra ThongTinTra "
-          "HinhThuc NgayKetThucXuLy DonViXuLy GhiChu TaiLieuNop DanhSachLePhi DanhSachTepDinhKemKhac "
-          "DanhSachHoSoBoSung DanhSachGiayToKetQua NoiNopHoSo HoSoCoThanhPhanSoHoa TaiKhoanDuocXacThucVoiVNeID "
-          "DuocThanhToanTrucTuyen NgayTuChoi DinhDanhCHS NgayNopHoSo DSKetNoiCSDL").split()
+RECORD = (
+    "MaHoSo MaTTHC TenTTHC MaLinhVuc TenLinhVuc KenhThucHien SoGiayToChuHoSo ChuHoSo LoaiDoiTuong MaDoiTuong "
+    "ThongTinKhac Email Fax SoDienThoai TrichYeuHoSo NgayTiepNhan NgayHenTra TrangThaiHoSo NgayTra ThongTinTra "
+    "HinhThuc NgayKetThucXuLy DonViXuLy GhiChu TaiLieuNop DanhSachLePhi DanhSachTepDinhKemKhac "
+    "DanhSachHoSoBoSung DanhSachGiayToKetQua NoiNopHoSo HoSoCoThanhPhanSoHoa TaiKhoanDuocXacThucVoiVNeID "
+    "DuocThanhToanTrucTuyen NgayTuChoi DinhDanhCHS NgayNopHoSo DSKetNoiCSDL"
+).split()
 ITEMS = {
     "TaiLieuNop": "TepDinhKemId TenTepDinhKem IsDeleted MaThanhPhanHoSo DuongDanTaiTepTin DuocSoHoa DuocTaiSuDung "
-                  "DuocLayTuKhoDMQG MaKetQuaThayThe".split(),
+    "DuocLayTuKhoDMQG MaKetQuaThayThe".split(),
     "DanhSachLePhi": "TenPhiLePhi MaPhiLePhi HinhThucThu Gia LoaiPhiLePhi".split(),
     "DanhSachGiayToKetQua": "TenGiayTo MaThanhPhanHoSo GiayToId DuongDanTepTinKetQua MaGiayToKetQua".split(),
     "DanhSachHoSoBoSung": "HoSoBoSungId NguoiYeuCauBoSung NoiDungBoSung NgayBoSung NguoiTiepNhanBoSung "
-                          "ThongTinTiepNhan NgayTiepNhanBoSung TrangThaiBoSung DanhSachGiayToBoSung "
-                          "DanhSachLePhiBoSung NgayHenTraTruoc NgayHenTraMoi".split(),
+    "ThongTinTiepNhan NgayTiepNhanBoSung TrangThaiBoSung DanhSachGiayToBoSung "
+    "DanhSachLePhiBoSung NgayHenTraTruoc NgayHenTraMoi".split(),
     "DinhDanhCHS": ["LoaiDinhDanh", "SoDinhDanh"],
     "DSKetNoiCSDL": ["MaCSDL"],
 }
-STEP = ("MaHoSo NguoiXuLy ChucDanh ThoiDiemXuLy PhongBanXuLy NoiDungXuLy TrangThai NgayBatDau "
-        "NgayKetThucTheoQuyDinh").split()
+STEP = (
+    "MaHoSo NguoiXuLy ChucDanh ThoiDiemXuLy PhongBanXuLy NoiDungXuLy TrangThai NgayBatDau NgayKetThucTheoQuyDinh"
+).split()
 DATE = re.compile(r"^(|\d{14})$")
-FORMATS = {"KenhThucHien": r"^[123]$", "TrangThaiHoSo": r"^([1-9]|10)$", "TrangThai": r"^([1-9]|10)$",
-           "LoaiDoiTuong": r"^[1-4]$", "DuocThanhToanTrucTuyen": r"^[012]$", "HoSoCoThanhPhanSoHoa": r"^[01]$",
-           "TaiKhoanDuocXacThucVoiVNeID": r"^[01]$", "MaHoSo": r"^\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4,6}$",
-           "MaTTHC": r"^\d\.\d{6}$", "Gia": r"^\d+$", "LoaiPhiLePhi": r"^[12]$", "LoaiDinhDanh": r"^[12]$"}
+FORMATS = {
+    "KenhThucHien": r"^[123]$",
+    "TrangThaiHoSo": r"^([1-9]|10)$",
+    "TrangThai": r"^([1-9]|10)$",
+    "LoaiDoiTuong": r"^[1-4]$",
+    "DuocThanhToanTrucTuyen": r"^[012]$",
+    "HoSoCoThanhPhanSoHoa": r"^[01]$",
+    "TaiKhoanDuocXacThucVoiVNeID": r"^[01]$",
+    "MaHoSo": r"^\d{3}\.\d{2}\.\d{2}\.H\d{2}-\d{6}-\d{4,6}$",
+    "MaTTHC": r"^\d\.\d{6}$",
+    "Gia": r"^\d+$",
+    "LoaiPhiLePhi": r"^[12]$",
+    "LoaiDinhDanh": r"^[12]$",
+}
 
 
 def check_strings(item: dict, names: list[str], where: str) -> None:
@@ -83,16 +96,37 @@ def check_strings(item: dict, names: list[str], where: str) -> None:
 
 def state(n: int, revision: int, status: int = 2, steps: int = 0) -> SimpleNamespace:
     s = DossierState(
-        dossier_code=CODE.format(n), unit_code="H44.100", procedure_code="1.000894", channel=2, status=status,
-        revision=revision, received_at=datetime(2026, 8, 3, 2, tzinfo=UTC),
+        dossier_code=CODE.format(n),
+        unit_code="H44.100",
+        procedure_code="1.000894",
+        channel=2,
+        status=status,
+        revision=revision,
+        received_at=datetime(2026, 8, 3, 2, tzinfo=UTC),
         submitted_at=datetime(2026, 8, 3, 1, tzinfo=UTC),
-        due_at=datetime(2026, 8, 10, 10, tzinfo=UTC), end_at=datetime(2026, 8, 5, 2, tzinfo=UTC),
+        due_at=datetime(2026, 8, 10, 10, tzinfo=UTC),
+        end_at=datetime(2026, 8, 5, 2, tzinfo=UTC),
         returned_at=datetime(2026, 8, 6, 2, tzinfo=UTC),
-        steps=[StepItem(unit_code="H44.100", official="Trần Thị Bình",
-                        started_at=datetime(2026, 8, 3, 3 + i, tzinfo=UTC), due_at=None, ended_at=None, verdict=None)
-               for i in range(steps)])
-    envelope = {"id": f"{s.dossier_code}:r{revision}", "type": "dossier.state", "source": "processing",
-                "subject": s.dossier_code, "time": "2026-08-03T09:00:00+07:00", "data": s.model_dump(mode="json")}
+        steps=[
+            StepItem(
+                unit_code="H44.100",
+                official="Trần Thị Bình",
+                started_at=datetime(2026, 8, 3, 3 + i, tzinfo=UTC),
+                due_at=None,
+                ended_at=None,
+                verdict=None,
+            )
+            for i in range(steps)
+        ],
+    )
+    envelope = {
+        "id": f"{s.dossier_code}:r{revision}",
+        "type": "dossier.state",
+        "source": "processing",
+        "subject": s.dossier_code,
+        "time": "2026-08-03T09:00:00+07:00",
+        "data": s.model_dump(mode="json"),
+    }
     return SimpleNamespace(value=json.dumps(envelope).encode(), topic="t", partition=0, offset=0, key=b"")
 
 
@@ -131,15 +165,24 @@ async def portal(sessionmaker):  # noqa: F811
     app = create_app(SimulatorSettings(rate_per_second=10_000, burst=10_000))
     recorder = Recorder(app)
     async with httpx.AsyncClient(transport=recorder, base_url="http://portal") as client:
-        pc = PortalClient(client, username="motcua-h44", password="demo-only", dstcode="000.00.00.H44",
-                          madonvi="000.00.00.H44")
+        pc = PortalClient(
+            client, username="motcua-h44", password="demo-only", dstcode="000.00.00.H44", madonvi="000.00.00.H44"
+        )
         sender = PortalSender(pc, sessionmaker, Dialect(load_units()), KnownApplicant())
-        settings = SyncSettings(portal_username="u", portal_password="p", backoff_base_seconds=0,
-                                breaker_cool_down_seconds=0.0)
-        worker = DeliveryWorker(sessionmaker, sender, Topics("x."), settings, rng=random.Random(1),
-                                breaker=CircuitBreaker(threshold=50, cool_down=0.0))
-        yield SimpleNamespace(app=app, recorder=recorder, client=pc, sender=sender, worker=worker,
-                              held=app.state.portal)
+        settings = SyncSettings(
+            portal_username="u", portal_password="p", backoff_base_seconds=0, breaker_cool_down_seconds=0.0
+        )
+        worker = DeliveryWorker(
+            sessionmaker,
+            sender,
+            Topics("x."),
+            settings,
+            rng=random.Random(1),
+            breaker=CircuitBreaker(threshold=50, cool_down=0.0),
+        )
+        yield SimpleNamespace(
+            app=app, recorder=recorder, client=pc, sender=sender, worker=worker, held=app.state.portal
+        )
 
 
 async def drain(w: DeliveryWorker, rounds: int = 60) -> None:
@@ -147,6 +190,7 @@ async def drain(w: DeliveryWorker, rounds: int = 60) -> None:
         if await w.deliver_once() == 0:
             async with w._sessionmaker() as session:
                 from services.sync import backlog
+
                 if (await backlog.counts(session, min_attempts=99))[0] == 0:
                     return
     raise AssertionError("backlog not drained")
@@ -171,7 +215,10 @@ async def test_the_bodies_sent_follow_external_md_field_by_field(portal, session
     for _, r in records:
         check_strings(r, RECORD, r["MaHoSo"])
         assert (r["SoGiayToChuHoSo"], r["ChuHoSo"], r["DinhDanhCHS"]) == (
-            ID_NUMBER, NAME, [{"LoaiDinhDanh": "1", "SoDinhDanh": ID_NUMBER}])
+            ID_NUMBER,
+            NAME,
+            [{"LoaiDinhDanh": "1", "SoDinhDanh": ID_NUMBER}],
+        )
     steps = [s for b in portal.recorder.bodies("CapNhatTienDoHoSoMC") for s in b["data"]]
     assert all(len(b["data"]) <= 10 for b in portal.recorder.bodies("CapNhatTienDoHoSoMC"))
     for s in steps:
@@ -201,8 +248,11 @@ async def test_updates_already_exists_steps_once_and_a_failed_chunk_retried(port
     # is answered "already exists" and the record goes again as an update.
     async with sessionmaker() as session, session.begin():
         await session.execute(delete(SyncState).where(SyncState.dossier_code == CODE.format(2)))
-        await session.execute(delete(SyncProgressSent).where(SyncProgressSent.dossier_code == CODE.format(2),
-                                                             SyncProgressSent.step_key == "record"))
+        await session.execute(
+            delete(SyncProgressSent).where(
+                SyncProgressSent.dossier_code == CODE.format(2), SyncProgressSent.step_key == "record"
+            )
+        )
     rec.requests.clear()
     await queue(sessionmaker, [state(2, 3, 4, steps=1)])
     await drain(portal.worker)

@@ -43,13 +43,21 @@ async def test_reconcile_requeues_what_the_portal_lost_or_changed(sessionmaker):
     portal.records[CODE.format(4)] = portal.records[CODE.format(4)].model_copy(update={"TrangThaiHoSo": "4"})
     seen: list[tuple[int, int]] = []
     details: dict[str, list[str]] = {}
-    result = await reconcile(sessionmaker, portal, start=date(2026, 8, 1), end=date(2026, 8, 31),
-                             progress=lambda done, total: seen.append((done, total)), details=details)
+    result = await reconcile(
+        sessionmaker,
+        portal,
+        start=date(2026, 8, 1),
+        end=date(2026, 8, 31),
+        progress=lambda done, total: seen.append((done, total)),
+        details=details,
+    )
     assert result == {"checked": 5, "differences": 2, "requeued": 2, "unchecked": 0}
     assert seen[-1] == (5, 5) and len(seen) == 5
     assert details == {CODE.format(2): ["(missing)"], CODE.format(4): ["TrangThaiHoSo"]}
-    assert summary(details) == {"fields_differing": {"(missing)": 1, "TrangThaiHoSo": 1},
-                                "dossiers_differing": [CODE.format(2), CODE.format(4)]}
+    assert summary(details) == {
+        "fields_differing": {"(missing)": 1, "TrangThaiHoSo": 1},
+        "dossiers_differing": [CODE.format(2), CODE.format(4)],
+    }
     async with sessionmaker() as session:
         assert (await backlog.counts(session, min_attempts=8)) == (2, 0)
     portal.sent.clear()

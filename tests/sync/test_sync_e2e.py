@@ -28,16 +28,27 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 FAULTS = {"fail_ratio": 0.3, "timeout_ratio": 0.02, "hang_seconds": 1.5}
 # Short timeouts, leases and backoffs so a test recovers in seconds rather than minutes.
-SYNC_ENV = {"SYNC_PORTAL_TIMEOUT_SECONDS": "1", "SYNC_LEASE_SECONDS": "3", "SYNC_BACKOFF_BASE_SECONDS": "0.1",
-            "SYNC_BACKOFF_CAP_SECONDS": "2", "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2"}
+SYNC_ENV = {
+    "SYNC_PORTAL_TIMEOUT_SECONDS": "1",
+    "SYNC_LEASE_SECONDS": "3",
+    "SYNC_BACKOFF_BASE_SECONDS": "0.1",
+    "SYNC_BACKOFF_CAP_SECONDS": "2",
+    "SYNC_BREAKER_MAX_COOL_DOWN_SECONDS": "2",
+}
 
 
 @pytest.fixture
 def stack(tmp_path, topics, schemas, monkeypatch):
     for name, value in SYNC_ENV.items():
         monkeypatch.setenv(name, value)
-    running = Stack(run_dir=tmp_path / "run", database_url=DATABASE_URL, kafka_bootstrap=KAFKA,
-                    topic_prefix=topics.prefix, schema_prefix=schemas, ports={s.name: free_port() for s in SERVICES})
+    running = Stack(
+        run_dir=tmp_path / "run",
+        database_url=DATABASE_URL,
+        kafka_bootstrap=KAFKA,
+        topic_prefix=topics.prefix,
+        schema_prefix=schemas,
+        ports={s.name: free_port() for s in SERVICES},
+    )
     try:
         running.start_all()
         yield running
@@ -82,8 +93,11 @@ async def assert_portal_holds_every_final_status(stack: Stack, events: list[dict
     health = await check_portal(stack.url("portal-simulator"), truth)
     async with httpx.AsyncClient(timeout=30) as client:
         portal = (await client.get(stack.url("portal-simulator") + "/admin/dossiers")).json()
-        failures = (await client.get(stack.url("sync") + "/v1/sync/failures",
-                                     headers={"Authorization": f"Bearer {stack.reader_token}"})).json()
+        failures = (
+            await client.get(
+                stack.url("sync") + "/v1/sync/failures", headers={"Authorization": f"Bearer {stack.reader_token}"}
+            )
+        ).json()
         report = (await client.get(stack.url("metrics") + "/v1/indicators", params={"period": "2026-08"})).json()
     assert failures == []
     assert all(held["steps"] >= 1 for held in portal.values())  # the progress service was used
@@ -106,8 +120,10 @@ async def test_final_statuses_reach_the_portal_through_failures_and_an_outage(st
     posted = time.monotonic()
     await wait_until_synced(db, topics, schemas)
     health = await assert_portal_holds_every_final_status(stack, events, count)
-    print(f"{count} dossiers, {len(events)} events posted in {posted - started:.1f}s, "
-          f"synced {time.monotonic() - posted:.1f}s later; portal verdicts {health['verdicts']}")
+    print(
+        f"{count} dossiers, {len(events)} events posted in {posted - started:.1f}s, "
+        f"synced {time.monotonic() - posted:.1f}s later; portal verdicts {health['verdicts']}"
+    )
 
 
 async def test_a_sync_killed_mid_stream_loses_nothing(stack, db, topics, schemas):
@@ -125,5 +141,7 @@ async def test_a_sync_killed_mid_stream_loses_nothing(stack, db, topics, schemas
     await post(stack, events[2 * third :])
     await wait_until_synced(db, topics, schemas)
     health = await assert_portal_holds_every_final_status(stack, events, count)
-    print(f"{count} dossiers with a kill -9 of sync: done in {time.monotonic() - started:.1f}s; "
-          f"portal verdicts {health['verdicts']}")
+    print(
+        f"{count} dossiers with a kill -9 of sync: done in {time.monotonic() - started:.1f}s; "
+        f"portal verdicts {health['verdicts']}"
+    )

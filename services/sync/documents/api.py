@@ -13,11 +13,11 @@ from services.sync import backlog
 from services.sync.api import Failure, Period, Reconciled, Requeued
 from services.sync.config import SettingsDep
 from services.sync.deps import DocsysDep
-from services.sync.reconcile import reconcile
 from services.sync.documents.models import DocsysDocument, DocsysRejection, DocsysRequest, DocsysStatus
 from services.sync.documents.push import PusherDep, answer_for, check_organ
 from services.sync.documents.receive import NotYet, receive, receiving_system
 from services.sync.documents.tables import DOCSYS
+from services.sync.reconcile import reconcile
 from shared.auth import OPERATOR, ReaderDep, check_dossier, may_read, readable
 from shared.deps import RuntimeDep, SessionDep, Timestamp
 from shared.events import DOSSIER_CODE_PATTERN, DossierCode
@@ -28,8 +28,9 @@ Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many row
 
 class Codes(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[DossierCode] | None = Field(default=None, max_length=10_000,
-                                                    description="None: every one that qualifies")
+    dossier_codes: list[DossierCode] | None = Field(
+        default=None, max_length=10_000, description="None: every one that qualifies"
+    )
 
 
 class DocumentOut(BaseModel):
@@ -90,9 +91,17 @@ class DossierDocuments(BaseModel):
 
 
 def _fields(d: DocsysDocument) -> dict[str, Any]:
-    return {"document_id": d.document_id, "number": d.number, "symbol": d.symbol, "code": f"{d.number}/{d.symbol}",
-            "promulgated_on": d.promulgated_on, "signer": d.signer, "signer_position": d.signer_position,
-            "file_name": d.file_name, "file_bytes": len(d.file or b"")}
+    return {
+        "document_id": d.document_id,
+        "number": d.number,
+        "symbol": d.symbol,
+        "code": f"{d.number}/{d.symbol}",
+        "promulgated_on": d.promulgated_on,
+        "signer": d.signer,
+        "signer_position": d.signer_position,
+        "file_name": d.file_name,
+        "file_bytes": len(d.file or b""),
+    }
 
 
 def _document(d: DocsysDocument | None) -> DocumentOut | None:
@@ -100,17 +109,31 @@ def _document(d: DocsysDocument | None) -> DocumentOut | None:
 
 
 @router.get("")
-async def list_requests(session: SessionDep, reader: ReaderDep, unit: str | None = None,
-                        limit: Limit = 10_000) -> list[RequestOut]:
+async def list_requests(
+    session: SessionDep, reader: ReaderDep, unit: str | None = None, limit: Limit = 10_000
+) -> list[RequestOut]:
     """Every signing request (of the reader's units) with its state and, once issued, its number."""
-    query = (select(DocsysRequest, DocsysDocument)
-             .outerjoin(DocsysDocument, (DocsysDocument.dossier_code == DocsysRequest.dossier_code)
-                        & DocsysDocument.withdrawn_at.is_(None))
-             .where(readable(reader, DocsysRequest.dossier_code))
-             .order_by(DocsysRequest.dossier_code).limit(limit))
+    query = (
+        select(DocsysRequest, DocsysDocument)
+        .outerjoin(
+            DocsysDocument,
+            (DocsysDocument.dossier_code == DocsysRequest.dossier_code) & DocsysDocument.withdrawn_at.is_(None),
+        )
+        .where(readable(reader, DocsysRequest.dossier_code))
+        .order_by(DocsysRequest.dossier_code)
+        .limit(limit)
+    )
     rows = (await session.execute(query)).tuples().all()
-    answer = [RequestOut(dossier_code=r.dossier_code, unit_code=(r.record or {})["unit_code"], state=r.state,
-                         requested_at=r.synced_at, document=_document(d)) for r, d in rows]
+    answer = [
+        RequestOut(
+            dossier_code=r.dossier_code,
+            unit_code=(r.record or {})["unit_code"],
+            state=r.state,
+            requested_at=r.synced_at,
+            document=_document(d),
+        )
+        for r, d in rows
+    ]
     return [a for a in answer if unit is None or a.unit_code == unit]
 
 
@@ -119,16 +142,28 @@ async def rejections(session: SessionDep, reader: ReaderDep, limit: Limit = 1000
     """Envelopes refused on the way in, with the reason (each also went to the dead-letter topic);
     only their size, sha256 and first 4 KB were kept. Those naming no dossier of the reader's
     units are for province-wide readers only."""
-    query = (select(DocsysRejection).where(readable(reader, DocsysRejection.dossier_code))
-             .order_by(DocsysRejection.id).limit(limit))
+    query = (
+        select(DocsysRejection)
+        .where(readable(reader, DocsysRejection.dossier_code))
+        .order_by(DocsysRejection.id)
+        .limit(limit)
+    )
     rows = (await session.execute(query)).scalars()
-    return [RejectionOut(id=r.id, reason=r.reason, dossier_code=r.dossier_code, received_at=r.received_at,
-                         envelope_bytes=r.envelope_size, envelope_sha256=r.envelope_sha256) for r in rows]
+    return [
+        RejectionOut(
+            id=r.id,
+            reason=r.reason,
+            dossier_code=r.dossier_code,
+            received_at=r.received_at,
+            envelope_bytes=r.envelope_size,
+            envelope_sha256=r.envelope_sha256,
+        )
+        for r in rows
+    ]
 
 
 @router.get("/failures")
-async def failures(session: SessionDep, settings: SettingsDep, reader: ReaderDep,
-                   limit: Limit = 1000) -> list[Failure]:
+async def failures(session: SessionDep, settings: SettingsDep, reader: ReaderDep, limit: Limit = 1000) -> list[Failure]:
     """Signing requests the document system refused, or that failed failure_attempts times."""
     rows = await backlog.failures(session, min_attempts=settings.failure_attempts, limit=limit, tables=DOCSYS)
     return [Failure(**r) for r in rows if may_read(reader, r["dossier_code"])]
@@ -138,8 +173,9 @@ async def failures(session: SessionDep, settings: SettingsDep, reader: ReaderDep
 async def requeue(session: SessionDep, settings: SettingsDep, body: Codes) -> Requeued:
     """Try failing signing requests again now."""
     async with session.begin():
-        count = await backlog.requeue(session, body.dossier_codes, min_attempts=settings.failure_attempts,
-                                      tables=DOCSYS)
+        count = await backlog.requeue(
+            session, body.dossier_codes, min_attempts=settings.failure_attempts, tables=DOCSYS
+        )
     return Requeued(requeued=count)
 
 
@@ -155,26 +191,39 @@ async def resend(session: SessionDep, body: Codes) -> Resent:
     return Resent(resent=count)
 
 
-@router.post("/inbox", status_code=200, responses={
-    401: {"description": "No valid document-system credential (X-API-Key); nothing is read"},
-    403: {"description": "The envelope's sender is an organ the credential may not push for; nothing changes"},
-    413: {"description": "The body is larger than SYNC_MAX_BODY_BYTES"},
-    422: {"description": "Rejected (recorded with its reason, its sha256, size and first 4 KB)"}})
-async def push(request: Request, runtime: RuntimeDep, session: SessionDep, settings: SettingsDep,
-               docsys: DocsysDep, system: PusherDep) -> Received:
+@router.post(
+    "/inbox",
+    status_code=200,
+    responses={
+        401: {"description": "No valid document-system credential (X-API-Key); nothing is read"},
+        403: {"description": "The envelope's sender is an organ the credential may not push for; nothing changes"},
+        413: {"description": "The body is larger than SYNC_MAX_BODY_BYTES"},
+        422: {"description": "Rejected (recorded with its reason, its sha256, size and first 4 KB)"},
+    },
+)
+async def push(
+    request: Request,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    docsys: DocsysDep,
+    system: PusherDep,
+) -> Received:
     """An envelope pushed by an authenticated document system (then the same path as the polled
     ones); 422 when rejected."""
     raw = await request.body()
     check_organ(raw, system)
     # Who receives it, and with which trust store: the connector's, when it runs.
-    receiver = (docsys.system if docsys else receiving_system(settings.docsys_organ_id, settings.docsys_organ_name))
+    receiver = docsys.system if docsys else receiving_system(settings.docsys_organ_id, settings.docsys_organ_name)
     try:
         async with session.begin():
-            outcome = await receive(session, raw, topics=runtime.topics, system=receiver,
-                                    verifier=docsys.verifier if docsys else None)
+            outcome = await receive(
+                session, raw, topics=runtime.topics, system=receiver, verifier=docsys.verifier if docsys else None
+            )
     except NotYet as exc:
-        raise HTTPException(409, detail="the request this answers is still being sent; retry",
-                            headers={"Retry-After": "1"}) from exc
+        raise HTTPException(
+            409, detail="the request this answers is still being sent; retry", headers={"Retry-After": "1"}
+        ) from exc
     runtime.relay.wake()
     if outcome["outcome"] == "rejected":
         raise HTTPException(422, detail=answer_for(system, outcome))
@@ -182,33 +231,60 @@ async def push(request: Request, runtime: RuntimeDep, session: SessionDep, setti
 
 
 @router.get("/{dossier_code}")
-async def dossier(session: SessionDep, reader: ReaderDep,
-                  dossier_code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64)]) -> DossierDocuments:
+async def dossier(
+    session: SessionDep,
+    reader: ReaderDep,
+    dossier_code: Annotated[str, Path(pattern=DOSSIER_CODE_PATTERN, max_length=64)],
+) -> DossierDocuments:
     """One dossier's signing request, its document and the status messages, in order."""
     check_dossier(reader, dossier_code)
     req = await session.get(DocsysRequest, dossier_code)
     queued = await session.get(DOCSYS.backlog, dossier_code)
     if req is None and queued is None:
         raise HTTPException(404, detail=f"no signing request for {dossier_code}")
-    docs = (await session.execute(select(DocsysDocument).where(DocsysDocument.dossier_code == dossier_code)
-                                  .order_by(DocsysDocument.received_at))).scalars().all()
+    docs = (
+        (
+            await session.execute(
+                select(DocsysDocument)
+                .where(DocsysDocument.dossier_code == dossier_code)
+                .order_by(DocsysDocument.received_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
     doc = next((d for d in docs if d.withdrawn_at is None), None)
-    statuses = (await session.execute(select(DocsysStatus).where(DocsysStatus.dossier_code == dossier_code)
-                                      .order_by(DocsysStatus.at))).scalars()
+    statuses = (
+        await session.execute(
+            select(DocsysStatus).where(DocsysStatus.dossier_code == dossier_code).order_by(DocsysStatus.at)
+        )
+    ).scalars()
     return DossierDocuments(
-        dossier_code=dossier_code, state=req.state if req else "queued", queued=queued is not None,
+        dossier_code=dossier_code,
+        state=req.state if req else "queued",
+        queued=queued is not None,
         document=_document(doc),
         withdrawn=[WithdrawnOut(**_fields(d), withdrawn_at=d.withdrawn_at) for d in docs if d.withdrawn_at],
-        statuses=[StatusOut(status=s.status, at=s.at, description=s.description) for s in statuses])
+        statuses=[StatusOut(status=s.status, at=s.at, description=s.description) for s in statuses],
+    )
 
 
 @router.post("/reconcile", dependencies=[OPERATOR])
-async def reconcile_documents(runtime: RuntimeDep, settings: SettingsDep, docsys: DocsysDep,
-                              body: Period) -> Reconciled:
+async def reconcile_documents(
+    runtime: RuntimeDep, settings: SettingsDep, docsys: DocsysDep, body: Period
+) -> Reconciled:
     """Ask the document system about every signing request of the period; send again those it
     does not hold (a lost request)."""
     if docsys is None:
         raise HTTPException(409, detail="the document-system connector is off (SYNC_DOCSYS_URL unset)")
-    return Reconciled(**await reconcile(runtime.sessionmaker, docsys, start=body.start, end=body.end,
-                                        concurrency=settings.reconcile_concurrency, tables=DOCSYS,
-                                        differs=lambda found, held: found is None))
+    return Reconciled(
+        **await reconcile(
+            runtime.sessionmaker,
+            docsys,
+            start=body.start,
+            end=body.end,
+            concurrency=settings.reconcile_concurrency,
+            tables=DOCSYS,
+            differs=lambda found, held: found is None,
+        )
+    )

@@ -18,8 +18,14 @@ XML = {"Content-Type": "application/xml"}
 
 
 class HttpDocsys:
-    def __init__(self, client: httpx.AsyncClient, system: Organ, *, key: SigningKey | None = None,
-                 verifier: Verifier | None = None):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        system: Organ,
+        *,
+        key: SigningKey | None = None,
+        verifier: Verifier | None = None,
+    ):
         """`system`: this dossier system as an edXML organ; `key` signs the requests; `verifier`
         checks the signatures of what comes back (receive.py)."""
         self._client, self.system, self.key, self.verifier = client, system, key, verifier
@@ -30,8 +36,9 @@ class HttpDocsys:
         except httpx.HTTPError as exc:
             raise PortalError(f"document system unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
-            raise PortalError(f"document system answered {response.status_code}: {response.text[:300]}",
-                              retry_after(response))
+            raise PortalError(
+                f"document system answered {response.status_code}: {response.text[:300]}", retry_after(response)
+            )
         return response
 
     async def sync(self, records: list[dict]) -> dict[str, str]:
@@ -44,10 +51,11 @@ class HttpDocsys:
         taken: set[str] = set()
         for i, record in enumerate(records):
             try:
-                response = await self._call("POST", "/edxml/documents", content=envelope(record, self.system, self.key),
-                                            headers=XML)
+                response = await self._call(
+                    "POST", "/edxml/documents", content=envelope(record, self.system, self.key), headers=XML
+                )
             except PortalError as exc:
-                untried = frozenset(r["dossier_code"] for r in records[i + 1:])
+                untried = frozenset(r["dossier_code"] for r in records[i + 1 :])
                 raise PortalError(str(exc), exc.retry_after, taken=frozenset(taken), untried=untried) from exc
             if response.status_code == 422:
                 refused[record["dossier_code"]] = f"refused: {response.json().get('detail', response.text)[:1000]}"

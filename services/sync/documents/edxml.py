@@ -153,8 +153,9 @@ class Document:
 
     def __post_init__(self) -> None:
         if not self.document_id:
-            object.__setattr__(self, "document_id",
-                               document_id(self.sender.id, self.promulgated_on, self.number, self.notation))
+            object.__setattr__(
+                self, "document_id", document_id(self.sender.id, self.promulgated_on, self.number, self.notation)
+            )
 
     @property
     def code(self) -> str:
@@ -177,6 +178,7 @@ class StatusMessage:
 
 # Building.
 
+
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     element = etree.SubElement(parent, f"{{{NS}}}{name}")
     if text is not None:
@@ -186,9 +188,16 @@ def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._E
 
 def _organ(parent: etree._Element, name: str, organ: Organ) -> None:
     element = _sub(parent, name)
-    for tag, value in (("OrganId", organ.id), ("OrganizationInCharge", organ.in_charge), ("OrganName", organ.name),
-                       ("OrganAdd", organ.address), ("Email", organ.email), ("Telephone", organ.telephone),
-                       ("Fax", organ.fax), ("Website", organ.website)):
+    for tag, value in (
+        ("OrganId", organ.id),
+        ("OrganizationInCharge", organ.in_charge),
+        ("OrganName", organ.name),
+        ("OrganAdd", organ.address),
+        ("Email", organ.email),
+        ("Telephone", organ.telephone),
+        ("Fax", organ.fax),
+        ("Website", organ.website),
+    ):
         _sub(element, tag, value)
 
 
@@ -296,13 +305,21 @@ def build_document(doc: Document, key: SigningKey | None = None) -> bytes:
     for n, a in enumerate(doc.attachments, start=1):
         cid = f"cid:{n}"
         ref = _sub(manifest, "Reference")
-        for tag, value in (("ContentId", cid), ("ContentType", a.content_type), ("Description", a.description),
-                           ("AttachmentName", a.name)):
+        for tag, value in (
+            ("ContentId", cid),
+            ("ContentType", a.content_type),
+            ("Description", a.description),
+            ("AttachmentName", a.name),
+        ):
             _sub(ref, tag, value)
         item = _sub(encoded, "Attachment")
-        for tag, value in (("ContentId", cid), ("AttachmentName", a.name), ("Description", a.description),
-                           ("ContentType", a.content_type),
-                           ("ContentTransferEncoded", base64.b64encode(a.data).decode("ascii"))):
+        for tag, value in (
+            ("ContentId", cid),
+            ("AttachmentName", a.name),
+            ("Description", a.description),
+            ("ContentType", a.content_type),
+            ("ContentTransferEncoded", base64.b64encode(a.data).decode("ascii")),
+        ):
             _sub(item, tag, value)
     return _finish(root, header, key)
 
@@ -351,21 +368,34 @@ def _stamped(value: str) -> datetime:
 
 
 def _read_organ(element: etree._Element) -> Organ:
-    return Organ(id=_text(element, "OrganId"), name=_text(element, "OrganName"),
-                 in_charge=_text(element, "OrganizationInCharge"), address=_text(element, "OrganAdd"),
-                 email=_text(element, "Email"), telephone=_text(element, "Telephone"), fax=_text(element, "Fax"),
-                 website=_text(element, "Website"))
+    return Organ(
+        id=_text(element, "OrganId"),
+        name=_text(element, "OrganName"),
+        in_charge=_text(element, "OrganizationInCharge"),
+        address=_text(element, "OrganAdd"),
+        email=_text(element, "Email"),
+        telephone=_text(element, "Telephone"),
+        fax=_text(element, "Fax"),
+        website=_text(element, "Website"),
+    )
 
 
 def _read_staff(element: etree._Element) -> Staff:
-    return Staff(department=_text(element, "Department"), name=_text(element, "Staff"),
-                 email=_text(element, "Email"), mobile=_text(element, "Mobile"))
+    return Staff(
+        department=_text(element, "Department"),
+        name=_text(element, "Staff"),
+        email=_text(element, "Email"),
+        mobile=_text(element, "Mobile"),
+    )
 
 
 def _read_ref(element: etree._Element) -> DocumentRef:
-    return DocumentRef(organ_id=_text(element, "OrganId"), code=_text(element, "Code"),
-                       promulgated_on=_date(_text(element, "PromulgationDate")),
-                       document_id=_text(element, "DocumentId"))
+    return DocumentRef(
+        organ_id=_text(element, "OrganId"),
+        code=_text(element, "Code"),
+        promulgated_on=_date(_text(element, "PromulgationDate")),
+        document_id=_text(element, "DocumentId"),
+    )
 
 
 def _check(root: etree._Element) -> None:
@@ -412,18 +442,26 @@ def _read(root: etree._Element, signed_by: str | None) -> Document | StatusMessa
         if code not in STATUS_CODES:
             known = ", ".join(f"{c} {n}" for c, n in STATUS_CODES.items())
             raise EdxmlError(f"unknown status code {code}: not one of the axis's codes ({known})")
-        return StatusMessage(sender=sender, response_for=_read_ref(h.find(_q("ResponseFor"))),
-                             staff=_read_staff(h.find(_q("StaffInfo"))), code=code,
-                             description=_text(h, "Description"), timestamp=_stamped(_text(h, "Timestamp")),
-                             signed_by=signed_by)
+        return StatusMessage(
+            sender=sender,
+            response_for=_read_ref(h.find(_q("ResponseFor"))),
+            staff=_read_staff(h.find(_q("StaffInfo"))),
+            code=code,
+            description=_text(h, "Description"),
+            timestamp=_stamped(_text(h, "Timestamp")),
+            signed_by=signed_by,
+        )
     return _read_document(root, h, sender, signed_by)
 
 
 def _read_document(root: etree._Element, h: etree._Element, sender: Organ, signed_by: str | None) -> Document:
     signer = None
     if h.find(_q("SignerInfo")) is not None:
-        signer = Signer(competence=_text(h, "SignerInfo/Competence"), position=_text(h, "SignerInfo/Position"),
-                        full_name=_text(h, "SignerInfo/FullName"))
+        signer = Signer(
+            competence=_text(h, "SignerInfo/Competence"),
+            position=_text(h, "SignerInfo/Position"),
+            full_name=_text(h, "SignerInfo/FullName"),
+        )
     traces_element = root.find(_q("edXMLEnvelope/edXMLHeader/TraceHeaderList"))
     traces, business = [], None
     if traces_element is not None:
@@ -431,21 +469,34 @@ def _read_document(root: etree._Element, h: etree._Element, sender: Organ, signe
             traces.append(Trace(_text(t, "OrganId"), _stamped(_text(t, "Timestamp"))))
         b = traces_element.find(_q("Bussiness"))
         if b is not None:
-            business = Business(doc_type=int(_text(b, "BussinessDocType")), reason=_text(b, "BussinessDocReason"),
-                                paper=int(_text(b, "Paper")), document_id=_opt(b, "DocumentId"),
-                                staff=tuple(_read_staff(s) for s in b.findall(_q("StaffInfo"))))
+            business = Business(
+                doc_type=int(_text(b, "BussinessDocType")),
+                reason=_text(b, "BussinessDocReason"),
+                paper=int(_text(b, "Paper")),
+                document_id=_opt(b, "DocumentId"),
+                staff=tuple(_read_staff(s) for s in b.findall(_q("StaffInfo"))),
+            )
     direction = _opt(h, "OtherInfo/Direction")
     steering = _opt(h, "SteeringType")
     due = _opt(h, "DueDate")
     return Document(
-        sender=sender, receivers=tuple(_read_organ(t) for t in h.findall(_q("To"))),
-        number=_text(h, "Code/CodeNumber"), notation=_text(h, "Code/CodeNotation"),
-        place=_text(h, "PromulgationInfo/Place"), promulgated_on=_date(_text(h, "PromulgationInfo/PromulgationDate")),
-        type=DocumentType(int(_text(h, "DocumentType/Type")), int(_text(h, "DocumentType/TypeDetail")),
-                          _text(h, "DocumentType/TypeName")),
-        subject=_text(h, "Subject"), content=_text(h, "Content"), signer=signer,
+        sender=sender,
+        receivers=tuple(_read_organ(t) for t in h.findall(_q("To"))),
+        number=_text(h, "Code/CodeNumber"),
+        notation=_text(h, "Code/CodeNotation"),
+        place=_text(h, "PromulgationInfo/Place"),
+        promulgated_on=_date(_text(h, "PromulgationInfo/PromulgationDate")),
+        type=DocumentType(
+            int(_text(h, "DocumentType/Type")),
+            int(_text(h, "DocumentType/TypeDetail")),
+            _text(h, "DocumentType/TypeName"),
+        ),
+        subject=_text(h, "Subject"),
+        content=_text(h, "Content"),
+        signer=signer,
         due_on=None if due is None else _date(due),
-        priority=int(_text(h, "OtherInfo/Priority")), sphere=_text(h, "OtherInfo/SphereOfPromulgation"),
+        priority=int(_text(h, "OtherInfo/Priority")),
+        sphere=_text(h, "OtherInfo/SphereOfPromulgation"),
         typer_notation=_text(h, "OtherInfo/TyperNotation"),
         promulgation_amount=int(_text(h, "OtherInfo/PromulgationAmount")),
         page_amount=int(_text(h, "OtherInfo/PageAmount")),
@@ -454,8 +505,11 @@ def _read_document(root: etree._Element, h: etree._Element, sender: Organ, signe
         response_for=tuple(_read_ref(r) for r in h.findall(_q("ResponseFor"))),
         steering_type=None if steering is None else int(steering),
         to_places=tuple(p.text or "" for p in h.findall(_q("ToPlaces/Place"))),
-        traces=tuple(traces), business=business, attachments=_attachments(root),
-        document_id=_text(h, "DocumentId"), signed_by=signed_by,
+        traces=tuple(traces),
+        business=business,
+        attachments=_attachments(root),
+        document_id=_text(h, "DocumentId"),
+        signed_by=signed_by,
     )
 
 
@@ -465,8 +519,10 @@ def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
     carried = {_text(a, "ContentId"): a for a in root.iterfind(_q("AttachmentEncoded/Attachment"))}
     wanted = [_text(r, "ContentId") for r in listed]
     if sorted(wanted) != sorted(carried) or len(set(wanted)) != len(wanted):
-        raise EdxmlError(f"malformed: the manifest lists {wanted or 'no file'} but AttachmentEncoded carries "
-                         f"{sorted(carried) or 'no file'}")
+        raise EdxmlError(
+            f"malformed: the manifest lists {wanted or 'no file'} but AttachmentEncoded carries "
+            f"{sorted(carried) or 'no file'}"
+        )
     files = []
     for cid in wanted:
         a = carried[cid]
@@ -474,6 +530,12 @@ def _attachments(root: etree._Element) -> tuple[Attachment, ...]:
             data = base64.b64decode(_text(a, "ContentTransferEncoded"), validate=False)
         except ValueError as exc:
             raise EdxmlError(f"malformed: attachment {cid} is not base64") from exc
-        files.append(Attachment(name=_text(a, "AttachmentName"), content_type=_text(a, "ContentType"), data=data,
-                                description=_text(a, "Description")))
+        files.append(
+            Attachment(
+                name=_text(a, "AttachmentName"),
+                content_type=_text(a, "ContentType"),
+                data=data,
+                description=_text(a, "Description"),
+            )
+        )
     return tuple(files)

@@ -25,8 +25,15 @@ RECEIVED = Counter("docsys_received_total", "Envelopes from the document system"
 
 
 class Inbox:
-    def __init__(self, sessionmaker: async_sessionmaker, docsys: HttpDocsys, topics: Topics, *,
-                 poll_seconds: float, wake: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker,
+        docsys: HttpDocsys,
+        topics: Topics,
+        *,
+        poll_seconds: float,
+        wake: Callable[[], None] = lambda: None,
+    ):
         self._sessionmaker, self._docsys, self._topics = sessionmaker, docsys, topics
         self._poll, self._wake = poll_seconds, wake
         self._failures = 0
@@ -39,8 +46,9 @@ class Inbox:
                 self._failures = 0
             except PortalError as exc:
                 self._failures += 1
-                delay = max(exc.retry_after or 0, backoff_seconds(self._failures, base=self._poll, cap=5,
-                                                                  rng=self._rng))
+                delay = max(
+                    exc.retry_after or 0, backoff_seconds(self._failures, base=self._poll, cap=5, rng=self._rng)
+                )
                 log.warning("document system unavailable (%s); polling again in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -66,8 +74,9 @@ class Inbox:
     async def _take(self, message_id: int) -> None:
         raw = await self._docsys.fetch(message_id)
         async with self._sessionmaker() as session, session.begin():
-            outcome = await receive(session, raw, topics=self._topics, system=self._docsys.system,
-                                    verifier=self._docsys.verifier)
+            outcome = await receive(
+                session, raw, topics=self._topics, system=self._docsys.system, verifier=self._docsys.verifier
+            )
         RECEIVED.labels(outcome["outcome"]).inc()
         if outcome["outcome"] == "rejected":
             log.error("document system envelope %s rejected: %s", message_id, outcome["reason"][:300])

@@ -34,8 +34,9 @@ class DocsysDocument(Base):
 
     __tablename__ = "docsys_documents"
     # One live document per dossier; a recalled one stays (withdrawn_at set) beside its successor.
-    __table_args__ = (Index("docsys_documents_live", "dossier_code", unique=True,
-                            postgresql_where=text("withdrawn_at IS NULL")),)
+    __table_args__ = (
+        Index("docsys_documents_live", "dossier_code", unique=True, postgresql_where=text("withdrawn_at IS NULL")),
+    )
 
     document_id: Mapped[str] = mapped_column(String(128), primary_key=True)  # the issuer's edXML DocumentId
     dossier_code: Mapped[str] = mapped_column(String(64), index=True)

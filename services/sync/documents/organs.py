@@ -26,8 +26,13 @@ def organ(code: str, name: str | None = None) -> Organ:
     tree = units()
     unit = tree.units[code]
     parent = tree.units.get(unit.parent) if unit.parent else None
-    return Organ(id=unit.national_id, name=name or unit.name, in_charge=parent.name if parent else unit.name,
-                 address=PROVINCE_ADDRESS, website=WEBSITE)
+    return Organ(
+        id=unit.national_id,
+        name=name or unit.name,
+        in_charge=parent.name if parent else unit.name,
+        address=PROVINCE_ADDRESS,
+        website=WEBSITE,
+    )
 
 
 def unit_code(national_id: str) -> str | None:

@@ -27,7 +27,13 @@ from services.sync.documents.models import DocsysCredential
 from services.sync.documents.organs import unit_code
 from shared.auth import dossier_unit
 from shared.credentials import (
-    Credentials, Holder, KnownDigests, authenticate, command_main, command_parser, dispatch,
+    Credentials,
+    Holder,
+    KnownDigests,
+    authenticate,
+    command_main,
+    command_parser,
+    dispatch,
 )
 from shared.db import make_engine, make_sessionmaker
 from shared.migrations import prepare_schema
@@ -35,8 +41,11 @@ from shared.ratelimit import RateLimiter
 from shared.units import load_units
 
 PUSHERS = Credentials(DocsysCredential, prefix="ds", scope="organs")
-header = APIKeyHeader(name="X-API-Key", auto_error=False,
-                      description="The document system's push credential (python -m services.sync.documents.push)")
+header = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    description="The document system's push credential (python -m services.sync.documents.push)",
+)
 UNAUTHORIZED = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
 
 
@@ -49,8 +58,15 @@ def install(app_state: Any, settings: SyncSettings) -> None:
 async def pusher(request: Request, key: Annotated[str | None, Security(header)]) -> Holder:
     """The document system pushing: 401 without a valid credential (nothing about dossiers)."""
     state = request.app.state
-    return await authenticate(request, key, PUSHERS, failures=state.push_failures, known=state.known_pushers,
-                              headers=UNAUTHORIZED, what="document-system credential")
+    return await authenticate(
+        request,
+        key,
+        PUSHERS,
+        failures=state.push_failures,
+        known=state.known_pushers,
+        headers=UNAUTHORIZED,
+        what="document-system credential",
+    )
 
 
 PusherDep = Annotated[Holder, Depends(pusher)]
@@ -90,8 +106,12 @@ async def run(args: argparse.Namespace, settings: SyncStoreSettings | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = command_parser(__doc__, what="document system", scope_flag="--organs",
-                            scope_help="comma-separated organ ids (unit codes) it may push for")
+    parser = command_parser(
+        __doc__,
+        what="document system",
+        scope_flag="--organs",
+        scope_help="comma-separated organ ids (unit codes) it may push for",
+    )
     return command_main(parser, run, argv)
 
 

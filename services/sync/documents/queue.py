@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.consumer import BatchHandler, Message, Rejected
 from services.sync.documents.models import DocsysBacklog, DocsysRequest
 from services.sync.documents.request import needs_signing, request_record
 from services.sync.handlers import newest_states
+from shared.consumer import BatchHandler, Message, Rejected
 
 
 def with_signing_requests(handle: BatchHandler) -> BatchHandler:
@@ -32,11 +32,26 @@ async def queue_signing_requests(session: AsyncSession, states: list) -> int:
     """One request per dossier: never again once the document system has taken one."""
     if not states:
         return 0
-    held = set((await session.execute(select(DocsysRequest.dossier_code)
-                                      .where(DocsysRequest.dossier_code.in_([s.dossier_code for s in states])))
-                ).scalars())
-    rows = [{"dossier_code": s.dossier_code, "revision": s.revision, "status": int(s.status),
-             "received_at": s.received_at, "record": request_record(s)} for s in states if s.dossier_code not in held]
+    held = set(
+        (
+            await session.execute(
+                select(DocsysRequest.dossier_code).where(
+                    DocsysRequest.dossier_code.in_([s.dossier_code for s in states])
+                )
+            )
+        ).scalars()
+    )
+    rows = [
+        {
+            "dossier_code": s.dossier_code,
+            "revision": s.revision,
+            "status": int(s.status),
+            "received_at": s.received_at,
+            "record": request_record(s),
+        }
+        for s in states
+        if s.dossier_code not in held
+    ]
     if rows:
         await session.execute(insert(DocsysBacklog).values(rows).on_conflict_do_nothing())
     return len(rows)

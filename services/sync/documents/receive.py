@@ -35,8 +35,14 @@ from shared.topics import Topics
 
 SOURCE = "document-system"
 # The request's state after each status about it; FINISHED waits for the document itself.
-REQUEST_STATES = {edxml.ARRIVED: "arrived", edxml.REFUSED: "refused", edxml.ACCEPTED: "accepted",
-                  edxml.WAITING: "waiting", edxml.PROCESSING: "processing", edxml.FINISHED: "finished"}
+REQUEST_STATES = {
+    edxml.ARRIVED: "arrived",
+    edxml.REFUSED: "refused",
+    edxml.ACCEPTED: "accepted",
+    edxml.WAITING: "waiting",
+    edxml.PROCESSING: "processing",
+    edxml.FINISHED: "finished",
+}
 MUST_BE_SIGNED = {edxml.RECALL_AGREED}
 
 
@@ -57,8 +63,9 @@ def receiving_system(unit: str, name: str | None = None) -> Organ:
     return organ(unit, name)
 
 
-async def receive(session: AsyncSession, raw: bytes, *, topics: Topics, system: Organ,
-                  verifier: Verifier | None) -> dict:
+async def receive(
+    session: AsyncSession, raw: bytes, *, topics: Topics, system: Organ, verifier: Verifier | None
+) -> dict:
     """{"outcome": recorded | duplicate | rejected, ...}; the rejected ones say why.
 
     Raises NotYet for an answer that overtook our record of its request (leave it, take it later)."""
@@ -87,8 +94,9 @@ async def receive(session: AsyncSession, raw: bytes, *, topics: Topics, system: 
 
 def _signed(msg: Document | StatusMessage, verifier: Verifier | None, what: str, code: str) -> None:
     if verifier is None:
-        raise Mismatch(f"cannot verify: no trust store is configured (SYNC_DOCSYS_TRUST_STORE), so {what} "
-                       "cannot be accepted", code)
+        raise Mismatch(
+            f"cannot verify: no trust store is configured (SYNC_DOCSYS_TRUST_STORE), so {what} cannot be accepted", code
+        )
     if msg.signed_by is None:
         raise Mismatch(f"unsigned: {what} must carry an XML-DSig signature ({DSIG})", code)
 
@@ -113,8 +121,11 @@ def _from_its_unit(msg: Document | StatusMessage, request: DocsysRequest) -> Non
     unit: str = (request.record or {}).get("unit_code", "")
     if unit_code(msg.sender.id) != unit:
         national = organ(unit).id if unit in units() else "?"
-        raise Mismatch(f"wrong unit: dossier {request.dossier_code} is handled by {unit} "
-                       f"({national}), the envelope comes from {msg.sender.id}", request.dossier_code)
+        raise Mismatch(
+            f"wrong unit: dossier {request.dossier_code} is handled by {unit} "
+            f"({national}), the envelope comes from {msg.sender.id}",
+            request.dossier_code,
+        )
 
 
 async def _request_answered(session: AsyncSession, doc: Document, system: Organ) -> DocsysRequest:
@@ -140,8 +151,11 @@ async def _subject_of(session: AsyncSession, msg: StatusMessage, system: Organ) 
     if held is None:
         raise Mismatch(f"unknown document {ref.document_id}: no signing request or issued document of ours")
     if msg.sender.id != ref.organ_id or unit_code(ref.organ_id) != held.unit_code:
-        raise Mismatch(f"wrong unit: document {ref.document_id} was issued by {held.unit_code}, "
-                       f"the status comes from {msg.sender.id}", held.dossier_code)
+        raise Mismatch(
+            f"wrong unit: document {ref.document_id} was issued by {held.unit_code}, "
+            f"the status comes from {msg.sender.id}",
+            held.dossier_code,
+        )
     return held.dossier_code, None
 
 
@@ -153,25 +167,50 @@ async def _document(session: AsyncSession, doc: Document, request: DocsysRequest
     if held is not None:
         if held.dossier_code == code and (held.number, held.symbol) == (doc.number, doc.notation):
             return "duplicate"  # offered again before our acknowledgement reached it
-        raise Mismatch(f"duplicate document id {doc.document_id}: already recorded as {held.number}/{held.symbol} "
-                       f"for dossier {held.dossier_code}", code)
-    live = (await session.execute(select(DocsysDocument).where(DocsysDocument.dossier_code == code,
-                                                               DocsysDocument.withdrawn_at.is_(None)))).scalar()
+        raise Mismatch(
+            f"duplicate document id {doc.document_id}: already recorded as {held.number}/{held.symbol} "
+            f"for dossier {held.dossier_code}",
+            code,
+        )
+    live = (
+        await session.execute(
+            select(DocsysDocument).where(DocsysDocument.dossier_code == code, DocsysDocument.withdrawn_at.is_(None))
+        )
+    ).scalar()
     if live is not None:
-        raise Mismatch(f"dossier {code} already has document {live.number}/{live.symbol} "
-                       f"(id {live.document_id}); it must be recalled first", code)
+        raise Mismatch(
+            f"dossier {code} already has document {live.number}/{live.symbol} "
+            f"(id {live.document_id}); it must be recalled first",
+            code,
+        )
     file = doc.attachments[0] if doc.attachments else None
-    session.add(DocsysDocument(
-        document_id=doc.document_id, dossier_code=code, unit_code=unit_code(doc.sender.id), number=doc.number,
-        symbol=doc.notation, promulgated_on=doc.promulgated_on, signer=doc.signer.full_name,
-        signer_position=doc.signer.position, file_name=file.name if file else None, file=file.data if file else None,
-        signed_by=doc.signed_by,
-    ))
+    session.add(
+        DocsysDocument(
+            document_id=doc.document_id,
+            dossier_code=code,
+            unit_code=unit_code(doc.sender.id),
+            number=doc.number,
+            symbol=doc.notation,
+            promulgated_on=doc.promulgated_on,
+            signer=doc.signer.full_name,
+            signer_position=doc.signer.position,
+            file_name=file.name if file else None,
+            file=file.data if file else None,
+            signed_by=doc.signed_by,
+        )
+    )
     await session.execute(update(DocsysRequest).where(DocsysRequest.dossier_code == code).values(state="issued"))
     promulgated = datetime.combine(doc.promulgated_on, datetime.min.time(), edxml.VN)
-    data = ResultRecorded(result_code=doc.code[:64], electronic=True, digitized=True, document_number=doc.number,
-                          document_symbol=doc.notation, promulgated_at=promulgated, signer=doc.signer.full_name,
-                          document_id=doc.document_id)
+    data = ResultRecorded(
+        result_code=doc.code[:64],
+        electronic=True,
+        digitized=True,
+        document_number=doc.number,
+        document_symbol=doc.notation,
+        promulgated_at=promulgated,
+        signer=doc.signer.full_name,
+        document_id=doc.document_id,
+    )
     # One event per issued document: a dossier may get a second one after a recall.
     event_id = f"{code}:docsys-{hashlib.sha256(doc.document_id.encode()).hexdigest()[:16]}"
     # At the issuer's own time (its trace), so that a recall it stamps later always folds after it.
@@ -180,39 +219,65 @@ async def _document(session: AsyncSession, doc: Document, request: DocsysRequest
     return "recorded"
 
 
-async def _status(session: AsyncSession, msg: StatusMessage, code: str, request: DocsysRequest | None, raw: bytes,
-                  topics: Topics) -> str:
+async def _status(
+    session: AsyncSession, msg: StatusMessage, code: str, request: DocsysRequest | None, raw: bytes, topics: Topics
+) -> str:
     digest = hashlib.sha256(raw).hexdigest()
-    stmt = insert(DocsysStatus).values(digest=digest, dossier_code=code, status=msg.code,
-                                       description=msg.description, at=msg.timestamp)
+    stmt = insert(DocsysStatus).values(
+        digest=digest, dossier_code=code, status=msg.code, description=msg.description, at=msg.timestamp
+    )
     if not (await session.execute(stmt.on_conflict_do_nothing().returning(DocsysStatus.digest))).first():
         return "duplicate"
     if request is not None and request.state != "issued" and msg.code in REQUEST_STATES:
         # a late status of the request never hides its issued document
-        await session.execute(update(DocsysRequest).where(DocsysRequest.dossier_code == code)
-                              .values(state=REQUEST_STATES[msg.code]))
+        await session.execute(
+            update(DocsysRequest).where(DocsysRequest.dossier_code == code).values(state=REQUEST_STATES[msg.code])
+        )
     if msg.code == edxml.RECALL_AGREED:
         await _withdraw(session, code, msg.response_for.document_id)
-    data = DocumentStatusV2.model_validate({"document_id": msg.response_for.document_id, "status_code": msg.code,
-                                            "organ_id": unit_code(msg.sender.id),
-                                            "note": msg.description[:2000] or None})
-    await _publish(session, topics, code, f"{code}:ds-{digest[:16]}", "dossier.document_status", data,
-                   at=msg.timestamp, version=2)
+    data = DocumentStatusV2.model_validate(
+        {
+            "document_id": msg.response_for.document_id,
+            "status_code": msg.code,
+            "organ_id": unit_code(msg.sender.id),
+            "note": msg.description[:2000] or None,
+        }
+    )
+    await _publish(
+        session, topics, code, f"{code}:ds-{digest[:16]}", "dossier.document_status", data, at=msg.timestamp, version=2
+    )
     return "recorded"
 
 
 async def _withdraw(session: AsyncSession, code: str, document_id: str) -> None:
     """A recall agreed: the document no longer stands; the request may be sent again."""
     withdrawn = await session.execute(
-        update(DocsysDocument).where(DocsysDocument.document_id == document_id, DocsysDocument.withdrawn_at.is_(None))
-        .values(withdrawn_at=datetime.now(UTC)).returning(DocsysDocument.document_id))
+        update(DocsysDocument)
+        .where(DocsysDocument.document_id == document_id, DocsysDocument.withdrawn_at.is_(None))
+        .values(withdrawn_at=datetime.now(UTC))
+        .returning(DocsysDocument.document_id)
+    )
     if withdrawn.first():
-        await session.execute(update(DocsysRequest).where(DocsysRequest.dossier_code == code)
-                              .values(state="recalled"))
+        await session.execute(update(DocsysRequest).where(DocsysRequest.dossier_code == code).values(state="recalled"))
 
 
-async def _publish(session: AsyncSession, topics: Topics, code: str, event_id: str, type_: str, data,
-                   at: datetime | None = None, version: int = 1) -> None:
-    event = make_event(event_id=event_id, type=type_, source=SOURCE, subject=code,
-                       time=at or datetime.now(UTC), data=data, version=version)
+async def _publish(
+    session: AsyncSession,
+    topics: Topics,
+    code: str,
+    event_id: str,
+    type_: str,
+    data,
+    at: datetime | None = None,
+    version: int = 1,
+) -> None:
+    event = make_event(
+        event_id=event_id,
+        type=type_,
+        source=SOURCE,
+        subject=code,
+        time=at or datetime.now(UTC),
+        data=data,
+        version=version,
+    )
     await add_to_outbox(session, [(topics.dossier_events, code, serialize(event))])

@@ -23,9 +23,19 @@ SOURCE = "document-system"
 async def reject(session: AsyncSession, raw: bytes, reason: str, code: str | None, topics: Topics) -> None:
     """Record the refusal and queue its dead letter, in the caller's transaction."""
     head, sha256 = raw[:HEAD_BYTES], hashlib.sha256(raw).hexdigest()
-    session.add(DocsysRejection(reason=reason[:4000], dossier_code=code, envelope_head=head,
-                                envelope_sha256=sha256, envelope_size=len(raw)))
-    value = DeadLetter(service="sync", kind="refused_envelope", source=SOURCE, reason=reason[:4000],
-                       dossier_code=code, value=head.decode(errors="replace"), value_sha256=sha256,
-                       value_bytes=len(raw)).encode()
+    session.add(
+        DocsysRejection(
+            reason=reason[:4000], dossier_code=code, envelope_head=head, envelope_sha256=sha256, envelope_size=len(raw)
+        )
+    )
+    value = DeadLetter(
+        service="sync",
+        kind="refused_envelope",
+        source=SOURCE,
+        reason=reason[:4000],
+        dossier_code=code,
+        value=head.decode(errors="replace"),
+        value_sha256=sha256,
+        value_bytes=len(raw),
+    ).encode()
     await add_to_outbox(session, [(topics.dead_letter, code or "-", value)])

@@ -17,7 +17,15 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from services.sync.documents.edxml import (
-    Attachment, Business, Document, DocumentType, Organ, Staff, Trace, build_document, document_id,
+    Attachment,
+    Business,
+    Document,
+    DocumentType,
+    Organ,
+    Staff,
+    Trace,
+    build_document,
+    document_id,
     split_document_id,
 )
 from services.sync.documents.organs import organ, units
@@ -48,17 +56,19 @@ def request_record(s: DossierState) -> dict:
         "unit_name": unit.name if unit else s.unit_code,
         "procedure_code": s.procedure_code,
         "subject": f"Quyết định giải quyết hồ sơ {s.dossier_code}, thủ tục {s.procedure_code}"
-                   + (f" (lĩnh vực {field})" if field else ""),
+        + (f" (lĩnh vực {field})" if field else ""),
         "requested_at": asked.replace(microsecond=0).isoformat(),
     }
 
 
 def draft(record: dict) -> bytes:
     """The draft the official signs (dự thảo): plain UTF-8 text here, a PDF in production."""
-    return (f"DỰ THẢO\nQUYẾT ĐỊNH\n{record['subject']}\n\n{record['unit_name'].upper()}\n"
-            f"Căn cứ hồ sơ {record['dossier_code']} đã được giải quyết theo thủ tục {record['procedure_code']};\n"
-            "QUYẾT ĐỊNH:\nĐiều 1. Chấp thuận kết quả giải quyết hồ sơ nêu trên.\n"
-            "Điều 2. Quyết định có hiệu lực kể từ ngày ký.\n").encode()
+    return (
+        f"DỰ THẢO\nQUYẾT ĐỊNH\n{record['subject']}\n\n{record['unit_name'].upper()}\n"
+        f"Căn cứ hồ sơ {record['dossier_code']} đã được giải quyết theo thủ tục {record['procedure_code']};\n"
+        "QUYẾT ĐỊNH:\nĐiều 1. Chấp thuận kết quả giải quyết hồ sơ nêu trên.\n"
+        "Điều 2. Quyết định có hiệu lực kể từ ngày ký.\n"
+    ).encode()
 
 
 def _asked(record: dict) -> datetime:
@@ -83,12 +93,27 @@ def dossier_of(request_id: str, system: Organ) -> str | None:
 def envelope(record: dict, system: Organ, key: SigningKey | None = None) -> bytes:
     """From this system to the dossier's unit, signed when a key is configured."""
     asked = _asked(record)
-    return build_document(Document(
-        sender=system, receivers=(organ(record["unit_code"]),), number=record["dossier_code"],
-        notation=REQUEST_NOTATION, place="Phú Thọ", promulgated_on=asked.date(), type=REQUEST_TYPE,
-        subject=record["subject"],
-        content=f"Đề nghị ký, ban hành kết quả giải quyết hồ sơ {record['dossier_code']}",
-        traces=(Trace(system.id, asked),), business=Business(staff=(DESK,)),
-        attachments=(Attachment(f"du-thao-{record['dossier_code']}.txt", "text/plain; charset=utf-8", draft(record),
-                                "Dự thảo quyết định"),),
-    ), key)
+    return build_document(
+        Document(
+            sender=system,
+            receivers=(organ(record["unit_code"]),),
+            number=record["dossier_code"],
+            notation=REQUEST_NOTATION,
+            place="Phú Thọ",
+            promulgated_on=asked.date(),
+            type=REQUEST_TYPE,
+            subject=record["subject"],
+            content=f"Đề nghị ký, ban hành kết quả giải quyết hồ sơ {record['dossier_code']}",
+            traces=(Trace(system.id, asked),),
+            business=Business(staff=(DESK,)),
+            attachments=(
+                Attachment(
+                    f"du-thao-{record['dossier_code']}.txt",
+                    "text/plain; charset=utf-8",
+                    draft(record),
+                    "Dự thảo quyết định",
+                ),
+            ),
+        ),
+        key,
+    )

@@ -24,8 +24,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLSigner
-from signxml import XMLVerifier, methods
+from signxml import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConfiguration,
+    SignatureMethod,
+    XMLSigner,
+    XMLVerifier,
+    methods,
+)
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature
 
 DSIG = "http://www.w3.org/2000/09/xmldsig#"
@@ -48,14 +55,18 @@ class SigningKey:
 
     def sign(self, root: etree._Element) -> etree._Element:
         """The document signed in place of its <ds:Signature Id="placeholder"/> element."""
-        signer = XMLSigner(method=methods.enveloped, signature_algorithm=SignatureMethod.RSA_SHA256,
-                           digest_algorithm=DigestAlgorithm.SHA256,
-                           c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
+        signer = XMLSigner(
+            method=methods.enveloped,
+            signature_algorithm=SignatureMethod.RSA_SHA256,
+            digest_algorithm=DigestAlgorithm.SHA256,
+            c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0,
+        )
         return signer.sign(root, key=self.key, cert=list(self.chain))
 
 
-def load_signing_key(key_path: str | Path, cert_path: str | Path | None = None,
-                     password: str | None = None) -> SigningKey:
+def load_signing_key(
+    key_path: str | Path, cert_path: str | Path | None = None, password: str | None = None
+) -> SigningKey:
     """From a PKCS#12 file (.p12/.pfx: key and certificates together) or a PEM key and a PEM
     certificate file (the signer's certificate first, then any intermediates)."""
     secret = password.encode() if password else None
@@ -78,8 +89,11 @@ def load_signing_key(key_path: str | Path, cert_path: str | Path | None = None,
 class Verifier:
     """Checks an envelope's enveloped XML-DSig signature against a trust store."""
 
-    CONFIG = SignatureConfiguration(signature_methods=frozenset({SignatureMethod.RSA_SHA256}),
-                                    digest_algorithms=frozenset({DigestAlgorithm.SHA256}), require_x509=True)
+    CONFIG = SignatureConfiguration(
+        signature_methods=frozenset({SignatureMethod.RSA_SHA256}),
+        digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
+        require_x509=True,
+    )
 
     def __init__(self, trust_store: str | Path):
         self.trust_store = str(trust_store)
@@ -92,8 +106,9 @@ class Verifier:
         try:
             result = XMLVerifier().verify(raw, ca_pem_file=self.trust_store, expect_config=self.CONFIG)
         except InvalidCertificate as exc:
-            raise SignatureRefused(f"untrusted signer: the certificate does not chain to the trust store ({exc})") \
-                from exc
+            raise SignatureRefused(
+                f"untrusted signer: the certificate does not chain to the trust store ({exc})"
+            ) from exc
         except InvalidDigest as exc:
             raise SignatureRefused(f"tampered: the content does not match its signed digest ({exc})") from exc
         except InvalidSignature as exc:
@@ -103,7 +118,7 @@ class Verifier:
         if isinstance(result, list):
             raise SignatureRefused("bad signature: exactly one signature is expected")
         if not isinstance(result.signed_xml, etree._Element):
-            raise SignatureRefused("bad signature: it must cover the whole document (Reference URI=\"\")")
+            raise SignatureRefused('bad signature: it must cover the whole document (Reference URI="")')
         return result.signed_xml, _signer_subject(result.signature_xml, result.signature_key)
 
 
@@ -111,8 +126,9 @@ def _signer_subject(signature: etree._Element, public_key_pem: bytes) -> str:
     """The subject of the certificate in KeyInfo whose key made the signature."""
     for element in signature.iter(f"{{{DSIG}}}X509Certificate"):
         cert = x509.load_der_x509_certificate(base64.b64decode(element.text or ""))
-        pem = cert.public_key().public_bytes(serialization.Encoding.PEM,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        pem = cert.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         if pem == public_key_pem:
             return cert.subject.rfc4514_string()
     return "(unknown subject)"
@@ -120,10 +136,15 @@ def _signer_subject(signature: etree._Element, public_key_pem: bytes) -> str:
 
 # Throwaway certificates for tests and the demo.
 
+
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tỉnh Phú Thọ (demo)"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Tỉnh Phú Thọ (demo)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -132,42 +153,81 @@ def _key() -> rsa.RSAPrivateKey:
 
 def make_authority(common_name: str = "Demo CA (throwaway)") -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key, now = _key(), dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
 def make_signer(authority: tuple[rsa.RSAPrivateKey, x509.Certificate], common_name: str) -> SigningKey:
     ca_key, ca_cert = authority
     key, now = _key(), dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=90))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     return SigningKey(key, (cert,))
 
 
 def write_pem(signer: SigningKey, key_path: Path, cert_path: Path) -> None:
     key_path.touch(mode=0o600, exist_ok=True)
-    key_path.write_bytes(signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                  serialization.NoEncryption()))
+    key_path.write_bytes(
+        signer.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     cert_path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in signer.chain))
 
 
-SIGNERS = {"province": "Hệ thống giải quyết TTHC tỉnh Phú Thọ (demo)",
-           "docsys": "Hệ thống quản lý văn bản tỉnh Phú Thọ (demo)"}
+SIGNERS = {
+    "province": "Hệ thống giải quyết TTHC tỉnh Phú Thọ (demo)",
+    "docsys": "Hệ thống quản lý văn bản tỉnh Phú Thọ (demo)",
+}
 
 
 def _valid_for_a_day(cert_path: Path) -> bool:

@@ -45,16 +45,31 @@ async def connector(runtime: Runtime, settings: SyncSettings):
         return
     async with httpx.AsyncClient(base_url=settings.docsys_url, timeout=settings.docsys_timeout_seconds) as client:
         key, verifier = signing(settings)
-        docsys = HttpDocsys(client, organ(settings.docsys_organ_id, settings.docsys_organ_name), key=key,
-                            verifier=verifier)
+        docsys = HttpDocsys(
+            client, organ(settings.docsys_organ_id, settings.docsys_organ_name), key=key, verifier=verifier
+        )
         # The worker only calls sync(), which the document system's client has as the portal's has;
         # look_up answers in its own shape (reconcile compares it with its own `differs`).
         target = cast(Portal, docsys)
-        worker = DeliveryWorker(runtime.sessionmaker, target, runtime.topics, settings, wake=runtime.relay.wake,
-                                tables=DOCSYS, outcome=lambda topics, c: None,
-                                chunk=settings.docsys_chunk, meters=METERS, target="document system")
-        inbox = Inbox(runtime.sessionmaker, docsys, runtime.topics, poll_seconds=settings.docsys_poll_seconds,
-                      wake=runtime.relay.wake)
+        worker = DeliveryWorker(
+            runtime.sessionmaker,
+            target,
+            runtime.topics,
+            settings,
+            wake=runtime.relay.wake,
+            tables=DOCSYS,
+            outcome=lambda topics, c: None,
+            chunk=settings.docsys_chunk,
+            meters=METERS,
+            target="document system",
+        )
+        inbox = Inbox(
+            runtime.sessionmaker,
+            docsys,
+            runtime.topics,
+            poll_seconds=settings.docsys_poll_seconds,
+            wake=runtime.relay.wake,
+        )
         # Runtime tasks: restarted if they fail, cancelled at shutdown.
         runtime.spawn("docsys delivery", worker.run)
         runtime.spawn("docsys inbox", inbox.run)

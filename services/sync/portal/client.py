@@ -26,9 +26,16 @@ SESSION_ERROR = "-1"
 class PortalError(Exception):
     """The portal could not be reached or failed (5xx, 429, timeout): try again later."""
 
-    def __init__(self, message: str, retry_after: float | None = None, *,
-                 taken: frozenset[str] = frozenset(), untried: frozenset[str] = frozenset(),
-                 answered: bool = False, refused: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        taken: frozenset[str] = frozenset(),
+        untried: frozenset[str] = frozenset(),
+        answered: bool = False,
+        refused: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.refused = refused or {}  # dossiers the target refused in the same round: parked
         self.retry_after = retry_after
@@ -76,8 +83,17 @@ def retry_after(response: httpx.Response) -> float | None:
 class PortalClient:
     """Login, session reuse and the three services sync uses."""
 
-    def __init__(self, client: httpx.AsyncClient, *, username: str, password: str, dstcode: str, madonvi: str,
-                 auth_path: str = "/api/session", service_path: str = "/api/integration"):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        username: str,
+        password: str,
+        dstcode: str,
+        madonvi: str,
+        auth_path: str = "/api/session",
+        service_path: str = "/api/integration",
+    ):
         self._client = client
         self._credentials = {"username": username, "password": password}
         self._headers = {"dstcode": dstcode, "content-type": "application/json"}

@@ -74,11 +74,16 @@ def record(s: DossierState, code: str, dialect: Dialect) -> dict[str, Any]:
         MaLinhVuc=p.field_code if p else "",
         TenLinhVuc=p.field if p else "",
         KenhThucHien=str(int(s.channel)),
-        SoGiayToChuHoSo="", ChuHoSo="", DinhDanhCHS=[],  # filled just before sending (sender.py)
+        SoGiayToChuHoSo="",
+        ChuHoSo="",
+        DinhDanhCHS=[],  # filled just before sending (sender.py)
         LoaiDoiTuong=APPLICANT_TYPES.get(s.applicant_type or "", "1"),
         MaDoiTuong=s.applicant_code or "",
         # Contact data is not collected by this system (data minimisation): deliberately empty.
-        ThongTinKhac="", Email="", Fax="", SoDienThoai="",
+        ThongTinKhac="",
+        Email="",
+        Fax="",
+        SoDienThoai="",
         TrichYeuHoSo=s.summary or (p.name if p else ""),
         NgayTiepNhan=portal_date(s.received_at),
         NgayHenTra=portal_date(s.due_at),
@@ -89,28 +94,58 @@ def record(s: DossierState, code: str, dialect: Dialect) -> dict[str, Any]:
         NgayKetThucXuLy=portal_date(s.end_at) if ended else "",
         DonViXuLy=dialect.unit_name(s.unit_code),
         GhiChu=_appointment_note(s),
-        TaiLieuNop=[{
-            "TepDinhKemId": d.code, "TenTepDinhKem": d.file_name or "", "IsDeleted": "0",
-            "MaThanhPhanHoSo": d.code, "DuongDanTaiTepTin": d.file_url or "", "DuocSoHoa": _flag(d.digitized),
-            "DuocTaiSuDung": _flag(d.reused), "DuocLayTuKhoDMQG": _flag(d.from_personal_data_store),
-            "MaKetQuaThayThe": "",
-        } for d in s.documents],
-        DanhSachLePhi=[{
-            "TenPhiLePhi": f"{FEE_NAMES.get(f.fee_type, 'Lệ phí')} {p.name if p else ''}".strip(),
-            "MaPhiLePhi": "", "HinhThucThu": "", "Gia": str(f.amount), "LoaiPhiLePhi": str(f.fee_type),
-        } for f in s.fees],
+        TaiLieuNop=[
+            {
+                "TepDinhKemId": d.code,
+                "TenTepDinhKem": d.file_name or "",
+                "IsDeleted": "0",
+                "MaThanhPhanHoSo": d.code,
+                "DuongDanTaiTepTin": d.file_url or "",
+                "DuocSoHoa": _flag(d.digitized),
+                "DuocTaiSuDung": _flag(d.reused),
+                "DuocLayTuKhoDMQG": _flag(d.from_personal_data_store),
+                "MaKetQuaThayThe": "",
+            }
+            for d in s.documents
+        ],
+        DanhSachLePhi=[
+            {
+                "TenPhiLePhi": f"{FEE_NAMES.get(f.fee_type, 'Lệ phí')} {p.name if p else ''}".strip(),
+                "MaPhiLePhi": "",
+                "HinhThucThu": "",
+                "Gia": str(f.amount),
+                "LoaiPhiLePhi": str(f.fee_type),
+            }
+            for f in s.fees
+        ],
         DanhSachTepDinhKemKhac=[],
-        DanhSachHoSoBoSung=[{
-            "HoSoBoSungId": f"{code}-BS{i}", "NguoiYeuCauBoSung": "", "NoiDungBoSung": b.reason or "",
-            "NgayBoSung": portal_date(b.requested_at), "NguoiTiepNhanBoSung": "", "ThongTinTiepNhan": "",
-            "NgayTiepNhanBoSung": portal_date(b.supplied_at), "TrangThaiBoSung": _flag(b.supplied_at is not None),
-            "DanhSachGiayToBoSung": [], "DanhSachLePhiBoSung": [],
-            "NgayHenTraTruoc": portal_date(b.due_before), "NgayHenTraMoi": portal_date(b.due_after),
-        } for i, b in enumerate(s.supplements, 1)],
-        DanhSachGiayToKetQua=[{
-            "TenGiayTo": r.file_name or "", "MaThanhPhanHoSo": "", "GiayToId": r.code,
-            "DuongDanTepTinKetQua": r.file_url or "", "MaGiayToKetQua": r.code,
-        } for r in (s.result_items or [ResultItem(code=c) for c in s.results])],
+        DanhSachHoSoBoSung=[
+            {
+                "HoSoBoSungId": f"{code}-BS{i}",
+                "NguoiYeuCauBoSung": "",
+                "NoiDungBoSung": b.reason or "",
+                "NgayBoSung": portal_date(b.requested_at),
+                "NguoiTiepNhanBoSung": "",
+                "ThongTinTiepNhan": "",
+                "NgayTiepNhanBoSung": portal_date(b.supplied_at),
+                "TrangThaiBoSung": _flag(b.supplied_at is not None),
+                "DanhSachGiayToBoSung": [],
+                "DanhSachLePhiBoSung": [],
+                "NgayHenTraTruoc": portal_date(b.due_before),
+                "NgayHenTraMoi": portal_date(b.due_after),
+            }
+            for i, b in enumerate(s.supplements, 1)
+        ],
+        DanhSachGiayToKetQua=[
+            {
+                "TenGiayTo": r.file_name or "",
+                "MaThanhPhanHoSo": "",
+                "GiayToId": r.code,
+                "DuongDanTepTinKetQua": r.file_url or "",
+                "MaGiayToKetQua": r.code,
+            }
+            for r in (s.result_items or [ResultItem(code=c) for c in s.results])
+        ],
         NoiNopHoSo=PLACES.get(s.submission_place or "", ""),
         HoSoCoThanhPhanSoHoa=_flag(dossier_digitized(s)),
         TaiKhoanDuocXacThucVoiVNeID=_flag(s.vneid_authenticated),
@@ -127,23 +162,56 @@ def progress(s: DossierState, code: str, dialect: Dialect) -> list[dict[str, str
     due = portal_date(s.due_at)
     if s.received_at:
         at = portal_date(s.received_at)
-        steps.append(_step(MaHoSo=code, NguoiXuLy=OFFICE, ChucDanh="", ThoiDiemXuLy=at,
-                            PhongBanXuLy=dialect.unit_name(s.unit_code), NoiDungXuLy="Tiếp nhận hồ sơ",
-                            TrangThai="2", NgayBatDau=at, NgayKetThucTheoQuyDinh=due))
+        steps.append(
+            _step(
+                MaHoSo=code,
+                NguoiXuLy=OFFICE,
+                ChucDanh="",
+                ThoiDiemXuLy=at,
+                PhongBanXuLy=dialect.unit_name(s.unit_code),
+                NoiDungXuLy="Tiếp nhận hồ sơ",
+                TrangThai="2",
+                NgayBatDau=at,
+                NgayKetThucTheoQuyDinh=due,
+            )
+        )
     for step in s.steps:
         at = portal_date(step.started_at)
-        steps.append(_step(MaHoSo=code, NguoiXuLy=step.official or "Chuyên viên xử lý", ChucDanh="",
-                            ThoiDiemXuLy=at, PhongBanXuLy=dialect.unit_name(step.unit_code),
-                            NoiDungXuLy="Chuyển xử lý", TrangThai="4", NgayBatDau=at,
-                            NgayKetThucTheoQuyDinh=portal_date(step.due_at)))
-    ends = {Status.PROCESSED: "Hoàn thành xử lý", Status.RETURNED: "Hoàn thành xử lý",
-            Status.REFUSED: "Từ chối tiếp nhận", Status.STOPPED: "Dừng xử lý"}
+        steps.append(
+            _step(
+                MaHoSo=code,
+                NguoiXuLy=step.official or "Chuyên viên xử lý",
+                ChucDanh="",
+                ThoiDiemXuLy=at,
+                PhongBanXuLy=dialect.unit_name(step.unit_code),
+                NoiDungXuLy="Chuyển xử lý",
+                TrangThai="4",
+                NgayBatDau=at,
+                NgayKetThucTheoQuyDinh=portal_date(step.due_at),
+            )
+        )
+    ends = {
+        Status.PROCESSED: "Hoàn thành xử lý",
+        Status.RETURNED: "Hoàn thành xử lý",
+        Status.REFUSED: "Từ chối tiếp nhận",
+        Status.STOPPED: "Dừng xử lý",
+    }
     if s.end_at and s.status in ends:
         at = portal_date(s.end_at)
         state = "3" if s.status == Status.REFUSED else "8" if s.status == Status.STOPPED else "9"
-        steps.append(_step(MaHoSo=code, NguoiXuLy=OFFICE, ChucDanh="", ThoiDiemXuLy=at,
-                            PhongBanXuLy=dialect.unit_name(s.unit_code), NoiDungXuLy=ends[s.status],
-                            TrangThai=state, NgayBatDau="", NgayKetThucTheoQuyDinh=""))
+        steps.append(
+            _step(
+                MaHoSo=code,
+                NguoiXuLy=OFFICE,
+                ChucDanh="",
+                ThoiDiemXuLy=at,
+                PhongBanXuLy=dialect.unit_name(s.unit_code),
+                NoiDungXuLy=ends[s.status],
+                TrangThai=state,
+                NgayBatDau="",
+                NgayKetThucTheoQuyDinh="",
+            )
+        )
     return steps
 
 
@@ -157,11 +225,11 @@ def _fields(**fields: Any) -> dict[str, Any]:
 
 def step_key(step: dict) -> str:
     """A step's identity, to deliver it once: what it says happened, when, where and by whom."""
-    text = "|".join(step[k] for k in ("MaHoSo", "ThoiDiemXuLy", "TrangThai", "NoiDungXuLy", "PhongBanXuLy",
-                                       "NguoiXuLy"))
+    text = "|".join(
+        step[k] for k in ("MaHoSo", "ThoiDiemXuLy", "TrangThai", "NoiDungXuLy", "PhongBanXuLy", "NguoiXuLy")
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _flag(value: bool) -> str:
     return "1" if value else "0"
-

@@ -46,8 +46,10 @@ class IntakeIdentities:
     async def fetch(self, dossier_codes: list[str]) -> dict[str, Clear]:
         try:
             response = await self._client.post(
-                "/internal/v1/applicants/read", json={"dossier_codes": dossier_codes, "purpose": PURPOSE},
-                headers={"Authorization": f"Bearer {self._token}"})
+                "/internal/v1/applicants/read",
+                json={"dossier_codes": dossier_codes, "purpose": PURPOSE},
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
         except httpx.HTTPError as exc:
             raise PortalError(f"intake unreachable for the applicants' identity: {type(exc).__name__}") from exc
         if response.status_code != 200:
@@ -61,5 +63,8 @@ def fill_identity(record: dict, clear: Clear | None) -> dict:
     if clear is None:
         return record
     kind = "1" if len(clear.id_number) == 12 else "2"  # citizen identity card, or the older 9-digit one (P2)
-    return record | {"SoGiayToChuHoSo": clear.id_number, "ChuHoSo": clear.name,
-                     "DinhDanhCHS": [{"LoaiDinhDanh": kind, "SoDinhDanh": clear.id_number}]}
+    return record | {
+        "SoGiayToChuHoSo": clear.id_number,
+        "ChuHoSo": clear.name,
+        "DinhDanhCHS": [{"LoaiDinhDanh": kind, "SoDinhDanh": clear.id_number}],
+    }

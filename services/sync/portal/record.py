@@ -35,8 +35,7 @@ def parse_portal_date(value: str) -> datetime:
     if len(value) != 14 or not value.isdigit():
         raise ValueError("dates are yyyyMMddHHmmss")
     v = value  # sliced by hand (strptime was a tenth of sync's CPU); datetime() raises on 20261332…
-    return datetime(int(v[:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]), int(v[10:12]), int(v[12:]),
-                    tzinfo=PORTAL_TZ)
+    return datetime(int(v[:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]), int(v[10:12]), int(v[12:]), tzinfo=PORTAL_TZ)
 
 
 def _date_or_empty(value: str) -> str:
@@ -143,8 +142,12 @@ class KetNoiCSDL(_Part):
 DATE_FIELDS = ("NgayNopHoSo", "NgayTiepNhan", "NgayHenTra", "NgayKetThucXuLy", "NgayTra", "NgayTuChoi")
 # Which dates a status cannot be without (an accepted dossier has a reception date, …).
 REQUIRED_DATES = {
-    "2": ("NgayTiepNhan",), "3": ("NgayTuChoi",), "4": ("NgayTiepNhan",), "5": ("NgayTiepNhan",),
-    "6": ("NgayTiepNhan",), "9": ("NgayTiepNhan", "NgayKetThucXuLy"),
+    "2": ("NgayTiepNhan",),
+    "3": ("NgayTuChoi",),
+    "4": ("NgayTiepNhan",),
+    "5": ("NgayTiepNhan",),
+    "6": ("NgayTiepNhan",),
+    "9": ("NgayTiepNhan", "NgayKetThucXuLy"),
     "10": ("NgayTiepNhan", "NgayKetThucXuLy", "NgayTra"),
 }
 # The fields that name the applicant in clear: never stored by sync, filled in just before a send.
@@ -235,8 +238,9 @@ class Call(_Part):
 
     @model_validator(mode="after")
     def _fields_of_the_service(self) -> Call:
-        wanted = {"TraCuuHoSo": ("mahoso",), "DongBoHoSoMC": ("isUpdating", "data"),
-                  "CapNhatTienDoHoSoMC": ("data",)}[self.service]
+        wanted = {"TraCuuHoSo": ("mahoso",), "DongBoHoSoMC": ("isUpdating", "data"), "CapNhatTienDoHoSoMC": ("data",)}[
+            self.service
+        ]
         missing = [f for f in wanted if getattr(self, f) is None]
         if missing:
             raise ValueError(f"{self.service} needs {', '.join(missing)}")

@@ -42,8 +42,9 @@ IN_FLIGHT = 4  # calls in flight at once per delivery round
 
 
 class PortalSender:
-    def __init__(self, client: PortalClient, sessionmaker: async_sessionmaker, dialect: Dialect,
-                 identities: Identities):
+    def __init__(
+        self, client: PortalClient, sessionmaker: async_sessionmaker, dialect: Dialect, identities: Identities
+    ):
         self.client, self._sessionmaker, self.dialect, self._identities = client, sessionmaker, dialect, identities
 
     async def sync(self, payloads: list[dict]) -> dict[str, str]:
@@ -75,12 +76,22 @@ class PortalSender:
                 await attempt(set(group), self._records(group, records, updating, refused, recorded))
 
         # Calls of RECORD_CHUNK records: a failed call then holds back a quarter of the round.
-        await asyncio.gather(*(send_records(group[i:i + RECORD_CHUNK], updating) for updating in (False, True)
-                               for group in [[c for c in codes if (c in held) == updating]]
-                               for i in range(0, len(group), RECORD_CHUNK)))
-        steps = [(code, step) for p in payloads if (code := p["dossier_code"]) in recorded
-                 for step in p["progress"] if step_key(step) not in sent.get(code, ())]
-        chunks = [steps[i:i + PROGRESS_CHUNK] for i in range(0, len(steps), PROGRESS_CHUNK)]
+        await asyncio.gather(
+            *(
+                send_records(group[i : i + RECORD_CHUNK], updating)
+                for updating in (False, True)
+                for group in [[c for c in codes if (c in held) == updating]]
+                for i in range(0, len(group), RECORD_CHUNK)
+            )
+        )
+        steps = [
+            (code, step)
+            for p in payloads
+            if (code := p["dossier_code"]) in recorded
+            for step in p["progress"]
+            if step_key(step) not in sent.get(code, ())
+        ]
+        chunks = [steps[i : i + PROGRESS_CHUNK] for i in range(0, len(steps), PROGRESS_CHUNK)]
 
         delivered: list[tuple[str, dict]] = []
 
@@ -93,13 +104,15 @@ class PortalSender:
         # (next time an update, even if a step failed) and the steps delivered. A crash before this
         # re-sends the round's calls once: a create the portal answers "already exists" (3, -3) is
         # sent again as an update, and the portal keeps a re-sent step once.
-        await self._remember([*recorded, *(c for c, _ in delivered)],
-                             [*([HOLDS] * len(recorded)), *(step_key(s) for _, s in delivered)])
+        await self._remember(
+            [*recorded, *(c for c, _ in delivered)], [*([HOLDS] * len(recorded)), *(step_key(s) for _, s in delivered)]
+        )
         if failures:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
-            raise PortalError(str(failures[0]), max(waits) if waits else None, taken=done, answered=answered > 0,
-                              refused=refused)
+            raise PortalError(
+                str(failures[0]), max(waits) if waits else None, taken=done, answered=answered > 0, refused=refused
+            )
         return refused
 
     async def look_up(self, dossier_code: str) -> HoSo | None:
@@ -108,17 +121,30 @@ class PortalSender:
     async def _known(self, codes: list[str]) -> tuple[set[str], dict[str, set[str]]]:
         """Which dossiers the portal holds (a record was accepted), and their delivered steps."""
         async with self._sessionmaker() as session:
-            held = set((await session.execute(
-                select(SyncState.dossier_code).where(any_of(SyncState.dossier_code, codes)))).scalars())
-            rows = await session.execute(select(SyncProgressSent.dossier_code, SyncProgressSent.step_key)
-                                         .where(any_of(SyncProgressSent.dossier_code, codes)))
+            held = set(
+                (
+                    await session.execute(select(SyncState.dossier_code).where(any_of(SyncState.dossier_code, codes)))
+                ).scalars()
+            )
+            rows = await session.execute(
+                select(SyncProgressSent.dossier_code, SyncProgressSent.step_key).where(
+                    any_of(SyncProgressSent.dossier_code, codes)
+                )
+            )
         sent: dict[str, set[str]] = {}
         for code, key in rows.tuples():
             sent.setdefault(code, set()).add(key)
         return held | {c for c, keys in sent.items() if HOLDS in keys}, sent
 
-    async def _records(self, codes: list[str], records: dict[str, dict], updating: bool,
-                       refused: dict[str, str], recorded: list[str], switched: bool = False) -> None:
+    async def _records(
+        self,
+        codes: list[str],
+        records: dict[str, dict],
+        updating: bool,
+        refused: dict[str, str],
+        recorded: list[str],
+        switched: bool = False,
+    ) -> None:
         answer = await self.client.send_records([records[c] for c in codes], updating=updating)
         if answer.ok:
             recorded.extend(codes)
@@ -133,8 +159,9 @@ class PortalSender:
         else:
             refused[codes[0]] = _reason("DongBoHoSoMC", answer)
 
-    async def _steps(self, steps: list[tuple[str, dict]], refused: dict[str, str],
-                     delivered: list[tuple[str, dict]]) -> None:
+    async def _steps(
+        self, steps: list[tuple[str, dict]], refused: dict[str, str], delivered: list[tuple[str, dict]]
+    ) -> None:
         answer = await self.client.send_progress([step for _, step in steps])
         if answer.ok:
             delivered.extend(steps)
@@ -148,8 +175,10 @@ class PortalSender:
         if not codes:
             return
         async with self._sessionmaker() as session, session.begin():
-            await REMEMBER.execute(session, [
-                {"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys, strict=True)))])
+            await REMEMBER.execute(
+                session,
+                [{"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys, strict=True)))],
+            )
 
     @staticmethod
     async def _split(items: list, send: Callable[[list], Awaitable[None]]) -> None:

@@ -8,8 +8,8 @@ Create Date: 2026-11-26 15:00:00
 
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
