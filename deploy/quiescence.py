@@ -69,6 +69,19 @@ class InFlight:
                     ).scalar()
                     if count:
                         pending[f"{service} {table}"] = count
+            if "processing" in self._services:
+                # Deadlines due and not fired yet: the overdue timer (twice a second) will publish
+                # them, so the pipeline is not quiet (a freshly restored processing has some).
+                due = (
+                    await conn.execute(
+                        text(
+                            f'SELECT count(*) FROM "{self._schemas}processing".dossiers '
+                            "WHERE overdue_pending AND deadline_at <= now()"
+                        )
+                    )
+                ).scalar()
+                if due:
+                    pending["processing deadlines due"] = due
             for service, partitions in self._partitions.items():
                 ends = await self._consumer.end_offsets(partitions)
                 rows = await conn.execute(
