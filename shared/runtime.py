@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -139,10 +140,22 @@ async def service_runtime(
         runtime.consumer.subscribe()
         await kafka_consumer.start()
         runtime.spawn("consumer", runtime.consumer.run)
+    tune_garbage_collection()
     try:
         yield runtime
     finally:
         await _shutdown(runtime, kafka_consumer)
+
+
+def tune_garbage_collection() -> None:
+    """Fewer cyclic-garbage passes. A consumer decodes a batch (up to 5,000 events, some 20
+    objects each) before it applies it; at CPython's default thresholds every few hundred
+    allocations started a pass over everything the batch had decoded so far, which tripled the
+    cost of decoding a state (14 -> 51 us, measured; 23 us at these thresholds). What start-up
+    built (modules, models, settings) is frozen out of the passes altogether. Nearly all our
+    objects are freed by reference counting; the passes only find cycles."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def _check_topics(settings: ServiceSettings, topics: Topics) -> None:
