@@ -30,7 +30,7 @@ from services.metrics.aggregates import count_from_facts
 from services.metrics.periods import TZ, date_range, parse_period
 from services.metrics.rollups import rebuild_rollups
 from shared.db import make_engine, make_sessionmaker
-from shared.migrations import prepare_schema
+from shared.migrations import prepare_schema, upgrade_schema
 from shared.topics import ensure_topics
 from shared.units import load_units
 
@@ -233,6 +233,11 @@ async def queries_bench(run: Run, run_dir: Path, years: int, *, reuse: bool = Fa
     if reuse:
         results: dict = {"generated": json.loads(await asyncio.to_thread(generated.read_text))}
         say(f"reusing {schema}: {results['generated']}")
+        engine = make_engine(DATABASE_URL, schema)
+        try:  # a schema kept by an older commit: brought to this code's head, as `deploy upgrade` would
+            await upgrade_schema(engine, schema, "metrics")
+        finally:
+            await engine.dispose()
     else:
         say(f"generating {years} province-year(s): {years * PER_YEAR:,} dossiers in PostgreSQL")
         results = {"generated": await generate(schema, years, now)}
