@@ -56,6 +56,12 @@ COUNTS = {
     "handled": "count(*) FILTER (WHERE f.handling_time IS NOT NULL)",
     # (Rounded per dossier, so that sums of buckets are the sum of the period.)
     "handling_time_centi": "coalesce(sum(round(f.handling_time * 100)), 0)::bigint",
+    # The handled dossiers per time unit of their procedure: a procedure's breakdown names its unit
+    # from these (reading it from the period's facts scanned a year of dossiers: 0.5 s).
+    **{
+        f"handled_{unit}": f"count(*) FILTER (WHERE f.handling_time IS NOT NULL AND f.time_unit = '{unit}')"
+        for unit in ("working_days", "calendar_days", "hours", "months")
+    },
     # Reception regardless of administrative boundaries, and the postal public service.
     "received_elsewhere": "count(*) FILTER (WHERE f.receiving_unit_code IS NOT NULL)",
     "received_by_post": "count(*) FILTER (WHERE f.channel = 3)",
@@ -215,18 +221,16 @@ async def count(
     for r in rows:
         for name in JUDGED:
             totals[r.key].values[name] += int(getattr(r, name) or 0)
-    if by == "procedure":  # 2.2's time unit, a procedure's property the facts carry (not a count)
-        rows = await session.execute(
-            text(
-                f"SELECT f.procedure_code, max(f.time_unit) FROM dossier_facts f WHERE f.received_at >= :start "
-                f"AND f.received_at < :end{unit_filter('f') if unit else ''} GROUP BY 1"
-            ),
-            {"start": period.start, "end": period.end, "unit": unit},
-        )
-        for code, time_unit in rows:
-            if code in totals:
-                totals[code].time_unit = time_unit
+    if by == "procedure":  # 2.2's time unit: the one most of the procedure's handled dossiers have
+        for group in totals.values():
+            group.time_unit = handled_time_unit(group.values)
     return dict(totals)
+
+
+def handled_time_unit(values: dict[str, int]) -> str | None:
+    """The time unit of most handled dossiers (None when none was handled: 2.2 is not shown)."""
+    handled = {name.removeprefix("handled_"): n for name, n in values.items() if name.startswith("handled_") and n}
+    return max(handled, key=lambda unit: handled[unit]) if handled else None
 
 
 async def count_months(session: AsyncSession, months: list[Period], now: datetime, *, unit: str) -> dict[str, Counts]:
