@@ -7,37 +7,28 @@ transaction, and the consumer carries on with the records behind it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import insert, select
 
 from services.processing.refold import _anomaly_record
-from shared.consumer import BatchConsumer, Message, Refused, dead_letter_value, decode
+from shared.consumer import Message, Refused, dead_letter_value, decode
 from shared.db import create_schema, make_engine, make_sessionmaker
 from shared.event_types import INTAKE_MODELS, Anomaly
 from shared.tables import PLUMBING, outbox
-from tests.conftest import DATABASE_URL, KAFKA, poll, publish
+from tests.conftest import DATABASE_URL, poll, publish
+from tests.shared import consuming
+from tests.shared.consuming import ACCEPTS, applied, applied_count, metadata, running_consumer
 
-ACCEPTS = frozenset(INTAKE_MODELS)
 CODE = "H44.100-260810-0001"
 COMMON = {"service", "kind", "reason", "time"}
 
 
 def event(n: int, type: str = "dossier.supplement_supplied", data: dict | None = None) -> dict:
-    return {
-        "id": f"event-{n:04d}",
-        "type": type,
-        "version": 1,
-        "source": "test",
-        "subject": CODE,
-        "time": "2026-08-10T09:00:00+07:00",
-        "data": data or {},
-    }
+    return consuming.event(n, CODE, type, data)
 
 
 STATE = event(
@@ -92,8 +83,6 @@ def test_every_dead_letter_has_the_one_shape():
 @pytest.mark.integration
 async def test_a_record_of_a_type_not_accepted_is_dead_lettered_and_the_consumer_carries_on(topics, schemas):
     schema = f"{schemas}refused"
-    metadata = MetaData()
-    applied = Table("applied", metadata, Column("id", String, primary_key=True))
     engine = make_engine(DATABASE_URL, schema)
     await create_schema(engine, schema, PLUMBING, metadata)
     sessionmaker = make_sessionmaker(engine)
@@ -104,54 +93,34 @@ async def test_a_record_of_a_type_not_accepted_is_dead_lettered_and_the_consumer
         await session.execute(insert(applied), [{"id": m.envelope.id} for m in messages])
         return []
 
-    kafka = AIOKafkaConsumer(
-        bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    consumer = BatchConsumer(
-        consumer=kafka,
-        topics=[topics.dossier_events],
-        group=f"{schemas}group",
-        sessionmaker=sessionmaker,
-        handle=handle,
-        accepts=ACCEPTS,
-        dead_letter_topic=topics.dead_letter,
-        service="processing",
-    )
-    consumer.subscribe()
-    await kafka.start()
-    task = asyncio.create_task(consumer.run())
+    async def equals(n: int) -> bool:
+        return await applied_count(sessionmaker) == n
+
     try:
-        await publish(topics.dossier_events, [event(0), STATE, event(2)])  # one key: one partition, in order
+        async with running_consumer(topics, f"{schemas}group", sessionmaker, handle, service="processing") as (
+            consumer,
+            task,
+        ):
+            await publish(topics.dossier_events, [event(0), STATE, event(2)])  # one key: one partition, in order
 
-        async def count() -> int:
+            await poll(lambda: equals(2), 60, "the events around the refused one applied")
             async with sessionmaker() as session:
-                return (await session.execute(select(func.count()).select_from(applied))).scalar()
-
-        await poll(lambda: _equals(count, 2), 60, "the events around the refused one applied")
-        async with sessionmaker() as session:
-            letters = (await session.execute(select(outbox.c.topic, outbox.c.key, outbox.c.value))).all()
-        assert [m.envelope.id for m in handed] == ["event-0000", "event-0002"]
-        assert all(isinstance(m.data, INTAKE_MODELS[(m.envelope.type, m.envelope.version)]) for m in handed)
-        assert [(t, k) for t, k, _ in letters] == [(topics.dead_letter, CODE)]
-        letter = json.loads(letters[0][2])
-        assert letter.keys() == COMMON | {"topic", "partition", "offset", "key", "value"}
-        assert (letter["service"], letter["kind"], letter["topic"], letter["offset"], letter["key"]) == (
-            "processing",
-            "unapplied_record",
-            topics.dossier_events,
-            1,
-            CODE,
-        )
-        assert letter["reason"] == "not accepted: dossier.state v1 is not an event processing consumes"
-        assert json.loads(letter["value"]) == STATE
-        assert (consumer.applied, consumer.dead_lettered) == (2, 1)
-        assert not task.done(), "the consumer carried on"
+                letters = (await session.execute(select(outbox.c.topic, outbox.c.key, outbox.c.value))).all()
+            assert [m.envelope.id for m in handed] == ["event-0000", "event-0002"]
+            assert all(isinstance(m.data, INTAKE_MODELS[(m.envelope.type, m.envelope.version)]) for m in handed)
+            assert [(t, k) for t, k, _ in letters] == [(topics.dead_letter, CODE)]
+            letter = json.loads(letters[0][2])
+            assert letter.keys() == COMMON | {"topic", "partition", "offset", "key", "value"}
+            assert (letter["service"], letter["kind"], letter["topic"], letter["offset"], letter["key"]) == (
+                "processing",
+                "unapplied_record",
+                topics.dossier_events,
+                1,
+                CODE,
+            )
+            assert letter["reason"] == "not accepted: dossier.state v1 is not an event processing consumes"
+            assert json.loads(letter["value"]) == STATE
+            assert (consumer.applied, consumer.dead_lettered) == (2, 1)
+            assert not task.done(), "the consumer carried on"
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await kafka.stop()
         await engine.dispose()
-
-
-async def _equals(count, n: int) -> bool:
-    return await count() == n

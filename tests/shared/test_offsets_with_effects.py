@@ -10,37 +10,19 @@ that skipped would miss rows.
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from aiokafka import AIOKafkaConsumer
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import func, insert, select
 
-from shared.consumer import BatchConsumer
 from shared.db import create_schema, make_engine, make_sessionmaker
-from shared.event_types import INTAKE_MODELS
 from shared.tables import PLUMBING, consumer_offsets, outbox
-from tests.conftest import DATABASE_URL, KAFKA, poll, publish
+from tests.conftest import DATABASE_URL, poll, publish
+from tests.shared.consuming import applied, applied_count, event, metadata, running_consumer
 
 pytestmark = pytest.mark.integration
-metadata = MetaData()
-ACCEPTS = frozenset(INTAKE_MODELS)
-applied = Table("applied", metadata, Column("id", String, primary_key=True))
 
 
 def events(start: int, count: int) -> list[dict]:
-    return [
-        {
-            "id": f"event-{i:04d}",
-            "type": "dossier.supplement_supplied",
-            "version": 1,
-            "source": "test",
-            "subject": f"H44.100-260810-{i % 7:04d}",
-            "time": "2026-08-10T09:00:00+07:00",
-            "data": {},
-        }
-        for i in range(start, start + count)
-    ]
+    return [event(i, f"H44.100-260810-{i % 7:04d}") for i in range(start, start + count)]
 
 
 async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch_keeps_nothing(topics, schemas):
@@ -61,33 +43,11 @@ async def test_a_restarted_consumer_neither_repeats_nor_skips_and_a_failed_batch
         return []
 
     async def run_consumer(until: int) -> None:
-        kafka = AIOKafkaConsumer(
-            bootstrap_servers=KAFKA, group_id=f"{schemas}group", enable_auto_commit=False, auto_offset_reset="earliest"
-        )
-        consumer = BatchConsumer(
-            consumer=kafka,
-            topics=[topics.dossier_events],
-            group=f"{schemas}group",
-            sessionmaker=sessionmaker,
-            handle=handle,
-            accepts=ACCEPTS,
-            dead_letter_topic=topics.dead_letter,
-            service="test",
-        )
-        consumer.subscribe()
-        await kafka.start()
-        task = asyncio.create_task(consumer.run())
-        try:
+        async def done() -> bool:
+            return await applied_count(sessionmaker) == until
 
-            async def done():
-                async with sessionmaker() as session:
-                    return (await session.execute(select(func.count()).select_from(applied))).scalar() == until
-
+        async with running_consumer(topics, f"{schemas}group", sessionmaker, handle):
             await poll(done, 60, f"{until} rows applied")
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await kafka.stop()
 
     try:
         await publish(topics.dossier_events, events(0, 20))
