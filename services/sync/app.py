@@ -6,7 +6,6 @@ that backlog to the portal (delivery.py), so the consumer never waits on the por
 
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 
 from services.sync.api import router
@@ -22,15 +21,16 @@ from services.sync.portal.client import PortalClient
 from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import IntakeIdentities, NoIdentities
 from services.sync.portal.sender import PortalSender
+from services.sync.portal.transport import AiohttpTransport, Transport
 from shared.guards import install_guards
 from shared.observability import health_router
 from shared.runtime import service_runtime
 from shared.units import load_units
 
 
-def portal_client(client: httpx.AsyncClient, settings: SyncSettings) -> PortalClient:
+def portal_client(transport: Transport, settings: SyncSettings) -> PortalClient:
     return PortalClient(
-        client,
+        transport,
         username=settings.portal_username,
         password=settings.portal_password.get_secret_value(),
         dstcode=settings.portal_dstcode,
@@ -48,10 +48,8 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         dialect = Dialect(load_units(), settings.dossier_code_pattern)
         handle_lifecycle_batch = lifecycle_handler(dialect)
         async with (
-            httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client,
-            httpx.AsyncClient(
-                base_url=settings.intake_url or "http://intake.invalid", timeout=settings.portal_timeout_seconds
-            ) as intake,
+            AiohttpTransport(settings.portal_url, settings.portal_timeout_seconds) as client,
+            AiohttpTransport(settings.intake_url or "http://intake.invalid", settings.portal_timeout_seconds) as intake,
         ):
             async with (
                 service_runtime(

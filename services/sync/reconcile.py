@@ -20,7 +20,6 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -31,6 +30,7 @@ from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import NoIdentities
 from services.sync.portal.record import IDENTITY_FIELDS, PORTAL_TZ
 from services.sync.portal.sender import PortalSender, portal_differs
+from services.sync.portal.transport import AiohttpTransport
 from shared.db import make_engine, make_sessionmaker
 from shared.units import load_units
 
@@ -138,7 +138,7 @@ async def _main(start: date, end: date, concurrency: int | None) -> dict:
     settings = SyncSettings()
     engine = make_engine(settings.database_url, settings.db_schema)
     try:
-        async with httpx.AsyncClient(base_url=settings.portal_url, timeout=settings.portal_timeout_seconds) as client:
+        async with AiohttpTransport(settings.portal_url, settings.portal_timeout_seconds) as client:
             sessionmaker = make_sessionmaker(engine)
             portal = PortalSender(
                 portal_client(client, settings),

@@ -25,6 +25,7 @@ from services.sync.portal.client import PortalClient
 from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import Clear
 from services.sync.portal.sender import PortalSender
+from services.sync.portal.transport import Reply
 from services.sync.reconcile import reconcile
 from services.sync.retry import CircuitBreaker
 from shared.event_types import DossierState, StepItem
@@ -139,22 +140,25 @@ class KnownApplicant:
         return {c: Clear(ID_NUMBER, NAME) for c in codes}
 
 
-class Recorder(httpx.AsyncBaseTransport):
-    """Forwards to the simulator; records each request body; fails the calls it is told to."""
+class Recorder:
+    """The portal client's transport for the test: forwards each call to the simulator in
+    process, records it, and fails the calls it is told to."""
 
     def __init__(self, app):
         self.inner = httpx.ASGITransport(app=app)
         self.requests: list[tuple[str, dict, dict]] = []
         self.fail: dict[str, int] = {}  # service -> how many of its next calls answer 500
 
-    async def handle_async_request(self, request):
-        body = json.loads(request.content or b"{}")
-        self.requests.append((request.url.path, dict(request.headers), body))
-        service = body.get("service", "login")
+    async def post(self, path: str, body: bytes, headers) -> Reply:
+        sent = json.loads(body or b"{}")
+        self.requests.append((path, dict(headers), sent))
+        service = sent.get("service", "login")
         if self.fail.get(service):
             self.fail[service] -= 1
-            return httpx.Response(500, json={"detail": "fails (test)"})
-        return await self.inner.handle_async_request(request)
+            return Reply(500, {}, b'{"detail": "fails (test)"}')
+        request = httpx.Request("POST", f"http://portal{path}", content=body, headers=dict(headers))
+        response = await self.inner.handle_async_request(request)
+        return Reply(response.status_code, response.headers, await response.aread())
 
     def bodies(self, service: str) -> list[dict]:
         return [b for _, _, b in self.requests if b.get("service") == service]
@@ -164,25 +168,22 @@ class Recorder(httpx.AsyncBaseTransport):
 async def portal(sessionmaker):  # noqa: F811
     app = create_app(SimulatorSettings(rate_per_second=10_000, burst=10_000))
     recorder = Recorder(app)
-    async with httpx.AsyncClient(transport=recorder, base_url="http://portal") as client:
-        pc = PortalClient(
-            client, username="motcua-h44", password="demo-only", dstcode="000.00.00.H44", madonvi="000.00.00.H44"
-        )
-        sender = PortalSender(pc, sessionmaker, Dialect(load_units()), KnownApplicant())
-        settings = SyncSettings(
-            portal_username="u", portal_password="p", backoff_base_seconds=0, breaker_cool_down_seconds=0.0
-        )
-        worker = DeliveryWorker(
-            sessionmaker,
-            sender,
-            Topics("x."),
-            settings,
-            rng=random.Random(1),
-            breaker=CircuitBreaker(threshold=50, cool_down=0.0),
-        )
-        yield SimpleNamespace(
-            app=app, recorder=recorder, client=pc, sender=sender, worker=worker, held=app.state.portal
-        )
+    pc = PortalClient(
+        recorder, username="motcua-h44", password="demo-only", dstcode="000.00.00.H44", madonvi="000.00.00.H44"
+    )
+    sender = PortalSender(pc, sessionmaker, Dialect(load_units()), KnownApplicant())
+    settings = SyncSettings(
+        portal_username="u", portal_password="p", backoff_base_seconds=0, breaker_cool_down_seconds=0.0
+    )
+    worker = DeliveryWorker(
+        sessionmaker,
+        sender,
+        Topics("x."),
+        settings,
+        rng=random.Random(1),
+        breaker=CircuitBreaker(threshold=50, cool_down=0.0),
+    )
+    yield SimpleNamespace(app=app, recorder=recorder, client=pc, sender=sender, worker=worker, held=app.state.portal)
 
 
 async def drain(w: DeliveryWorker, rounds: int = 60) -> None:

@@ -37,7 +37,7 @@ class HttpDocsys:
             raise PortalError(f"document system unreachable: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise PortalError(
-                f"document system answered {response.status_code}: {response.text[:300]}", retry_after(response)
+                f"document system answered {response.status_code}: {response.text[:300]}", retry_after(response.headers)
             )
         return response
 

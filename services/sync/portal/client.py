@@ -10,13 +10,14 @@ longer accepts means one new login and one retry; the password is never logged o
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
 import pydantic_core
 
 from services.sync.portal.record import SUCCESS, HoSo
+from services.sync.portal.transport import Reply, Transport, Unreachable
 
 log = logging.getLogger(__name__)
 # The session error: HTTP 401, or this error_code in a 200 answer (the simulator uses both).
@@ -73,9 +74,11 @@ class Answer:
         return self.code == SUCCESS
 
 
-def retry_after(response: httpx.Response) -> float | None:
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds an answer's Retry-After asks for (headers of either HTTP client: both match
+    names without case)."""
     try:
-        return float(response.headers["Retry-After"])
+        return float(headers["Retry-After"])
     except (KeyError, ValueError):
         return None
 
@@ -85,7 +88,7 @@ class PortalClient:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: Transport,
         *,
         username: str,
         password: str,
@@ -94,31 +97,33 @@ class PortalClient:
         auth_path: str = "/api/session",
         service_path: str = "/api/integration",
     ):
-        self._client = client
+        self._transport = transport
         self._credentials = {"username": username, "password": password}
         self._headers = {"dstcode": dstcode, "content-type": "application/json"}
         self._madonvi, self._auth_path, self._service_path = madonvi, auth_path, service_path
         self._session: str | None = None
         self.logins = 0
 
-    async def _post(self, path: str, body: dict) -> httpx.Response:
+    async def _post(self, path: str, body: dict) -> Reply:
         try:
             # Rust encoder: a chunk of records is about a megabyte of JSON.
-            response = await self._client.post(path, content=pydantic_core.to_json(body), headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise PortalError(f"portal unreachable: {type(exc).__name__}: {exc}") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise PortalError(f"portal answered {response.status_code}: {response.text[:300]}", retry_after(response))
+            response = await self._transport.post(path, pydantic_core.to_json(body), self._headers)
+        except Unreachable as exc:
+            raise PortalError(f"portal unreachable: {exc}") from exc
+        if response.status == 429 or response.status >= 500:
+            raise PortalError(
+                f"portal answered {response.status}: {response.text[:300]}", retry_after(response.headers)
+            )
         return response
 
     async def login(self) -> None:
         self._session = None
         response = await self._post(self._auth_path, self._credentials)
         answer = _answer(response)
-        session = response.json().get("session") if response.status_code == 200 else None
+        session = response.json().get("session") if response.status == 200 else None
         if not answer.ok or not session:
             # A refused login is a configuration matter; the breaker keeps sync from insisting.
-            raise PortalError(f"portal login refused: {response.status_code} {answer.code} {answer.message[:200]}")
+            raise PortalError(f"portal login refused: {response.status} {answer.code} {answer.message[:200]}")
         self._session = session
         self.logins += 1
 
@@ -130,11 +135,11 @@ class PortalClient:
             body = {"session": self._session, "madonvi": self._madonvi, "service": service, **fields}
             response = await self._post(self._service_path, body)
             answer = _answer(response)
-            if response.status_code == 401 or answer.code == SESSION_ERROR:
+            if response.status == 401 or answer.code == SESSION_ERROR:
                 self._session = None  # expired or revoked: log in again, once
                 continue
-            if response.status_code != 200:
-                raise PortalRejected(f"portal refused the call: {response.status_code} {response.text[:300]}")
+            if response.status != 200:
+                raise PortalRejected(f"portal refused the call: {response.status} {response.text[:300]}")
             return answer
         raise PortalError("portal refused a fresh session")
 
@@ -154,7 +159,7 @@ class PortalClient:
         return await self.call("CapNhatTienDoHoSoMC", data=steps)
 
 
-def _answer(response: httpx.Response) -> Answer:
+def _answer(response: Reply) -> Answer:
     try:
         body = response.json()
     except ValueError:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-import httpx
+import pydantic_core
 
 from services.sync.portal.client import PortalError
+from services.sync.portal.transport import Transport, Unreachable
 
 PURPOSE = "portal-sync"  # written in intake's access log beside each read
 
@@ -40,21 +41,19 @@ class NoIdentities:
 
 
 class IntakeIdentities:
-    def __init__(self, client: httpx.AsyncClient, token: str):
-        self._client, self._token = client, token
+    def __init__(self, transport: Transport, token: str):
+        self._transport = transport
+        self._headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
 
     async def fetch(self, dossier_codes: list[str]) -> dict[str, Clear]:
+        body = pydantic_core.to_json({"dossier_codes": dossier_codes, "purpose": PURPOSE})
         try:
-            response = await self._client.post(
-                "/internal/v1/applicants/read",
-                json={"dossier_codes": dossier_codes, "purpose": PURPOSE},
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
-        except httpx.HTTPError as exc:
-            raise PortalError(f"intake unreachable for the applicants' identity: {type(exc).__name__}") from exc
-        if response.status_code != 200:
+            response = await self._transport.post("/internal/v1/applicants/read", body, self._headers)
+        except Unreachable as exc:
+            raise PortalError(f"intake unreachable for the applicants' identity: {exc}") from exc
+        if response.status != 200:
             # The body names a field at most, never a value; the status says enough.
-            raise PortalError(f"intake refused the applicants' identity: {response.status_code}")
+            raise PortalError(f"intake refused the applicants' identity: {response.status}")
         return {code: Clear(v["id_number"], v.get("name") or "") for code, v in response.json()["applicants"].items()}
 
 
