@@ -1,24 +1,25 @@
 """The overdue timer: when an open dossier's deadline passes, it becomes overdue at that moment.
 
 The timer records a synthetic `dossier.deadline_passed` event (deterministic id, so replicas
-firing together add it once) and re-folds the dossier, which publishes its new state.
+firing together add it once) and re-folds the dossier, which publishes its new state. A deadline
+already passed when a dossier is folded (its events came late) is recorded by that fold
+(refold.py); the timer is for the deadlines that pass while the dossier waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.processing.catalog import CatalogCache
 from services.processing.models import Dossier
-from services.processing.refold import INSERT_EVENTS, refold
+from services.processing.refold import INSERT_EVENTS, deadline_event, lock_dossiers, refold
 from services.processing.workcalendar import WorkCalendar
 from services.processing.working import FoldRules
-from shared.db import commit_without_flush_wait
+from shared.db import any_of, commit_without_flush_wait
 from shared.topics import Topics
 
 
@@ -33,31 +34,24 @@ async def fire_due_deadlines(
     rules: FoldRules = FoldRules(),
 ) -> int:
     """Mark the open dossiers whose deadline has passed by `now`; returns how many."""
-    rows = await session.execute(
-        select(Dossier.code, Dossier.deadline_at)
-        .where(Dossier.overdue_pending, Dossier.deadline_at <= now)
-        .order_by(Dossier.deadline_at)
-        .limit(limit)
+    due = (Dossier.overdue_pending, Dossier.deadline_at <= now)
+    codes = (
+        (await session.execute(select(Dossier.code).where(*due).order_by(Dossier.deadline_at).limit(limit)))
+        .scalars()
+        .all()
     )
-    due = rows.tuples().all()
-    if not due:
+    if not codes:
         return 0
-    events: list[dict[str, Any]] = [
-        {
-            "id": f"{code}:d{int(deadline.timestamp())}",
-            "dossier_code": code,
-            "type": "dossier.deadline_passed",
-            "time": deadline,
-            "source": "processing-timer",
-            "data": {},
-        }
-        for code, deadline in due
-        if deadline is not None  # (never NULL: deadline_at <= now)
-    ]
+    # The dossiers' locks first, as a fold takes them (refold.py): a fold holding one may be
+    # recording this very deadline, and the timer then waits for it instead of racing it. Read
+    # again once locked: what is still due now is what a fold has not recorded meanwhile.
+    await lock_dossiers(session, sorted(codes))
+    rows = await session.execute(select(Dossier.code, Dossier.deadline_at).where(any_of(Dossier.code, codes), *due))
+    events = [deadline_event(code, deadline) for code, deadline in rows.tuples() if deadline is not None]
     # Only the dossiers whose event this replica inserted are re-folded: when two replicas fire
-    # together, the second one's insert waits for the first's commit and then adds nothing, so
-    # each deadline is recorded, folded and published once.
-    inserted = set((await INSERT_EVENTS.execute(session, events)).scalars())
+    # together, the second one waits for the first's locks and then finds nothing due, so each
+    # deadline is recorded, folded and published once.
+    inserted = set((await INSERT_EVENTS.execute(session, events)).scalars()) if events else set()
     if inserted:
         await refold(session, inserted, calendar=calendar, catalog=catalog, topics=topics, rules=rules)
     return len(inserted)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pydantic_core
 from sqlalchemy import Text, cast, delete, select, text
@@ -78,10 +79,7 @@ async def refold(
     during a rebalance, so each fold sees every event committed before it.
     """
     ordered = sorted(codes)
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(c)) FROM unnest(CAST(:codes AS text[])) AS c"),
-        {"codes": ordered},
-    )
+    await lock_dossiers(session, ordered)
     ev = DossierEvent.__table__.c  # Core rows, not ORM objects: no identity map to build
     # The data as stored text (`json` keeps it verbatim): stored_event decodes what it has not seen.
     rows = await session.execute(
@@ -92,26 +90,61 @@ async def refold(
         events[code].append(stored_event(*event))
     procedures = await catalog.procedures(session)
     units = load_units()
-    states = [
-        s
-        for code, evs in events.items()
-        if (
-            s := fold(
-                code, evs, procedure=procedures.get, calendar=calendar, rules=rules, known_unit=units.__contains__
-            )
+
+    def fold_one(code: str) -> DossierState | None:
+        return fold(
+            code, events[code], procedure=procedures.get, calendar=calendar, rules=rules, known_unit=units.__contains__
         )
-        is not None
-    ]
+
+    folded = {code: s for code in events if (s := fold_one(code)) is not None}
+    now = datetime.now(UTC)
+    # A deadline already passed (events arriving late, a backlog caught up) is recorded in the same
+    # fold, as the overdue timer would record it a moment later: one new state, not one now and
+    # another when the timer fires. Recording it never moves the deadline, so one round is enough.
+    due = [deadline_event(s.dossier_code, s.deadline_at) for s in folded.values() if _due(s, now)]
+    if due:
+        inserted = set((await INSERT_EVENTS.execute(session, due)).scalars())
+        for row in due:
+            if (code := row["dossier_code"]) in inserted:
+                events[code].append(stored_event(row["id"], row["type"], row["time"], row["data"]))
+                if (refolded := fold_one(code)) is not None:  # (it was folded before: it still opens)
+                    folded[code] = refolded
+    states = list(folded.values())
     if not states:
         return
     encoded = [(s, pydantic_core.to_json(s)) for s in states]  # once, for the row and the event
     await UPSERT_DOSSIER.execute(session, [_dossier_row(s, data) for s, data in encoded])
     await _record_pending(session, states)
     new_anomalies = await _record_anomalies(session, states)
-    now = datetime.now(UTC)
     messages = [(topics.lifecycle, s.dossier_code, serialize(_state_event(s, now), data)) for s, data in encoded]
     messages += [(topics.dead_letter, code, _anomaly_record(code, a)) for code, a in new_anomalies]
     await add_to_outbox(session, messages)
+
+
+async def lock_dossiers(session: AsyncSession, ordered: list[str]) -> None:
+    """Per-dossier advisory locks, taken in the order given (sorted: no two takers deadlock)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(c)) FROM unnest(CAST(:codes AS text[])) AS c"),
+        {"codes": ordered},
+    )
+
+
+def deadline_event(code: str, deadline: datetime) -> dict[str, Any]:
+    """The stored row of `dossier.deadline_passed`: its id is deterministic, so whoever records a
+    deadline first (a fold, the timer, another replica) records it once."""
+    return {
+        "id": f"{code}:d{int(deadline.timestamp())}",
+        "dossier_code": code,
+        "type": "dossier.deadline_passed",
+        "time": deadline,
+        "source": "processing-timer",
+        "data": {},
+    }
+
+
+def _due(s: DossierState, now: datetime) -> bool:
+    """Open, its deadline passed by `now`, and not marked overdue yet (the timer's condition)."""
+    return s.deadline_at is not None and not s.overdue and s.deadline_at <= now
 
 
 def _state_event(s: DossierState, now: datetime):

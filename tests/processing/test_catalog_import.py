@@ -8,7 +8,6 @@ import io
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,11 +24,11 @@ from services.processing.handlers import ACCEPTS, handle_intake_batch
 from services.processing.models import Base, Dossier, PendingCatalog
 from services.processing.pending import Folding, learn_known, pending_summary
 from services.processing.workcalendar import load_calendar
-from shared.db import create_schema, make_engine, make_sessionmaker
-from shared.tables import PLUMBING, outbox
+from shared.tables import outbox
 from shared.topics import Topics
 from simulators.counter.events import EventFactory
 from tests.conftest import DATABASE_URL, consumed
+from tests.processing.conftest import records
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "catalog" / "phu-tho-procedures.csv"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -71,27 +70,6 @@ def test_invalid_rows_are_named_and_nothing_is_imported():
     with pytest.raises(CatalogFileError) as raised:
         parse(read_rows(b"code,name\n1.000001,x\n", "x.csv"), {})
     assert {e["message"] for e in raised.value.errors} == {"column missing"}
-
-
-@pytest.fixture
-async def stores(schemas):
-    engines = []
-
-    async def store(name, *metadata):
-        engine = make_engine(DATABASE_URL, f"{schemas}{name}")
-        engines.append(engine)
-        await create_schema(engine, f"{schemas}{name}", PLUMBING, *metadata)
-        return make_sessionmaker(engine)
-
-    yield store
-    for engine in engines:
-        await engine.dispose()
-
-
-def records(events: list[dict]) -> list[SimpleNamespace]:
-    return [
-        SimpleNamespace(value=json.dumps(e).encode(), topic="t", partition=0, offset=i) for i, e in enumerate(events)
-    ]
 
 
 @pytest.mark.integration
