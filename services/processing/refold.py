@@ -101,7 +101,7 @@ async def refold(
     # A deadline already passed (events arriving late, a backlog caught up) is recorded in the same
     # fold, as the overdue timer would record it a moment later: one new state, not one now and
     # another when the timer fires. Recording it never moves the deadline, so one round is enough.
-    due = [deadline_event(s.dossier_code, s.deadline_at) for s in folded.values() if _due(s, now)]
+    due = [deadline_event(s.dossier_code, d) for s in folded.values() if (d := _passed_deadline(s, now))]
     if due:
         inserted = set((await INSERT_EVENTS.execute(session, due)).scalars())
         for row in due:
@@ -142,9 +142,10 @@ def deadline_event(code: str, deadline: datetime) -> dict[str, Any]:
     }
 
 
-def _due(s: DossierState, now: datetime) -> bool:
-    """Open, its deadline passed by `now`, and not marked overdue yet (the timer's condition)."""
-    return s.deadline_at is not None and not s.overdue and s.deadline_at <= now
+def _passed_deadline(s: DossierState, now: datetime) -> datetime | None:
+    """The deadline of an open dossier not marked overdue yet, if `now` is past it (the timer's
+    condition)."""
+    return s.deadline_at if s.deadline_at is not None and not s.overdue and s.deadline_at <= now else None
 
 
 def _state_event(s: DossierState, now: datetime):
