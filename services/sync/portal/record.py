@@ -10,6 +10,7 @@ refuses what the real portal would not understand; sync builds the same models.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -23,10 +24,16 @@ ALREADY_EXISTS = ("3", "-3")  # DongBoHoSoMC create of a dossier the portal hold
 
 
 def portal_date(value: datetime | None) -> str:
-    """yyyyMMddHHmmss in the portal's local time; "" when absent. Formatted by hand at half
-    strftime's cost (a record has about ten dates)."""
-    if not value:
-        return ""
+    """yyyyMMddHHmmss in the portal's local time; "" when absent."""
+    return _portal_date(value) if value else ""
+
+
+# A payload has ~15 dates, and each revision of a dossier repeats most of its predecessor's
+# (reception, due date, the steps): remembered, they cost a lookup instead of a conversion and a
+# format (~1.5 µs each, 7% of sync's CPU in the bench). A pure function of its argument: an entry
+# is never stale. 65,536 entries are ~14 MB.
+@lru_cache(maxsize=65_536)
+def _portal_date(value: datetime) -> str:
     d = value.astimezone(PORTAL_TZ)
     return f"{d.year:04d}{d.month:02d}{d.day:02d}{d.hour:02d}{d.minute:02d}{d.second:02d}"
 
