@@ -1,4 +1,5 @@
-"""Rate limits: a token bucket per client, in this process's memory.
+"""Rate limits: a token bucket per client, in this process's memory; and a pacer for our own
+calls to someone else's limit.
 
 Clients are API key names (intake), or IP addresses for requests that carry no valid credential
 (failed authentication at intake, anonymous reads of the published aggregates).
@@ -71,6 +72,25 @@ class RateLimiter:
     def refuse(self, wait: float, detail: str = "rate limit exceeded; retry later") -> HTTPException:
         """The 429 to raise when `wait` > 0."""
         return HTTPException(429, detail=detail, headers={"Retry-After": self.retry_after(wait)})
+
+
+class Pacer:
+    """Spaces our calls to another system's quota (GCRA): each call reserves the next free slot
+    and waits until it, so the calls go out in the order they asked, never faster than
+    `per_second` once `burst` calls have gone at once."""
+
+    def __init__(self, per_second: float, burst: int, clock: Callable[[], float] = time.monotonic):
+        self._interval = 1.0 / per_second
+        self._tolerance = (burst - 1) * self._interval  # how far ahead of the rate a call may go
+        self._clock = clock
+        self._next = -math.inf  # when the rate alone would allow the next call
+
+    def reserve(self) -> float:
+        """Take the next slot: the seconds to wait before making the call (0: now)."""
+        now = self._clock()
+        slot = max(self._next, now)
+        self._next = slot + self._interval
+        return max(0.0, slot - self._tolerance - now)
 
 
 def client_ip(request: Request) -> str:

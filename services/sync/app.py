@@ -24,6 +24,7 @@ from services.sync.portal.sender import PortalSender
 from services.sync.portal.transport import AiohttpTransport, Transport
 from shared.guards import install_guards
 from shared.observability import health_router
+from shared.ratelimit import Pacer
 from shared.runtime import service_runtime
 from shared.units import load_units
 
@@ -37,6 +38,9 @@ def portal_client(transport: Transport, settings: SyncSettings) -> PortalClient:
         madonvi=settings.portal_madonvi,
         auth_path=settings.portal_auth_path,
         service_path=settings.portal_service_path,
+        quota=Pacer(settings.portal_calls_per_second, settings.portal_calls_burst)
+        if settings.portal_calls_per_second > 0
+        else None,
     )
 
 

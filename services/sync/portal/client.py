@@ -9,6 +9,7 @@ longer accepts means one new login and one retry; the password is never logged o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pydantic_core
 
 from services.sync.portal.record import SUCCESS, HoSo
 from services.sync.portal.transport import Reply, Transport, Unreachable
+from shared.ratelimit import Pacer
 
 log = logging.getLogger(__name__)
 # The session error: HTTP 401, or this error_code in a 200 answer (the simulator uses both).
@@ -96,8 +98,12 @@ class PortalClient:
         madonvi: str,
         auth_path: str = "/api/session",
         service_path: str = "/api/integration",
+        quota: Pacer | None = None,
     ):
         self._transport = transport
+        # The portal's call quota for this account, kept on our side: a call beyond it would be
+        # answered 429 with a Retry-After of at least a second, during which nothing is sent.
+        self._quota = quota
         self._credentials = {"username": username, "password": password}
         self._headers = {"dstcode": dstcode, "content-type": "application/json"}
         self._madonvi, self._auth_path, self._service_path = madonvi, auth_path, service_path
@@ -105,6 +111,8 @@ class PortalClient:
         self.logins = 0
 
     async def _post(self, path: str, body: dict) -> Reply:
+        if self._quota is not None and (wait := self._quota.reserve()):
+            await asyncio.sleep(wait)  # paced: this call's slot in the quota
         try:
             # Rust encoder: a chunk of records is about a megabyte of JSON.
             response = await self._transport.post(path, pydantic_core.to_json(body), self._headers)
