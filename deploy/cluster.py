@@ -60,6 +60,18 @@ class Node:
         return self.dir / "kafka.pid"
 
 
+def _random_cluster_id() -> str:
+    """A cluster id as Kafka's own `random-uuid` makes it: 16 random bytes, URL-safe base64, no padding.
+
+    Like Kafka, never one that starts with '-': the storage tool's argument parser takes such an id
+    for an option and refuses to format (one id in 64 did, and failed a CI run).
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 @dataclass
 class KafkaCluster:
     var: Path
@@ -190,8 +202,7 @@ broker.heartbeat.interval.ms=1000
         path = self.var / "cluster.id"
         if not path.exists():
             self.var.mkdir(parents=True, exist_ok=True)
-            # Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding.
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+            path.write_text(_random_cluster_id())
         return path.read_text().strip()
 
     def alive(self, node: Node) -> bool:
