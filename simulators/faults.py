@@ -8,6 +8,7 @@ so tests can break a system while a pipeline is running.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable
@@ -53,6 +54,8 @@ class Faults:
 
     def configure(self, settings: FaultSettings) -> None:
         self.settings = settings
+        self._syncs = 0  # judged by judge_store() since this configuration
+        self._struck: dict[str, int] = {}
         self.down_until = self._clock() + settings.down_for_seconds
         self._tokens = float(settings.burst)
         self._refilled = self._clock()
@@ -79,15 +82,23 @@ class Faults:
             raise HTTPException(504, detail="gateway timeout (simulated)")
 
     def judge_store(self) -> StoreVerdict:
-        """The fate of a sync call that got past judge(): around the storing of its records."""
-        s, dice = self.settings, self._rng.random()
+        """The fate of a sync call that got past judge(): around the storing of its records.
+
+        Not dice: each fault strikes its exact share, evenly spread, the first halfway through its
+        first period (a share of 0.1 strikes syncs 5, 15, 25, ...). These faults are rare and tests
+        assert that they struck; with dice, 20 syncs at 10% miss every time one run in eight."""
+        s = self.settings
+        self._syncs += 1
         verdict: StoreVerdict = "ok"
-        if dice < s.stored_fail_ratio:
-            verdict = "stored_fail"
-        elif dice < s.stored_fail_ratio + s.stored_hang_ratio:
-            verdict = "stored_hang"
-        elif dice < s.stored_fail_ratio + s.stored_hang_ratio + s.late_ratio:
-            verdict = "late"
+        for kind, share in (
+            ("stored_fail", s.stored_fail_ratio),
+            ("stored_hang", s.stored_hang_ratio),
+            ("late", s.late_ratio),
+        ):
+            # A fault due on a call another fault took stays due and strikes the next call.
+            if verdict == "ok" and math.floor(self._syncs * share + 0.5) > self._struck.get(kind, 0):
+                self._struck[kind] = self._struck.get(kind, 0) + 1
+                verdict = kind
         if verdict != "ok":  # "ok" is judge()'s count already
             self.counts[verdict] = self.counts.get(verdict, 0) + 1
         return verdict

@@ -8,6 +8,7 @@ import asyncio
 import httpx
 import pytest
 
+from simulators.faults import Faults, FaultSettings
 from simulators.portal.app import create_app
 from simulators.portal.settings import SimulatorSettings
 from tests.conftest import poll
@@ -70,3 +71,18 @@ async def test_a_dossier_in_two_calls_at_once_is_counted(portal):
     answers = await asyncio.gather(*(portal.call("DongBoHoSoMC", isUpdating="True", data=[record()]) for _ in range(2)))
     assert [a.status_code for a in answers] == [200, 200]
     assert (await health(portal))["overlaps"] == 1
+
+
+def test_store_faults_strike_their_exact_share_evenly_from_the_first_period():
+    """Tests assert that these rare faults struck: they must, whatever the run's number of syncs."""
+    faults = Faults(FaultSettings(stored_fail_ratio=0.1, stored_hang_ratio=0.05))
+    verdicts = [faults.judge_store() for _ in range(200)]
+    fails = [i + 1 for i, v in enumerate(verdicts) if v == "stored_fail"]
+    hangs = [i + 1 for i, v in enumerate(verdicts) if v == "stored_hang"]
+    assert fails == list(range(5, 201, 10))
+    assert hangs == list(range(10, 201, 20))
+    assert faults.counts == {"stored_fail": 20, "stored_hang": 10}
+    faults.configure(FaultSettings(stored_fail_ratio=0.5, late_ratio=0.5))  # both due on the same syncs
+    assert [faults.judge_store() for _ in range(4)] == ["stored_fail", "late", "stored_fail", "late"]
+    faults.configure(FaultSettings())
+    assert {faults.judge_store() for _ in range(100)} == {"ok"}
