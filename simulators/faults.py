@@ -90,11 +90,12 @@ class Faults:
         s = self.settings
         self._syncs += 1
         verdict: StoreVerdict = "ok"
-        for kind, share in (
+        shares: tuple[tuple[StoreVerdict, float], ...] = (
             ("stored_fail", s.stored_fail_ratio),
             ("stored_hang", s.stored_hang_ratio),
             ("late", s.late_ratio),
-        ):
+        )
+        for kind, share in shares:
             # A fault due on a call another fault took stays due and strikes the next call.
             if verdict == "ok" and math.floor(self._syncs * share + 0.5) > self._struck.get(kind, 0):
                 self._struck[kind] = self._struck.get(kind, 0) + 1
