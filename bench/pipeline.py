@@ -136,6 +136,8 @@ async def intake_and_end_to_end(
         first_quiet, quiet = await wait_until_complete(db, run, dossiers, timeout=quiet_timeout)
     finally:
         sampler.cancel()
+    async with httpx.AsyncClient(timeout=10) as client:  # the calls that decide the end (bench/README)
+        portal = (await client.get(stack.url("portal-simulator") + "/health")).json()
     if posted["accepted"] != events:
         raise RuntimeError(f"intake accepted {posted['accepted']} of {events} events")
     intake_s = posted["finished"] - posted["started"]
@@ -157,6 +159,7 @@ async def intake_and_end_to_end(
             "quiescence_only_seconds": round(first_quiet - posted["started"], 3),
             "cpu": meter.stop(e2e_s),
             "in_flight": in_flight_summary(samples),
+            "portal": {"calls": portal.get("calls"), "verdicts": portal.get("verdicts")},
         },
     }
 

@@ -175,6 +175,10 @@ def details(r: dict) -> str:
         f"cores used: {cpu(e['cpu'])}; broker+db+others {e['cpu']['others_cores']:.2f}; "
         f"machine {e['cpu']['machine_cores_busy']:.2f} of {e['cpu']['machine_cores']}",
     ]
+    if e.get("portal"):  # runs measured before this field have none
+        lines.append(
+            f"portal simulator after end to end: {e['portal']['calls']} calls, verdicts {e['portal']['verdicts']}"
+        )
     if e.get("in_flight"):  # runs measured before this field have none
         lines.append(
             "in flight during end to end (peak @ s, last seen @ s; the last to empty limits it): "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.sync.config import SyncSettings
 from services.sync.portal.client import PortalClient
 from services.sync.portal.transport import Reply
 from shared.ratelimit import Pacer
@@ -29,6 +30,38 @@ def test_paced_calls_stay_within_a_quota_of_the_same_rate_and_a_larger_burst():
         clock.now += pacer.reserve()
         verdicts.append(portal.judge())
     assert verdicts.count("limited") == 0 and clock.now - start < 10.0
+
+
+def arrivals(pacer: Pacer, clock: Clock, calls: int, stall: float) -> list[float]:
+    """When paced calls reach the portal if the first are held up for `stall` seconds (sync's
+    event loop busy, say) and then leave together."""
+    start = clock.now
+    return [max(clock.now + pacer.reserve(), start + stall) for _ in range(calls)]
+
+
+def limited(arrived: list[float], clock: Clock, portal: Faults) -> int:
+    count = 0
+    for t in arrived:
+        clock.now = t
+        count += portal.judge() == "limited"
+    return count
+
+
+def test_the_default_burst_leaves_the_simulators_quota_a_margin_for_calls_held_up_on_the_way():
+    """Sync's defaults against the simulator's (both our assumption of the portal's quota): a
+    drain of 3,000 calls asked at once, the first held up for 150 ms, is never refused; with the
+    same burst as the portal's, the calls held up beyond the burst are."""
+    defaults = SyncSettings.model_fields
+    rate, burst = defaults["portal_calls_per_second"].default, defaults["portal_calls_burst"].default
+    assert FaultSettings().rate_per_second == rate and burst < FaultSettings().burst
+
+    clock = Clock()
+    at = arrivals(Pacer(rate, burst, clock=clock), clock, 3000, stall=0.15)
+    assert limited(at, clock, Faults(FaultSettings(), clock=clock)) == 0
+
+    clock = Clock()
+    at = arrivals(Pacer(rate, FaultSettings().burst, clock=clock), clock, 3000, stall=0.15)
+    assert limited(at, clock, Faults(FaultSettings(), clock=clock)) > 0
 
 
 class Recorder:
