@@ -18,11 +18,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from prometheus_client import Gauge
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import Insert, insert
-from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared import faultpoints
-from shared.db import commit_without_flush_wait
+from shared.db import commit_without_flush_wait, is_transient
 from shared.deadletters import DeadLetter
 from shared.event_types import Data
 from shared.events import Envelope, EventError, parse_typed
@@ -95,28 +94,8 @@ class RecordError(Exception):
     """A record that cannot be applied; its message is the dead-letter reason."""
 
 
-# SQLSTATE classes that say "try again later", not "this record is bad": connection exception,
-# insufficient resources, operator intervention (shutdown, starting up), transaction rollback,
-# and 42 (undefined column or table: a schema that does not match the code). Our statements are
-# static, so a 42 is never one record's fault; dead-lettering would empty the stream into the
-# dead-letter topic, while retrying keeps it intact until the deployment is fixed.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "42")
-
-
 class PositionLost(Exception):
     """The database holds older offsets than this consumer applied: commits were lost with it."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True if the database (not the record) is at fault, so the same batch should be retried."""
-    if isinstance(exc, (OSError, InterfaceError)):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
-    return False
 
 
 def dead_letter_value(record: ConsumerRecord, reason: str, service: str) -> bytes:

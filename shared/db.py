@@ -8,6 +8,7 @@ from typing import Any
 import pydantic_core
 from sqlalchemy import ARRAY, JSON, ColumnElement, MetaData, Result, Table, all_, any_, literal, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql import FromClause
@@ -26,6 +27,27 @@ def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
         json_serializer=_to_json,
         json_deserializer=pydantic_core.from_json,
     )
+
+
+# SQLSTATE classes that say "try again later", not "this record (or request) is bad": connection
+# exception, insufficient resources, operator intervention (shutdown, starting up), transaction
+# rollback, and 42 (undefined column or table: a schema that does not match the code). Our statements are
+# static, so a 42 is never one record's fault; dead-lettering would empty the stream into the
+# dead-letter topic, while retrying keeps it intact until the deployment is fixed.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "42")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if the database (not the record or request) is at fault: a consumer retries the same
+    batch, a request is answered 503 to come back (shared/guards.py)."""
+    if isinstance(exc, (OSError, InterfaceError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig  # type: ignore[assignment]  # the driver's error, which carries the SQLSTATE
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
 
 
 # A table's column or a mapped attribute (what any_of and none_of compare).

@@ -1,6 +1,7 @@
 """What every service's requests go through before and after the handlers: a body size limit,
-security headers, validation errors that name fields without echoing values, and one answer
-for unexpected errors that never shows a stack trace."""
+security headers, validation errors that name fields without echoing values, 503 with
+Retry-After while the database is unavailable, and one answer for unexpected errors that never
+shows a stack trace."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import is_transient
 from shared.events import MAX_ERRORS  # validation errors listed in one answer
 
 log = logging.getLogger(__name__)
@@ -114,6 +118,33 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# Seconds a sender waits before retrying while the database is unavailable: a restart or a
+# failover takes a few seconds, and the counter systems retry each batch on their own.
+DATABASE_RETRY_AFTER = "2"
+# Raised when the database is unreachable or refuses: SQLAlchemy's wrapped errors, the driver's
+# own (a refused connect comes out raw), and a refused or reset socket.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+)
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A database that cannot be reached, or that asks for the statement to be tried again: the
+    request is not at fault, so its sender is told to come back (503, Retry-After) rather than
+    that we failed (500). Nothing of the error is answered: a database's message can quote values."""
+    if not is_transient(exc):
+        return await unexpected_error(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry later"},
+        status_code=503,
+        headers={"Retry-After": DATABASE_RETRY_AFTER},
+    )
+
+
 # What the validation-error handler answers, declared in place of FastAPI's default (which has
 # loc/msg/type and the input): 422s carry {"detail": [{"field", "message"}]}, or a route's own
 # detail (a sentence, or an outcome), so the document promises only a detail.
@@ -167,4 +198,6 @@ def install_guards(app: FastAPI, *, max_body_bytes: int) -> None:
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, validation_error)
+    for error in DATABASE_ERRORS:  # before the catch-all below: the more specific class wins
+        app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(Exception, unexpected_error)
