@@ -167,12 +167,13 @@ async def intake_and_end_to_end(
 async def sample_in_flight(
     db: AsyncEngine, run: Run, started: float, samples: list[tuple[float, dict[str, int]]]
 ) -> None:
-    """Until cancelled, twice a second: what each stage has in flight (seconds since `started`).
-    The stage whose queue empties last is the one that sets the end-to-end time."""
+    """Until cancelled, once a second: what each stage has in flight (seconds since `started`).
+    The stage whose queue empties last is the one that sets the end-to-end time. Each sample
+    counts rows (deploy/quiescence.py), which costs the database it measures: once a second."""
     async with InFlight(db, KAFKA, run.topics, run.schemas) as in_flight:
         while True:
             samples.append((time.perf_counter() - started, await in_flight.pending()))
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
 
 
 def in_flight_summary(samples: list[tuple[float, dict[str, int]]]) -> dict[str, dict]:
