@@ -31,9 +31,9 @@ def make_engine(url: str, schema: str, pool_size: int = 5) -> AsyncEngine:
 
 # SQLSTATE classes that say "try again later", not "this record (or request) is bad": connection
 # exception, insufficient resources, operator intervention (shutdown, starting up), transaction
-# rollback, and 42 (undefined column or table: a schema that does not match the code). Our statements are
-# static, so a 42 is never one record's fault; dead-lettering would empty the stream into the
-# dead-letter topic, while retrying keeps it intact until the deployment is fixed.
+# rollback, and 42 (undefined column or table: a schema that does not match the code). Our
+# statements are static, so a 42 is never one record's fault; dead-lettering would empty the
+# stream into the dead-letter topic, while retrying keeps it intact until the deployment is fixed.
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40", "42")
 
 
