@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from services.sync.portal.record import Call, HoSo, Login, TienDo
+from shared.runtime import tune_garbage_collection
 from simulators.faults import Faults, FaultSettings
 from simulators.portal.rules import impossible_change
 from simulators.portal.settings import SimulatorSettings
@@ -115,6 +116,9 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     s = state.settings
     app = FastAPI(title="Cổng Dịch vụ công quốc gia — simulator", version="2.0.0")
     app.state.portal = state
+    # It keeps every record it accepted (hundreds of MiB in the bench): the services' collector
+    # settings keep the cyclic passes from walking them again and again.
+    tune_garbage_collection()
 
     async def admitted(request: Request) -> bytes:
         """The body of a call that passed the faults (faults.py) and carries our dstcode header.
