@@ -159,6 +159,8 @@ async def intake_and_end_to_end(
             "quiescence_only_seconds": round(first_quiet - posted["started"], 3),
             "cpu": meter.stop(e2e_s),
             "in_flight": in_flight_summary(samples),
+            # Second by second, for reading where a run's time went (results.json only).
+            "in_flight_series": [(round(at, 1), pending) for at, pending in samples],
             "portal": {"calls": portal.get("calls"), "verdicts": portal.get("verdicts")},
         },
     }
