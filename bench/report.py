@@ -9,7 +9,6 @@ MIB = 1024  # KiB per MiB
 TARGETS = {
     "end_to_end": 5000.0,
     "freshness_p99": 1.0,
-    "rebuild_ratio": 0.5,
     "memory_mib": 300.0,
     "month_seconds": 600.0,
 }
@@ -98,10 +97,9 @@ def rows(r: dict) -> list[dict]:
             "ev/s",
             "raw consume, same messages",
             rb_raw,
-            "≥ 50% of raw consume",
-            rb["per_second"] is not None
-            and rb_raw is not None
-            and rb["per_second"] >= TARGETS["rebuild_ratio"] * rb_raw,
+            # Issue 19 withdrew "≥ 50% of raw consume": start-up alone is longer than the raw read
+            # at this size. Its targets are --rebuild-year's (seconds per million dossiers).
+            "see --rebuild-year",
         )
     )
     if "raw_consume_and_parse" in rb:  # runs measured before this baseline have none
