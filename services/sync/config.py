@@ -1,7 +1,7 @@
 from typing import Annotated
 
 from fastapi import Depends
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -21,7 +21,11 @@ class SyncSettings(SyncStoreSettings):
     portal_username: str
     portal_password: SecretStr  # no default: a secret comes from the environment
     delivery_workers: int = 2  # delivery rounds in flight at once in this process
-    portal_chunk: int = 200  # dossiers per delivery round (portal/sender.py splits it into calls)
+    # Dossiers per delivery round (portal/sender.py splits it into calls). A round's database
+    # and intake steps wait as long for 500 dossiers as for 200 on a busy machine: in the bench
+    # sync kept up better (bench/README.md). At most 1,000: intake serves that many identities
+    # per read.
+    portal_chunk: int = Field(500, ge=1, le=1000)
     # The portal's dialect (docs/portal.md): the destination code header, the sending unit's
     # national identifier, the two paths, and the province's dossier-code pattern for MaHoSo.
     portal_dstcode: str = "000.00.00.H44"

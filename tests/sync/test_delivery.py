@@ -200,3 +200,11 @@ async def test_a_refusal_in_a_round_with_a_failed_call_is_parked_not_retried(ses
     assert failing[CODE.format(2)]["parked"] and "cannot follow" in failing[CODE.format(2)]["last_error"]
     assert not failing[CODE.format(3)]["parked"]  # failed: retried with backoff
     assert w.breaker.failures == 0  # the portal answered: not an outage
+
+
+def test_a_round_larger_than_intake_serves_identities_for_is_refused_naming_the_setting():
+    # Intake reads at most 1,000 identities per call (services/intake/internal.py): a bigger round
+    # would fail every delivery at run time; the setting is refused at start instead.
+    with pytest.raises(ValueError, match="portal_chunk"):
+        SyncSettings(portal_username="u", portal_password="p", portal_chunk=1001)
+    assert SyncSettings(portal_username="u", portal_password="p", portal_chunk=1000).portal_chunk == 1000

@@ -38,7 +38,7 @@ PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
 # The portal accepted a record of this dossier (a row of sync_progress_sent beside the step keys).
 HOLDS = "record"
 RECORD_CHUNK = 50  # records per DongBoHoSoMC call
-IN_FLIGHT = 4  # calls in flight at once per delivery round
+IN_FLIGHT = 8  # calls in flight at once per delivery round (a round of 500 dossiers makes ~125)
 
 
 class PortalSender:
