@@ -16,13 +16,14 @@ from services.intake.config import SettingsDep
 from services.intake.deps import KeyringDep
 from shared.auth import OPERATOR, bearer
 from shared.deps import SessionDep, Timestamp
+from shared.events import DOSSIER_CODE_PATTERN, DossierCode
 
 router = APIRouter(tags=["applicant identity"])
 
 
 class ReadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dossier_codes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=1000)
+    dossier_codes: list[DossierCode] = Field(min_length=1, max_length=1000)
     purpose: str = Field(pattern=r"^[a-z][a-z0-9-]{0,63}$", description="Written in the access log, e.g. portal-sync")
 
 
@@ -77,7 +78,13 @@ async def read_applicants(
 
 @router.get("/v1/applicants/access-log", dependencies=[OPERATOR])
 async def read_access_log(
-    session: SessionDep, dossier_code: str | None = None, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    session: SessionDep,
+    # A code's pattern, checked here: PostgreSQL refuses some characters (NUL) outright, which
+    # would surface as a server error instead of a 422 naming the parameter.
+    dossier_code: Annotated[
+        str | None, Query(pattern=DOSSIER_CODE_PATTERN, max_length=64, description="Mã hồ sơ")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[AccessOut]:
     """Who read an applicant's clear identity, when, for which dossier and for what (newest first)."""
     return [AccessOut(**row) for row in await identity.access_log(session, dossier_code, limit)]

@@ -96,6 +96,13 @@ async def test_the_applicant_is_named_on_the_portal_and_nowhere_else(stack, topi
         )
         assert log.status_code == 200 and {r["who"] for r in log.json()} == {"sync"}
         assert {r["purpose"] for r in log.json()} == {"portal-sync"}
+        # A code PostgreSQL cannot even compare (a NUL byte; found by the fuzzer as a 500).
+        bad = await client.get(
+            stack.url("intake") + "/v1/applicants/access-log",
+            params={"dossier_code": CODE + "\x00"},
+            headers={"Authorization": f"Bearer {stack.operator_token}"},
+        )
+        assert bad.status_code == 422 and "dossier_code" in bad.text
 
     secrets = (CCCD, NAME, NAME.encode("unicode_escape").decode())  # also as a JSON \\u escape
     for topic in topics.all():
