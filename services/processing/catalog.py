@@ -73,6 +73,8 @@ class Procedure(BaseModel):
 
     def time_limit_on(self, received_at: datetime) -> TimeLimit:
         """The limit in force on the (local) day the dossier was received."""
+        if not self.former_limits:  # most procedures: asked on every fold, so answered at once
+            return self.time_limit
         day = received_at.astimezone(VN).date()
         for former in sorted(self.former_limits, key=lambda f: f.until):
             if day < former.until:

@@ -351,3 +351,20 @@ def test_next_years_table_added_as_docs_holidays_md_says(tmp_path, official):
     assert edited.due_at(at(2027, 11, 23), TimeLimit(1, "working_days")) == at(2027, 11, 25, 17)
     # Earlier years answer as before.
     assert edited.days_off(2025) == official.days_off(2025)
+
+
+def test_remembered_answers_match_fresh_ones_and_the_memory_stays_bounded(monkeypatch):
+    import services.processing.workcalendar as workcalendar
+
+    monkeypatch.setattr(workcalendar, "MEMO_SIZE", 5)
+    remembering, fresh = load_calendar(), load_calendar()
+    start = at(2026, 2, 10, 16, 30)  # just before the Tết break: the answer depends on the table
+    questions = [(start + timedelta(hours=7 * i), TimeLimit(3 + i % 4, "working_days")) for i in range(12)]
+    for received, limit in questions * 2:  # asked twice, as every re-fold does
+        assert remembering.due_at(received, limit) == fresh._due_at(received, limit)
+        assert remembering.office_time_between(start, received) == fresh._office_time_between(start, received)
+    assert len(remembering._memo) <= 5
+    # The same instant in another zone is the same question, with the same answer.
+    assert remembering.due_at(start.astimezone(UTC), TimeLimit(3, "working_days")) == remembering.due_at(
+        start, TimeLimit(3, "working_days")
+    )
