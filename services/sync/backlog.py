@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Interval, and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Interval, TextClause, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,37 +67,70 @@ async def delivered(session: AsyncSession, sent: list[Claimed], *, tables: Table
     B, SyncState = tables.backlog, tables.state
     sent = sorted(sent, key=lambda c: c.dossier_code)
     await _lock_in_order(session, sent, B)
-    await _state_upsert(SyncState).execute(
-        session,
-        [
-            {
-                "dossier_code": c.dossier_code,
-                "revision": c.revision,
-                "status": c.status,
-                "received_at": c.received_at,
-                "record": c.record,
-            }
-            for c in sent
-        ],
+    moved = await session.execute(
+        _move_to_state(B.__tablename__, SyncState.__tablename__),
+        {"codes": [c.dossier_code for c in sent], "revisions": [c.revision for c in sent]},
     )
-    keys = [(c.dossier_code, c.revision) for c in sent]
-    await session.execute(delete(B).where(tuple_(B.dossier_code, B.revision).in_(keys)))
+    in_state = set(moved.scalars())
+    # A newer revision came while this one was sent: its row stays queued, and the state takes
+    # the record sent from here.
+    superseded = [c for c in sent if c.dossier_code not in in_state]
+    if superseded:
+        await _state_upsert(SyncState).execute(
+            session,
+            [
+                {
+                    "dossier_code": c.dossier_code,
+                    "revision": c.revision,
+                    "status": c.status,
+                    "received_at": c.received_at,
+                    "record": c.record,
+                }
+                for c in superseded
+            ],
+        )
     await _release(session, sent, B)
+
+
+@cache
+def _move_to_state(backlog: str, state: str) -> TextClause:
+    """Move the rows still holding the revision sent from the backlog to the state, inside the
+    database: the record (kB of JSON) is not encoded and sent back again for every dossier (a
+    tenth of the database's and of sync's work per delivery in the bench). Answers the codes moved."""
+    return text(
+        f"""
+        WITH gone AS (
+            DELETE FROM {backlog} b
+            USING unnest(CAST(:codes AS varchar[]), CAST(:revisions AS integer[])) AS s(code, revision)
+            WHERE b.dossier_code = s.code AND b.revision = s.revision
+            RETURNING b.dossier_code, b.revision, b.status, b.received_at, b.record
+        ), kept AS (
+            INSERT INTO {state} (dossier_code, revision, status, received_at, record)
+            SELECT dossier_code, revision, status, received_at, record FROM gone
+            {_STATE_CONFLICT.format(name=state)}
+        )
+        SELECT dossier_code FROM gone
+        """
+    )
 
 
 @cache
 def _state_upsert(state: type[SyncState]) -> BulkInsert:
     """The target now holds these revisions (one statement a round, not one per dossier; an
     older revision never replaces a newer one)."""
-    name = state.__tablename__
     return BulkInsert(
         state.__table__,
         ["dossier_code", "revision", "status", "received_at", "record"],
-        'ON CONFLICT ("dossier_code") DO UPDATE SET "revision" = EXCLUDED."revision", '
-        '"status" = EXCLUDED."status", "record" = EXCLUDED."record", '
-        '"received_at" = EXCLUDED."received_at", "synced_at" = now() '
-        f'WHERE {name}."revision" <= EXCLUDED."revision"',
+        _STATE_CONFLICT.format(name=state.__tablename__),
     )
+
+
+_STATE_CONFLICT = (
+    'ON CONFLICT ("dossier_code") DO UPDATE SET "revision" = EXCLUDED."revision", '
+    '"status" = EXCLUDED."status", "record" = EXCLUDED."record", '
+    '"received_at" = EXCLUDED."received_at", "synced_at" = now() '
+    'WHERE {name}."revision" <= EXCLUDED."revision"'
+)
 
 
 async def release(session: AsyncSession, rows: list[Claimed], *, tables: Tables = PORTAL) -> None:

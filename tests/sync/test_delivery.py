@@ -137,9 +137,21 @@ async def test_a_revision_arriving_during_a_send_is_not_lost_and_goes_next(sessi
         portal.during_call = None
         await queue(sessionmaker, [state_record(1, 5, 10)])
 
+    async def held_record() -> tuple[int, str]:
+        async with sessionmaker() as session:
+            row = (await session.execute(select(SyncState.revision, SyncState.record))).one()
+        return row.revision, row.record["record"]["TrangThaiHoSo"]
+
     portal.during_call = newer_arrives
-    await drain(worker(sessionmaker, portal))
+    w = worker(sessionmaker, portal)
+    await w.deliver_once()
+    # The state holds the revision sent, with the record sent; the newer one waits in the backlog.
+    assert await held_record() == (1, "2")
+    async with sessionmaker() as session:
+        assert (await backlog.counts(session, min_attempts=99))[0] == 1
+    await drain(w)
     assert portal.sent == [CODE.format(1)] * 2 and portal.held == {CODE.format(1): 10}
+    assert await held_record() == (5, "10")  # moved from the backlog with the revision sent
 
 
 async def test_a_refused_dossier_is_parked_listed_and_can_be_requeued(sessionmaker):
