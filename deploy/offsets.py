@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import insert
 from shared.config import ServiceSettings
 from shared.db import make_engine
 from shared.events import make_event, serialize
-from shared.kafka import partition_of
+from shared.kafka import _PARTITIONER
 from shared.tables import consumer_offsets
 
 log = logging.getLogger("deploy.offsets")
@@ -180,7 +180,7 @@ async def replay(settings: ServiceSettings, service: str, topic: str, partition:
             mine = [
                 (key, value)
                 for key, value in await _records(conn, topic)
-                if partition_of(key.encode(), partitions) == partition
+                if _PARTITIONER(key.encode(), partitions, partitions) == partition
             ]
             if mine:
                 await conn.execute(

@@ -5,7 +5,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import DefaultPartitioner
 
 
 def make_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -33,7 +33,7 @@ async def publish_all(producer: AIOKafkaProducer, messages: Sequence[tuple[str, 
     for topic, key, value in messages:
         if topic not in partitions:
             partitions[topic] = sorted(await producer.partitions_for(topic))
-        groups[(topic, partition_of(key, partitions[topic]))].append((key, value))
+        groups[(topic, _PARTITIONER(key, partitions[topic], partitions[topic]))].append((key, value))
     delivered = []
     for (topic, partition), records in groups.items():
         batch = producer.create_batch()
@@ -46,17 +46,4 @@ async def publish_all(producer: AIOKafkaProducer, messages: Sequence[tuple[str, 
     await asyncio.gather(*delivered)
 
 
-def partition_of(key: bytes, partitions: list[int]) -> int:
-    """The partition Kafka's default partitioner picks for `key` (murmur2, as the Java client), with
-    each key's hash remembered: aiokafka's murmur2 is pure Python (~3 µs a key, 4% of intake's CPU
-    in the bench), and a dossier's code keys every one of its events and states."""
-    hashed = _KEY_HASHES.get(key)
-    if hashed is None:
-        if len(_KEY_HASHES) >= _KEYS_REMEMBERED:
-            _KEY_HASHES.clear()
-        hashed = _KEY_HASHES[key] = murmur2(key) & 0x7FFFFFFF
-    return partitions[hashed % len(partitions)]
-
-
-_KEY_HASHES: dict[bytes, int] = {}
-_KEYS_REMEMBERED = 100_000  # ~15 MB at most
+_PARTITIONER = DefaultPartitioner()

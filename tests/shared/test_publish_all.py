@@ -58,17 +58,3 @@ async def test_keys_land_where_send_puts_them_and_keep_their_order(topics):
         in_log = sorted(ours, key=lambda r: (r.partition, r.offset))
         order = [int(r.value.split(b":")[0]) for r in in_log if r.key == key]
         assert order == sorted(order) and len(order) == keys.count(key)
-
-
-def test_a_remembered_key_keeps_the_default_partitioners_choice(monkeypatch):
-    from aiokafka.partitioner import DefaultPartitioner
-
-    import shared.kafka
-
-    monkeypatch.setattr(shared.kafka, "_KEYS_REMEMBERED", 50)  # emptied several times below
-    default = DefaultPartitioner()
-    keys = [f"H44.{100 + i % 37}-261125-{i:05d}".encode() for i in range(400)]
-    for partitions in ([0, 1, 2, 3], [0, 1, 2, 3, 4, 5, 6], [3, 5, 8]):
-        for key in keys + keys[::-1]:  # each asked twice: computed, then remembered
-            assert shared.kafka.partition_of(key, partitions) == default(key, partitions, partitions)
-    assert len(shared.kafka._KEY_HASHES) <= 50
