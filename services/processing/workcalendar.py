@@ -113,7 +113,7 @@ class WorkCalendar:
         self._work = frozenset().union(*(o.work for o in self.overrides))
         self._statutory: dict[int, frozenset[date]] = {}
         # Answers by their arguments: a dossier is re-folded from all its events on every new fact,
-        # asking the same due date and office time each time (a fifth of a fold's time). The
+        # asking the same due date and office time each time (a fold 51 -> 44 us without them). The
         # calendar never changes once built, so an answer never goes stale; emptied when full.
         self._memo: dict[tuple, object] = {}
 
