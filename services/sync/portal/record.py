@@ -235,13 +235,16 @@ class Login(_Part):
     password: str
 
 
+CALL_ITEMS = 500  # records or steps one call may carry (the simulator's limit too)
+
+
 class Call(_Part):
     session: str
     madonvi: Annotated[str, Field(pattern=NATIONAL_UNIT_ID)]
     service: Literal["TraCuuHoSo", "DongBoHoSoMC", "CapNhatTienDoHoSoMC"]
     mahoso: str | None = None  # TraCuuHoSo
     isUpdating: Literal["True", "False"] | None = None  # DongBoHoSoMC
-    data: list[dict] | None = Field(default=None, max_length=500)  # records or steps, judged one by one
+    data: list[dict] | None = Field(default=None, max_length=CALL_ITEMS)  # records or steps, judged one by one
 
     @model_validator(mode="after")
     def _fields_of_the_service(self) -> Call:
