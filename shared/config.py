@@ -2,6 +2,12 @@
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Batch size of the services that consume dossier states (sync, metrics). A state is ~1.8 kB on
+# the wire and ~10 kB decoded: a full batch of 5,000 held ~90 MB while it was applied, and metrics'
+# rebuild from the topics peaked at 273-302 MiB (bench/README.md). Live, their batches stay under
+# 2,000; only a catch-up fills them.
+STATE_BATCH = 2500
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")

@@ -4,7 +4,7 @@ from fastapi import Depends
 from pydantic import field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import ServiceSettings
+from shared.config import STATE_BATCH, ServiceSettings
 from shared.deps import app_settings
 
 
@@ -12,6 +12,7 @@ class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="METRICS_", extra="ignore")
 
     db_schema: str = "metrics"
+    batch_size: int = STATE_BATCH
     # How the online-service group's (CLGQ) 12 points split among 3.1, 3.2 and 3.3: not public,
     # provisional. Three numbers adding up to 12, e.g. METRICS_ONLINE_SERVICE_WEIGHTS=[4,4,4].
     online_service_weights: tuple[float, float, float] = (4.0, 4.0, 4.0)

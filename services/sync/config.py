@@ -4,7 +4,7 @@ from fastapi import Depends
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import ServiceSettings
+from shared.config import STATE_BATCH, ServiceSettings
 from shared.deps import app_settings
 
 
@@ -17,6 +17,7 @@ class SyncStoreSettings(ServiceSettings):
 
 
 class SyncSettings(SyncStoreSettings):
+    batch_size: int = STATE_BATCH
     portal_url: str = "http://127.0.0.1:8005"
     portal_username: str
     portal_password: SecretStr  # no default: a secret comes from the environment
