@@ -193,6 +193,13 @@ def details(r: dict) -> str:
             "freshness hops (p50 / p99): "
             + "; ".join(f"{name} {_fmt(h['p50'], 's')} / {_fmt(h['p99'], 's')}" for name, h in f["hops"].items()),
         ]
+    if cu := r.get("catch_up"):  # runs measured before this phase have none
+        lines.append(
+            f"sync catch-up failed: {cu['error']}"
+            if "error" in cu
+            else f"sync catch-up: {cu['messages']} messages in {cu['seconds']} s "
+            f"({_fmt(cu['per_second'], 'ev/s')}; portal unreachable, so the consumer alone)"
+        )
     lines += [
         f"rebuild failed: {rb['error']}"
         if "error" in rb
