@@ -13,12 +13,14 @@ equal to the GROUP BY of the facts it covers. When the list of counts changes, `
 rebuilds the tables from the facts at start-up.
 
 The signed contributions are written in the facts' transaction to the change tables; `fold` sums
-them into the buckets about once a second (`METRICS_ROLLUP_FOLD_SECONDS`), in a transaction of
+them into the buckets every few seconds (`METRICS_ROLLUP_FOLD_SECONDS`), in a transaction of
 its own. Readers read a rollup through `current()`: its buckets plus the changes not folded yet,
-in one statement, so a report is exact whenever it runs. Folding a second of changes at once
+in one statement, so a report is exact whenever it runs. Folding seconds of changes at once
 instead of each batch's: a bucket touched by many batches is written once, and the month and
 year buckets of a busy second once each (in the bench, the rollups had been a third of the
-database's time).
+database's time). The fold never waits for the consumer nor holds it back: one statement
+deletes the changes it sums (those committed when it starts), so a batch committing meanwhile
+keeps its changes for the next fold.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Index, Integer, SmallInteger, String, Table, Text, text
+from sqlalchemy import Column, Date, DateTime, Index, Integer, SmallInteger, String, Table, Text, TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.metrics.aggregates import COUNTERS, COUNTS, JUDGED, PROCEDURE_SETS
@@ -180,7 +182,7 @@ def _adding(target: str, keys: str, counters: Collection[str], source: str, grou
     )
 
 
-def _grains(rollup: Rollup) -> str:
+def _grains(rollup: Rollup, changes: str = "rollup_day_changes") -> str:
     """Each day's change lands in its day, month and year buckets (those the rollup has)."""
     first = {
         "d": "c.day",
@@ -188,7 +190,7 @@ def _grains(rollup: Rollup) -> str:
         "y": "CAST(date_trunc('year', CAST(c.day AS timestamp)) AS date)",
     }
     values = ", ".join(f"('{g}', {first[g]})" for g in rollup.grains)
-    return f"FROM rollup_day_changes c CROSS JOIN LATERAL (VALUES {values}) AS g(grain, bucket)"
+    return f"FROM {changes} c CROSS JOIN LATERAL (VALUES {values}) AS g(grain, bucket)"
 
 
 def current(rollup: Rollup) -> str:
@@ -220,32 +222,33 @@ def current_open() -> str:
 
 
 _RECORD = {p: text(_record(p)) for p in CHANGES}
-_APPLY = [
-    text(
+
+
+def _folding() -> list[TextClause]:
+    """The fold: each changes table emptied by a DELETE whose returned rows are what it sums, in
+    the same statement (one snapshot), so a change committed meanwhile is neither summed nor lost."""
+    gone = "WITH gone AS (DELETE FROM rollup_day_changes RETURNING *)"
+    into = [
         _adding(
             r.table.name,
             ", ".join((*GRAIN_KEYS, *r.keys)),
             r.counters,
-            _grains(r),
+            _grains(r, "gone"),
             ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in r.keys))),
         )
+        for r in ROLLUPS
+    ]
+    days = f"{gone}, " + ", ".join(f"r{i} AS ({sql})" for i, sql in enumerate(into[:-1])) + f" {into[-1]}"
+    keys = ", ".join(OPEN.keys)
+    group = ", ".join(f"c.{k}" for k in OPEN.keys)
+    opened = "WITH gone AS (DELETE FROM rollup_open_changes RETURNING *) " + _adding(
+        "open_rollups", keys, list(OPEN_COUNTERS), "FROM gone c", group
     )
-    for r in ROLLUPS
-]
-_APPLY.append(
-    text(
-        _adding(
-            "open_rollups",
-            ", ".join(OPEN.keys),
-            list(OPEN_COUNTERS),
-            "FROM rollup_open_changes c",
-            ", ".join(f"c.{k}" for k in OPEN.keys),
-        )
-    )
-)
-# Closed dossiers leave their summary row: the table holds only the open ones.
-_APPLY.append(text("DELETE FROM open_rollups WHERE n = 0"))
-_APPLY += [text(f"DELETE FROM {t.name}") for t in CHANGES.values()]
+    # Closed dossiers leave their summary row: the table holds only the open ones.
+    return [text(days), text(opened), text("DELETE FROM open_rollups WHERE n = 0")]
+
+
+_FOLD = _folding()
 
 DIGEST = hashlib.sha256(
     repr(
@@ -257,11 +260,15 @@ DIGEST = hashlib.sha256(
         ]
     ).encode()
 ).hexdigest()
-# Rollup maintenance is serialized: two transactions retracting and reasserting the same dossier
-# (a partition handed over mid-batch) would otherwise count it twice, and share the changes tables.
+# The tracking of batches is serialized: two transactions retracting and reasserting the same
+# dossier (a partition handed over mid-batch) would otherwise count it twice.
 # The key names the schema: metrics processes of other schemas in the same database (tests, the
 # bench, a rebuild beside the live schema) do not wait for each other.
 LOCK = text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.metrics.rollups'))")
+# One fold at a time (two metrics replicas): a second one skips its turn rather than wait.
+_FOLD_KEY = "hashtext(current_schema() || '.metrics.rollups.fold')"
+FOLD_TURN = text(f"SELECT pg_try_advisory_xact_lock({_FOLD_KEY})")
+FOLD_LOCK = text(f"SELECT pg_advisory_xact_lock({_FOLD_KEY})")
 
 
 async def tracking(session: AsyncSession, codes: Collection[str], change: Callable[[], Awaitable[None]]) -> None:
@@ -279,9 +286,11 @@ async def tracking(session: AsyncSession, codes: Collection[str], change: Callab
 
 
 async def fold(session: AsyncSession) -> None:
-    """Sum the pending changes into the buckets and clear them (what readers see is unchanged)."""
-    await session.execute(LOCK)
-    for statement in _APPLY:
+    """Sum the pending changes into the buckets and clear them (what readers see is unchanged).
+    Batches go on being tracked meanwhile: the fold does not take their lock."""
+    if not (await session.execute(FOLD_TURN)).scalar():
+        return  # another process is folding these rollups now
+    for statement in _FOLD:
         await session.execute(statement)
 
 
@@ -300,6 +309,7 @@ async def rebuild_rollups(session: AsyncSession) -> None:
     """Replace every rollup by the GROUP BY of the facts: days from the facts, months and years from
     the days, the narrower rollups from the widest; and the open dossiers' summary."""
     await session.execute(LOCK)
+    await session.execute(FOLD_LOCK)
     # The pending changes are in the facts already: the buckets are rebuilt from those.
     for table in (*(r.table.name for r in ROLLUPS), "open_rollups", *(t.name for t in CHANGES.values())):
         await session.execute(text(f"DELETE FROM {table}"))

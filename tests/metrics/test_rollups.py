@@ -13,6 +13,7 @@ equal the rollups rebuilt from the facts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from datetime import UTC, date, datetime, timedelta
@@ -187,6 +188,37 @@ async def test_rollups_equal_the_facts(metrics_db, seed):
         rebuilt = await tables(session)
     assert len(rebuilt["open_rollups"]) > 10
     for name, rows in kept.items():  # rows whose sums fell to zero may stay in the buckets
+        assert [r for r in rows if any(r[KEYS[name] :])] == rebuilt[name], name
+
+
+async def test_a_fold_neither_waits_for_a_batch_nor_loses_its_changes(metrics_db):
+    """A batch's changes committed while a fold runs are neither summed by it nor deleted: the next
+    fold takes them. The fold does not wait for the batch's tracking lock either."""
+    records = history(random.Random(7), 80)
+    half = len(records) // 2
+    async with metrics_db() as session, session.begin():
+        await handle_canonical_batch(session, consumed(records[:half], ACCEPTS))
+        first = (await session.execute(text("SELECT count(*) FROM rollup_day_changes"))).scalar()
+    async with metrics_db() as batch:
+        async with batch.begin():
+            await handle_canonical_batch(batch, consumed(records[half:], ACCEPTS))  # holds the lock
+            waiting = (await batch.execute(text("SELECT count(*) FROM rollup_day_changes"))).scalar() - first
+            async with metrics_db() as session, session.begin():
+                await asyncio.wait_for(fold(session), 30)  # (it waited for the batch's commit before)
+        # committed after the fold: its changes wait for the next one
+    async with metrics_db() as session:
+        assert (await session.execute(text("SELECT count(*) FROM rollup_day_changes"))).scalar() == waiting > 0
+        assert (await session.execute(text("SELECT count(*) FROM rollups"))).scalar() > 0
+    async with metrics_db() as session, session.begin():
+        await fold(session)
+    async with metrics_db() as session:
+        assert (await session.execute(text("SELECT count(*) FROM rollup_day_changes"))).scalar() == 0
+        await compare_with_the_facts(session, random.Random(7))
+        kept = await tables(session)
+    async with metrics_db() as session, session.begin():
+        await rebuild_rollups(session)
+        rebuilt = await tables(session)
+    for name, rows in kept.items():
         assert [r for r in rows if any(r[KEYS[name] :])] == rebuilt[name], name
 
 
