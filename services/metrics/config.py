@@ -33,8 +33,9 @@ class MetricsSettings(ServiceSettings):
     # How often the Prometheus gauges of the current month's figures are computed from the rollups.
     gauge_interval_seconds: float = 60.0
     # How often the rollups' pending changes are summed into their buckets (rollups.py): reports
-    # are exact either way; a longer interval folds more batches at once.
-    rollup_fold_seconds: float = 1.0
+    # are exact either way (they add the changes not folded yet), and the fold holds back no
+    # batch; a longer interval folds more batches at once, each bucket written once.
+    rollup_fold_seconds: float = 5.0
 
 
 # The settings a route reads (create_app sets them): `settings: SettingsDep`.
