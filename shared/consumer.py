@@ -24,7 +24,7 @@ from shared import faultpoints
 from shared.db import commit_without_flush_wait, is_transient
 from shared.deadletters import DeadLetter
 from shared.event_types import Data
-from shared.events import Envelope, EventError, Views, parse_typed
+from shared.events import Envelope, EventError, parse_typed
 from shared.outbox import add_to_outbox
 from shared.tables import consumer_offsets
 
@@ -56,11 +56,10 @@ BatchHandler = Callable[[AsyncSession, Sequence[Message]], Awaitable[Rejected]]
 Accepts = Collection[tuple[str, int]]
 
 
-def decode(record: ConsumerRecord, accepts: Accepts, service: str, views: Views | None = None) -> Message | Refused:
-    """The record as a typed message (through the service's view of its type, if any), or refused
-    with the reason (parsed once, here)."""
+def decode(record: ConsumerRecord, accepts: Accepts, service: str) -> Message | Refused:
+    """The record as a typed message, or refused with the reason (parsed once, here)."""
     try:
-        envelope, data = parse_typed(record.value, views)
+        envelope, data = parse_typed(record.value)
     except EventError as exc:
         return Refused(record, f"invalid event: {exc}")
     except Exception as exc:  # nothing a record holds may stop the consumer (it would read it again for ever)
@@ -148,7 +147,6 @@ class BatchConsumer:
         service: str,
         after_commit: Callable[[], None] | None = None,
         max_records: int = 1000,
-        views: Views | None = None,
     ):
         self.consumer = consumer
         self._topics = list(topics)
@@ -156,7 +154,6 @@ class BatchConsumer:
         self._sessionmaker = sessionmaker
         self._handle = handle
         self._accepts = frozenset(accepts)
-        self._views = views
         self._dead_letter_topic = dead_letter_topic
         self._service = service
         self._after_commit = after_commit or (lambda: None)
@@ -298,7 +295,7 @@ class BatchConsumer:
                 if not records:
                     continue
                 # Decoded once, outside the retries: a batch read again after a failure is not parsed again.
-                decoded = [decode(r, self._accepts, self._service, self._views) for r in records]
+                decoded = [decode(r, self._accepts, self._service) for r in records]
                 try:
                     await self._apply_with_retry(decoded)
                     for tp, rs in batches.items():

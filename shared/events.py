@@ -8,7 +8,6 @@ service publishes `dossier.synced` / `dossier.sync_failed` outcomes.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, TypeVar, cast
 
@@ -61,25 +60,20 @@ def _errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     return listed
 
 
-def typed_envelope(model: type[BaseModel]) -> type[Envelope]:
-    """The envelope with `data` typed: one validation pass covers both (half the CPU of two).
-    Also how a consumer reads an event type through its own view of the data (`Views`)."""
+def _typed_envelope(model: type[BaseModel]) -> type[Envelope]:
+    """The envelope with `data` typed: one validation pass covers both (half the CPU of two)."""
     return create_model(f"{model.__name__}Envelope", __base__=Envelope, data=(model, ...))
 
 
-_TYPED = {key: typed_envelope(model) for key, model in types.DATA_MODELS.items()}
-# A consumer's own reading of some (type, version)s, as typed envelopes: e.g. metrics reads a
-# state's fields without validating the lists it derives nothing from.
-Views = Mapping[tuple[str, int], type[Envelope]]
+_TYPED = {key: _typed_envelope(model) for key, model in types.DATA_MODELS.items()}
 
 
-def parse_typed(raw: dict[str, Any] | bytes | str, views: Views | None = None) -> tuple[Envelope, types.Data]:
+def parse_typed(raw: dict[str, Any] | bytes | str) -> tuple[Envelope, types.Data]:
     """Validate an envelope and its type-specific data once; raise EventError naming each bad field.
 
-    The envelope comes back typed (its `data` is the model, or the view of it when `views` has
-    one for the event's type and version and the event is in the wire form), and the model beside it.
+    The envelope comes back typed (its `data` is the model), and the model beside it.
     """
-    if isinstance(raw, bytes) and (fast := _parse_wire_form(raw, views)):
+    if isinstance(raw, bytes) and (fast := _parse_wire_form(raw)):
         return fast, cast(types.Data, fast.data)  # a typed envelope's data is its model
     try:
         # pydantic's Rust JSON parser: same result as json.loads, a third of the time.
@@ -105,13 +99,12 @@ def parse_typed(raw: dict[str, Any] | bytes | str, views: Views | None = None) -
 _WIRE_FORM = re.compile(rb'\{"id":"[^"\\]*","type":"([^"\\]+)","version":(\d{1,4}),')
 
 
-def _parse_wire_form(raw: bytes, views: Views | None = None) -> Envelope | None:
+def _parse_wire_form(raw: bytes) -> Envelope | None:
     """The event, when it is in the project's own wire form and valid: validated straight from
     the bytes by the typed envelope (in Rust, ~40% less CPU than the general path). None
     otherwise, and the general path names what is wrong."""
     kind = _WIRE_FORM.match(raw)
-    key = kind and (kind[1].decode(errors="replace"), int(kind[2]))
-    typed = key and ((views or {}).get(key) or _TYPED.get(key))
+    typed = kind and _TYPED.get((kind[1].decode(errors="replace"), int(kind[2])))
     if not typed:
         return None
     try:

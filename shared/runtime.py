@@ -17,7 +17,6 @@ from shared import certificates
 from shared.config import ServiceSettings
 from shared.consumer import Accepts, BatchConsumer, BatchHandler
 from shared.db import make_engine, make_sessionmaker
-from shared.events import Views
 from shared.kafka import make_producer
 from shared.migrations import prepare_schema
 from shared.observability import Check, configure_logging
@@ -85,7 +84,6 @@ async def service_runtime(
     service: str,
     consume: Callable[[Topics], Sequence[str]] | None = None,
     accepts: Accepts = (),
-    views: Views | None = None,
     handle: Callable[[Runtime], BatchHandler] | None = None,
     seed: Callable[[AsyncSession], Awaitable[None]] | None = None,
     pool_size: int = 5,
@@ -96,8 +94,7 @@ async def service_runtime(
     schema is migrated to head, one behind (or ahead) refuses the start (shared/migrations.py).
     `seed` runs once in a transaction after the schema exists, before consuming starts.
     Given `consume` and `handle`, a batch consumer reads those topics and hands `handle` the
-    events whose (type, version) is in `accepts`, typed (through `views`, where the service has
-    its own view of a type); it dead-letters every other record.
+    events whose (type, version) is in `accepts`, typed; it dead-letters every other record.
     """
     configure_logging(settings.log_level)
     topics = Topics(settings.topic_prefix)
@@ -139,7 +136,6 @@ async def service_runtime(
             service=service,
             after_commit=relay.wake,
             max_records=settings.batch_size,
-            views=views,
         )
         runtime.consumer.subscribe()
         await kafka_consumer.start()

@@ -12,7 +12,7 @@ from services.metrics.api import dossier_router, router
 from services.metrics.catalog import CatalogView
 from services.metrics.config import MetricsSettings
 from services.metrics.gauges import refresh_forever
-from services.metrics.handlers import ACCEPTS, VIEWS, handle_canonical_batch
+from services.metrics.handlers import ACCEPTS, handle_canonical_batch
 from services.metrics.models import Base
 from services.metrics.reports import Options
 from services.metrics.rollups import ensure_rollups, fold_forever
@@ -36,7 +36,6 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 service="metrics",
                 consume=lambda topics: [topics.lifecycle, topics.portal_sync],
                 accepts=ACCEPTS,
-                views=VIEWS,
                 handle=lambda runtime: handle_canonical_batch,
                 seed=ensure_rollups,
             ) as runtime,

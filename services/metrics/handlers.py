@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
 
-from pydantic import ConfigDict, create_model
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics.models import DossierFact, PortalSyncFact
@@ -13,22 +11,12 @@ from services.metrics.rollups import tracking
 from shared.consumer import Message, Rejected
 from shared.db import BulkInsert, upsert
 from shared.event_types import Channel, DossierState, Status, SyncOutcome, dossier_digitized
-from shared.events import Envelope, Views, typed_envelope
+from shared.events import Envelope
 from shared.revisions import newest, only_if_newer
 
 # What the consumer hands this handler (from the lifecycle and portal-sync topics); anything else
 # is dead-lettered before it.
 ACCEPTS = frozenset({("dossier.state", 1), ("dossier.synced", 1)})
-
-# The state's lists (documents, steps…) are what full validation spends most on and what no
-# fact is derived from: metrics reads a state with those taken unvalidated (still only these names,
-# as extra fields are refused), ~2.4x less CPU a state. A field `_fact` reads must not be here.
-UNREAD = {"documents", "supplements", "results", "steps", "anomalies"}  # fees: 3.6 reads them
-_FIELDS: dict[str, Any] = {
-    name: ((Any, None) if name in UNREAD else (f.annotation, f)) for name, f in DossierState.model_fields.items()
-}
-StateFacts = create_model("StateFacts", __config__=ConfigDict(extra="forbid"), **_FIELDS)
-VIEWS: Views = {("dossier.state", 1): typed_envelope(StateFacts)}
 
 
 async def handle_canonical_batch(session: AsyncSession, messages: Sequence[Message]) -> Rejected:
@@ -44,14 +32,16 @@ async def handle_canonical_batch(session: AsyncSession, messages: Sequence[Messa
     return []
 
 
-def fold_messages(messages: Sequence[Message]) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The newest fact and sync fact per dossier among these messages (of equal revisions, the
-    first seen, as a redelivery changes nothing)."""
-    states: list[DossierState] = []
+def fold_messages(
+    messages: Sequence[Message], states: Sequence[DossierState] = ()
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The newest fact and sync fact per dossier among these messages (and states read otherwise:
+    the rebuild's; of equal revisions, the first seen, as a redelivery changes nothing)."""
+    states = list(states)
     synced: list[tuple[Envelope, SyncOutcome]] = []
     for m in messages:
-        if m.envelope.type == "dossier.state":  # read through VIEWS: a StateFacts, the fields _fact reads
-            states.append(cast(DossierState, m.data))
+        if isinstance(m.data, DossierState):
+            states.append(m.data)
         elif isinstance(m.data, SyncOutcome) and m.data.ok:
             synced.append((m.envelope, m.data))
     latest = newest(states, key=lambda s: s.dossier_code, revision=lambda s: s.revision)
@@ -85,7 +75,7 @@ def fee_owed(s: DossierState) -> bool:
     return s.status not in ENDED_UNOWED or s.paid_online
 
 
-def _fact(s: DossierState) -> dict:  # a state as metrics reads it (StateFacts)
+def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (rebuild.StateFacts)
     proc = s.procedure
     return {
         "dossier_code": s.dossier_code,
