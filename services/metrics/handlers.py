@@ -32,12 +32,10 @@ async def handle_canonical_batch(session: AsyncSession, messages: Sequence[Messa
     return []
 
 
-def fold_messages(
-    messages: Sequence[Message], states: Sequence[DossierState] = ()
-) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The newest fact and sync fact per dossier among these messages (and states read otherwise:
-    the rebuild's; of equal revisions, the first seen, as a redelivery changes nothing)."""
-    states = list(states)
+def fold_messages(messages: Sequence[Message]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The newest fact and sync fact per dossier among these messages (of equal revisions, the
+    first seen, as a redelivery changes nothing)."""
+    states: list[DossierState] = []
     synced: list[tuple[Envelope, SyncOutcome]] = []
     for m in messages:
         if isinstance(m.data, DossierState):
@@ -75,7 +73,7 @@ def fee_owed(s: DossierState) -> bool:
     return s.status not in ENDED_UNOWED or s.paid_online
 
 
-def _fact(s: DossierState) -> dict:  # also for the rebuild's view of a state (rebuild.StateFacts)
+def _fact(s: DossierState) -> dict:
     proc = s.procedure
     return {
         "dossier_code": s.dossier_code,

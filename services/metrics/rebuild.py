@@ -23,11 +23,9 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any, Literal, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from sqlalchemy import text
 
 from services.metrics.config import MetricsSettings
@@ -35,41 +33,15 @@ from services.metrics.handlers import ACCEPTS, FACT_COLUMNS, SYNC_COLUMNS, fold_
 from services.metrics.rollups import rebuild_rollups
 from shared.consumer import Message, decode
 from shared.db import make_engine, make_sessionmaker
-from shared.event_types import DossierState
 from shared.migrations import prepare_schema
 from shared.topics import Topics
 
-# The state's lists (documents, steps…) are what full validation spends most on and what no
-# fact is derived from: the rebuild's view of a state takes them unvalidated (still only these names,
-# as extra fields are refused), ~2.4x less CPU a state. A field `handlers._fact` reads must not be here.
-UNREAD = {"documents", "supplements", "results", "steps", "anomalies"}  # fees: 3.6 reads them
-_FIELDS: dict[str, Any] = {
-    name: ((Any, None) if name in UNREAD else (f.annotation, f)) for name, f in DossierState.model_fields.items()
-}
-StateFacts = create_model("StateFacts", __config__=ConfigDict(extra="forbid"), **_FIELDS)
-
-
-class StateView(BaseModel):
-    """A dossier.state event as the rebuild reads it (anything else takes the live parser)."""
-
-    type: Literal["dossier.state"]
-    version: Literal[1]
-    data: StateFacts
-
 
 def fold(records: list) -> tuple[dict[str, dict], dict[str, dict], int]:
-    """As the live consumer and handlers.fold_messages, with the rebuild's view of states; what that
-    view does not take is decoded as the live consumer does, so the same records are refused."""
-    states: list[DossierState] = []
-    others = []
-    for record in records:
-        try:
-            states.append(cast(DossierState, StateView.model_validate_json(record.value).data))  # lists aside
-        except ValidationError:
-            others.append(record)
-    decoded = [decode(r, ACCEPTS, "metrics") for r in others]
+    """As the live consumer and handlers.fold_messages: the same parsing, the same refusals."""
+    decoded = [decode(r, ACCEPTS, "metrics") for r in records]
     messages = [m for m in decoded if isinstance(m, Message)]
-    facts, synced = fold_messages(messages, states)
+    facts, synced = fold_messages(messages)
     return facts, synced, len(decoded) - len(messages)
 
 
