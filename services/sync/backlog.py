@@ -50,11 +50,17 @@ async def claim(session: AsyncSession, *, limit: int, lease_seconds: float, tabl
         .order_by(B.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        # Evaluated once. As a plain `IN (subquery)` the planner may re-run it for every row of a
+        # nested loop; each re-run skips the rows this statement has just leased (its own update
+        # makes them unlockable) and takes the next due ones: a province-month's run once claimed
+        # 1,666 rows with a limit of 500. A materialized CTE is a fixed list.
+        .cte("due")
+        .prefix_with("MATERIALIZED")
     )
     # One statement: the due rows are locked, leased and returned together.
     rows = await session.execute(
         update(B)
-        .where(B.dossier_code.in_(due))
+        .where(B.dossier_code.in_(select(due.c.dossier_code)))
         .values(leased_until=now + timedelta(seconds=lease_seconds))
         .returning(B.dossier_code, B.revision, B.status, B.received_at, B.record, B.attempts)
         .execution_options(synchronize_session=False)
