@@ -37,9 +37,9 @@ NOT_FOUND = "4"  # an update of a dossier the portal does not hold (the simulato
 PROGRESS_CHUNK = 10  # steps per CapNhatTienDoHoSoMC call (P2)
 # The portal accepted a record of this dossier (a row of sync_progress_sent beside the step keys).
 HOLDS = "record"
-# Records per DongBoHoSoMC call (P2 sends one; `data` is a list and no public source gives a
-# maximum). Calls, not bytes, are what the portal's quota counts: 100 of the bench's records are
-# ~250 kB, and the bench's run makes ~265 fewer calls than with 50 (of ~4,740).
+# Records per DongBoHoSoMC call. P2 sends one; `data` is a list and no public source gives a
+# maximum. A call quota counts calls, not bytes: 100 of the bench's records are ~200 kB (1,952
+# characters on average, 2,682 at most), and its run makes ~265 fewer calls than with 50 (of ~4,740).
 RECORD_CHUNK = 100
 IN_FLIGHT = 8  # calls in flight at once per delivery round (a round of 500 dossiers makes ~125)
 
