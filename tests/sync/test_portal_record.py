@@ -1,5 +1,8 @@
 """The portal record is filled from the canonical state: lists, v2 facts, units by name and identifier."""
 
+import pytest
+from pydantic import ValidationError
+
 from services.processing.catalog import load_seed
 from services.processing.lifecycle import fold
 from services.processing.workcalendar import load_calendar
@@ -189,3 +192,17 @@ def test_digitized_is_one_rule_for_the_portal_record_and_the_indicator():
             update={"components": components, "components_digitized": digitized, "result_digitized": result}
         )
         assert (payload(s, dialect)["record"]["HoSoCoThanhPhanSoHoa"], _fact(s)["digitized"]) == expected, s
+
+
+def test_a_date_the_calendar_has_not_is_refused_every_time_it_comes():
+    sent = payload(august_dossier(), Dialect(load_units()))
+    step = sent["progress"][0]
+    # Remembered verdicts (record._date_error) must not turn a second look into an acceptance.
+    for _ in range(2):
+        for bad in ("20261332000000", "20260229120000", "2026081", "2026-08-10 09"):
+            with pytest.raises(ValidationError, match="NgayTiepNhan"):
+                HoSo.model_validate(sent["record"] | {"NgayTiepNhan": bad})
+            with pytest.raises(ValidationError, match="ThoiDiemXuLy"):
+                TienDo.model_validate(step | {"ThoiDiemXuLy": bad})
+        assert HoSo.model_validate(sent["record"] | {"NgayTra": ""}).NgayTra == ""
+        assert TienDo.model_validate(step | {"ThoiDiemXuLy": "20280229235959"}).ThoiDiemXuLy == "20280229235959"

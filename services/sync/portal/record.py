@@ -45,14 +45,24 @@ def parse_portal_date(value: str) -> datetime:
     return datetime(int(v[:4]), int(v[4:6]), int(v[6:8]), int(v[8:10]), int(v[10:12]), int(v[12:]), tzinfo=PORTAL_TZ)
 
 
-def _date_or_empty(value: str) -> str:
-    if value:
+@lru_cache(maxsize=65_536)
+def _date_error(value: str) -> str | None:
+    """Why `value` is not a portal date, or None. Remembered: a dossier's records and steps
+    repeat the same few dates, and the simulator checks every one of them in every call."""
+    try:
         parse_portal_date(value)
-    return value
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _date_or_empty(value: str) -> str:
+    return _date(value) if value else value
 
 
 def _date(value: str) -> str:
-    parse_portal_date(value)
+    if (error := _date_error(value)) is not None:
+        raise ValueError(error)
     return value
 
 
