@@ -228,17 +228,25 @@ def _folding() -> list[TextClause]:
     """The fold: each changes table emptied by a DELETE whose returned rows are what it sums, in
     the same statement (one snapshot), so a change committed meanwhile is neither summed nor lost."""
     gone = "WITH gone AS (DELETE FROM rollup_day_changes RETURNING *)"
+    # The changes summed per day and key once, before they fan out to the grains of three rollups:
+    # a fold's ~30,000 changes are ~6,600 days and keys in the bench (each dossier's batches add
+    # and retract the same key), and the fold took 390 -> 270 ms. Cast back to integer (the
+    # buckets' type): a sum of bigints is a numeric, several times slower to add up again.
+    day_keys = ", ".join(f"c.{k}" for k in DAYS.keys)
+    sums = ", ".join(f"CAST(sum(c.sign * c.{n}) AS integer) AS {n}" for n in COUNTERS)
+    # Each summed row is one change of sign +1 (the columns are those of the changes table).
+    summed = f"summed AS (SELECT CAST(1 AS smallint) AS sign, {day_keys}, {sums} FROM gone c GROUP BY {day_keys})"
     into = [
         _adding(
             r.table.name,
             ", ".join((*GRAIN_KEYS, *r.keys)),
             r.counters,
-            _grains(r, "gone"),
+            _grains(r, "summed"),
             ", ".join(("g.grain", "g.bucket", *(f"c.{k}" for k in r.keys))),
         )
         for r in ROLLUPS
     ]
-    days = f"{gone}, " + ", ".join(f"r{i} AS ({sql})" for i, sql in enumerate(into[:-1])) + f" {into[-1]}"
+    days = f"{gone}, {summed}, " + ", ".join(f"r{i} AS ({sql})" for i, sql in enumerate(into[:-1])) + f" {into[-1]}"
     keys = ", ".join(OPEN.keys)
     group = ", ".join(f"c.{k}" for k in OPEN.keys)
     opened = "WITH gone AS (DELETE FROM rollup_open_changes RETURNING *) " + _adding(
