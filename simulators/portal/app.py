@@ -17,14 +17,13 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.sync.portal.record import CALL_ITEMS, Call, HoSo, Login, TienDo
 from shared.runtime import tune_garbage_collection
@@ -160,20 +159,20 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
     app = FastAPI(title="Cổng Dịch vụ công quốc gia — simulator", version="2.0.0", lifespan=_lifespan)
     app.state.portal = state
 
-    async def admit(dstcode: str | None) -> None:
-        """Let a call pass the faults (faults.py), and only with our dstcode header. The bodies are
-        read raw and parsed by pydantic in one pass: FastAPI's body parsing and dependencies were
+    async def admitted(request: Request) -> bytes:
+        """The body of a call that passed the faults (faults.py) and carries our dstcode header.
+        Read raw and parsed by pydantic in one pass: FastAPI's body parsing and dependencies were
         a third of the simulator's CPU, which the bench counts against the pipeline it measures."""
         await state.faults.answer("portal")
-        if dstcode != s.dstcode:
+        if request.headers.get("dstcode") != s.dstcode:
             raise HTTPException(400, detail={"error_code": "1", "message": "missing or unknown dstcode header"})
+        return await request.body()
 
     @app.post(s.auth_path)
     async def login(request: Request) -> JSONResponse:
         """Open a session (valid for session_seconds)."""
         try:
-            await admit(request.headers.get("dstcode"))
-            credentials = Login.model_validate_json(await request.body())
+            credentials = Login.model_validate_json(await admitted(request))
         except ValidationError as exc:
             return answer("1", _errors(exc), 400)
         if (credentials.username, credentials.password) != (s.username, s.password):
@@ -182,9 +181,10 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
         state.sessions[session] = time.monotonic() + s.session_seconds
         return answer("0", "", session=session)
 
-    async def integration(dstcode: str | None, body: bytes) -> JSONResponse:
-        """TraCuuHoSo, DongBoHoSoMC or CapNhatTienDoHoSoMC, by `service` (served by _Integration)."""
-        await admit(dstcode)
+    @app.post(s.service_path)
+    async def integration(request: Request) -> JSONResponse:
+        """TraCuuHoSo, DongBoHoSoMC or CapNhatTienDoHoSoMC, by `service`."""
+        body = await admitted(request)
         call: Call
         try:
             call = TYPED_CALL.validate_json(body)
@@ -278,32 +278,4 @@ def create_app(settings: SimulatorSettings | None = None) -> FastAPI:
             "verdicts": state.faults.counts,
         }
 
-    app.add_middleware(_Integration, path=s.service_path, call=integration)
     return app
-
-
-class _Integration:
-    """The integration URL answered straight from ASGI, in front of FastAPI's routing and its
-    middleware; every other route goes on to FastAPI. The bench runs the simulator on the machine
-    it measures, and sync's calls are ~90% of the simulator's requests: a call of 10 steps cost
-    ~190 µs of CPU through FastAPI, ~115 µs this way (measured alone over HTTP)."""
-
-    def __init__(self, app: ASGIApp, path: str, call: Callable[[str | None, bytes], Awaitable[JSONResponse]]):
-        self.app, self.path, self.call = app, path, call
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        dstcode = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"dstcode"), None)
-        try:
-            response = await self.call(dstcode, body)
-        except HTTPException as exc:  # the faults' 429, 500, 503; a wrong dstcode: as FastAPI answers them
-            response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        await response(scope, receive, send)
