@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -127,73 +127,82 @@ class DeliveryWorker:
             chunk = await backlog.claim(session, limit=size, lease_seconds=self._s.lease_seconds, tables=self._tables)
         if not chunk:
             return 0
+        # What the target accepted beyond whole deliveries (the portal: records it holds, steps
+        # delivered), written below with the round's outcome: one transaction a round.
+        accepted: list[tuple[str, str]] = []
         try:
             # As stored: each record was built and validated when it was queued.
-            refused = await self._portal.sync([c.record for c in chunk])
+            refused = await self._portal.sync([c.record for c in chunk], accepted)
             faultpoints.crash_point("portal-answered", len(chunk))  # answered, not yet recorded
         except PortalError as exc:
+            # The target took some before it failed (delivered), or refused them (parked); some
+            # were never sent (due again at once, no attempt counted); the rest failed.
             taken = [c for c in chunk if c.dossier_code in exc.taken | exc.refused.keys()]
-            if taken:  # the target took these before it failed (delivered), or refused them (parked)
-                await self._refused(taken, exc.refused)
             untried = [c for c in chunk if c.dossier_code in exc.untried]
-            if untried:  # never sent: due again at once, no attempt counted
-                async with self._sessionmaker() as session, session.begin():
-                    await backlog.release(session, untried, tables=self._tables)
             failed = [c for c in chunk if c.dossier_code not in exc.taken | exc.untried | exc.refused.keys()]
             # Some delivered, or some calls answered: the target is up, only some calls failed; the
             # breaker is for outages.
-            await self._failed(failed, str(exc), exc.retry_after, outage=not taken and not exc.answered)
+            if not taken and not exc.answered:
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()
+            await self._settle(accepted, taken, exc.refused, untried=untried, failed=failed, error=exc)
         except PortalRejected as exc:
             self.breaker.record_success()  # the portal answers; the records are at fault
-            await self._refused(chunk, {c.dossier_code: str(exc) for c in chunk})
+            await self._settle(accepted, chunk, {c.dossier_code: str(exc) for c in chunk})
         else:
             self.breaker.record_success()
-            await self._refused(chunk, refused)
+            await self._settle(accepted, chunk, refused)
         return len(chunk)
 
-    async def _failed(
-        self, chunk: list[Claimed], error: str, retry_after: float | None, *, outage: bool = True
+    async def _settle(
+        self,
+        accepted: list[tuple[str, str]],
+        taken: list[Claimed],
+        refused: dict[str, str],
+        *,
+        untried: Sequence[Claimed] = (),
+        failed: Sequence[Claimed] = (),
+        error: PortalError | None = None,
     ) -> None:
-        if outage:
-            self.breaker.record_failure()
-        else:
-            self.breaker.record_success()
-        self._m.attempts_failed.labels("unavailable").inc(len(chunk))
-        if retry_after:
-            self._paused_until = time.monotonic() + retry_after
-        log.warning("%s unavailable for %d dossiers: %s", self._target, len(chunk), error[:300])
-        delays = [
-            max(
-                retry_after or 0,
-                backoff_seconds(
-                    c.attempts + 1, base=self._s.backoff_base_seconds, cap=self._s.backoff_cap_seconds, rng=self._rng
-                ),
-            )
-            for c in chunk
-        ]
+        """Record a round's outcome in one transaction: what the target accepted, the dossiers
+        delivered (with their outcome messages), those refused (parked), those never sent
+        (released) and those whose calls failed (backoff)."""
+        ok = [c for c in taken if c.dossier_code not in refused]
+        bad = [(c, refused[c.dossier_code], 0.0) for c in taken if c.dossier_code in refused]
+        if error is not None and error.retry_after:
+            self._paused_until = time.monotonic() + error.retry_after
+        retry = [(c, str(error), self._delay(c, error)) for c in failed] if error is not None else []
         async with self._sessionmaker() as session, session.begin():
-            await backlog.failed(
-                session, [(c, error, d) for c, d in zip(chunk, delays, strict=True)], park=False, tables=self._tables
-            )
-
-    async def _refused(self, chunk: list[Claimed], refused: dict[str, str]) -> None:
-        ok = [c for c in chunk if c.dossier_code not in refused]
-        bad = [(c, refused[c.dossier_code], 0.0) for c in chunk if c.dossier_code in refused]
-        async with self._sessionmaker() as session, session.begin():
+            await self._portal.remember(session, accepted)
             if ok:
                 await backlog.delivered(session, ok, tables=self._tables)
                 messages = [self._outcome(self._topics, c) for c in ok]
                 await add_to_outbox(session, [m for m in messages if m is not None])
             if bad:
                 await backlog.failed(session, bad, park=True, tables=self._tables)
+            if untried:
+                await backlog.release(session, list(untried), tables=self._tables)
+            if retry:
+                await backlog.failed(session, retry, park=False, tables=self._tables)
         self._m.delivered.inc(len(ok))
         if bad:
             self._m.attempts_failed.labels("refused").inc(len(bad))
             log.error(
                 "%s refused %d dossiers, e.g. %s: %s", self._target, len(bad), bad[0][0].dossier_code, bad[0][1][:300]
             )
+        if error is not None:
+            self._m.attempts_failed.labels("unavailable").inc(len(failed))
+            log.warning("%s unavailable for %d dossiers: %s", self._target, len(failed), str(error)[:300])
         if ok:
             self._wake_relay()
+
+    def _delay(self, c: Claimed, error: PortalError) -> float:
+        """Backoff with jitter, never sooner than the target's Retry-After."""
+        backoff = backoff_seconds(
+            c.attempts + 1, base=self._s.backoff_base_seconds, cap=self._s.backoff_cap_seconds, rng=self._rng
+        )
+        return max(error.retry_after or 0, backoff)
 
     async def _refresh_gauges(self) -> None:
         self._m.breaker_open.set(1 if self.breaker.state == "open" else 0)

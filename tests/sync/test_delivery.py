@@ -58,7 +58,7 @@ class FakePortal:
         self.sent: list[str] = []
         self.during_call = None  # a coroutine factory run while a call is in flight
 
-    async def sync(self, records):
+    async def sync(self, records, accepted):
         if self.during_call:
             await self.during_call()
         if self.fail_calls:
@@ -72,6 +72,9 @@ class FakePortal:
             if r["dossier_code"] not in self.refuse
         }
         return {c: "2: refused (fake)" for c in self.refuse if c in {r["dossier_code"] for r in records}}
+
+    async def remember(self, session, accepted):
+        """Nothing beyond whole deliveries (the portal's sender writes its steps here)."""
 
 
 @pytest.fixture
@@ -193,7 +196,7 @@ async def test_two_replicas_share_the_backlog_without_sending_a_dossier_twice(se
 
 async def test_a_refusal_in_a_round_with_a_failed_call_is_parked_not_retried(sessionmaker):
     class PartlyFailing(FakePortal):
-        async def sync(self, records):
+        async def sync(self, records, accepted):
             codes = [r["dossier_code"] for r in records]
             raise PortalError(
                 "500 (fake)",

@@ -16,11 +16,12 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 
+from services.sync import backlog
 from services.sync.config import SyncSettings
 from services.sync.delivery import DeliveryWorker
-from services.sync.models import SyncProgressSent, SyncState
+from services.sync.models import SyncBacklog, SyncProgressSent, SyncState
 from services.sync.portal.client import PortalClient
 from services.sync.portal.codec import Dialect
 from services.sync.portal.identity import Clear
@@ -261,6 +262,32 @@ async def test_updates_already_exists_steps_once_and_a_failed_chunk_retried(port
     assert portal.held.dossiers[NATIONAL.format(2)].TrangThaiHoSo == "4"
     assert all(len(steps) == 2 for code, steps in portal.held.progress.items() if code != NATIONAL.format(1))
     assert portal.held.rejected == 0
+
+
+async def test_what_the_portal_accepted_is_recorded_with_the_rounds_outcome_or_not_at_all(
+    portal, sessionmaker, monkeypatch  # noqa: F811
+):
+    await queue(sessionmaker, [state(1, 1, 2, steps=2)])
+
+    async def database_lost(*args, **kwargs):
+        raise ConnectionResetError("the database went away (test)")
+
+    monkeypatch.setattr(backlog, "delivered", database_lost)
+    with pytest.raises(ConnectionResetError):
+        await portal.worker.deliver_once()
+    assert len(portal.recorder.bodies("CapNhatTienDoHoSoMC")) == 1  # the portal took the steps
+    async with sessionmaker() as session:
+        # Neither the steps nor the delivery were recorded: the round is sent again, whole.
+        assert (await session.execute(select(SyncProgressSent))).first() is None
+        assert (await session.execute(select(SyncState))).first() is None
+    monkeypatch.undo()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(SyncBacklog).values(leased_until=None))  # the lease ran out
+    await drain(portal.worker)
+    async with sessionmaker() as session:
+        kept = set((await session.execute(select(SyncProgressSent.step_key))).scalars())
+    assert len(kept) == 4  # "record" and the three steps
+    assert len(portal.held.progress[NATIONAL.format(1)]) == 3  # each kept once by the portal
 
 
 async def test_an_expired_session_means_one_new_login(portal, sessionmaker):  # noqa: F811

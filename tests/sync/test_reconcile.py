@@ -23,9 +23,9 @@ class LookingUpPortal(FakePortal):
         self.records: dict[str, HoSo] = {}  # by internal dossier code
         self.looked_up: set[str] = set()
 
-    async def sync(self, records):
+    async def sync(self, records, accepted):
         self.records |= {r["dossier_code"]: HoSo.model_validate(r["record"]) for r in records}
-        return await super().sync(records)
+        return await super().sync(records, accepted)
 
     async def look_up(self, code):
         if code not in self.looked_up:

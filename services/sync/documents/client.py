@@ -8,6 +8,7 @@ reported per dossier and parks it.
 from __future__ import annotations
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.documents.edxml import Organ
 from services.sync.documents.request import REQUEST_NOTATION, envelope
@@ -41,7 +42,7 @@ class HttpDocsys:
             )
         return response
 
-    async def sync(self, records: list[dict]) -> dict[str, str]:
+    async def sync(self, records: list[dict], accepted: list[tuple[str, str]]) -> dict[str, str]:
         """Send each signing request; return the refused ones (dossier code -> reason).
 
         One call per request: when one fails, the PortalError names the requests already taken
@@ -64,6 +65,9 @@ class HttpDocsys:
             else:
                 taken.add(record["dossier_code"])
         return refused
+
+    async def remember(self, session: AsyncSession, accepted: list[tuple[str, str]]) -> None:
+        """Nothing to write: a request is delivered whole or not at all."""
 
     async def look_up(self, dossier_code: str) -> dict | None:
         code = f"{dossier_code}/{REQUEST_NOTATION}"  # the request's Number/Notation

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import pydantic_core
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sync.portal.record import SUCCESS, HoSo
 from services.sync.portal.transport import Reply, Transport, Unreachable
@@ -55,11 +56,16 @@ class PortalRejected(Exception):
 
 
 class Portal(Protocol):
-    async def sync(self, records: list[dict]) -> dict[str, str]:
+    async def sync(self, records: list[dict], accepted: list[tuple[str, str]]) -> dict[str, str]:
         """Deliver queued payloads; return the refused ones (dossier code -> the portal's message).
 
+        What the target accepted beyond whole deliveries (the portal: records it holds, steps
+        delivered) is added to `accepted`, also when the call then fails, for `remember`.
         Raise PortalError when delivery failed (naming what was taken), PortalRejected when the
         call was refused as a whole."""
+
+    async def remember(self, session: AsyncSession, accepted: list[tuple[str, str]]) -> None:
+        """Write `accepted` in the transaction that records the round's outcome."""
 
     async def look_up(self, code: str):
         """What the target holds for a dossier, None if nothing."""

@@ -7,8 +7,9 @@ For each chunk the delivery worker claims:
    with "True"; an "already exists" answer (error_code 3 or -3, P2) sends them again as an
    update, a "not found" answer to an update sends them again as a create;
 3. the steps not delivered yet go through CapNhatTienDoHoSoMC in chunks of at most 10 (P2);
-   the accepted ones are recorded (sync_progress_sent) before the round ends, so a step is not
-   sent again.
+   the accepted ones (and the records the portal now holds) are handed back to the delivery
+   worker, which writes them (sync_progress_sent, `remember`) in the transaction that records
+   the round's outcome, so a step is not sent again.
 The portal answers one error_code per call: when a call of several records or steps is
 refused, it is split in halves until the refused ones are found (refusals are rare), and those
 are parked with the portal's message. A dossier counts as delivered once its record and all its
@@ -23,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.sync.models import SyncProgressSent, SyncState
 from services.sync.portal.client import Answer, PortalClient, PortalError
@@ -50,7 +51,7 @@ class PortalSender:
     ):
         self.client, self._sessionmaker, self.dialect, self._identities = client, sessionmaker, dialect, identities
 
-    async def sync(self, payloads: list[dict]) -> dict[str, str]:
+    async def sync(self, payloads: list[dict], accepted: list[tuple[str, str]]) -> dict[str, str]:
         codes = [p["dossier_code"] for p in payloads]
         # What the portal holds (our database) and the applicants' identities (intake): at once.
         (held, sent), clear = await asyncio.gather(self._known(codes), self._identities.fetch(codes))
@@ -103,13 +104,13 @@ class PortalSender:
                 await attempt({c for c, _ in chunk}, self._steps(chunk, refused, delivered))
 
         await asyncio.gather(*(send_steps(chunk) for chunk in chunks))
-        # What the portal accepted, written once at the end of the round: the records it now holds
-        # (next time an update, even if a step failed) and the steps delivered. A crash before this
-        # re-sends the round's calls once: a create the portal answers "already exists" (3, -3) is
-        # sent again as an update, and the portal keeps a re-sent step once.
-        await self._remember(
-            [*recorded, *(c for c, _ in delivered)], [*([HOLDS] * len(recorded)), *(step_key(s) for _, s in delivered)]
-        )
+        # What the portal accepted: the records it now holds (next time an update, even if a step
+        # failed) and the steps delivered. The worker writes them with the round's outcome, one
+        # transaction (a hop fewer per round). A crash before that commit re-sends the round's
+        # calls once: a create the portal answers "already exists" (3, -3) is sent again as an
+        # update, and the portal keeps a re-sent step once.
+        accepted += [(code, HOLDS) for code in recorded]
+        accepted += [(code, step_key(step)) for code, step in delivered]
         if failures:
             done = frozenset(c for c in recorded if c not in failed and c not in refused)
             waits = [e.retry_after for e in failures if e.retry_after]
@@ -173,15 +174,12 @@ class PortalSender:
         else:
             refused[steps[0][0]] = _reason("CapNhatTienDoHoSoMC", answer)
 
-    async def _remember(self, codes: list[str], keys: list[str]) -> None:
-        """Record durably what the portal accepted (a record held, steps delivered)."""
-        if not codes:
-            return
-        async with self._sessionmaker() as session, session.begin():
-            await REMEMBER.execute(
-                session,
-                [{"dossier_code": code, "step_key": key} for code, key in sorted(set(zip(codes, keys, strict=True)))],
-            )
+    async def remember(self, session: AsyncSession, accepted: list[tuple[str, str]]) -> None:
+        """Record durably, in the caller's transaction, what the portal accepted (a record held,
+        steps delivered)."""
+        if accepted:
+            rows = sorted(set(accepted))  # one row each; sorted: concurrent rounds lock in one order
+            await REMEMBER.execute(session, [{"dossier_code": code, "step_key": key} for code, key in rows])
 
     @staticmethod
     async def _split(items: list, send: Callable[[list], Awaitable[None]]) -> None:
