@@ -264,9 +264,7 @@ async def test_updates_already_exists_steps_once_and_a_failed_chunk_retried(port
     assert portal.held.rejected == 0
 
 
-async def test_what_the_portal_accepted_is_recorded_with_the_rounds_outcome_or_not_at_all(
-    portal, sessionmaker, monkeypatch  # noqa: F811
-):
+async def test_what_the_portal_took_is_recorded_with_the_round_or_not_at_all(portal, sessionmaker, monkeypatch):  # noqa: F811
     await queue(sessionmaker, [state(1, 1, 2, steps=2)])
 
     async def database_lost(*args, **kwargs):
